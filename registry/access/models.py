@@ -1,0 +1,58 @@
+"""Tables of who may act: org units (the jurisdiction tree) and accounts (staff, services)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Column, Field, SQLModel
+
+from registry.db import UTCDateTime
+
+
+class OrgUnit(SQLModel, table=True):
+    __tablename__ = "org_unit"
+
+    code: str = Field(primary_key=True, max_length=15)
+    name: str = Field(max_length=200)
+    parent_code: str | None = Field(default=None, foreign_key="org_unit.code", max_length=15)
+    # Materialised path "/320500/320571/320571001/": a subtree is one indexed prefix match.
+    path: str = Field(max_length=512, index=True, unique=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class AccountKind(StrEnum):
+    HUMAN = "human"
+    SERVICE = "service"
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class UserAccount(SQLModel, table=True):
+    __tablename__ = "user_account"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kind: str = Field(max_length=16)
+    username: str = Field(max_length=64, unique=True)
+    display_name: str = Field(max_length=200)
+    org_unit_code: str | None = Field(default=None, foreign_key="org_unit.code", max_length=15, index=True)
+    roles: list[str] = Field(sa_column=Column(sa.JSON, nullable=False))
+    status: str = Field(default=AccountStatus.ACTIVE, max_length=16)
+    password_hash: str | None = Field(default=None, max_length=255)
+    client_id: str | None = Field(default=None, max_length=64, unique=True)
+    failed_logins: int = 0
+    locked_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # Bumped on disable, role change, org move or password change: older tokens die at once.
+    token_version: int = 1
+    totp_secret_wrapped: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
+    totp_enabled: bool = False
+    # Last accepted TOTP time step: a code is never accepted twice (replay).
+    totp_last_step: int | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    version: int = 1

@@ -1,0 +1,109 @@
+"""Request and response models of administration and authentication. Unknown fields are refused."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from registry.access.policy import Role
+
+OrgUnitCode = Annotated[str, StringConstraints(pattern=r"^\d{6}(\d{3}){0,3}$")]
+Username = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9._-]{2,63}$")]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrgUnitCreate(Strict):
+    code: OrgUnitCode = Field(examples=["320571001"])
+    name: DisplayName = Field(examples=["Example street"])
+    parent_code: OrgUnitCode | None = Field(default=None, examples=["320571"])
+
+
+class OrgUnitRead(Strict):
+    code: str
+    name: str
+    parent_code: str | None
+    path: str
+    created_at: datetime
+
+
+class UserCreate(Strict):
+    username: Username = Field(examples=["officer.wang"])
+    display_name: DisplayName
+    org_unit: OrgUnitCode | None = None
+    roles: list[Role] = Field(min_length=1, max_length=8)
+    password: Password
+
+
+class UserUpdate(Strict):
+    display_name: DisplayName | None = None
+    org_unit: OrgUnitCode | None = None
+    roles: list[Role] | None = Field(default=None, min_length=1, max_length=8)
+    status: Literal["active", "disabled"] | None = None
+
+
+class UserRead(Strict):
+    id: uuid.UUID
+    kind: str
+    username: str
+    display_name: str
+    org_unit: str | None
+    roles: list[Role]
+    status: str
+    locked: bool
+    mfa_enabled: bool
+    created_at: datetime
+    version: int
+
+
+class PasswordReset(Strict):
+    new_password: Password
+
+
+class PasswordChange(Strict):
+    current_password: Password
+    new_password: Password
+
+
+class ServiceAccountCreate(Strict):
+    name: Username
+    org_unit: OrgUnitCode | None = None
+    roles: list[Role] = Field(min_length=1, max_length=8)
+
+
+class ServiceAccountCreated(Strict):
+    id: uuid.UUID
+    client_id: str
+    client_secret: str = Field(description="Shown once; store it now.")
+    roles: list[Role]
+    org_unit: str | None
+
+
+class Token(Strict):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    mfa_pending: bool = False
+
+
+class MfaEnrolment(Strict):
+    otpauth_uri: str
+
+
+class MfaConfirm(Strict):
+    otp: Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+
+
+T = TypeVar("T")
+
+
+class Page(Strict, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None

@@ -1,0 +1,28 @@
+"""The ASGI application: routes, error handlers and middleware around one runtime."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from registry.api.errors import install_error_handlers
+from registry.api.middleware import BodyLimitMiddleware, RequestLogMiddleware, TransactionMiddleware
+from registry.api.routes import admin, auth, health
+from registry.runtime import Runtime
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="registry",
+        version="1",
+        summary="Residence records and special-group casefiles, private by construction.",
+        openapi_url="/openapi.json",
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    for router in (health.router, auth.router, admin.router):
+        app.include_router(router)
+    # Added innermost first: the transaction sits inside the body limit and the request log.
+    app.add_middleware(TransactionMiddleware, engine=runtime.engine)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(RequestLogMiddleware)
+    return app

@@ -1,0 +1,135 @@
+"""FastAPI dependencies: the runtime, the request's session, the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel import Session, select
+
+from registry.access.models import AccountStatus, OrgUnit, UserAccount
+from registry.access.policy import Role
+from registry.access.principal import Principal
+from registry.access.scope import Scope
+from registry.access.tokens import read_token
+from registry.api.middleware import UnitOfWork
+from registry.audit.actions import Action, Outcome
+from registry.audit.log import ANONYMOUS, AuditTrail, Event, RequestMeta
+from registry.context import Context, actor_of
+from registry.errors import RegistryError, Unauthenticated
+from registry.runtime import Runtime
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def get_uow(request: Request) -> UnitOfWork:
+    return request.state.uow
+
+
+def get_session(uow: Annotated[UnitOfWork, Depends(get_uow)]) -> Session:
+    return uow.session
+
+
+def get_meta(request: Request) -> RequestMeta:
+    client = request.client.host if request.client else None
+    return RequestMeta(request_id=getattr(request.state, "request_id", None), client_addr=client)
+
+
+def get_anonymous_trail(
+    runtime: Annotated[Runtime, Depends(get_runtime)], meta: Annotated[RequestMeta, Depends(get_meta)]
+) -> AuditTrail:
+    return AuditTrail(runtime.clock, ANONYMOUS, meta)
+
+
+def _refuse_token(uow: UnitOfWork, trail: AuditTrail, reason: str) -> Unauthenticated:
+    uow.on_failure.append(lambda side: trail.append(side, Event(Action.AUTH_TOKEN_REFUSED, Outcome.DENIED, reason=reason)))
+    return Unauthenticated("missing, invalid or expired token")
+
+
+def _load_principal(
+    request: Request, token: str | None, runtime: Runtime, session: Session, uow: UnitOfWork, trail: AuditTrail
+) -> tuple[Principal, bool]:
+    if not token:
+        raise Unauthenticated("a bearer token is required")
+    try:
+        claims = read_token(runtime.token_secret, token, now=runtime.clock.now())
+    except Unauthenticated:
+        raise _refuse_token(uow, trail, "invalid_token") from None
+    row = session.exec(
+        select(UserAccount, OrgUnit.path)
+        .outerjoin(OrgUnit, OrgUnit.code == UserAccount.org_unit_code)
+        .where(UserAccount.id == claims.account_id)
+    ).first()
+    if row is None:
+        raise _refuse_token(uow, trail, "unknown_account")
+    account, path = row
+    # Disabled, re-roled, moved or password changed since the token was issued: dead.
+    if account.status != AccountStatus.ACTIVE or account.token_version != claims.token_version:
+        raise _refuse_token(uow, trail, "revoked")
+    principal = Principal(
+        account_id=account.id,
+        username=account.username,
+        kind=account.kind,
+        roles=frozenset(Role(r) for r in account.roles),
+        org_unit_code=account.org_unit_code,
+        scope=Scope(path),
+    )
+    audit = AuditTrail(runtime.clock, actor_of(principal), trail.meta)
+
+    def audit_denial(exc: RegistryError) -> None:
+        uow.on_failure.append(lambda side: audit.append(side, Event(Action.ACCESS_DENIED, Outcome.DENIED, reason=exc.detail[:200])))
+
+    request.state.audit_denial = audit_denial
+    return principal, claims.mfa_pending
+
+
+def _principal(mfa_enrolment: bool):  # type: ignore[no-untyped-def]
+    def dependency(
+        request: Request,
+        token: Annotated[str | None, Depends(_bearer)],
+        runtime: Annotated[Runtime, Depends(get_runtime)],
+        session: Annotated[Session, Depends(get_session)],
+        uow: Annotated[UnitOfWork, Depends(get_uow)],
+        trail: Annotated[AuditTrail, Depends(get_anonymous_trail)],
+    ) -> Principal:
+        principal, mfa_pending = _load_principal(request, token, runtime, session, uow, trail)
+        if mfa_pending and not mfa_enrolment:
+            raise Unauthenticated("second factor required: enrol at /api/v1/auth/mfa, then log in with a code")
+        return principal
+
+    return dependency
+
+
+get_principal = _principal(mfa_enrolment=False)
+# For the MFA enrolment routes: a password-only token of an account that owes a second factor.
+get_enrolling_principal = _principal(mfa_enrolment=True)
+
+
+def _context(principal: Principal, runtime: Runtime, meta: RequestMeta) -> Context:
+    return Context(principal=principal, audit=AuditTrail(runtime.clock, actor_of(principal), meta), clock=runtime.clock)
+
+
+def get_context(
+    principal: Annotated[Principal, Depends(get_principal)],
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+    meta: Annotated[RequestMeta, Depends(get_meta)],
+) -> Context:
+    return _context(principal, runtime, meta)
+
+
+def get_enrolling_context(
+    principal: Annotated[Principal, Depends(get_enrolling_principal)],
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+    meta: Annotated[RequestMeta, Depends(get_meta)],
+) -> Context:
+    return _context(principal, runtime, meta)
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+ContextDep = Annotated[Context, Depends(get_context)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

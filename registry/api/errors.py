@@ -1,0 +1,91 @@
+"""The only place domain errors become RFC 9457 problem+json responses."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from registry.errors import RegistryError
+
+log = logging.getLogger("registry.api")
+PROBLEM = "application/problem+json"
+
+_SLUGS = {
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    412: "precondition-failed",
+    413: "body-too-large",
+    415: "unsupported-media-type",
+    422: "invalid-input",
+    428: "precondition-required",
+    429: "too-many-requests",
+    500: "internal-error",
+    503: "unavailable",
+}
+
+
+def problem(status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: object) -> JSONResponse:
+    body = {"type": f"/problems/{_SLUGS.get(status, 'error')}", "title": title, "status": status, "detail": detail}
+    body.update(extra)
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+async def _registry_error(request: Request, exc: RegistryError) -> JSONResponse:
+    if exc.denial:
+        denied = getattr(request.state, "audit_denial", None)
+        if denied is not None:
+            denied(exc)
+    if exc.status >= 500:
+        log.error("request failed", extra={"error": type(exc).__name__})
+    return problem(exc.status, exc.title, exc.detail, **exc.extra)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return problem(400, "Malformed body", "the body is not valid JSON")
+    # Only where and what: pydantic's `input` may hold a personal value, so it never leaves.
+    listed = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "invalid"))} for e in errors]
+    return problem(422, "Invalid input", "the request does not match the schema", errors=listed)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+    if exc.status_code == 404:
+        detail = "no such resource"
+    return problem(exc.status_code, _SLUGS.get(exc.status_code, "error").replace("-", " ").capitalize(), detail, headers=exc.headers)
+
+
+async def _integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+    # A unique constraint lost to a concurrent request; the statement is not echoed.
+    return problem(409, "Conflict", "the record conflicts with an existing one")
+
+
+async def _operational_error(request: Request, exc: OperationalError) -> JSONResponse:
+    log.error("database unavailable", extra={"error": type(exc.orig).__name__ if exc.orig else "OperationalError"})
+    return problem(503, "Service unavailable", "the database is unavailable; nothing was changed")
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error", extra={"error": type(exc).__name__})
+    return problem(500, "Internal error", "the request failed; nothing was changed")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RegistryError, _registry_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(IntegrityError, _integrity_error)  # type: ignore[arg-type]
+    app.add_exception_handler(OperationalError, _operational_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,182 @@
+"""ASGI middleware: request id and access log, body limit, and the request transaction.
+
+Pure ASGI (not BaseHTTPMiddleware) so the transaction commits before the first response
+byte: a response is never sent for work that did not commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from registry.api import metrics
+from registry.logs import request_id_var
+
+log = logging.getLogger("registry.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _problem_messages(status: int, slug: str, title: str, detail: str) -> tuple[Message, Message]:
+    body = json.dumps({"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail}).encode()
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())],
+    }
+    return start, {"type": "http.response.body", "body": body}
+
+
+class UnitOfWork:
+    """One request, one transaction. Work that must outlive a failed request (a failed
+    login's count, a denial's audit entry) is queued in `on_failure` and written after
+    the rollback, in a transaction of its own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._session: Session | None = None
+        self.on_failure: list[Callable[[Session], None]] = []
+        self.finished = False
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = Session(self._engine, expire_on_commit=False, autoflush=True)
+        return self._session
+
+    def finish(self, success: bool) -> None:
+        self.finished = True
+        session, self._session = self._session, None
+        if session is not None:
+            try:
+                if success:
+                    session.commit()
+                else:
+                    session.rollback()
+            finally:
+                session.close()
+        if not success and self.on_failure:
+            with Session(self._engine) as side:
+                for work in self.on_failure:
+                    work(side)
+                side.commit()
+
+
+class TransactionMiddleware:
+    def __init__(self, app: ASGIApp, engine: Engine) -> None:
+        self.app, self.engine = app, engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        uow = UnitOfWork(self.engine)
+        scope.setdefault("state", {})["uow"] = uow
+        replaced = False
+
+        async def send_after_commit(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and not uow.finished:
+                try:
+                    await run_in_threadpool(uow.finish, message["status"] < 400)
+                except Exception as exc:  # commit failed: disclose nothing, say so
+                    log.error("commit failed", extra={"error": type(exc).__name__})
+                    replaced = True
+                    for m in _problem_messages(503, "unavailable", "Service unavailable", "the change could not be stored; nothing was changed"):
+                        await send(m)
+                    return
+            if not replaced:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, send_after_commit)
+        finally:
+            if not uow.finished:
+                await run_in_threadpool(uow.finish, False)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        too_large = _problem_messages(413, "body-too-large", "Body too large", f"the body exceeds {self.max_bytes} bytes")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            for m in too_large:
+                await send(m)
+            return
+        seen = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def watch_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, watch_send)
+        except BodyTooLarge:
+            if not started:
+                for m in too_large:
+                    await send(m)
+
+
+class RequestLogMiddleware:
+    """Request id (echoed as X-Request-ID), one JSON access-log line, Prometheus metrics.
+    Routes are logged by template (`/api/v1/users/{account_id}`), never with query strings."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        offered = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            metrics.observe(scope["method"], template, status, elapsed)
+            log.info(
+                "request",
+                extra={"method": scope["method"], "route": template, "status": status, "duration_ms": round(elapsed * 1000, 1)},
+            )
+            request_id_var.reset(token)

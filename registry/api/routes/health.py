@@ -1,0 +1,49 @@
+"""Liveness, readiness and metrics. No personal data, no authentication (loopback/ops)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from registry.api import metrics
+from registry.api.deps import RuntimeDep
+from registry.api.errors import problem
+from registry.db import schema_is_current
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "a dependency is not ready"}})
+async def readyz(runtime: RuntimeDep) -> Response:
+    def check() -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            with runtime.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            checks["database"] = "ok" if schema_is_current(runtime.engine) else "schema not migrated"
+        except Exception:
+            checks["database"] = "unreachable"
+        try:
+            runtime.provider.check()
+            checks["key_provider"] = "ok"
+        except Exception:
+            checks["key_provider"] = "unavailable"
+        return checks
+
+    checks = await run_in_threadpool(check)
+    if all(v == "ok" for v in checks.values()):
+        return JSONResponse({"status": "ready", "checks": checks})
+    return problem(503, "Not ready", "a dependency is not ready", checks=checks)
+
+
+@router.get("/metrics")
+def prometheus() -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,75 @@
+"""Appending to the audit log, in the caller's transaction.
+
+A data change and its entry commit together; a denial is appended in its own
+transaction by the request boundary, because the request's own work is rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlmodel import Session
+
+from registry.audit.actions import Action, Outcome
+from registry.audit.models import AuditEntry
+from registry.clock import Clock
+
+
+@dataclass(frozen=True)
+class Actor:
+    account_id: str | None
+    roles: tuple[str, ...] = ()
+    org_unit: str | None = None
+
+
+ANONYMOUS = Actor(account_id=None)
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    request_id: str | None = None
+    client_addr: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    action: Action
+    outcome: Outcome = Outcome.ALLOWED
+    targets: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+    purpose: str | None = None
+    break_glass_grant: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class AuditTrail:
+    """What one unit of work appends: who acts, from where, on which clock."""
+
+    clock: Clock
+    actor: Actor = ANONYMOUS
+    meta: RequestMeta = field(default_factory=RequestMeta)
+
+    def entry(self, event: Event) -> AuditEntry:
+        return AuditEntry(
+            at=self.clock.now(),
+            actor_id=self.actor.account_id,
+            actor_roles=sorted(self.actor.roles),
+            actor_org_unit=self.actor.org_unit,
+            action=event.action,
+            targets=list(event.targets),
+            fields=list(event.fields),
+            purpose=event.purpose,
+            break_glass_grant=event.break_glass_grant,
+            outcome=event.outcome,
+            reason=event.reason,
+            request_id=self.meta.request_id,
+            client_addr=self.meta.client_addr,
+        )
+
+    def append(self, session: Session, event: Event) -> None:
+        session.add(self.entry(event))
+
+    def append_all(self, session: Session, events: Iterable[Event]) -> None:
+        session.add_all([self.entry(e) for e in events])

@@ -1,0 +1,53 @@
+"""`registry init`: data directory, key provider, token secret, schema, first administrator.
+
+Idempotent: a second run only applies pending migrations and creates nothing twice.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from sqlmodel import select
+
+from registry.access import passwords
+from registry.access.models import UserAccount
+from registry.accounts.users import create_bootstrap_admin
+from registry.audit.actions import Action
+from registry.audit.log import AuditTrail, Event
+from registry.clock import Clock, SystemClock
+from registry.crypto.providers import create_provider, key_file_path
+from registry.db import create_engine, migrate, transaction
+from registry.runtime import write_secret_file
+from registry.settings import Settings
+
+BOOTSTRAP_USERNAME = "admin"
+
+
+@dataclass(frozen=True)
+class InitResult:
+    admin_username: str | None
+    # Shown once by the CLI and stored nowhere but as a hash.
+    admin_password: str | None
+
+
+def initialise(settings: Settings, *, clock: Clock | None = None) -> InitResult:
+    clock = clock or SystemClock()
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # `file` refuses to overwrite a key file; the other kinds create only what is absent.
+    if not (settings.key_provider == "file" and key_file_path(settings.data_dir).exists()):
+        create_provider(settings.key_provider, data_dir=settings.data_dir, environ=os.environ)
+    if not settings.token_secret.get_secret_value() and not settings.token_secret_file.exists():
+        write_secret_file(settings.token_secret_file)
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        migrate(engine)
+        with transaction(engine) as session:
+            if session.exec(select(UserAccount.id).limit(1)).first() is not None:
+                return InitResult(None, None)
+            password = passwords.generate_password()
+            admin = create_bootstrap_admin(session, clock, username=BOOTSTRAP_USERNAME, password=password)
+            AuditTrail(clock).append(session, Event(Action.SYSTEM_INIT, targets=(str(admin.id),)))
+            return InitResult(BOOTSTRAP_USERNAME, password)
+    finally:
+        engine.dispose()

@@ -1,0 +1,111 @@
+"""The `registry` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from registry.access import passwords
+from registry.access.policy import Role
+from registry.access.principal import system_principal
+from registry.accounts.schemas import UserCreate
+from registry.accounts.users import create_user
+from registry.audit.log import AuditTrail
+from registry.bootstrap import initialise
+from registry.context import Context, actor_of
+from registry.db import create_engine, schema_is_current, transaction
+from registry.errors import RegistryError
+from registry.logs import configure_logging
+from registry.runtime import open_runtime
+from registry.settings import Settings
+
+app = typer.Typer(help="registry: residence records and special-group casefiles.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except RegistryError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def init() -> None:
+    """Create the data directory, keys and schema, and the bootstrap administrator."""
+    settings = _settings()
+    result = initialise(settings)
+    console.print(f"registry initialised in {settings.data_dir.resolve()}")
+    if result.admin_password is not None:
+        # Printed once, to the terminal only; it is stored nowhere but as a hash.
+        console.print(
+            f"[bold]Bootstrap administrator[/bold]: username [cyan]{result.admin_username}[/cyan] "
+            f"password [cyan]{result.admin_password}[/cyan]  (shown once: keep it now)"
+        )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Serve the API (run `registry init` once first)."""
+    settings = _settings()
+    configure_logging(settings.log_level)
+    engine = create_engine(settings.resolved_database_url)
+    if not schema_is_current(engine):
+        console.print("[red]the database schema is not current: run `registry init`[/red]")
+        raise typer.Exit(2)
+    engine.dispose()
+    uvicorn.run(
+        "registry.api.asgi:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option()],
+    role: Annotated[list[Role], typer.Option(help="repeat for several roles")],
+    org_unit: Annotated[str | None, typer.Option()] = None,
+    display_name: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create an account as the system (audited). Prompts for the password, or prints a generated one."""
+    settings = _settings()
+    runtime = open_runtime(settings)
+    password = os.environ.get("REGISTRY_NEW_PASSWORD") or (
+        getpass.getpass("password (empty: generate one): ") if os.isatty(0) else ""
+    )
+    generated = not password
+    password = password or passwords.generate_password()
+    try:
+        with transaction(runtime.engine) as session:
+            principal = system_principal(Role.ADMIN)
+            system = Context(principal, AuditTrail(runtime.clock, actor_of(principal)), runtime.clock)
+            account = create_user(
+                session,
+                system,
+                data=UserCreate(
+                    username=username, display_name=display_name or username, org_unit=org_unit, roles=role, password=password
+                ),
+            )
+            console.print(f"created {account.username} ({account.id})")
+    except RegistryError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    if generated:
+        console.print(f"password [cyan]{password}[/cyan]  (shown once)")
+

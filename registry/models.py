@@ -1,0 +1,8 @@
+"""Every table's metadata in one place, for Alembic and the schema-drift test."""
+
+from sqlmodel import SQLModel
+
+from registry.access import models as _access  # noqa: F401  (registers tables)
+from registry.audit import models as _audit  # noqa: F401
+
+metadata = SQLModel.metadata

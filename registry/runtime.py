@@ -1,0 +1,59 @@
+"""What a running service holds for its lifetime: settings, engine, clock, keys."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from registry.clock import Clock, SystemClock
+from registry.crypto.providers import KeyProvider, open_provider
+from registry.db import create_engine
+from registry.errors import ConfigurationError
+from registry.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    provider: KeyProvider
+    token_secret: bytes = field(repr=False)
+    clock: Clock = field(default_factory=SystemClock)
+
+    @property
+    def token_lifetime(self) -> timedelta:
+        return timedelta(seconds=self.settings.token_lifetime_seconds)
+
+
+def write_secret_file(path: Path) -> None:
+    """A new random secret in a 0600 file; refuses to overwrite one."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+
+
+def read_secret_file(path: Path) -> bytes:
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigurationError(f"{path} is missing: run `registry init` first") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigurationError(f"{path} is readable by others: run `chmod 600 {path}`")
+    return path.read_bytes().strip()
+
+
+def open_runtime(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None) -> Runtime:
+    secret = settings.token_secret.get_secret_value().encode() or read_secret_file(settings.token_secret_file)
+    return Runtime(
+        settings=settings,
+        engine=engine or create_engine(settings.resolved_database_url),
+        provider=open_provider(settings.key_provider, data_dir=settings.data_dir, environ=os.environ),
+        token_secret=secret,
+        clock=clock or SystemClock(),
+    )

@@ -1,0 +1,74 @@
+"""Settings from the `REGISTRY_*` environment (pydantic-settings).
+
+The `dev` profile is for a workstation; anything else is production-like and refuses
+insecure settings at startup instead of running with them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from registry.errors import ConfigurationError
+
+# Secrets that appear in tutorials and sample configs; refused outside dev.
+_KNOWN_WEAK_SECRETS = {"secret", "changeme", "change-me", "password", "registry", "dev"}
+MIN_SECRET_BYTES = 32
+
+
+class Profile(StrEnum):
+    DEV = "dev"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore", frozen=True)
+
+    profile: Profile = Profile.DEV
+    data_dir: Path = Path("data")
+    # Empty means the embedded default: SQLite in the data directory.
+    database_url: str = ""
+    key_provider: str = "file"
+    # Empty means: use the token secret generated at `registry init` in the data directory.
+    token_secret: SecretStr = SecretStr("")
+    token_lifetime_seconds: int = Field(default=900, ge=60, le=86_400)
+    # None means: on in production, off in dev.
+    require_mfa: bool | None = None
+    max_body_bytes: int = 1024 * 1024
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 15 * 60
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _no_insecure_production(self) -> Settings:
+        if self.profile is Profile.DEV:
+            return self
+        problems = []
+        secret = self.token_secret.get_secret_value()
+        if secret and (secret.lower() in _KNOWN_WEAK_SECRETS or len(secret.encode()) < MIN_SECRET_BYTES):
+            problems.append(f"REGISTRY_TOKEN_SECRET must be a random value of at least {MIN_SECRET_BYTES} bytes")
+        if self.require_mfa is False:
+            problems.append("REGISTRY_REQUIRE_MFA cannot be turned off in the production profile")
+        if self.token_lifetime_seconds > 3600:
+            problems.append("REGISTRY_TOKEN_LIFETIME_SECONDS must be at most 3600 in the production profile")
+        if problems:
+            raise ConfigurationError("insecure settings for the production profile: " + "; ".join(problems))
+        return self
+
+    @property
+    def mfa_required(self) -> bool:
+        return self.profile is Profile.PRODUCTION if self.require_mfa is None else self.require_mfa
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'registry.db').resolve()}"
+
+    @property
+    def token_secret_file(self) -> Path:
+        return self.data_dir / "token.secret"

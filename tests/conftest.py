@@ -1,0 +1,114 @@
+"""Fixtures: a fresh database per test on each engine, a runtime with real keys, an HTTP client.
+
+Every API test runs twice: on SQLite (a file per test) and on a real PostgreSQL server.
+Migrations run once per engine per worker into a template that each test copies.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+
+from registry.api.app import create_app
+from registry.bootstrap import initialise
+from registry.clock import FixedClock
+from registry.db import create_engine, migrate
+from registry.runtime import Runtime, open_runtime
+from registry.settings import Settings
+from tests.support import postgres
+
+ENGINES = ("sqlite", "postgresql")
+_counter = itertools.count()
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    url, server = postgres.admin_url()
+    yield url
+    if server is not None:
+        server.stop()
+
+
+def _psql(url: str, statement: str) -> None:
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin_url: str) -> Iterator[str]:
+    name = f"registry_tpl_{_worker()}_{uuid.uuid4().hex[:8]}"
+    _psql(pg_admin_url, f'CREATE DATABASE "{name}"')
+    url = make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
+    migrate(engine)
+    engine.dispose()
+    yield name
+    _psql(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "registry.db"
+    engine = create_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=ENGINES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "registry.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    admin = request.getfixturevalue("pg_admin_url")
+    template = request.getfixturevalue("pg_template")
+    name = f"registry_t_{_worker()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    _psql(admin, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    _psql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, profile="dev")
+
+
+@pytest.fixture
+def bootstrap(settings: Settings, clock: FixedClock) -> tuple[str, str]:
+    """Runs `registry init` for real; returns the bootstrap admin's username and password."""
+    result = initialise(settings, clock=clock)
+    assert result.admin_username and result.admin_password
+    return result.admin_username, result.admin_password
+
+
+@pytest.fixture
+def runtime(settings: Settings, clock: FixedClock, bootstrap: tuple[str, str]) -> Iterator[Runtime]:
+    runtime = open_runtime(settings, clock=clock)
+    yield runtime
+    runtime.engine.dispose()
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
+        yield client

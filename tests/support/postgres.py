@@ -1,0 +1,82 @@
+"""A real PostgreSQL server for the tests: the machine's own on 127.0.0.1:5432 when it
+answers, else a throwaway cluster started here (as the `postgres` user when run as root,
+since the server refuses to run as root) on a free loopback port."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+ENV_URL = "REGISTRY_TEST_PG_URL"  # e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+
+def _answers(url: str) -> bool:
+    try:
+        with psycopg.connect(url.replace("+psycopg", ""), connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ThrowawayServer:
+    def __init__(self) -> None:
+        binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not binaries:
+            raise RuntimeError("no PostgreSQL server binaries: install Debian's postgresql (see .ci/run)")
+        self.bindir = Path(binaries[-1]).parent
+        self.root = Path(tempfile.mkdtemp(prefix="registry-pg-"))
+        self.port = _free_port()
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.root, "postgres")
+            self.root.chmod(0o700)
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(self.bindir / args[0]), *args[1:]]
+        if self.as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def start(self) -> str:
+        data = self.root / "data"
+        self._run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c full_page_writes=off"
+        self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def admin_url() -> tuple[str, ThrowawayServer | None]:
+    """The URL of a server to create test databases on, and the server if we started it."""
+    if os.environ.get(ENV_URL):
+        return os.environ[ENV_URL], None
+    machine = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    if _answers(machine):
+        return machine, None
+    server = ThrowawayServer()
+    url = server.start()
+    deadline = time.monotonic() + 30
+    while not _answers(url):
+        if time.monotonic() > deadline:
+            raise RuntimeError("throwaway PostgreSQL did not start")
+        time.sleep(0.2)
+    return url, server
