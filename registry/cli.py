@@ -99,7 +99,11 @@ def users_create(
                 session,
                 system,
                 data=UserCreate(
-                    username=username, display_name=display_name or username, org_unit=org_unit, roles=role, password=password
+                    username=username,
+                    display_name=display_name or username,
+                    org_unit=org_unit,
+                    roles=role,
+                    password=password,
                 ),
             )
             console.print(f"created {account.username} ({account.id})")
@@ -108,4 +112,3 @@ def users_create(
         raise typer.Exit(1) from None
     if generated:
         console.print(f"password [cyan]{password}[/cyan]  (shown once)")
-

@@ -47,7 +47,9 @@ def is_sqlite(engine: Engine) -> bool:
 
 def create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        )
         sa.event.listen(engine, "connect", _sqlite_on_connect)
         # Every request writes (at least its audit entry), so take the write lock at BEGIN:
         # a deferred transaction that upgrades later fails with SQLITE_BUSY instead of waiting.

@@ -37,7 +37,9 @@ def create_tree(client: TestClient, headers: dict[str, str]) -> None:
         assert response.status_code == 201, response.text
 
 
-def create_user(client: TestClient, headers: dict[str, str], username: str, roles: list[str], org_unit: str | None) -> dict:
+def create_user(
+    client: TestClient, headers: dict[str, str], username: str, roles: list[str], org_unit: str | None
+) -> dict:
     body = {"username": username, "display_name": username, "roles": roles, "password": STRONG_PASSWORD}
     if org_unit is not None:
         body["org_unit"] = org_unit

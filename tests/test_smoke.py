@@ -1,4 +1,4 @@
-from tests.api_helpers import as_user, create_tree, create_user, STRONG_PASSWORD
+from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
 
 
 def test_admin_builds_tree_and_police_user_logs_in(client, bootstrap):

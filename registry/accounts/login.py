@@ -126,7 +126,9 @@ def login_with_password(
         account.password_hash = new_hash
     account.failed_logins, account.locked_until = 0, None
     trail = AuditTrail(audit.clock, _actor(account), audit.meta)
-    trail.append(session, Event(Action.AUTH_LOGIN, targets=(str(account.id),), reason="mfa_pending" if mfa_pending else None))
+    trail.append(
+        session, Event(Action.AUTH_LOGIN, targets=(str(account.id),), reason="mfa_pending" if mfa_pending else None)
+    )
     return LoginResult(account, mfa_pending)
 
 
@@ -140,7 +142,9 @@ def login_with_client_credentials(
     if account is None or not ok or account.status != AccountStatus.ACTIVE:
         _refuse(audit, on_failure, account, "bad_client_credentials")
     assert account is not None
-    AuditTrail(audit.clock, _actor(account), audit.meta).append(session, Event(Action.AUTH_LOGIN, targets=(str(account.id),)))
+    AuditTrail(audit.clock, _actor(account), audit.meta).append(
+        session, Event(Action.AUTH_LOGIN, targets=(str(account.id),))
+    )
     return LoginResult(account, mfa_pending=False)
 
 

@@ -58,4 +58,3 @@ def create_org_unit(session: Session, ctx: Context, *, data: OrgUnitCreate) -> O
     session.add(unit)
     ctx.audit.append(session, ctx.event(Action.ORG_UNIT_CREATE, targets=(data.code,)))
     return unit
-

@@ -47,7 +47,9 @@ def get_anonymous_trail(
 
 
 def _refuse_token(uow: UnitOfWork, trail: AuditTrail, reason: str) -> Unauthenticated:
-    uow.on_failure.append(lambda side: trail.append(side, Event(Action.AUTH_TOKEN_REFUSED, Outcome.DENIED, reason=reason)))
+    uow.on_failure.append(
+        lambda side: trail.append(side, Event(Action.AUTH_TOKEN_REFUSED, Outcome.DENIED, reason=reason))
+    )
     return Unauthenticated("missing, invalid or expired token")
 
 
@@ -82,7 +84,9 @@ def _load_principal(
     audit = AuditTrail(runtime.clock, actor_of(principal), trail.meta)
 
     def audit_denial(exc: RegistryError) -> None:
-        uow.on_failure.append(lambda side: audit.append(side, Event(Action.ACCESS_DENIED, Outcome.DENIED, reason=exc.detail[:200])))
+        uow.on_failure.append(
+            lambda side: audit.append(side, Event(Action.ACCESS_DENIED, Outcome.DENIED, reason=exc.detail[:200]))
+        )
 
     request.state.audit_denial = audit_denial
     return principal, claims.mfa_pending

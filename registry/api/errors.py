@@ -33,7 +33,9 @@ _SLUGS = {
 }
 
 
-def problem(status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: object) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: object
+) -> JSONResponse:
     body = {"type": f"/problems/{_SLUGS.get(status, 'error')}", "title": title, "status": status, "detail": detail}
     body.update(extra)
     if status == 401:
@@ -64,7 +66,12 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     detail = exc.detail if isinstance(exc.detail, str) else "request refused"
     if exc.status_code == 404:
         detail = "no such resource"
-    return problem(exc.status_code, _SLUGS.get(exc.status_code, "error").replace("-", " ").capitalize(), detail, headers=exc.headers)
+    return problem(
+        exc.status_code,
+        _SLUGS.get(exc.status_code, "error").replace("-", " ").capitalize(),
+        detail,
+        headers=exc.headers,
+    )
 
 
 async def _integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:

@@ -89,7 +89,9 @@ class TransactionMiddleware:
                 except Exception as exc:  # commit failed: disclose nothing, say so
                     log.error("commit failed", extra={"error": type(exc).__name__})
                     replaced = True
-                    for m in _problem_messages(503, "unavailable", "Service unavailable", "the change could not be stored; nothing was changed"):
+                    for m in _problem_messages(
+                        503, "unavailable", "Service unavailable", "the change could not be stored; nothing was changed"
+                    ):
                         await send(m)
                     return
             if not replaced:
@@ -114,7 +116,9 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length")
-        too_large = _problem_messages(413, "body-too-large", "Body too large", f"the body exceeds {self.max_bytes} bytes")
+        too_large = _problem_messages(
+            413, "body-too-large", "Body too large", f"the body exceeds {self.max_bytes} bytes"
+        )
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             for m in too_large:
                 await send(m)
@@ -177,6 +181,11 @@ class RequestLogMiddleware:
             metrics.observe(scope["method"], template, status, elapsed)
             log.info(
                 "request",
-                extra={"method": scope["method"], "route": template, "status": status, "duration_ms": round(elapsed * 1000, 1)},
+                extra={
+                    "method": scope["method"],
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 1),
+                },
             )
             request_id_var.reset(token)

@@ -73,7 +73,7 @@ class IdNumber:
 
 
 def _id_check(first17: str) -> str:
-    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
     return _ID_CHECK_CHARS[total % 11]
 
 
@@ -123,7 +123,7 @@ _USCC_FIRST17 = re.compile(rf"{_C}{{2}}[0-9]{{6}}{_C}{{9}}")
 
 
 def _uscc_check(first17: str) -> str:
-    total = sum(_USCC_VALUES[c] * w for c, w in zip(first17, _USCC_WEIGHTS))
+    total = sum(_USCC_VALUES[c] * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
     return _USCC_CHARSET[(31 - total % 31) % 31]
 
 

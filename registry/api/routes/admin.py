@@ -52,7 +52,9 @@ def create_org_unit(session: SessionDep, ctx: ContextDep, body: OrgUnitCreate) -
 
 
 @router.get("/org-units", response_model=Page[OrgUnitRead])
-def list_org_units(session: SessionDep, ctx: ContextDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None) -> Page[OrgUnitRead]:
+def list_org_units(
+    session: SessionDep, ctx: ContextDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
+) -> Page[OrgUnitRead]:
     ctx.principal.require(Permission.ORG_UNIT_MANAGE)
     units = orgunits.list_org_units(session, ctx.principal.scope, after=decode_cursor(cursor), limit=limit + 1)
     items = [OrgUnitRead.model_validate(u, from_attributes=True) for u in units[:limit]]
@@ -76,7 +78,9 @@ def create_user(session: SessionDep, ctx: ContextDep, body: UserCreate, response
 
 
 @router.get("/users", response_model=Page[UserRead])
-def list_users(session: SessionDep, ctx: ContextDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None) -> Page[UserRead]:
+def list_users(
+    session: SessionDep, ctx: ContextDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
+) -> Page[UserRead]:
     ctx.principal.require(Permission.USER_MANAGE)
     accounts = users.list_accounts(session, ctx.principal.scope, after=decode_cursor(cursor), limit=limit + 1)
     page = accounts[:limit]
@@ -127,5 +131,9 @@ def create_service_account(session: SessionDep, ctx: ContextDep, body: ServiceAc
     account, secret = users.create_service_account(session, ctx, data=body)
     assert account.client_id is not None
     return ServiceAccountCreated(
-        id=account.id, client_id=account.client_id, client_secret=secret, roles=account.roles, org_unit=account.org_unit_code
+        id=account.id,
+        client_id=account.client_id,
+        client_secret=secret,
+        roles=account.roles,
+        org_unit=account.org_unit_code,
     )

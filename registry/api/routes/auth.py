@@ -42,7 +42,14 @@ def token(
             mfa_required=settings.mfa_required,
         )
         result = login.login_with_password(
-            session, trail, runtime.provider, policy, uow.on_failure.append, username=username, password=password, otp=otp
+            session,
+            trail,
+            runtime.provider,
+            policy,
+            uow.on_failure.append,
+            username=username,
+            password=password,
+            otp=otp,
         )
     else:
         if client_id is None or client_secret is None:
@@ -52,7 +59,11 @@ def token(
         )
     claims = TokenClaims(result.account.id, result.account.token_version, result.mfa_pending)
     access_token = issue_token(runtime.token_secret, claims, now=runtime.clock.now(), lifetime=runtime.token_lifetime)
-    return Token(access_token=access_token, expires_in=int(runtime.token_lifetime.total_seconds()), mfa_pending=result.mfa_pending)
+    return Token(
+        access_token=access_token,
+        expires_in=int(runtime.token_lifetime.total_seconds()),
+        mfa_pending=result.mfa_pending,
+    )
 
 
 EnrollingContext = Annotated[Context, Depends(get_enrolling_context)]

@@ -106,9 +106,7 @@ class Pkcs11KeyProvider:
     ) -> None:
         self._token_label = token_label
         self._kek_prefix = kek_label_prefix
-        self._kek_label = re.compile(
-            re.escape(kek_label_prefix) + r"-([1-9][0-9]{0,9})"
-        )
+        self._kek_label = _kek_label_pattern(kek_label_prefix)
         self._lock = threading.Lock()
         self._session: Session | None = None
         self._session = _open_session(module_path, token_label, pin)
@@ -137,8 +135,7 @@ class Pkcs11KeyProvider:
         """Create KEK v1 and the signing key pair where absent, then open the provider."""
         session = _open_session(module_path, token_label, pin)
         try:
-            label = re.compile(re.escape(kek_label_prefix) + r"-([1-9][0-9]{0,9})")
-            if not _kek_objects(session, label):
+            if not _kek_objects(session, _kek_label_pattern(kek_label_prefix)):
                 _generate_kek(session, f"{kek_label_prefix}-1")
             if not _objects(session, ObjectClass.PRIVATE_KEY, signing_label):
                 _generate_signing_key(session, signing_label)
@@ -325,6 +322,11 @@ def _open_session(module_path: str | Path, token_label: str, pin: str) -> Sessio
             f"cannot open a session on token {token_label!r}: {type(error).__name__}"
         )
     raise ConfigurationError(problem)
+
+
+def _kek_label_pattern(prefix: str) -> re.Pattern[str]:
+    # "<prefix>-<version>", version without leading zeros so each has one spelling.
+    return re.compile(re.escape(prefix) + r"-([1-9][0-9]{0,9})")
 
 
 def _objects(session: Session, object_class: ObjectClass, label: str) -> list[Any]:

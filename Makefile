@@ -1,0 +1,29 @@
+# The two set-up commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: run test lint
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+# Embedded default: SQLite and a 0600 key file in ./data; prints the bootstrap
+# administrator's password once, then serves on 127.0.0.1:8000.
+run: $(STAMP)
+	$(VENV)/bin/registry init
+	$(VENV)/bin/registry serve
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+# Lint, then the whole suite on SQLite and on a real PostgreSQL (the machine's, or a
+# throwaway one the suite starts), with SoftHSM2 for the PKCS#11 key provider.
+test: $(STAMP) lint
+	bash scripts/system-deps
+	$(VENV)/bin/pytest -n 2 -q
