@@ -29,9 +29,7 @@ class IndexKey:
 
     __slots__ = ("_field", "_secret", "_suite", "_table", "_version")
 
-    def __init__(
-        self, secret: bytes, *, suite: Suite, table: str, field: str, version: int
-    ) -> None:
+    def __init__(self, secret: bytes, *, suite: Suite, table: str, field: str, version: int) -> None:
         self._secret = secret
         self._suite = suite
         self._table = table
@@ -39,14 +37,10 @@ class IndexKey:
         self._version = version
 
     @classmethod
-    def derive(
-        cls, root_key: bytes, *, suite: Suite, table: str, field: str, version: int
-    ) -> IndexKey:
+    def derive(cls, root_key: bytes, *, suite: Suite, table: str, field: str, version: int) -> IndexKey:
         """HKDF(suite hash, root key, info = "registry-bidx|table|field|version")."""
         if len(root_key) < MIN_ROOT_KEY_LENGTH:
-            raise ValueError(
-                f"index root key must be at least {MIN_ROOT_KEY_LENGTH} bytes"
-            )
+            raise ValueError(f"index root key must be at least {MIN_ROOT_KEY_LENGTH} bytes")
         for name, value in (("table", table), ("field", field)):
             # "|" separates the info fields; allowing it would let ("a|b", "c") and
             # ("a", "b|c") derive the same key.
@@ -113,9 +107,7 @@ def token(key: IndexKey, normalised_value: str, *, bits: int) -> bytes:
     return bytes(out)
 
 
-def default_bits(
-    expected_rows: int = 10_000_000, candidates_per_bucket: int = 2
-) -> int:
+def default_bits(expected_rows: int = 10_000_000, candidates_per_bucket: int = 2) -> int:
     """Bits so that about `candidates_per_bucket` rows share a token: ceil(log2(rows/c)).
 
     10 million rows at 2 per bucket gives 23 bits. Integer arithmetic, so exact powers

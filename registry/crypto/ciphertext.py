@@ -151,9 +151,7 @@ def encrypt(key: DataKey, plaintext: bytes, *, aad: Aad) -> bytes:
         raise ValueError("aad.key_version must equal the data key's version")
     header = _HEADER.pack(FORMAT_VERSION, key.suite.suite_id, key.version)
     nonce = os.urandom(NONCE_LENGTH)
-    sealed = key.suite.seal(
-        key.get_secret_value(), nonce, plaintext, header + aad.encode()
-    )
+    sealed = key.suite.seal(key.get_secret_value(), nonce, plaintext, header + aad.encode())
     return header + nonce + sealed
 
 
@@ -161,19 +159,13 @@ def decrypt(key: DataKey, blob: bytes, *, aad: Aad) -> bytes:
     """Decrypt a blob written by `encrypt` for the same `aad`; else `DecryptionError`."""
     data = _as_bytes(blob)
     version, suite_id, key_version = _HEADER.unpack_from(data)
-    if (
-        version != FORMAT_VERSION
-        or suite_id != key.suite.suite_id
-        or not key_version == key.version == aad.key_version
-    ):
+    if version != FORMAT_VERSION or suite_id != key.suite.suite_id or not key_version == key.version == aad.key_version:
         raise DecryptionError
     header = data[:HEADER_LENGTH]
     nonce = data[HEADER_LENGTH : HEADER_LENGTH + NONCE_LENGTH]
     sealed = data[HEADER_LENGTH + NONCE_LENGTH :]
     try:
-        return key.suite.open(
-            key.get_secret_value(), nonce, sealed, header + aad.encode()
-        )
+        return key.suite.open(key.get_secret_value(), nonce, sealed, header + aad.encode())
     except InvalidTag:
         pass
     # Raised outside the `except` so no library exception is chained onto ours.

@@ -55,9 +55,7 @@ class Suite(StrEnum):
         h.update(data)
         return h.finalize()
 
-    def seal(
-        self, key: bytes, nonce: bytes, plaintext: bytes, associated_data: bytes
-    ) -> bytes:
+    def seal(self, key: bytes, nonce: bytes, plaintext: bytes, associated_data: bytes) -> bytes:
         """AEAD-encrypt; returns `ciphertext ‖ tag(16)`."""
         self._check(key, nonce)
         if self is Suite.AES256GCM:
@@ -67,9 +65,7 @@ class Suite(StrEnum):
         body = encryptor.update(plaintext) + encryptor.finalize()
         return body + encryptor.tag
 
-    def open(
-        self, key: bytes, nonce: bytes, sealed: bytes, associated_data: bytes
-    ) -> bytes:
+    def open(self, key: bytes, nonce: bytes, sealed: bytes, associated_data: bytes) -> bytes:
         """AEAD-decrypt `ciphertext ‖ tag`; raises `InvalidTag` on any mismatch."""
         self._check(key, nonce)
         if len(sealed) < TAG_LENGTH:

@@ -11,9 +11,7 @@ from pathlib import Path
 import pkcs11
 import pytest
 
-SOFTHSM_MODULE = Path(
-    os.environ.get("REGISTRY_TEST_SOFTHSM_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
-)
+SOFTHSM_MODULE = Path(os.environ.get("REGISTRY_TEST_SOFTHSM_MODULE", "/usr/lib/softhsm/libsofthsm2.so"))
 
 
 def secret_spellings(secret: bytes) -> list[str]:
@@ -50,9 +48,7 @@ def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SoftHsm
     tokens = tmp_path / "tokens"
     tokens.mkdir()
     conf = tmp_path / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
     monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
     subprocess.run(
         [util, "--init-token", "--free", "--label", "test", "--pin", "1234", "--so-pin", "5678"],

@@ -40,9 +40,7 @@ def key_file_path(data_dir: Path) -> Path:
     return Path(data_dir) / KEY_FILE_NAME
 
 
-def open_provider(
-    kind: str, *, data_dir: Path, environ: Mapping[str, str]
-) -> KeyProvider:
+def open_provider(kind: str, *, data_dir: Path, environ: Mapping[str, str]) -> KeyProvider:
     """Open an existing provider; `ConfigurationError` if its keys are missing or unsafe."""
     if kind == "file":
         return FileKeyProvider(key_file_path(data_dir))
@@ -53,9 +51,7 @@ def open_provider(
     raise _unknown(kind)
 
 
-def create_provider(
-    kind: str, *, data_dir: Path, environ: Mapping[str, str]
-) -> KeyProvider:
+def create_provider(kind: str, *, data_dir: Path, environ: Mapping[str, str]) -> KeyProvider:
     """Create the provider's keys at init.
 
     `file` writes a new key file (refusing to overwrite one); `pkcs11` generates the
@@ -80,6 +76,4 @@ def _pkcs11_settings(environ: Mapping[str, str]) -> tuple[str, str, str]:
 
 
 def _unknown(kind: str) -> ConfigurationError:
-    return ConfigurationError(
-        f"unknown key provider {kind!r}; expected one of {', '.join(PROVIDER_KINDS)}"
-    )
+    return ConfigurationError(f"unknown key provider {kind!r}; expected one of {', '.join(PROVIDER_KINDS)}")

@@ -44,9 +44,7 @@ class FileKeyProvider(SoftwareProvider):
         else:
             return cls(path)
         # Overwriting would orphan every key wrapped by the existing KEKs.
-        raise ConfigurationError(
-            f"key file {path} already exists; refusing to overwrite it"
-        )
+        raise ConfigurationError(f"key file {path} already exists; refusing to overwrite it")
 
     @property
     def path(self) -> Path:
@@ -89,33 +87,43 @@ class FileKeyProvider(SoftwareProvider):
         return f"FileKeyProvider(path={str(self._path)!r}, kek_version={self._keys.current})"
 
 
-def _load(path: Path) -> tuple[KeySet, tuple[int, int] | None]:
+def _load(path: Path) -> tuple[KeySet, tuple[int, int]]:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise ConfigurationError(
-            f"key file {path} does not exist; create it at init"
-        ) from None
+        raise ConfigurationError(f"key file {path} does not exist; create it at init") from None
     except PermissionError:
-        raise ConfigurationError(
-            f"key file {path} is not readable by this user"
-        ) from None
-    with os.fdopen(fd, "rb") as handle:
+        raise ConfigurationError(f"key file {path} is not readable by this user") from None
+    try:
         # fstat the open descriptor, not the path, so the checked file is the read file.
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigurationError(f"key file {path} is not a regular file")
-        mode = stat.S_IMODE(info.st_mode)
-        if mode & 0o077:
-            raise ConfigurationError(
-                f"key file {path} has mode {mode:04o} and is readable by group or others; "
-                f"it must be 0600: run `chmod 600 {path}`"
-            )
-        raw = handle.read()
-    return KeySet.from_json(raw, source=f"key file {path}"), (
-        info.st_ino,
-        info.st_mtime_ns,
-    )
+        info = os.fstat(fd)
+        problem = _mode_problem(path, info)
+        raw = b"" if problem else _read_all(fd)
+    finally:
+        os.close(fd)
+    if problem:
+        raise ConfigurationError(problem)
+    keys = KeySet.from_json(raw, source=f"key file {path}")
+    return keys, (info.st_ino, info.st_mtime_ns)
+
+
+def _mode_problem(path: Path, info: os.stat_result) -> str | None:
+    if not stat.S_ISREG(info.st_mode):
+        return f"key file {path} is not a regular file"
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        return (
+            f"key file {path} has mode {mode:04o} and is readable by group or others; "
+            f"it must be 0600: run `chmod 600 {path}`"
+        )
+    return None
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -133,9 +141,7 @@ def _write(path: Path, keys: KeySet, *, replace: bool) -> None:
     "create only if absent" atomic.
     """
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(
-        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, KEY_FILE_MODE
-    )
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, KEY_FILE_MODE)
     try:
         os.fchmod(fd, KEY_FILE_MODE)  # the umask may only have narrowed it; be exact
         with os.fdopen(fd, "wb") as handle:
@@ -163,9 +169,7 @@ def _fsync_dir(directory: Path) -> None:
 @contextmanager
 def _rotation_lock(path: Path) -> Iterator[None]:
     """An exclusive flock on `.<key file>.lock` (the key file itself gets replaced)."""
-    fd = os.open(
-        path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, KEY_FILE_MODE
-    )
+    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, KEY_FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

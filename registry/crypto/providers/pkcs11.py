@@ -159,9 +159,7 @@ class Pkcs11KeyProvider:
             header = WrappedKey(version, nonce, b"")
             param = GCMParams(nonce, header.associated_data(aad))
             try:
-                sealed = self._keks[version].encrypt(
-                    key, mechanism=Mechanism.AES_GCM, mechanism_param=param
-                )
+                sealed = self._keks[version].encrypt(key, mechanism=Mechanism.AES_GCM, mechanism_param=param)
             except p11.PKCS11Error as error:
                 raise _unavailable(error) from None
         return WrappedKey(version, nonce, bytes(sealed)).to_bytes()
@@ -198,9 +196,7 @@ class Pkcs11KeyProvider:
             if version > MAX_KEK_VERSION:
                 raise ConfigurationError("KEK version space exhausted")
             try:
-                self._keks[version] = _generate_kek(
-                    self._live_session(), f"{self._kek_prefix}-{version}"
-                )
+                self._keks[version] = _generate_kek(self._live_session(), f"{self._kek_prefix}-{version}")
             except p11.PKCS11Error as error:
                 raise _unavailable(error) from None
         return version
@@ -251,9 +247,7 @@ class Pkcs11KeyProvider:
 
     def __repr__(self) -> str:
         versions = sorted(self._keks)
-        return (
-            f"Pkcs11KeyProvider(token={self._token_label!r}, kek_versions={versions})"
-        )
+        return f"Pkcs11KeyProvider(token={self._token_label!r}, kek_versions={versions})"
 
     def _kek_map(self, *, refresh: bool = False) -> dict[int, SecretKey]:
         """KEK objects by version; re-read from the token when stale. Caller holds lock."""
@@ -299,9 +293,7 @@ def _open_session(module_path: str | Path, token_label: str, pin: str) -> Sessio
     except p11.NoSuchToken:
         problem = f"no PKCS#11 token labelled {token_label!r} in {module_path}"
     except p11.MultipleTokensReturned:
-        problem = (
-            f"more than one PKCS#11 token labelled {token_label!r} in {module_path}"
-        )
+        problem = f"more than one PKCS#11 token labelled {token_label!r} in {module_path}"
     except (OSError, RuntimeError) as error:  # PKCS11Error is a RuntimeError
         problem = f"cannot load PKCS#11 module {module_path}: {type(error).__name__}"
     if problem is not None:
@@ -318,9 +310,7 @@ def _open_session(module_path: str | Path, token_label: str, pin: str) -> Sessio
     except (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange, p11.PinLocked):
         problem = f"PKCS#11 login to token {token_label!r} failed: check the PIN"
     except p11.PKCS11Error as error:
-        problem = (
-            f"cannot open a session on token {token_label!r}: {type(error).__name__}"
-        )
+        problem = f"cannot open a session on token {token_label!r}: {type(error).__name__}"
     raise ConfigurationError(problem)
 
 
@@ -330,9 +320,7 @@ def _kek_label_pattern(prefix: str) -> re.Pattern[str]:
 
 
 def _objects(session: Session, object_class: ObjectClass, label: str) -> list[Any]:
-    return list(
-        session.get_objects({Attribute.CLASS: object_class, Attribute.LABEL: label})
-    )
+    return list(session.get_objects({Attribute.CLASS: object_class, Attribute.LABEL: label}))
 
 
 def _kek_objects(session: Session, label: re.Pattern[str]) -> dict[int, SecretKey]:
@@ -345,17 +333,13 @@ def _kek_objects(session: Session, label: re.Pattern[str]) -> dict[int, SecretKe
         version = int(match.group(1))
         if version in found or version > MAX_KEK_VERSION:
             # Two objects claiming one version: refusing beats guessing which wrapped.
-            raise ConfigurationError(
-                f"token has an ambiguous or invalid KEK {obj.label!r}"
-            )
+            raise ConfigurationError(f"token has an ambiguous or invalid KEK {obj.label!r}")
         found[version] = obj
     return found
 
 
 def _generate_kek(session: Session, label: str) -> SecretKey:
-    return session.generate_key(
-        KeyType.AES, 256, label=label, store=True, template=dict(_KEK_TEMPLATE)
-    )
+    return session.generate_key(KeyType.AES, 256, label=label, store=True, template=dict(_KEK_TEMPLATE))
 
 
 def _generate_signing_key(session: Session, label: str) -> None:
@@ -372,9 +356,7 @@ def _generate_signing_key(session: Session, label: str) -> None:
             private_template=dict(_SIGNING_PRIVATE_TEMPLATE),
         )
     except (p11.MechanismInvalid, p11.DomainParamsInvalid, p11.FunctionNotSupported):
-        raise ConfigurationError(
-            "the PKCS#11 token does not support Ed25519 (CKM_EC_EDWARDS_KEY_PAIR_GEN)"
-        ) from None
+        raise ConfigurationError("the PKCS#11 token does not support Ed25519 (CKM_EC_EDWARDS_KEY_PAIR_GEN)") from None
 
 
 def _ed25519_public_key(ec_point: bytes) -> Ed25519PublicKey:

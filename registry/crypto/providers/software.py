@@ -40,9 +40,7 @@ class KeySet:
 
     __slots__ = ("_current", "_keks", "_seed")
 
-    def __init__(
-        self, keks: Mapping[int, bytes], *, current: int, signing_seed: bytes
-    ) -> None:
+    def __init__(self, keks: Mapping[int, bytes], *, current: int, signing_seed: bytes) -> None:
         if current not in keks:
             raise ValueError("the current KEK version must be in the set")
         self._keks = MappingProxyType(dict(keks))
@@ -51,9 +49,7 @@ class KeySet:
 
     @classmethod
     def generate(cls) -> KeySet:
-        return cls(
-            {1: os.urandom(KEK_LENGTH)}, current=1, signing_seed=os.urandom(SEED_LENGTH)
-        )
+        return cls({1: os.urandom(KEK_LENGTH)}, current=1, signing_seed=os.urandom(SEED_LENGTH))
 
     def with_new_kek(self) -> KeySet:
         """A copy with a fresh KEK as the new current version; old versions retained."""
@@ -143,9 +139,7 @@ class SoftwareProvider:
         if kek is None:
             raise DecryptionError
         try:
-            return AESGCM(kek).decrypt(
-                parsed.nonce, parsed.sealed, parsed.associated_data(aad)
-            )
+            return AESGCM(kek).decrypt(parsed.nonce, parsed.sealed, parsed.associated_data(aad))
         except InvalidTag:
             pass
         raise DecryptionError
@@ -200,11 +194,7 @@ def _parse_keyset(raw: bytes) -> KeySet | str:
         return "no KEK versions"
     keks: dict[int, bytes] = {}
     for name, value in keks_doc.items():
-        if not (
-            isinstance(name, str)
-            and name.isdigit()
-            and 1 <= int(name) <= MAX_KEK_VERSION
-        ):
+        if not (isinstance(name, str) and name.isdigit() and 1 <= int(name) <= MAX_KEK_VERSION):
             return "KEK versions must be positive integers"
         kek = _unb64(value)
         if kek is None or len(kek) != KEK_LENGTH:
