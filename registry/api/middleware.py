@@ -16,6 +16,7 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry.api import metrics
@@ -104,8 +105,12 @@ class TransactionMiddleware:
                 await run_in_threadpool(uow.finish, False)
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` while streaming; an HTTPException so that FastAPI's body
+    parsing passes it on (as 413) instead of calling it a parse error (400)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the body exceeds {max_bytes} bytes")
 
 
 class BodyLimitMiddleware:
@@ -132,7 +137,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def watch_send(message: Message) -> None:

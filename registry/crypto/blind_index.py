@@ -13,6 +13,7 @@ this module MACs the string it is given.
 from __future__ import annotations
 
 import math
+from typing import NoReturn
 
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -88,7 +89,7 @@ class IndexKey:
             f"field={self._field!r}, version={self._version})"
         )
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("IndexKey cannot be pickled")
 
 

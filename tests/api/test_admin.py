@@ -62,10 +62,18 @@ def test_org_unit_codes_must_fit_the_tree(client, admin, code, parent):
 
 
 def test_duplicate_org_unit_and_username_conflict(client, admin):
-    response = client.post("/api/v1/org-units", json={"code": "320571", "name": "x", "parent_code": "320500"}, headers=admin)
+    response = client.post(
+        "/api/v1/org-units", json={"code": "320571", "name": "x", "parent_code": "320500"}, headers=admin
+    )
     assert response.status_code == 409
     create_user(client, admin, "officer.li", ["police"], "320571")
-    body = {"username": "officer.li", "display_name": "x", "roles": ["police"], "password": STRONG_PASSWORD, "org_unit": "320571"}
+    body = {
+        "username": "officer.li",
+        "display_name": "x",
+        "roles": ["police"],
+        "password": STRONG_PASSWORD,
+        "org_unit": "320571",
+    }
     assert client.post("/api/v1/users", json=body, headers=admin).status_code == 409
 
 
@@ -74,7 +82,13 @@ def test_duplicate_org_unit_and_username_conflict(client, admin):
     [["admin", "auditor"], ["admin", "security_admin"], ["auditor", "police"], ["security_admin", "social_worker"]],
 )
 def test_separation_of_duties_is_refused_on_create_and_update(client, admin, roles):
-    body = {"username": "mixed.user", "display_name": "x", "roles": roles, "password": STRONG_PASSWORD, "org_unit": "320571"}
+    body = {
+        "username": "mixed.user",
+        "display_name": "x",
+        "roles": roles,
+        "password": STRONG_PASSWORD,
+        "org_unit": "320571",
+    }
     response = client.post("/api/v1/users", json=body, headers=admin)
     assert response.status_code == 422
     assert "separation_of_duties" in response.json()["detail"]
@@ -90,7 +104,9 @@ def test_password_policy(client, admin):
     base = {"display_name": "x", "roles": ["police"], "org_unit": "320571"}
     short = client.post("/api/v1/users", json=base | {"username": "short.pw", "password": "elevenchars"}, headers=admin)
     assert short.status_code == 422 and "12" in short.json()["detail"]
-    same = client.post("/api/v1/users", json=base | {"username": "samename.user", "password": "samename.user"}, headers=admin)
+    same = client.post(
+        "/api/v1/users", json=base | {"username": "samename.user", "password": "samename.user"}, headers=admin
+    )
     assert same.status_code == 422 and "username" in same.json()["detail"]
 
 
@@ -146,11 +162,17 @@ def test_list_pagination_with_cursor(client, admin):
 
 def test_service_account_secret_shown_once_and_works(client, admin):
     response = client.post(
-        "/api/v1/service-accounts", json={"name": "school-svc", "roles": ["verifier"], "org_unit": "320571"}, headers=admin
+        "/api/v1/service-accounts",
+        json={"name": "school-svc", "roles": ["verifier"], "org_unit": "320571"},
+        headers=admin,
     )
     assert response.status_code == 201
     created = response.json()
-    form = {"grant_type": "client_credentials", "client_id": created["client_id"], "client_secret": created["client_secret"]}
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": created["client_id"],
+        "client_secret": created["client_secret"],
+    }
     assert client.post("/api/v1/auth/token", data=form).status_code == 200
     assert client.post("/api/v1/auth/token", data=form | {"client_secret": "wrong"}).status_code == 401
     read = client.get(f"/api/v1/users/{created['id']}", headers=admin).json()

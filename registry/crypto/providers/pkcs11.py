@@ -155,6 +155,7 @@ class Pkcs11KeyProvider:
     def wrap(self, key: bytes, *, aad: bytes) -> bytes:
         nonce = os.urandom(NONCE_LENGTH)
         with self._lock:
+            self._live_session()
             version = max(self._kek_map())
             header = WrappedKey(version, nonce, b"")
             param = GCMParams(nonce, header.associated_data(aad))
@@ -167,6 +168,7 @@ class Pkcs11KeyProvider:
     def unwrap(self, wrapped: bytes, *, aad: bytes) -> bytes:
         parsed = WrappedKey.parse(wrapped)
         with self._lock:
+            self._live_session()
             kek = self._kek_map().get(parsed.kek_version)
             if kek is None:
                 # Perhaps rotated by another process since our last look.
@@ -203,6 +205,7 @@ class Pkcs11KeyProvider:
 
     def sign(self, message: bytes) -> bytes:
         with self._lock:
+            self._live_session()
             try:
                 return bytes(self._signer.sign(message, mechanism=Mechanism.EDDSA))
             except p11.PKCS11Error as error:
@@ -261,6 +264,8 @@ class Pkcs11KeyProvider:
         return self._keks
 
     def _live_session(self) -> Session:
+        # Checked before every operation: key objects of a closed session hold a stale
+        # handle that the library may already have given to another session.
         if self._session is None:
             raise Unavailable("the pkcs11 key provider is closed")
         return self._session

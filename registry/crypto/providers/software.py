@@ -16,6 +16,7 @@ import json
 import os
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import NoReturn
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -100,7 +101,7 @@ class KeySet:
     def __repr__(self) -> str:
         return f"KeySet(current={self._current}, versions={list(self.versions)})"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("KeySet cannot be pickled")
 
 
@@ -135,7 +136,7 @@ class SoftwareProvider:
 
     def unwrap(self, wrapped: bytes, *, aad: bytes) -> bytes:
         parsed = WrappedKey.parse(wrapped)
-        kek = self._kek_for_unwrap(parsed.kek_version)
+        kek = self._current_keys().kek(parsed.kek_version)
         if kek is None:
             raise DecryptionError
         try:
@@ -143,9 +144,6 @@ class SoftwareProvider:
         except InvalidTag:
             pass
         raise DecryptionError
-
-    def _kek_for_unwrap(self, version: int) -> bytes | None:
-        return self._current_keys().kek(version)
 
     def rotate_kek(self) -> int:
         raise NotImplementedError  # each subclass decides how rotation persists

@@ -1,0 +1,110 @@
+"""Every error is RFC 9457 problem+json, never echoes input, never a 500 for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree
+
+PROBLEM_KEYS = {"type", "title", "status", "detail"}
+
+
+@pytest.fixture
+def admin(client, bootstrap):
+    headers = as_user(client, *bootstrap)
+    create_tree(client, headers)
+    return headers
+
+
+def _is_problem(response, status):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert PROBLEM_KEYS <= body.keys() and body["status"] == status
+    return body
+
+
+def test_malformed_json(client, admin):
+    response = client.post(
+        "/api/v1/org-units", content=b'{"code": "3205', headers=admin | {"content-type": "application/json"}
+    )
+    _is_problem(response, 400)
+
+
+def test_wrong_types_and_unknown_fields_list_locations_without_values(client, admin):
+    secret_value = "Zhang San 11010519491231002X"
+    body = {"username": "x.user", "display_name": "x", "roles": "police", "password": 12, "nickname": secret_value}
+    problem = _is_problem(client.post("/api/v1/users", json=body, headers=admin), 422)
+    locs = {tuple(e["loc"]) for e in problem["errors"]}
+    assert ("body", "roles") in locs and ("body", "password") in locs and ("body", "nickname") in locs
+    assert secret_value not in json.dumps(problem)
+
+
+def test_invalid_enum_value_is_not_echoed(client, admin):
+    body = {"username": "x.user", "display_name": "x", "roles": ["Zhang San"], "password": STRONG_PASSWORD}
+    problem = _is_problem(client.post("/api/v1/users", json=body, headers=admin), 422)
+    assert "Zhang San" not in json.dumps(problem)
+
+
+def test_oversized_body_is_refused_with_413(client, admin):
+    big = json.dumps({"code": "320571002", "name": "x" * (1024 * 1024), "parent_code": "320571"})
+    _is_problem(
+        client.post("/api/v1/org-units", content=big, headers=admin | {"content-type": "application/json"}), 413
+    )
+
+    def chunks():  # no Content-Length: the limit is enforced while streaming
+        yield b'{"code": "320571002", "name": "'
+        for _ in range(1100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    streamed = client.post("/api/v1/org-units", content=chunks(), headers=admin | {"content-type": "application/json"})
+    _is_problem(streamed, 413)
+    codes = [u["code"] for u in client.get("/api/v1/org-units", headers=admin).json()["items"]]
+    assert "320571002" not in codes
+
+
+def test_unknown_route_and_wrong_method(client):
+    _is_problem(client.get("/api/v1/nothing-here"), 404)
+    _is_problem(client.delete("/api/v1/org-units"), 405)
+
+
+def test_bad_uuid_in_path_is_422(client, admin):
+    _is_problem(client.get("/api/v1/users/not-a-uuid", headers=admin), 422)
+
+
+def test_bad_grant_type(client):
+    _is_problem(client.post("/api/v1/auth/token", data={"grant_type": "implicit"}), 422)
+    _is_problem(client.post("/api/v1/auth/token", data={"grant_type": "password"}), 400)
+
+
+def test_failed_request_changes_nothing(client, admin):
+    """A rule refusal after a write in the same request leaves no trace (one transaction)."""
+    body = {"username": "short.pw", "display_name": "x", "roles": ["police"], "password": "short", "org_unit": "320571"}
+    _is_problem(client.post("/api/v1/users", json=body, headers=admin), 422)
+    names = {u["username"] for u in client.get("/api/v1/users", headers=admin).json()["items"]}
+    assert "short.pw" not in names
+
+
+def test_request_id_is_echoed_or_made(client):
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
+    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["x-request-id"]
+    assert made != "bad id with spaces" and len(made) == 32
+
+
+def test_health_ready_and_metrics(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "key_provider": "ok"}
+    client.get("/api/v1/nothing-here")
+    metrics = client.get("/metrics").text
+    assert 'registry_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics
+    assert 'route="unmatched"' in metrics
+
+
+def test_openapi_document(client):
+    spec = client.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.1")
+    assert "/api/v1/users/{account_id}" in spec["paths"]

@@ -1,0 +1,79 @@
+"""The README's first command, for real: `registry init` then `registry serve` on a free port."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REGISTRY = str(Path(sys.executable).parent / "registry")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_init_shows_admin_once_and_serve_accepts_it(tmp_path):
+    env = {**os.environ, "REGISTRY_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    first = subprocess.run([REGISTRY, "init"], env=env, capture_output=True, text=True, timeout=60, check=True)
+    match = re.search(r"username (\S+) password (\S+)", first.stderr)
+    assert match, first.stderr
+    username, password = match.groups()
+    data = tmp_path / "data"
+    assert (data / "keys.json").stat().st_mode & 0o777 == 0o600
+    assert (data / "token.secret").stat().st_mode & 0o777 == 0o600
+    second = subprocess.run([REGISTRY, "init"], env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert password not in second.stderr and "Bootstrap administrator" not in second.stderr
+
+    port = _free_port()
+    server = subprocess.Popen([REGISTRY, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not become ready"
+            time.sleep(0.2)
+        form = {"grant_type": "password", "username": username, "password": password}
+        token = httpx.post(f"{base}/api/v1/auth/token", data=form).json()["access_token"]
+        units = httpx.get(f"{base}/api/v1/org-units", headers={"Authorization": f"Bearer {token}"})
+        assert units.status_code == 200
+    finally:
+        server.terminate()
+        _, logs = server.communicate(timeout=30)
+    lines = [line for line in logs.splitlines() if line.startswith("{")]
+    assert any('"route": "/api/v1/auth/token"' in line and '"request_id"' in line for line in lines)
+    assert password not in logs
+
+
+def test_users_create_from_the_console(tmp_path):
+    env = {**os.environ, "REGISTRY_DATA_DIR": str(tmp_path / "data"), "REGISTRY_NEW_PASSWORD": "a console password"}
+    subprocess.run([REGISTRY, "init"], env=env, capture_output=True, timeout=60, check=True)
+    made = subprocess.run(
+        [REGISTRY, "users", "create", "--username", "second.admin", "--role", "admin"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    refused = subprocess.run(
+        [REGISTRY, "users", "create", "--username", "mixed.admin", "--role", "admin", "--role", "auditor"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 1 and "separation_of_duties" in refused.stderr
