@@ -54,6 +54,13 @@ class Conflict(RegistryError):
     title = "Conflict"
 
 
+class Gone(RegistryError):
+    """The record's keys were destroyed (crypto-shredding): it existed and cannot be read."""
+
+    status = 410
+    title = "Erased"
+
+
 class PreconditionFailed(RegistryError):
     status = 412
     title = "Precondition failed"

@@ -88,9 +88,7 @@ def parse_id_number(value: str, *, today: date) -> IdNumber:
     """Validate an 18-character ID number; birth date must be in [1900-01-01, today]."""
     match = _ID_SHAPE.fullmatch(_nfkc(value, "id_number").strip())
     if match is None:
-        raise InvalidIdentifier(
-            "id_number: must be 17 digits followed by a check character"
-        )
+        raise InvalidIdentifier("id_number: must be 17 digits followed by a check character")
     first17, check = match.group(1), match.group(2).upper()
     region = first17[:6]
     # Region: the first two digits name a province (so the first is never 0).
@@ -173,9 +171,7 @@ def normalise_phone(value: str) -> str:
 _MAX_NAME = 100
 _ALLOWED_CONTROLS = frozenset("\t\n\r")  # folded into single spaces below
 # Bidirectional overrides make a name display differently from what is stored.
-_BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def normalise_name(value: str) -> str:
@@ -190,9 +186,7 @@ def display_name(value: str) -> str:
     """A name as stored and shown: NFKC, internal whitespace collapsed, trimmed."""
     text = _nfkc(value, "name")
     for char in text:
-        if char in _BIDI_CONTROLS or (
-            unicodedata.category(char) == "Cc" and char not in _ALLOWED_CONTROLS
-        ):
+        if char in _BIDI_CONTROLS or (unicodedata.category(char) == "Cc" and char not in _ALLOWED_CONTROLS):
             raise InvalidIdentifier("name: contains a control character")
     name = " ".join(text.split())
     if not name:

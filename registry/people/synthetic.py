@@ -31,9 +31,7 @@ _SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
     "苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵"
 )
-_GIVEN_MALE = (
-    "伟强磊军洋勇杰涛明超刚平辉鹏华飞鑫波斌宇浩凯健俊帆帅旭宁龙林峰建国文博志成"
-)
+_GIVEN_MALE = "伟强磊军洋勇杰涛明超刚平辉鹏华飞鑫波斌宇浩凯健俊帆帅旭宁龙林峰建国文博志成"
 _GIVEN_FEMALE = "芳娜敏静丽艳娟秀霞玉萍红玲芬燕彤琳婷雪慧莉倩颖佳梅洁琴云欣悦怡晶璐蕾瑶"
 _GIVEN_ANY = "子安晨嘉思雨晓一泽佳文"
 
@@ -114,25 +112,16 @@ class SyntheticPeople:
             f"{rng.choice(_ROADS)}{rng.randint(1, 999)}号"
         )
         if rng.random() < 0.6:
-            address += (
-                f"{rng.randint(1, 30)}幢{rng.randint(1, 33)}{rng.randint(1, 4):02d}室"
-            )
+            address += f"{rng.randint(1, 30)}幢{rng.randint(1, 33)}{rng.randint(1, 4):02d}室"
         return address
 
     def company_name(self) -> str:
         rng = self._rng
-        return (
-            f"{rng.choice(_CITIES)}{rng.choice(_COMPANY_WORDS)}"
-            f"{rng.choice(_INDUSTRIES)}{rng.choice(_COMPANY_FORMS)}"
-        )
+        return f"{rng.choice(_CITIES)}{rng.choice(_COMPANY_WORDS)}{rng.choice(_INDUSTRIES)}{rng.choice(_COMPANY_FORMS)}"
 
     def uscc(self) -> str:
         rng = self._rng
-        first17 = (
-            rng.choice(_USCC_HEADS)
-            + rng.choice(REGION_CODES)
-            + "".join(rng.choices(_USCC_CHARSET, k=9))
-        )
+        first17 = rng.choice(_USCC_HEADS) + rng.choice(REGION_CODES) + "".join(rng.choices(_USCC_CHARSET, k=9))
         return first17 + uscc_check_char(first17)
 
     def _id_number(self, sex: Sex, born: date) -> str:

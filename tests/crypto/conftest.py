@@ -44,7 +44,7 @@ def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SoftHsm
     """A fresh SoftHSM2 token in `tmp_path`, labelled `test`, user PIN 1234."""
     util = shutil.which("softhsm2-util")
     if util is None or not SOFTHSM_MODULE.exists():
-        pytest.skip("softhsm2 not installed: run .ci/install-softhsm")
+        pytest.skip("softhsm2 not installed: run scripts/system-deps as root (Debian package softhsm2)")
     tokens = tmp_path / "tokens"
     tokens.mkdir()
     conf = tmp_path / "softhsm2.conf"

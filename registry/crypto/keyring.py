@@ -1,0 +1,202 @@
+"""Per-person, per-compartment data keys (DEKs) and blind-index keys, wrapped by the KEK.
+
+Every read selects the wrapped key row, so a shredded key is gone for every process at
+once; only the unwrap (the costly part, on an HSM a round trip) is cached, keyed by the
+wrapped bytes themselves, so a KEK rewrap or a shred can never serve a stale key.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from registry.clock import Clock
+from registry.crypto.blind_index import IndexKey
+from registry.crypto.ciphertext import DataKey
+from registry.crypto.models import CryptoConfig, DataKeyRecord, IndexRootKey
+from registry.crypto.providers import KeyProvider
+from registry.crypto.suites import Suite
+from registry.errors import ConfigurationError, Gone
+
+ROOT_KEY_BYTES = 32
+
+
+class Compartment(StrEnum):
+    IDENTITY = "identity"
+    RESIDENCE = "residence"
+    CASEFILE = "casefile"
+
+
+class KeyStatus(StrEnum):
+    WRITING = "writing"
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
+class KeyErased(Gone):
+    def __init__(self) -> None:
+        super().__init__("the record was erased (its keys were destroyed)")
+
+
+def _dek_aad(owner: str, compartment: str, version: int) -> bytes:
+    return f"registry|dek|{owner}|{compartment}|{version}".encode()
+
+
+def _index_aad(version: int) -> bytes:
+    return f"registry|index-root|{version}".encode()
+
+
+class _UnwrapCache:
+    """Bounded LRU of unwrapped keys by wrapped bytes. Holds key objects whose repr hides them."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[bytes, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, wrapped: bytes) -> bytes | None:
+        with self._lock:
+            value = self._items.get(wrapped)
+            if value is not None:
+                self._items.move_to_end(wrapped)
+            return value
+
+    def put(self, wrapped: bytes, secret: bytes) -> None:
+        with self._lock:
+            self._items[wrapped] = secret
+            self._items.move_to_end(wrapped)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def __repr__(self) -> str:
+        return f"_UnwrapCache(size={len(self._items)}/{self._size})"
+
+
+def configured_suite(session: Session) -> tuple[Suite, int]:
+    config = session.get(CryptoConfig, 1)
+    if config is None:
+        raise ConfigurationError("the key tables are not initialised: run `registry init`")
+    return Suite(config.suite), config.index_bits
+
+
+def record_suite(session: Session, clock: Clock, *, suite: Suite, index_bits: int) -> None:
+    """At init: record the suite; a different one on an initialised database is refused."""
+    config = session.get(CryptoConfig, 1)
+    if config is None:
+        session.add(CryptoConfig(suite=suite, index_bits=index_bits, created_at=clock.now()))
+    elif config.suite != suite:
+        raise ConfigurationError(f"this database uses the {config.suite} suite; it cannot change to {suite}")
+
+
+class Keyring:
+    def __init__(self, provider: KeyProvider, suite: Suite, clock: Clock, *, cache_size: int = 10_000) -> None:
+        self.provider, self.suite, self.clock = provider, suite, clock
+        self._cache = _UnwrapCache(cache_size)
+
+    def __repr__(self) -> str:
+        return f"Keyring(suite={self.suite}, provider={self.provider.name})"
+
+    # -- data keys -------------------------------------------------------------------------
+
+    def _unwrap(self, row: DataKeyRecord) -> DataKey:
+        secret = self._cache.get(row.wrapped)
+        if secret is None:
+            secret = self.provider.unwrap(row.wrapped, aad=_dek_aad(row.owner_id, row.compartment, row.version))
+            self._cache.put(row.wrapped, secret)
+        return DataKey(secret, suite=self.suite, version=row.version, owner=row.owner_id, compartment=row.compartment)
+
+    def _new_key(self, session: Session, owner: str, compartment: str, version: int) -> DataKey:
+        key = DataKey.generate(self.suite, version=version, owner=owner, compartment=compartment)
+        wrapped = self.provider.wrap(key.get_secret_value(), aad=_dek_aad(owner, compartment, version))
+        session.add(
+            DataKeyRecord(
+                owner_id=owner,
+                compartment=compartment,
+                version=version,
+                wrapped=wrapped,
+                kek_version=self.provider.kek_version,
+                status=KeyStatus.ACTIVE,
+                created_at=self.clock.now(),
+            )
+        )
+        session.flush()  # the key row lands before any row that uses it
+        return key
+
+    def write_key(self, session: Session, *, owner: str, compartment: Compartment) -> DataKey:
+        """The newest DEK of the owner's compartment, created on first use."""
+        row = session.exec(
+            select(DataKeyRecord)
+            .where(DataKeyRecord.owner_id == owner, DataKeyRecord.compartment == compartment)
+            .order_by(DataKeyRecord.version.desc())  # type: ignore[attr-defined]
+            .limit(1)
+        ).first()
+        if row is None:
+            return self._new_key(session, owner, compartment, 1)
+        return self._unwrap(row)
+
+    def read_key(self, session: Session, *, owner: str, compartment: Compartment, version: int) -> DataKey:
+        row = session.get(DataKeyRecord, (owner, compartment, version))
+        if row is None:
+            raise KeyErased
+        return self._unwrap(row)
+
+    def add_version(self, session: Session, *, owner: str, compartment: Compartment) -> DataKey:
+        newest = session.exec(
+            select(sa.func.max(DataKeyRecord.version)).where(
+                DataKeyRecord.owner_id == owner, DataKeyRecord.compartment == compartment
+            )
+        ).one()
+        return self._new_key(session, owner, compartment, (newest or 0) + 1)
+
+    def shred(self, session: Session, *, owner: str, compartment: Compartment) -> int:
+        """Crypto-shredding: delete every version of the owner's compartment key."""
+        result = session.execute(
+            sa.delete(DataKeyRecord).where(DataKeyRecord.owner_id == owner, DataKeyRecord.compartment == compartment)
+        )
+        return result.rowcount or 0
+
+    def rewrap(self, row: DataKeyRecord) -> None:
+        """KEK rotation: the same DEK, wrapped under the provider's current KEK."""
+        aad = _dek_aad(row.owner_id, row.compartment, row.version)
+        row.wrapped = self.provider.wrap(self.provider.unwrap(row.wrapped, aad=aad), aad=aad)
+        row.kek_version = self.provider.kek_version
+
+    # -- blind-index keys ------------------------------------------------------------------
+
+    def index_roots(self, session: Session) -> list[IndexRootKey]:
+        return list(
+            session.exec(
+                select(IndexRootKey).where(IndexRootKey.status != KeyStatus.RETIRED).order_by(IndexRootKey.version)
+            )
+        )
+
+    def index_key(self, root: IndexRootKey, *, table: str, field: str) -> IndexKey:
+        secret = self._cache.get(root.wrapped)
+        if secret is None:
+            secret = self.provider.unwrap(root.wrapped, aad=_index_aad(root.version))
+            self._cache.put(root.wrapped, secret)
+        return IndexKey.derive(secret, suite=self.suite, table=table, field=field, version=root.version)
+
+    def add_index_root(self, session: Session, *, status: KeyStatus) -> IndexRootKey:
+        newest = session.exec(select(sa.func.max(IndexRootKey.version))).one()
+        version = (newest or 0) + 1
+        secret = DataKey.generate(Suite.AES256GCM, version=version).get_secret_value()  # 32 random bytes
+        root = IndexRootKey(
+            version=version,
+            wrapped=self.provider.wrap(secret, aad=_index_aad(version)),
+            kek_version=self.provider.kek_version,
+            status=status,
+            created_at=self.clock.now(),
+        )
+        session.add(root)
+        session.flush()
+        return root
+
+    def rewrap_index_root(self, root: IndexRootKey) -> None:
+        aad = _index_aad(root.version)
+        root.wrapped = self.provider.wrap(self.provider.unwrap(root.wrapped, aad=aad), aad=aad)
+        root.kek_version = self.provider.kek_version
