@@ -16,7 +16,10 @@ from registry.accounts.users import create_bootstrap_admin
 from registry.audit.actions import Action
 from registry.audit.log import AuditTrail, Event
 from registry.clock import Clock, SystemClock
-from registry.crypto.providers import create_provider, key_file_path
+from registry.crypto.blind_index import default_bits
+from registry.crypto.keyring import Keyring, KeyStatus, record_suite
+from registry.crypto.providers import create_provider, key_file_path, open_provider
+from registry.crypto.suites import Suite
 from registry.db import create_engine, migrate, transaction
 from registry.runtime import write_secret_file
 from registry.settings import Settings
@@ -31,17 +34,24 @@ class InitResult:
     admin_password: str | None
 
 
-def initialise(settings: Settings, *, clock: Clock | None = None) -> InitResult:
+def initialise(settings: Settings, *, clock: Clock | None = None, suite: Suite = Suite.AES256GCM) -> InitResult:
     clock = clock or SystemClock()
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     # `file` refuses to overwrite a key file; the other kinds create only what is absent.
-    if not (settings.key_provider == "file" and key_file_path(settings.data_dir).exists()):
-        create_provider(settings.key_provider, data_dir=settings.data_dir, environ=os.environ)
+    if settings.key_provider == "file" and key_file_path(settings.data_dir).exists():
+        provider = open_provider("file", data_dir=settings.data_dir, environ=os.environ)
+    else:
+        provider = create_provider(settings.key_provider, data_dir=settings.data_dir, environ=os.environ)
     if not settings.token_secret.get_secret_value() and not settings.token_secret_file.exists():
         write_secret_file(settings.token_secret_file)
     engine = create_engine(settings.resolved_database_url)
     try:
         migrate(engine)
+        with transaction(engine) as session:
+            record_suite(session, clock, suite=suite, index_bits=default_bits())
+            keyring = Keyring(provider, suite, clock, index_bits=default_bits())
+            if not keyring.index_roots(session):
+                keyring.add_index_root(session, status=KeyStatus.ACTIVE)
         with transaction(engine) as session:
             if session.exec(select(UserAccount.id).limit(1)).first() is not None:
                 return InitResult(None, None)

@@ -18,6 +18,7 @@ from registry.accounts.users import create_user
 from registry.audit.log import AuditTrail
 from registry.bootstrap import initialise
 from registry.context import Context, actor_of
+from registry.crypto.suites import Suite
 from registry.db import create_engine, schema_is_current, transaction
 from registry.errors import RegistryError
 from registry.logs import configure_logging
@@ -39,10 +40,16 @@ def _settings() -> Settings:
 
 
 @app.command()
-def init() -> None:
+def init(
+    suite: Annotated[Suite, typer.Option(help="cipher suite; fixed once chosen")] = Suite.AES256GCM,
+) -> None:
     """Create the data directory, keys and schema, and the bootstrap administrator."""
     settings = _settings()
-    result = initialise(settings)
+    try:
+        result = initialise(settings, suite=suite)
+    except RegistryError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from None
     console.print(f"registry initialised in {settings.data_dir.resolve()}")
     if result.admin_password is not None:
         # Printed once, to the terminal only; it is stored nowhere but as a hash.

@@ -12,8 +12,9 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from registry.clock import Clock, SystemClock
+from registry.crypto.keyring import Keyring, configured_suite
 from registry.crypto.providers import KeyProvider, open_provider
-from registry.db import create_engine
+from registry.db import create_engine, transaction
 from registry.errors import ConfigurationError
 from registry.settings import Settings
 
@@ -23,6 +24,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     provider: KeyProvider
+    keyring: Keyring
     token_secret: bytes = field(repr=False)
     clock: Clock = field(default_factory=SystemClock)
 
@@ -50,10 +52,16 @@ def read_secret_file(path: Path) -> bytes:
 
 def open_runtime(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None) -> Runtime:
     secret = settings.token_secret.get_secret_value().encode() or read_secret_file(settings.token_secret_file)
+    clock = clock or SystemClock()
+    engine = engine or create_engine(settings.resolved_database_url)
+    provider = open_provider(settings.key_provider, data_dir=settings.data_dir, environ=os.environ)
+    with transaction(engine) as session:
+        suite, index_bits = configured_suite(session)
     return Runtime(
         settings=settings,
-        engine=engine or create_engine(settings.resolved_database_url),
-        provider=open_provider(settings.key_provider, data_dir=settings.data_dir, environ=os.environ),
+        engine=engine,
+        provider=provider,
+        keyring=Keyring(provider, suite, clock, index_bits=index_bits),
         token_secret=secret,
-        clock=clock or SystemClock(),
+        clock=clock,
     )

@@ -20,6 +20,12 @@ class Action(StrEnum):
     USER_UNLOCK = "user:unlock"
     USER_PASSWORD_RESET = "user:password-reset"
     SERVICE_ACCOUNT_CREATE = "service_account:create"
+    PERSON_CREATE = "person:create"
+    PERSON_READ = "person:read"
+    PERSON_SEARCH = "person:search"
+    PERSON_ERASE = "person:erase"
+    INTEGRITY_FAILURE = "integrity:failure"
+    KEY_ROTATE = "key:rotate"
     SYSTEM_INIT = "system:init"
 
 

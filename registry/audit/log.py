@@ -38,6 +38,7 @@ class Event:
     outcome: Outcome = Outcome.ALLOWED
     targets: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()
+    search_token: str | None = None
     purpose: str | None = None
     break_glass_grant: str | None = None
     reason: str | None = None
@@ -60,6 +61,7 @@ class AuditTrail:
             action=event.action,
             targets=list(event.targets),
             fields=list(event.fields),
+            search_token=event.search_token,
             purpose=event.purpose,
             break_glass_grant=event.break_glass_grant,
             outcome=event.outcome,

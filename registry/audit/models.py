@@ -22,6 +22,8 @@ class AuditEntry(SQLModel, table=True):
     # Opaque ids (UUIDs, org-unit codes) and, for searches, blind-index tokens: never values.
     targets: list[str] = Field(sa_column=Column(sa.JSON, nullable=False))
     fields: list[str] = Field(sa_column=Column(sa.JSON, nullable=False))
+    # A search records the blind-index token (hex) of what was searched, never the value.
+    search_token: str | None = Field(default=None, max_length=64)
     purpose: str | None = Field(default=None, max_length=32)
     break_glass_grant: str | None = Field(default=None, max_length=64)
     outcome: str = Field(max_length=16)

@@ -93,8 +93,10 @@ def record_suite(session: Session, clock: Clock, *, suite: Suite, index_bits: in
 
 
 class Keyring:
-    def __init__(self, provider: KeyProvider, suite: Suite, clock: Clock, *, cache_size: int = 10_000) -> None:
-        self.provider, self.suite, self.clock = provider, suite, clock
+    def __init__(
+        self, provider: KeyProvider, suite: Suite, clock: Clock, *, index_bits: int, cache_size: int = 10_000
+    ) -> None:
+        self.provider, self.suite, self.clock, self.index_bits = provider, suite, clock, index_bits
         self._cache = _UnwrapCache(cache_size)
 
     def __repr__(self) -> str:

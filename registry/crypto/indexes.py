@@ -1,0 +1,54 @@
+"""Blind indexes for exact search: HMAC tokens of normalised values, in their own table.
+
+Writes go to every live index version (dual write during rotation); reads use the active
+version. A token is a bucket: callers decrypt the candidates and re-check the value.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from registry.crypto.blind_index import token
+from registry.crypto.keyring import Keyring, KeyStatus
+from registry.crypto.models import BlindIndexEntry
+
+
+def put(session: Session, keyring: Keyring, *, table: str, field: str, record_id: str, value: str) -> None:
+    for root in keyring.index_roots(session):
+        key = keyring.index_key(root, table=table, field=field)
+        session.merge(
+            BlindIndexEntry(
+                record_table=table,
+                field=field,
+                version=root.version,
+                record_id=record_id,
+                token=token(key, value, bits=keyring.index_bits),
+            )
+        )
+
+
+def read_token(session: Session, keyring: Keyring, *, table: str, field: str, value: str) -> tuple[int, bytes]:
+    """(version, token) for a lookup on the active index version."""
+    active = [r for r in keyring.index_roots(session) if r.status == KeyStatus.ACTIVE]
+    root = active[-1]
+    return root.version, token(keyring.index_key(root, table=table, field=field), value, bits=keyring.index_bits)
+
+
+def candidates(session: Session, *, table: str, field: str, version: int, token_value: bytes) -> list[str]:
+    return list(
+        session.exec(
+            select(BlindIndexEntry.record_id).where(
+                BlindIndexEntry.record_table == table,
+                BlindIndexEntry.field == field,
+                BlindIndexEntry.version == version,
+                BlindIndexEntry.token == token_value,
+            )
+        )
+    )
+
+
+def drop_record(session: Session, *, table: str, record_id: str) -> None:
+    session.execute(
+        sa.delete(BlindIndexEntry).where(BlindIndexEntry.record_table == table, BlindIndexEntry.record_id == record_id)
+    )

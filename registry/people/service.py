@@ -1,0 +1,250 @@
+"""Persons: capture, read, exact search, erasure. Every personal field sealed under the
+person's `identity` DEK; exact search through blind indexes; every access audited."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date
+
+from sqlmodel import Session, select
+
+from registry.access.models import OrgUnit
+from registry.access.policy import Permission, Role
+from registry.access.scope import Scope
+from registry.audit.actions import Action
+from registry.clock import today
+from registry.context import Context
+from registry.crypto import indexes
+from registry.crypto.fields import seal, seal_optional
+from registry.crypto.keyring import Compartment, Keyring
+from registry.disclosure import Visibility, disclose, mask_name, reveal_for_match
+from registry.errors import Conflict, Gone, NotFound, RuleViolation
+from registry.people.identifiers import display_name, normalise_name, normalise_phone, parse_id_number
+from registry.people.models import Person
+from registry.people.schemas import PersonCreate, PersonSearch
+
+TABLE = "person"
+V = Visibility
+# Who sees which identity field (PRIVACY.md §3 masking). Roles absent here see nothing.
+VISIBILITY: dict[Role, dict[str, Visibility]] = {
+    Role.POLICE: dict.fromkeys(("name", "id_number", "sex", "birth_date", "phone", "hukou_address"), V.FULL),
+    Role.CIVIL_AFFAIRS: dict.fromkeys(("name", "id_number", "sex", "birth_date", "phone", "hukou_address"), V.FULL),
+    # Corrections need to recognise the subject and reach them, not the full ID number.
+    Role.CORRECTIONS: {
+        "name": V.FULL,
+        "id_number": V.MASKED,
+        "sex": V.FULL,
+        "birth_date": V.FULL,
+        "phone": V.FULL,
+        "hukou_address": V.FULL,
+    },
+}
+
+
+def _in_scope(scope: Scope):  # type: ignore[no-untyped-def]
+    return select(Person).join(OrgUnit, OrgUnit.code == Person.org_unit_code).where(scope.clause(OrgUnit.path))
+
+
+def get_person(session: Session, scope: Scope, *, person_id: uuid.UUID) -> Person:
+    person = session.exec(_in_scope(scope).where(Person.id == person_id)).first()
+    if person is None:
+        raise NotFound("person not found")
+    if person.erased_at is not None:
+        raise Gone("the person's identity data was erased")
+    return person
+
+
+def _name_key(name: str, birth_date: date) -> str:
+    return f"{normalise_name(name)}|{birth_date.isoformat()}"
+
+
+def _matches(
+    session: Session, keyring: Keyring, *, field: str, value: str, column: str, normalise: Callable[[str], str]
+) -> tuple[list[Person], str]:
+    version, token_value = indexes.read_token(session, keyring, table=TABLE, field=field, value=value)
+    ids = indexes.candidates(session, table=TABLE, field=field, version=version, token_value=token_value)
+    found: list[Person] = []
+    for person in session.exec(select(Person).where(Person.id.in_([uuid.UUID(i) for i in ids]))):  # type: ignore[attr-defined]
+        if person.erased_at is not None:
+            continue
+        # A token is a bucket: open the candidate's own value and compare exactly.
+        stored = reveal_for_match(
+            session,
+            keyring,
+            getattr(person, f"{column}_ct"),
+            owner=str(person.id),
+            compartment=Compartment.IDENTITY,
+            table=TABLE,
+            column=column,
+            record_id=str(person.id),
+        )
+        if normalise(stored) == value:
+            found.append(person)
+    return found, token_value.hex()
+
+
+def create_person(session: Session, ctx: Context, keyring: Keyring, *, data: PersonCreate) -> Person:
+    ctx.principal.require(Permission.PERSON_WRITE)
+    id_number = parse_id_number(data.id_number, today=today(ctx.clock))
+    if data.sex is not None and data.sex != id_number.sex:
+        raise RuleViolation("sex: disagrees with the ID number")
+    if data.birth_date is not None and data.birth_date != id_number.birth_date:
+        raise RuleViolation("birth_date: disagrees with the ID number")
+    name = display_name(data.name)
+    phone = normalise_phone(data.phone) if data.phone is not None else None
+    org_unit = data.org_unit or ctx.principal.org_unit_code
+    if (
+        org_unit is None
+        or not session.exec(
+            select(OrgUnit.code).where(OrgUnit.code == org_unit, ctx.principal.scope.clause(OrgUnit.path))
+        ).first()
+    ):
+        raise NotFound("org unit not found")
+    existing, _ = _matches(
+        session, keyring, field="id_number", value=id_number.value, column="id_number", normalise=lambda v: v
+    )
+    if existing:
+        raise Conflict("a person with this ID number exists", person_id=str(existing[0].id))
+
+    person_id = uuid.uuid4()
+    rid = str(person_id)
+    key = keyring.write_key(session, owner=rid, compartment=Compartment.IDENTITY)
+    now = ctx.clock.now()
+    person = Person(
+        id=person_id,
+        org_unit_code=org_unit,
+        name_ct=seal(key, name, table=TABLE, column="name", record_id=rid),
+        id_number_ct=seal(key, id_number.value, table=TABLE, column="id_number", record_id=rid),
+        sex_ct=seal(key, id_number.sex, table=TABLE, column="sex", record_id=rid),
+        birth_date_ct=seal(key, id_number.birth_date.isoformat(), table=TABLE, column="birth_date", record_id=rid),
+        phone_ct=seal_optional(key, phone, table=TABLE, column="phone", record_id=rid),
+        hukou_address_ct=seal_optional(key, data.hukou_address, table=TABLE, column="hukou_address", record_id=rid),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(person)
+    indexes.put(session, keyring, table=TABLE, field="id_number", record_id=rid, value=id_number.value)
+    indexes.put(
+        session, keyring, table=TABLE, field="name_birth", record_id=rid, value=_name_key(name, id_number.birth_date)
+    )
+    if phone is not None:
+        indexes.put(session, keyring, table=TABLE, field="phone", record_id=rid, value=phone)
+    written = [c for c, v in (("phone", phone), ("hukou_address", data.hukou_address)) if v is not None]
+    fields = ("name", "id_number", "sex", "birth_date", *written)
+    ctx.audit.append(session, ctx.event(Action.PERSON_CREATE, targets=(rid,), fields=fields))
+    return person
+
+
+def read_person(session: Session, ctx: Context, keyring: Keyring, *, person_id: uuid.UUID) -> tuple[Person, dict]:
+    ctx.principal.require(Permission.PERSON_READ)
+    person = get_person(session, ctx.principal.scope, person_id=person_id)
+    rid = str(person.id)
+    values = disclose(
+        session,
+        ctx,
+        keyring,
+        action=Action.PERSON_READ,
+        record_id=rid,
+        owner=rid,
+        compartment=Compartment.IDENTITY,
+        table=TABLE,
+        visibility=VISIBILITY,
+        sealed={
+            "name": person.name_ct,
+            "id_number": person.id_number_ct,
+            "sex": person.sex_ct,
+            "birth_date": person.birth_date_ct,
+            "phone": person.phone_ct,
+            "hukou_address": person.hukou_address_ct,
+        },
+    )
+    return person, values
+
+
+def search_persons(session: Session, ctx: Context, keyring: Keyring, *, query: PersonSearch) -> list[dict]:
+    """Exact search, wider than capture scope (to avoid duplicates): outside the caller's
+    subtree a match shows only its id, a masked name and the birth year."""
+    ctx.principal.require(Permission.PERSON_SEARCH)
+    if query.id_number is not None:
+        value = parse_id_number(query.id_number, today=today(ctx.clock)).value
+        found, token_hex = _matches(
+            session, keyring, field="id_number", value=value, column="id_number", normalise=lambda v: v
+        )
+    elif query.phone is not None:
+        value = normalise_phone(query.phone)
+        found, token_hex = _matches(
+            session, keyring, field="phone", value=value, column="phone", normalise=normalise_phone
+        )
+    else:
+        assert query.name is not None and query.birth_date is not None
+        value = _name_key(query.name, query.birth_date)
+        found, token_hex = _matches(
+            session,
+            keyring,
+            field="name_birth",
+            value=value,
+            column="name",
+            normalise=lambda stored: _name_key(stored, query.birth_date),  # type: ignore[arg-type]
+        )
+    paths = dict(
+        session.exec(select(OrgUnit.code, OrgUnit.path).where(OrgUnit.code.in_({p.org_unit_code for p in found}))).all()
+    )  # type: ignore[attr-defined]
+    ctx.audit.append(
+        session,
+        ctx.event(
+            Action.PERSON_SEARCH,
+            targets=tuple(str(p.id) for p in found),
+            fields=("name_masked", "birth_year"),
+            search_token=token_hex,
+        ),
+    )
+    items = []
+    for person in found:
+        rid = str(person.id)
+        name = reveal_for_match(
+            session,
+            keyring,
+            person.name_ct,
+            owner=rid,
+            compartment=Compartment.IDENTITY,
+            table=TABLE,
+            column="name",
+            record_id=rid,
+        )
+        birth = reveal_for_match(
+            session,
+            keyring,
+            person.birth_date_ct,
+            owner=rid,
+            compartment=Compartment.IDENTITY,
+            table=TABLE,
+            column="birth_date",
+            record_id=rid,
+        )
+        items.append(
+            {
+                "id": person.id,
+                "name_masked": mask_name(name),
+                "birth_year": int(birth[:4]),
+                "in_scope": ctx.principal.scope.covers(paths[person.org_unit_code]),
+            }
+        )
+    return items
+
+
+def erase_person(session: Session, ctx: Context, keyring: Keyring, *, person_id: uuid.UUID, reason: str) -> None:
+    """Crypto-shredding of the identity compartment: the DEKs go, the ciphertext stays
+    unreadable (also in backups), the blind-index entries go so nothing can match it."""
+    ctx.principal.require(Permission.RETENTION_RUN)
+    person = session.exec(_in_scope(ctx.principal.scope).where(Person.id == person_id).with_for_update()).first()
+    if person is None:
+        raise NotFound("person not found")
+    if person.erased_at is not None:
+        raise Gone("the person's identity data was erased")
+    rid = str(person.id)
+    keyring.shred(session, owner=rid, compartment=Compartment.IDENTITY)
+    indexes.drop_record(session, table=TABLE, record_id=rid)
+    person.erased_at = ctx.clock.now()
+    person.version += 1
+    ctx.audit.append(session, ctx.event(Action.PERSON_ERASE, targets=(rid,), reason=reason))
