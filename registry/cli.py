@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import getpass
 import os
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 import uvicorn
 from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress
+from rich.table import Table
 
 from registry.access import passwords
 from registry.access.policy import Role
 from registry.access.principal import system_principal
 from registry.accounts.schemas import UserCreate
 from registry.accounts.users import create_user
-from registry.audit.log import AuditTrail
-from registry.bootstrap import initialise
+from registry.audit.actions import Action
+from registry.audit.log import AuditTrail, Event
+from registry.bootstrap import SEALED_TABLES, initialise
 from registry.context import Context, actor_of
+from registry.crypto.rotation import key_status, rotate_deks, rotate_index, rotate_kek
 from registry.crypto.suites import Suite
 from registry.db import create_engine, schema_is_current, transaction
 from registry.errors import RegistryError
@@ -28,6 +33,8 @@ from registry.settings import Settings
 app = typer.Typer(help="registry: residence records and special-group casefiles.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+keys_app = typer.Typer(help="Key status and rotation.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
 
 
@@ -119,3 +126,50 @@ def users_create(
         raise typer.Exit(1) from None
     if generated:
         console.print(f"password [cyan]{password}[/cyan]  (shown once)")
+
+
+class RotationTarget(StrEnum):
+    KEK = "kek"
+    DEK = "dek"
+    INDEX = "index"
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    target: Annotated[
+        RotationTarget, typer.Option(help="kek: rewrap DEKs; dek: new data keys + sweep; index: blind indexes")
+    ],
+    resume: Annotated[bool, typer.Option(help="kek only: finish an interrupted rewrap without a new KEK")] = False,
+) -> None:
+    """Rotate keys online, in batches; safe to re-run after a crash (it resumes)."""
+    runtime = open_runtime(_settings())
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
+        task = bar.add_task(f"rotating {target}", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        if target is RotationTarget.KEK:
+            count = rotate_kek(runtime.engine, runtime.keyring, progress=progress, new_version=not resume)
+        elif target is RotationTarget.DEK:
+            count = rotate_deks(runtime.engine, runtime.keyring, SEALED_TABLES, progress=progress)
+        else:
+            count = rotate_index(runtime.engine, runtime.keyring, SEALED_TABLES, progress=progress)
+    with transaction(runtime.engine) as session:
+        principal = system_principal(Role.SECURITY_ADMIN)
+        AuditTrail(runtime.clock, actor_of(principal)).append(
+            session, Event(Action.KEY_ROTATE, targets=(str(target),), reason=f"{count} items")
+        )
+    console.print(f"{target} rotation done: {count} items")
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """Key versions and states (never key material)."""
+    runtime = open_runtime(_settings())
+    with transaction(runtime.engine) as session:
+        rows = key_status(session, runtime.keyring)
+    table = Table("purpose", "version", "status", "count")
+    for row in rows:
+        table.add_row(row.purpose, str(row.version), row.status, str(row.count))
+    Console().print(table)

@@ -4,7 +4,7 @@ person's `identity` DEK; exact search through blind indexes; every access audite
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 
 from sqlmodel import Session, select
@@ -18,6 +18,7 @@ from registry.context import Context
 from registry.crypto import indexes
 from registry.crypto.fields import seal, seal_optional
 from registry.crypto.keyring import Compartment, Keyring
+from registry.crypto.rotation import SealedTable
 from registry.disclosure import Visibility, disclose, mask_name, reveal_for_match
 from registry.errors import Conflict, Gone, NotFound, RuleViolation
 from registry.people.identifiers import display_name, normalise_name, normalise_phone, parse_id_number
@@ -248,3 +249,24 @@ def erase_person(session: Session, ctx: Context, keyring: Keyring, *, person_id:
     person.erased_at = ctx.clock.now()
     person.version += 1
     ctx.audit.append(session, ctx.event(Action.PERSON_ERASE, targets=(rid,), reason=reason))
+
+
+def _index_name_birth(opened: Mapping[str, str | None]) -> str | None:
+    name, birth = opened.get("name"), opened.get("birth_date")
+    return None if name is None or birth is None else _name_key(name, date.fromisoformat(birth))
+
+
+# Where persons keep sealed values and blind indexes, for key rotation's sweeps.
+SEALED = SealedTable(
+    table=Person.__table__,  # type: ignore[arg-type]
+    id_column="id",
+    owner_column="id",
+    compartment=Compartment.IDENTITY,
+    columns=("name", "id_number", "sex", "birth_date", "phone", "hukou_address"),
+    indexes={
+        "id_number": lambda opened: opened.get("id_number"),
+        "phone": lambda opened: opened.get("phone"),
+        "name_birth": _index_name_birth,
+    },
+    skip_column="erased_at",
+)

@@ -1,0 +1,314 @@
+"""Online, batched, resumable key rotation (PRIVACY.md §1).
+
+- KEK: rewrap every DEK and index root under the provider's new KEK; data untouched.
+- DEK: a new version per owner and compartment (written before any row uses it); the
+  sweeper re-encrypts rows still on an older version; old versions are destroyed only
+  when a full pass finds zero rows using them.
+- Index: a new root in `writing` state (every write now fills both), backfill, switch
+  reads to it, drop the old version's entries.
+Each batch is its own transaction and every step is idempotent, so a crash or kill
+mid-way is resumed by running the same command again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from registry.crypto import indexes
+from registry.crypto.ciphertext import header_key_version
+from registry.crypto.fields import seal
+from registry.crypto.keyring import Compartment, Keyring, KeyStatus
+from registry.crypto.models import BlindIndexEntry, DataKeyRecord, IndexRootKey
+from registry.crypto.reveal import open_sealed
+from registry.db import transaction
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True)
+class SealedTable:
+    """Where a domain keeps sealed columns, so rotation can sweep them without importing it."""
+
+    table: sa.Table
+    id_column: str
+    owner_column: str
+    compartment: Compartment
+    columns: tuple[str, ...]  # logical names; the stored column is f"{name}_ct"
+    # Blind index field → function of the opened columns giving its normalised value (None: no entry).
+    indexes: Mapping[str, Callable[[Mapping[str, str | None]], str | None]] = field(default_factory=dict)
+    skip_column: str | None = None  # rows with this column set (e.g. erased_at) are skipped
+
+
+def _noop(done: int, total: int) -> None:
+    pass
+
+
+def _id_batches(engine: Engine, spec: SealedTable, batch: int) -> Iterator[list[object]]:
+    table = spec.table
+    last = None
+    while True:
+        query = sa.select(table.c[spec.id_column]).order_by(table.c[spec.id_column]).limit(batch)
+        if spec.skip_column:
+            query = query.where(table.c[spec.skip_column].is_(None))
+        if last is not None:
+            query = query.where(table.c[spec.id_column] > last)
+        with engine.connect() as conn:
+            ids = list(conn.execute(query).scalars())
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def _count(engine: Engine, spec: SealedTable) -> int:
+    table = spec.table
+    query = sa.select(sa.func.count()).select_from(table)
+    if spec.skip_column:
+        query = query.where(table.c[spec.skip_column].is_(None))
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+# -- KEK ---------------------------------------------------------------------------------
+
+
+def pending_kek_rewraps(session: Session, keyring: Keyring) -> int:
+    current = keyring.provider.kek_version
+    return session.exec(
+        select(sa.func.count()).select_from(DataKeyRecord).where(DataKeyRecord.kek_version < current)
+    ).one()
+
+
+def rotate_kek(
+    engine: Engine, keyring: Keyring, *, batch: int = 1000, progress: Progress = _noop, new_version: bool = True
+) -> int:
+    """Rewrap all DEKs and index roots under a new KEK; returns how many were rewrapped.
+    With `new_version=False` it only finishes an interrupted rewrap."""
+    if new_version:
+        keyring.provider.rotate_kek()
+    current = keyring.provider.kek_version
+    with transaction(engine) as session:
+        total = pending_kek_rewraps(session, keyring)
+        for root in session.exec(
+            select(IndexRootKey).where(IndexRootKey.kek_version < current, IndexRootKey.status != KeyStatus.RETIRED)
+        ):
+            keyring.rewrap_index_root(root)
+    done = 0
+    while True:
+        with transaction(engine) as session:
+            rows = list(session.exec(select(DataKeyRecord).where(DataKeyRecord.kek_version < current).limit(batch)))
+            for row in rows:
+                keyring.rewrap(row)
+        if not rows:
+            return done
+        done += len(rows)
+        progress(done, total)
+
+
+# -- DEK ---------------------------------------------------------------------------------
+
+
+def _owners(session: Session, spec: SealedTable, ids: list[object]) -> dict[object, str]:
+    table = spec.table
+    rows = session.execute(
+        sa.select(table.c[spec.id_column], table.c[spec.owner_column]).where(table.c[spec.id_column].in_(ids))
+    )
+    return {rid: str(owner) for rid, owner in rows}
+
+
+def rotate_deks(
+    engine: Engine, keyring: Keyring, specs: list[SealedTable], *, batch: int = 500, progress: Progress = _noop
+) -> int:
+    """New DEK version for every owner of every sealed table, then sweep. Returns rows re-sealed."""
+    started = keyring.clock.now()
+    total = sum(_count(engine, s) for s in specs)
+    done = 0
+    for spec in specs:
+        for ids in _id_batches(engine, spec, batch):
+            with transaction(engine) as session:
+                for owner in set(_owners(session, spec, ids).values()):
+                    newest = session.exec(
+                        select(DataKeyRecord)
+                        .where(DataKeyRecord.owner_id == owner, DataKeyRecord.compartment == spec.compartment)
+                        .order_by(DataKeyRecord.version.desc())
+                        .limit(1)
+                    ).first()  # type: ignore[attr-defined]
+                    # Resumable: an owner that already got a key in this rotation keeps it.
+                    if newest is not None and newest.created_at < started:
+                        keyring.add_version(session, owner=owner, compartment=spec.compartment)
+            done += len(ids)
+            progress(done, total * 2)
+    return sweep(engine, keyring, specs, batch=batch, progress=lambda d, t: progress(total + d, total * 2))
+
+
+def sweep(
+    engine: Engine, keyring: Keyring, specs: list[SealedTable], *, batch: int = 500, progress: Progress = _noop
+) -> int:
+    """Re-seal every value not under its owner's newest DEK, pass after pass until a pass
+    finds nothing left; only then are the older versions destroyed."""
+    total = sum(_count(engine, s) for s in specs)
+    resealed = 0
+    while True:
+        this_pass = done = 0
+        for spec in specs:
+            for ids in _id_batches(engine, spec, batch):
+                with transaction(engine) as session:
+                    this_pass += _reseal_batch(session, keyring, spec, ids)
+                done += len(ids)
+                progress(done, total)
+        resealed += this_pass
+        if this_pass == 0:
+            break
+    with transaction(engine) as session:
+        _retire_unused(session)
+    return resealed
+
+
+def _reseal_batch(session: Session, keyring: Keyring, spec: SealedTable, ids: list[object]) -> int:
+    table = spec.table
+    cols = [table.c[f"{c}_ct"] for c in spec.columns]
+    rows = session.execute(
+        sa.select(table.c[spec.id_column], table.c[spec.owner_column], *cols).where(table.c[spec.id_column].in_(ids))
+    ).all()
+    count = 0
+    for rid, owner, *blobs in rows:
+        owner = str(owner)
+        key = keyring.write_key(session, owner=owner, compartment=spec.compartment)
+        record_id = str(rid)
+        changes = {}
+        for name, blob in zip(spec.columns, blobs, strict=True):
+            if blob is None or header_key_version(blob) == key.version:
+                continue
+            value = open_sealed(
+                session,
+                keyring,
+                blob,
+                owner=owner,
+                compartment=spec.compartment,
+                table=spec.table.name,
+                column=name,
+                record_id=record_id,
+            )
+            changes[f"{name}_ct"] = seal(key, value, table=spec.table.name, column=name, record_id=record_id)
+        if changes:
+            session.execute(sa.update(table).where(table.c[spec.id_column] == rid).values(**changes))
+            count += 1
+    return count
+
+
+def _retire_unused(session: Session) -> int:
+    """Destroy every DEK version older than its owner's newest: the sweep left no row on it."""
+    newest = (
+        select(DataKeyRecord.owner_id, DataKeyRecord.compartment, sa.func.max(DataKeyRecord.version).label("v"))
+        .group_by(DataKeyRecord.owner_id, DataKeyRecord.compartment)
+        .subquery()
+    )
+    stale = session.exec(
+        select(DataKeyRecord).join(
+            newest,
+            sa.and_(
+                DataKeyRecord.owner_id == newest.c.owner_id,
+                DataKeyRecord.compartment == newest.c.compartment,
+                DataKeyRecord.version < newest.c.v,
+            ),
+        )
+    ).all()
+    for row in stale:
+        session.delete(row)
+    return len(stale)
+
+
+# -- blind index -------------------------------------------------------------------------
+
+
+def rotate_index(
+    engine: Engine, keyring: Keyring, specs: list[SealedTable], *, batch: int = 500, progress: Progress = _noop
+) -> int:
+    """Dual write, backfill, switch reads, drop the old version. Returns entries backfilled."""
+    with transaction(engine) as session:
+        roots = keyring.index_roots(session)
+        writing = [r for r in roots if r.status == KeyStatus.WRITING]
+        # Resumable: an interrupted rotation left its `writing` root; keep filling it.
+        new_version = (
+            writing[-1].version if writing else keyring.add_index_root(session, status=KeyStatus.WRITING).version
+        )
+    total = sum(_count(engine, s) for s in specs)
+    done = filled = 0
+    for spec in specs:
+        for ids in _id_batches(engine, spec, batch):
+            with transaction(engine) as session:
+                filled += _backfill_batch(session, keyring, spec, ids)
+            done += len(ids)
+            progress(done, total)
+    with transaction(engine) as session:
+        for root in keyring.index_roots(session):
+            if root.version < new_version:
+                root.status = KeyStatus.RETIRED
+                root.wrapped = b""  # the old root key is destroyed, not just set aside
+                session.execute(sa.delete(BlindIndexEntry).where(BlindIndexEntry.version == root.version))
+            elif root.version == new_version:
+                root.status = KeyStatus.ACTIVE
+    return filled
+
+
+def _backfill_batch(session: Session, keyring: Keyring, spec: SealedTable, ids: list[object]) -> int:
+    table = spec.table
+    needed = sorted(spec.columns)
+    rows = session.execute(
+        sa.select(table.c[spec.id_column], table.c[spec.owner_column], *[table.c[f"{c}_ct"] for c in needed]).where(
+            table.c[spec.id_column].in_(ids)
+        )
+    ).all()
+    count = 0
+    for rid, owner, *blobs in rows:
+        record_id = str(rid)
+        opened = {
+            name: None
+            if blob is None
+            else open_sealed(
+                session,
+                keyring,
+                blob,
+                owner=str(owner),
+                compartment=spec.compartment,
+                table=spec.table.name,
+                column=name,
+                record_id=record_id,
+            )
+            for name, blob in zip(needed, blobs, strict=True)
+        }
+        for index_field, normalise in spec.indexes.items():
+            value = normalise(opened)
+            if value is not None:
+                indexes.put(
+                    session, keyring, table=spec.table.name, field=index_field, record_id=record_id, value=value
+                )
+                count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class KeyStatusRow:
+    purpose: str
+    version: int
+    status: str
+    count: int
+
+
+def key_status(session: Session, keyring: Keyring) -> list[KeyStatusRow]:
+    """What exists, by purpose, version and state; counts only, never material."""
+    rows = [KeyStatusRow("kek", keyring.provider.kek_version, "active", 1)]
+    for compartment, version, status, count in session.execute(
+        sa.select(DataKeyRecord.compartment, DataKeyRecord.version, DataKeyRecord.status, sa.func.count())
+        .group_by(DataKeyRecord.compartment, DataKeyRecord.version, DataKeyRecord.status)
+        .order_by(DataKeyRecord.compartment, DataKeyRecord.version)
+    ):
+        rows.append(KeyStatusRow(f"dek:{compartment}", version, status, count))
+    for root in session.exec(select(IndexRootKey).order_by(IndexRootKey.version)):
+        rows.append(KeyStatusRow("index", root.version, root.status, 1))
+    return rows
