@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from registry.api.errors import install_error_handlers
 from registry.api.middleware import BodyLimitMiddleware, RequestLogMiddleware, TransactionMiddleware
-from registry.api.routes import admin, auth, health, persons
+from registry.api.routes import admin, auth, health, keys, persons
 from registry.runtime import Runtime
 
 
@@ -19,7 +19,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    for router in (health.router, auth.router, admin.router, persons.router):
+    for router in (health.router, auth.router, admin.router, persons.router, keys.router):
         app.include_router(router)
     # Added innermost first: the transaction sits inside the body limit and the request log.
     app.add_middleware(TransactionMiddleware, engine=runtime.engine)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -298,17 +299,24 @@ class KeyStatusRow:
     version: int
     status: str
     count: int
+    created_at: datetime | None  # the earliest of the group; the KEK's lives in the provider
 
 
 def key_status(session: Session, keyring: Keyring) -> list[KeyStatusRow]:
     """What exists, by purpose, version and state; counts only, never material."""
-    rows = [KeyStatusRow("kek", keyring.provider.kek_version, "active", 1)]
-    for compartment, version, status, count in session.execute(
-        sa.select(DataKeyRecord.compartment, DataKeyRecord.version, DataKeyRecord.status, sa.func.count())
+    rows = [KeyStatusRow("kek", keyring.provider.kek_version, "active", 1, None)]
+    for compartment, version, status, count, created_at in session.execute(
+        sa.select(
+            DataKeyRecord.compartment,
+            DataKeyRecord.version,
+            DataKeyRecord.status,
+            sa.func.count(),
+            sa.func.min(DataKeyRecord.created_at),
+        )
         .group_by(DataKeyRecord.compartment, DataKeyRecord.version, DataKeyRecord.status)
         .order_by(DataKeyRecord.compartment, DataKeyRecord.version)
     ):
-        rows.append(KeyStatusRow(f"dek:{compartment}", version, status, count))
+        rows.append(KeyStatusRow(f"dek:{compartment}", version, status, count, created_at))
     for root in session.exec(select(IndexRootKey).order_by(IndexRootKey.version)):
-        rows.append(KeyStatusRow("index", root.version, root.status, 1))
+        rows.append(KeyStatusRow("index", root.version, root.status, 1, root.created_at))
     return rows
