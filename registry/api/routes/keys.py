@@ -23,6 +23,7 @@ def list_keys(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> list
             "version": row.version,
             "status": row.status,
             "count": row.count,
+            "created_at": row.created_at,
         }
         for row in key_status(session, runtime.keyring)
     ]
