@@ -4,7 +4,9 @@ crashes mid-rotation (resumed by re-running) leaves every person readable and se
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import uuid
+from contextlib import closing
 
 import pytest
 import sqlalchemy as sa
@@ -52,12 +54,17 @@ def initialised(tmp_path_factory):
     base = tmp_path_factory.mktemp("rotation")
     settings_ = Settings(data_dir=base / "data", database_url=f"sqlite:///{base / 'registry.db'}", profile="dev")
     initialise(settings_, clock=FixedClock())
-    with transaction(open_runtime(settings_).engine) as session:
+    engine = open_runtime(settings_).engine
+    with transaction(engine) as session:
         session.execute(
             sa.text(
                 "INSERT INTO org_unit (code, name, path, created_at) VALUES ('320571', 'x', '/320571/', '2026-01-01')"
             )
         )
+    engine.dispose()
+    # Fold the WAL into the main file: each example copies only `registry.db`.
+    with closing(sqlite3.connect(base / "registry.db")) as conn:
+        assert conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
     return base
 
 
