@@ -21,13 +21,10 @@ from registry.crypto.keyring import Keyring, KeyStatus, record_suite
 from registry.crypto.providers import create_provider, key_file_path, open_provider
 from registry.crypto.suites import Suite
 from registry.db import create_engine, migrate, transaction
-from registry.people.service import SEALED as PERSON_SEALED
 from registry.runtime import write_secret_file
 from registry.settings import Settings
 
 BOOTSTRAP_USERNAME = "admin"
-# Every table with sealed columns, for key rotation sweeps.
-SEALED_TABLES = [PERSON_SEALED]
 
 
 @dataclass(frozen=True)

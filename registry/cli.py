@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import os
-from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -20,13 +19,14 @@ from registry.accounts.schemas import UserCreate
 from registry.accounts.users import create_user
 from registry.audit.actions import Action
 from registry.audit.log import AuditTrail, Event
-from registry.bootstrap import SEALED_TABLES, initialise
+from registry.bootstrap import initialise
 from registry.context import Context, actor_of
-from registry.crypto.rotation import key_status, rotate_deks, rotate_index, rotate_kek
+from registry.crypto.rotation import key_status
 from registry.crypto.suites import Suite
 from registry.db import create_engine, schema_is_current, transaction
 from registry.errors import RegistryError
 from registry.logs import configure_logging
+from registry.maintenance import RotationTarget, rotation_work
 from registry.runtime import open_runtime
 from registry.settings import Settings
 
@@ -128,12 +128,6 @@ def users_create(
         console.print(f"password [cyan]{password}[/cyan]  (shown once)")
 
 
-class RotationTarget(StrEnum):
-    KEK = "kek"
-    DEK = "dek"
-    INDEX = "index"
-
-
 @keys_app.command("rotate")
 def keys_rotate(
     target: Annotated[
@@ -149,12 +143,7 @@ def keys_rotate(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        if target is RotationTarget.KEK:
-            count = rotate_kek(runtime.engine, runtime.keyring, progress=progress, new_version=not resume)
-        elif target is RotationTarget.DEK:
-            count = rotate_deks(runtime.engine, runtime.keyring, SEALED_TABLES, progress=progress)
-        else:
-            count = rotate_index(runtime.engine, runtime.keyring, SEALED_TABLES, progress=progress)
+        count = rotation_work(runtime, target, resume=resume)(progress)
     with transaction(runtime.engine) as session:
         principal = system_principal(Role.SECURITY_ADMIN)
         AuditTrail(runtime.clock, actor_of(principal)).append(

@@ -16,6 +16,7 @@ from registry.crypto.keyring import Keyring, configured_suite
 from registry.crypto.providers import KeyProvider, open_provider
 from registry.db import create_engine, transaction
 from registry.errors import ConfigurationError
+from registry.jobs.runner import JobRunner
 from registry.settings import Settings
 
 
@@ -25,6 +26,7 @@ class Runtime:
     engine: Engine
     provider: KeyProvider
     keyring: Keyring
+    jobs: JobRunner
     token_secret: bytes = field(repr=False)
     clock: Clock = field(default_factory=SystemClock)
 
@@ -62,6 +64,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, engine: Engi
         engine=engine,
         provider=provider,
         keyring=Keyring(provider, suite, clock, index_bits=index_bits),
+        jobs=JobRunner(engine, clock),
         token_secret=secret,
         clock=clock,
     )

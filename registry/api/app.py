@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from registry.api.errors import install_error_handlers
 from registry.api.middleware import BodyLimitMiddleware, RequestLogMiddleware, TransactionMiddleware
 from registry.api.routes import admin, auth, health, keys, persons
+from registry.jobs.runner import mark_interrupted
 from registry.runtime import Runtime
 
 
 def create_app(runtime: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        mark_interrupted(runtime.engine, runtime.clock)
+        yield
+        runtime.jobs.shutdown()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="registry",
         version="1",
         summary="Residence records and special-group casefiles, private by construction.",

@@ -45,6 +45,8 @@ class UnitOfWork:
         self._engine = engine
         self._session: Session | None = None
         self.on_failure: list[Callable[[Session], None]] = []
+        # Work to start only once the request's transaction has committed (e.g. a job).
+        self.after_commit: list[Callable[[], None]] = []
         self.finished = False
 
     @property
@@ -64,6 +66,9 @@ class UnitOfWork:
                     session.rollback()
             finally:
                 session.close()
+        if success:
+            for work in self.after_commit:
+                work()
         if not success and self.on_failure:
             with Session(self._engine) as side:
                 for work in self.on_failure:

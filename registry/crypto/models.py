@@ -60,3 +60,14 @@ class BlindIndexEntry(SQLModel, table=True):
     version: int = Field(primary_key=True)
     record_id: str = Field(primary_key=True, max_length=36)
     token: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+
+
+class DekRotation(SQLModel, table=True):
+    """A DEK rotation in progress: a re-run resumes it (owners keyed after `started_at`
+    keep their new key) instead of starting over."""
+
+    __tablename__ = "dek_rotation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

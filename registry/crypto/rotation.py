@@ -24,7 +24,7 @@ from registry.crypto import indexes
 from registry.crypto.ciphertext import header_key_version
 from registry.crypto.fields import seal
 from registry.crypto.keyring import Compartment, Keyring, KeyStatus
-from registry.crypto.models import BlindIndexEntry, DataKeyRecord, IndexRootKey
+from registry.crypto.models import BlindIndexEntry, DataKeyRecord, DekRotation, IndexRootKey
 from registry.crypto.reveal import open_sealed
 from registry.db import transaction
 
@@ -126,7 +126,13 @@ def rotate_deks(
     engine: Engine, keyring: Keyring, specs: list[SealedTable], *, batch: int = 500, progress: Progress = _noop
 ) -> int:
     """New DEK version for every owner of every sealed table, then sweep. Returns rows re-sealed."""
-    started = keyring.clock.now()
+    with transaction(engine) as session:
+        rotation = session.exec(select(DekRotation).where(DekRotation.finished_at.is_(None))).first()  # type: ignore[union-attr]
+        if rotation is None:
+            rotation = DekRotation(started_at=keyring.clock.now())
+            session.add(rotation)
+            session.flush()
+        rotation_id, started = rotation.id, rotation.started_at
     total = sum(_count(engine, s) for s in specs)
     done = 0
     for spec in specs:
@@ -139,12 +145,17 @@ def rotate_deks(
                         .order_by(DataKeyRecord.version.desc())
                         .limit(1)
                     ).first()  # type: ignore[attr-defined]
-                    # Resumable: an owner that already got a key in this rotation keeps it.
-                    if newest is not None and newest.created_at < started:
+                    # Resumable: an owner keyed since this rotation started keeps that key.
+                    if newest is not None and newest.created_at <= started:
                         keyring.add_version(session, owner=owner, compartment=spec.compartment)
             done += len(ids)
             progress(done, total * 2)
-    return sweep(engine, keyring, specs, batch=batch, progress=lambda d, t: progress(total + d, total * 2))
+    resealed = sweep(engine, keyring, specs, batch=batch, progress=lambda d, t: progress(total + d, total * 2))
+    with transaction(engine) as session:
+        session.execute(
+            sa.update(DekRotation).where(DekRotation.id == rotation_id).values(finished_at=keyring.clock.now())
+        )
+    return resealed
 
 
 def sweep(

@@ -200,13 +200,3 @@ def test_reads_and_searches_are_audited_with_fields_and_token_only(client, runti
     assert created["id"] in search[1] and len(search[4]) >= 6
     for value in (person.name, person.id_number, person.phone):
         assert value not in dump
-
-
-def test_security_admin_lists_keys_without_material(client, runtime, staff, people):
-    _create(client, staff["police.a"], people.person())
-    assert client.get("/api/v1/keys", headers=staff["police.a"]).status_code == 403
-    listed = client.get("/api/v1/keys", headers=staff["secadmin.x"])
-    assert listed.status_code == 200
-    purposes = {k["purpose"] for k in listed.json()}
-    assert purposes == {"kek", "dek:identity", "index"}
-    assert all(set(k) == {"id", "purpose", "suite", "version", "status", "count", "created_at"} for k in listed.json())

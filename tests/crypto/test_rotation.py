@@ -18,12 +18,13 @@ from registry.access.policy import Purpose, Role
 from registry.access.principal import Principal
 from registry.access.scope import Scope
 from registry.audit.log import AuditTrail
-from registry.bootstrap import SEALED_TABLES, initialise
+from registry.bootstrap import initialise
 from registry.clock import FixedClock
 from registry.context import Context, actor_of
 from registry.crypto.models import DataKeyRecord
 from registry.crypto.rotation import key_status, rotate_deks, rotate_index, rotate_kek
 from registry.db import transaction
+from registry.maintenance import SEALED_TABLES
 from registry.people import service
 from registry.people.schemas import PersonCreate, PersonSearch
 from registry.people.synthetic import SyntheticPeople

@@ -1,29 +1,95 @@
-"""Key administration (`security_admin`): what keys exist, never their material."""
+"""Key administration (`security_admin`): what keys exist (never their material), rotations."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict
 
 from registry.access.policy import Permission
-from registry.api.deps import ContextDep, RuntimeDep, SessionDep
+from registry.api.deps import ContextDep, RuntimeDep, SessionDep, get_uow
+from registry.api.middleware import UnitOfWork
+from registry.audit.actions import Action
 from registry.crypto.rotation import key_status
+from registry.errors import NotFound
+from registry.jobs.models import Job
+from registry.jobs.runner import create_job
+from registry.maintenance import RotationTarget, rotation_work
 
-router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
+router = APIRouter(prefix="/api/v1", tags=["keys"])
 
 
-@router.get("")
-def list_keys(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> list[dict[str, object]]:
+class KeyRead(BaseModel):
+    id: str
+    purpose: str
+    suite: str
+    version: int
+    status: str
+    count: int
+    created_at: datetime | None
+
+
+class RotationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target: RotationTarget
+
+
+class JobAccepted(BaseModel):
+    job_id: uuid.UUID
+
+
+class JobRead(BaseModel):
+    id: uuid.UUID
+    kind: str
+    status: str
+    done: int
+    total: int | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@router.get("/keys", response_model=list[KeyRead])
+def list_keys(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> list[KeyRead]:
     ctx.principal.require(Permission.KEY_MANAGE)
-    suite = runtime.keyring.suite
     return [
-        {
-            "id": f"{row.purpose}:v{row.version}",
-            "purpose": row.purpose,
-            "suite": suite,
-            "version": row.version,
-            "status": row.status,
-            "count": row.count,
-            "created_at": row.created_at,
-        }
-        for row in key_status(session, runtime.keyring)
+        KeyRead(
+            id=f"{r.purpose}:v{r.version}",
+            purpose=r.purpose,
+            suite=runtime.keyring.suite,
+            version=r.version,
+            status=r.status,
+            count=r.count,
+            created_at=r.created_at,
+        )
+        for r in key_status(session, runtime.keyring)
     ]
+
+
+@router.post("/keys/rotations", status_code=202, response_model=JobAccepted)
+def start_rotation(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    ctx: ContextDep,
+    uow: Annotated[UnitOfWork, Depends(get_uow)],
+    body: RotationRequest,
+) -> JobAccepted:
+    """Starts an online rotation; poll `GET /api/v1/jobs/{job_id}`."""
+    ctx.principal.require(Permission.KEY_MANAGE)
+    job = create_job(session, ctx.clock, kind=f"rotation:{body.target}", requested_by=str(ctx.principal.account_id))
+    ctx.audit.append(session, ctx.event(Action.KEY_ROTATE, targets=(str(job.id), str(body.target))))
+    # The job row must be committed before the worker looks for it.
+    uow.after_commit.append(lambda: runtime.jobs.submit(job.id, rotation_work(runtime, body.target)))
+    return JobAccepted(job_id=job.id)
+
+
+@router.get("/jobs/{job_id}", response_model=JobRead)
+def read_job(session: SessionDep, ctx: ContextDep, job_id: uuid.UUID) -> JobRead:
+    ctx.principal.require(Permission.KEY_MANAGE)
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound("job not found")
+    return JobRead.model_validate(job, from_attributes=True)

@@ -1,0 +1,35 @@
+"""Long-running jobs (key rotation, retention runs): their state and progress."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Column, Field, SQLModel
+
+from registry.db import UTCDateTime
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    # The process stopped while the job ran; the work is idempotent, so request it again.
+    INTERRUPTED = "interrupted"
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "job"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kind: str = Field(max_length=32)
+    status: str = Field(max_length=16, index=True)
+    done: int = 0
+    total: int | None = None
+    requested_by: str | None = Field(default=None, max_length=64)
+    # Error class name only: messages may carry data, and jobs are visible to admins.
+    error: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

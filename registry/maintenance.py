@@ -1,0 +1,32 @@
+"""Maintenance work shared by the CLI and the API: key rotations, as runnable jobs."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from registry.crypto.rotation import Progress, SealedTable, rotate_deks, rotate_index, rotate_kek
+from registry.jobs.runner import Work
+from registry.people.service import SEALED as PERSON_SEALED
+from registry.runtime import Runtime
+
+# Every table with sealed columns, for the DEK sweeper and the index backfill.
+SEALED_TABLES: list[SealedTable] = [PERSON_SEALED]
+
+
+class RotationTarget(StrEnum):
+    KEK = "kek"
+    DEK = "dek"
+    INDEX = "index"
+
+
+def rotation_work(runtime: Runtime, target: RotationTarget, *, resume: bool = False) -> Work:
+    """The rotation as a function of a progress callback; idempotent, so safe to re-run."""
+
+    def run(progress: Progress) -> int:
+        if target is RotationTarget.KEK:
+            return rotate_kek(runtime.engine, runtime.keyring, progress=progress, new_version=not resume)
+        if target is RotationTarget.DEK:
+            return rotate_deks(runtime.engine, runtime.keyring, SEALED_TABLES, progress=progress)
+        return rotate_index(runtime.engine, runtime.keyring, SEALED_TABLES, progress=progress)
+
+    return run
