@@ -11,8 +11,11 @@ class RegistryError(Exception):
 
     status = 500
     title = "Internal error"
-    # A refusal of access (not of input): the request boundary audits it as a denial.
-    denial = False
+    # Errors the request boundary must audit although the request fails: the audit action
+    # to record (a refusal of access, an integrity failure), or None.
+    audit_as: str | None = None
+    # Opaque ids of what the error concerns, for that audit entry; never in the response.
+    targets: tuple[str, ...] = ()
 
     def __init__(self, detail: str | None = None, **extra: object) -> None:
         super().__init__(detail or self.title)
@@ -34,14 +37,14 @@ class Unauthenticated(RegistryError):
 class Forbidden(RegistryError):
     status = 403
     title = "Forbidden"
-    denial = True
+    audit_as = "access:denied"
 
 
 class PurposeRefused(BadRequest):
     """`X-Purpose` missing, unknown, or not declarable by the caller's role."""
 
     title = "Purpose of use required"
-    denial = True
+    audit_as = "access:denied"
 
 
 class NotFound(RegistryError):
@@ -88,6 +91,7 @@ class IntegrityFailure(RegistryError):
 
     status = 500
     title = "Integrity failure"
+    audit_as = "integrity:failure"
 
 
 class Unavailable(RegistryError):

@@ -83,12 +83,11 @@ def _load_principal(
     )
     audit = AuditTrail(runtime.clock, actor_of(principal), trail.meta)
 
-    def audit_denial(exc: RegistryError) -> None:
-        uow.on_failure.append(
-            lambda side: audit.append(side, Event(Action.ACCESS_DENIED, Outcome.DENIED, reason=exc.detail[:200]))
-        )
+    def audit_failure(exc: RegistryError) -> None:
+        event = Event(Action(exc.audit_as), Outcome.DENIED, targets=exc.targets, reason=exc.detail[:200])
+        uow.on_failure.append(lambda side: audit.append(side, event))
 
-    request.state.audit_denial = audit_denial
+    request.state.audit_failure = audit_failure
     return principal, claims.mfa_pending
 
 

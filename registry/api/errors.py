@@ -44,10 +44,10 @@ def problem(
 
 
 async def _registry_error(request: Request, exc: RegistryError) -> JSONResponse:
-    if exc.denial:
-        denied = getattr(request.state, "audit_denial", None)
-        if denied is not None:
-            denied(exc)
+    if exc.audit_as is not None:
+        audit_failure = getattr(request.state, "audit_failure", None)
+        if audit_failure is not None:
+            audit_failure(exc)
     if exc.status >= 500:
         log.error("request failed", extra={"error": type(exc).__name__})
     return problem(exc.status, exc.title, exc.detail, **exc.extra)

@@ -27,4 +27,6 @@ def open_sealed(
         key = keyring.read_key(session, owner=owner, compartment=compartment, version=version)
         return decrypt(key, blob, aad=Aad(table, column, record_id, version)).decode("utf-8")
     except DecryptionError:
-        raise IntegrityFailure("a stored value failed its integrity check; nothing was disclosed") from None
+        failure = IntegrityFailure("a stored value failed its integrity check; nothing was disclosed")
+        failure.targets = (record_id, f"{table}.{column}")
+        raise failure from None

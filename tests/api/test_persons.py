@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session, select
 
+from registry.audit.models import AuditEntry
 from registry.people.synthetic import SyntheticPeople
 from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
 
@@ -150,6 +152,9 @@ def test_values_are_sealed_at_rest_and_bound_to_their_row(client, runtime, staff
     assert response.status_code == 500 and response.json()["title"] == "Integrity failure"
     assert first.name not in response.text and second.name not in response.text
     assert client.get(f"/api/v1/persons/{a['id']}", headers=staff["police.a"] | REG).status_code == 200
+    with Session(runtime.engine) as session:
+        failures = session.exec(select(AuditEntry).where(AuditEntry.action == "integrity:failure")).all()
+    assert [(f.targets, f.outcome) for f in failures] == [([b["id"], "person.name"], "denied")]
 
 
 def _uuid_param(runtime, value: str):
