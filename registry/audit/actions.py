@@ -22,6 +22,7 @@ class Action(StrEnum):
     SERVICE_ACCOUNT_CREATE = "service_account:create"
     PERSON_CREATE = "person:create"
     PERSON_READ = "person:read"
+    PERSON_UPDATE = "person:update"
     PERSON_SEARCH = "person:search"
     PERSON_ERASE = "person:erase"
     INTEGRITY_FAILURE = "integrity:failure"

@@ -48,7 +48,9 @@ def candidates(session: Session, *, table: str, field: str, version: int, token_
     )
 
 
-def drop_record(session: Session, *, table: str, record_id: str) -> None:
-    session.execute(
-        sa.delete(BlindIndexEntry).where(BlindIndexEntry.record_table == table, BlindIndexEntry.record_id == record_id)
-    )
+def drop_record(session: Session, *, table: str, record_id: str, field: str | None = None) -> None:
+    """Remove a record's entries (every field, or one), in every version."""
+    where = [BlindIndexEntry.record_table == table, BlindIndexEntry.record_id == record_id]
+    if field is not None:
+        where.append(BlindIndexEntry.field == field)
+    session.execute(sa.delete(BlindIndexEntry).where(*where))

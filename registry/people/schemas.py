@@ -28,6 +28,14 @@ class PersonCreate(Strict):
     )
 
 
+class PersonUpdate(Strict):
+    """The ID number (and the sex and birth date derived from it) cannot be patched."""
+
+    name: NameText | None = None
+    phone: Annotated[str, StringConstraints(max_length=24)] | None = None
+    hukou_address: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = None
+
+
 class PersonRead(Strict):
     """Fields the caller's role may not see are omitted; some are shown masked."""
 

@@ -20,10 +20,10 @@ from registry.crypto.fields import seal, seal_optional
 from registry.crypto.keyring import Compartment, Keyring
 from registry.crypto.rotation import SealedTable
 from registry.disclosure import Visibility, disclose, mask_name, reveal_for_match
-from registry.errors import Conflict, Gone, NotFound, RuleViolation
+from registry.errors import Conflict, Gone, NotFound, PreconditionFailed, RuleViolation
 from registry.people.identifiers import display_name, normalise_name, normalise_phone, parse_id_number
 from registry.people.models import Person
-from registry.people.schemas import PersonCreate, PersonSearch
+from registry.people.schemas import PersonCreate, PersonSearch, PersonUpdate
 
 TABLE = "person"
 V = Visibility
@@ -161,6 +161,56 @@ def read_person(session: Session, ctx: Context, keyring: Keyring, *, person_id: 
         },
     )
     return person, values
+
+
+def update_person(
+    session: Session, ctx: Context, keyring: Keyring, *, person_id: uuid.UUID, data: PersonUpdate, if_match: int
+) -> Person:
+    ctx.principal.require(Permission.PERSON_WRITE)
+    person = get_person(session, ctx.principal.scope, person_id=person_id)
+    if person.version != if_match:
+        raise PreconditionFailed("the person changed since it was read")
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        raise RuleViolation("name: cannot be removed")
+    rid = str(person.id)
+    key = keyring.write_key(session, owner=rid, compartment=Compartment.IDENTITY)
+    if "name" in changes:
+        name = display_name(changes["name"])
+        person.name_ct = seal(key, name, table=TABLE, column="name", record_id=rid)
+        birth = reveal_for_match(
+            session,
+            keyring,
+            person.birth_date_ct,
+            owner=rid,
+            compartment=Compartment.IDENTITY,
+            table=TABLE,
+            column="birth_date",
+            record_id=rid,
+        )
+        indexes.put(
+            session,
+            keyring,
+            table=TABLE,
+            field="name_birth",
+            record_id=rid,
+            value=_name_key(name, date.fromisoformat(birth)),
+        )
+    if "phone" in changes:
+        phone = normalise_phone(changes["phone"]) if changes["phone"] is not None else None
+        person.phone_ct = seal_optional(key, phone, table=TABLE, column="phone", record_id=rid)
+        indexes.drop_record(session, table=TABLE, record_id=rid, field="phone")
+        if phone is not None:
+            indexes.put(session, keyring, table=TABLE, field="phone", record_id=rid, value=phone)
+    if "hukou_address" in changes:
+        person.hukou_address_ct = seal_optional(
+            key, changes["hukou_address"], table=TABLE, column="hukou_address", record_id=rid
+        )
+    if changes:
+        person.version += 1
+        person.updated_at = ctx.clock.now()
+        ctx.audit.append(session, ctx.event(Action.PERSON_UPDATE, targets=(rid,), fields=tuple(sorted(changes))))
+    return person
 
 
 def search_persons(session: Session, ctx: Context, keyring: Keyring, *, query: PersonSearch) -> list[dict]:

@@ -205,3 +205,30 @@ def test_reads_and_searches_are_audited_with_fields_and_token_only(client, runti
     assert created["id"] in search[1] and len(search[4]) >= 6
     for value in (person.name, person.id_number, person.phone):
         assert value not in dump
+
+
+def test_patch_reseals_reindexes_and_needs_if_match(client, staff, people):
+    person, new = people.person(), people.person()
+    created = _create(client, staff["police.a"], person).json()
+    path = f"/api/v1/persons/{created['id']}"
+    change = {"name": new.name, "phone": new.phone}
+    assert client.patch(path, json=change, headers=staff["police.a"] | REG).status_code == 428
+    assert client.patch(path, json=change, headers=staff["police.a"] | REG | {"If-Match": '"9"'}).status_code == 412
+    assert (
+        client.patch(
+            path, json={"id_number": new.id_number}, headers=staff["police.a"] | REG | {"If-Match": '"1"'}
+        ).status_code
+        == 422
+    )
+    assert client.patch(path, json=change, headers=staff["police.b"] | REG | {"If-Match": '"1"'}).status_code == 404
+    patched = client.patch(path, json=change, headers=staff["police.a"] | REG | {"If-Match": '"1"'})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["name"] == new.name and patched.json()["phone"] == new.phone
+    assert patched.headers["etag"] == '"2"'
+    search = lambda body: client.post("/api/v1/persons/search", json=body, headers=staff["police.a"] | REG).json()  # noqa: E731
+    assert search({"phone": person.phone})["items"] == []
+    assert [m["id"] for m in search({"phone": new.phone})["items"]] == [created["id"]]
+    assert [m["id"] for m in search({"name": new.name, "birth_date": person.birth_date.isoformat()})["items"]] == [
+        created["id"]
+    ]
+    assert search({"name": person.name, "birth_date": person.birth_date.isoformat()})["items"] == []

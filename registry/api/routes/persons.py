@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Response
 
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
-from registry.api.pagination import etag
+from registry.api.pagination import etag, parse_if_match
 from registry.context import Context
 from registry.people import service
-from registry.people.schemas import PersonCreate, PersonErase, PersonMatches, PersonRead, PersonSearch
+from registry.people.schemas import PersonCreate, PersonErase, PersonMatches, PersonRead, PersonSearch, PersonUpdate
 
 router = APIRouter(prefix="/api/v1/persons", tags=["persons"])
 
@@ -39,6 +39,23 @@ def create_person(
 def read_person(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, person_id: uuid.UUID, response: Response
 ) -> PersonRead:
+    person, values = service.read_person(session, ctx, runtime.keyring, person_id=person_id)
+    response.headers["ETag"] = etag(person.version)
+    return PersonRead(id=person.id, org_unit=person.org_unit_code, version=person.version, **values)
+
+
+@router.patch("/{person_id}", response_model=PersonRead, responses={404: {}, 410: {}, 412: {}, 428: {}})
+def update_person(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    ctx: PurposeContext,
+    person_id: uuid.UUID,
+    body: PersonUpdate,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> PersonRead:
+    version = parse_if_match(if_match)
+    service.update_person(session, ctx, runtime.keyring, person_id=person_id, data=body, if_match=version)
     person, values = service.read_person(session, ctx, runtime.keyring, person_id=person_id)
     response.headers["ETag"] = etag(person.version)
     return PersonRead(id=person.id, org_unit=person.org_unit_code, version=person.version, **values)
