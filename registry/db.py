@@ -45,7 +45,9 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_engine(url: str) -> Engine:
+def create_engine(url: str, *, role: str | None = None) -> Engine:
+    """`role` (PostgreSQL): the role the service acts as, e.g. `registry_app`, which may
+    only INSERT and SELECT on the audit log. Migrations run without one, as the owner."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
@@ -55,7 +57,16 @@ def create_engine(url: str) -> Engine:
         # a deferred transaction that upgrades later fails with SQLITE_BUSY instead of waiting.
         sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    if role is not None:
+        sa.event.listen(engine, "connect", lambda dbapi_connection, _record: _set_role(dbapi_connection, role))
+    return engine
+
+
+def _set_role(dbapi_connection, role: str) -> None:  # type: ignore[no-untyped-def]
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(f'SET ROLE "{role}"')  # a setting from the operator, quoted as an identifier
+    dbapi_connection.commit()  # SET inside a rolled-back transaction would be undone
 
 
 def _sqlite_on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

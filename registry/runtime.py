@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from registry.audit.sequencer import Sequencer
 from registry.clock import Clock, SystemClock
 from registry.crypto.keyring import Keyring, configured_suite
 from registry.crypto.providers import KeyProvider, open_provider
@@ -27,6 +28,7 @@ class Runtime:
     provider: KeyProvider
     keyring: Keyring
     jobs: JobRunner
+    sequencer: Sequencer
     token_secret: bytes = field(repr=False)
     clock: Clock = field(default_factory=SystemClock)
 
@@ -55,7 +57,7 @@ def read_secret_file(path: Path) -> bytes:
 def open_runtime(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None) -> Runtime:
     secret = settings.token_secret.get_secret_value().encode() or read_secret_file(settings.token_secret_file)
     clock = clock or SystemClock()
-    engine = engine or create_engine(settings.resolved_database_url)
+    engine = engine or create_engine(settings.resolved_database_url, role=settings.database_role)
     provider = open_provider(settings.key_provider, data_dir=settings.data_dir, environ=os.environ)
     with transaction(engine) as session:
         suite, index_bits = configured_suite(session)
@@ -65,6 +67,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, engine: Engi
         provider=provider,
         keyring=Keyring(provider, suite, clock, index_bits=index_bits),
         jobs=JobRunner(engine, clock),
+        sequencer=Sequencer(engine, provider, clock, origin=settings.audit_origin),
         token_secret=secret,
         clock=clock,
     )

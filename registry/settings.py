@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     # Empty means the embedded default: SQLite in the data directory.
     database_url: str = ""
+    # PostgreSQL only: the role the service acts as (INSERT and SELECT only on the audit log).
+    database_role: str = Field(default="registry_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    audit_origin: str = Field(default="registry/audit", pattern=r"^[^\s+]+$")
+    audit_sequencer_interval_s: float = Field(default=0.2, gt=0)
+    audit_checkpoint_interval_s: float = Field(default=5.0, ge=0)
     key_provider: str = "file"
     # Empty means: use the token secret generated at `registry init` in the data directory.
     token_secret: SecretStr = SecretStr("")

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from registry.api.errors import install_error_handlers
 from registry.api.middleware import BodyLimitMiddleware, RequestLogMiddleware, TransactionMiddleware
 from registry.api.routes import admin, auth, health, keys, persons
+from registry.audit.sequencer import SequencerThread
 from registry.jobs.runner import mark_interrupted
 from registry.runtime import Runtime
 
@@ -18,8 +19,16 @@ def create_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         mark_interrupted(runtime.engine, runtime.clock)
+        sequencer = SequencerThread(
+            runtime.sequencer,
+            interval_s=runtime.settings.audit_sequencer_interval_s,
+            checkpoint_interval_s=runtime.settings.audit_checkpoint_interval_s,
+        )
+        sequencer.start()
+        app.state.sequencer_thread = sequencer
         yield
         runtime.jobs.shutdown()
+        sequencer.stop()
 
     app = FastAPI(
         lifespan=lifespan,

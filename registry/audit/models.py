@@ -9,11 +9,14 @@ from sqlmodel import Column, Field, SQLModel
 
 from registry.db import UTCDateTime
 
+# 64-bit on PostgreSQL (an audit log outgrows 2^31); SQLite's INTEGER PRIMARY KEY is 64-bit.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_entry"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
     at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     actor_id: str | None = Field(default=None, max_length=64, index=True)
     actor_roles: list[str] = Field(sa_column=Column(sa.JSON, nullable=False))
@@ -30,3 +33,36 @@ class AuditEntry(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=200)
     request_id: str | None = Field(default=None, max_length=64)
     client_addr: str | None = Field(default=None, max_length=64)
+
+
+class AuditLeaf(SQLModel, table=True):
+    """The sequencer's assignment: dense sequence number → entry, and the entry's leaf hash."""
+
+    __tablename__ = "audit_leaf"
+
+    seq: int = Field(sa_column=Column(sa.BigInteger, primary_key=True, autoincrement=False))
+    entry_id: int = Field(sa_column=Column(BigId, sa.ForeignKey("audit_entry.id"), unique=True, nullable=False))
+    leaf_hash: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+
+
+class AuditNode(SQLModel, table=True):
+    """Hash of every complete aligned subtree [index·2^level, (index+1)·2^level): what
+    O(log n) inclusion and consistency proofs are built from."""
+
+    __tablename__ = "audit_node"
+
+    level: int = Field(sa_column=Column(sa.Integer, primary_key=True, autoincrement=False))
+    index: int = Field(sa_column=Column(sa.BigInteger, primary_key=True, autoincrement=False))
+    hash: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed statement of the tree's size and root (C2SP signed note)."""
+
+    __tablename__ = "audit_checkpoint"
+
+    size: int = Field(sa_column=Column(sa.BigInteger, primary_key=True, autoincrement=False))
+    root_hash: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+    timestamp: int = Field(sa_column=Column(sa.BigInteger, nullable=False))
+    key_id: str = Field(max_length=16)
+    note: str = Field(sa_column=Column(sa.Text, nullable=False))

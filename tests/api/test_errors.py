@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -96,8 +97,11 @@ def test_request_id_is_echoed_or_made(client):
 
 def test_health_ready_and_metrics(client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "key_provider": "ok"}
+    deadline = time.monotonic() + 10
+    while (ready := client.get("/readyz")).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the sequencer reports ready after its first batch
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "key_provider": "ok", "sequencer": "ok"}
     client.get("/api/v1/nothing-here")
     metrics = client.get("/metrics").text
     assert 'registry_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -21,7 +21,7 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "a dependency is not ready"}})
-async def readyz(runtime: RuntimeDep) -> Response:
+async def readyz(request: Request, runtime: RuntimeDep) -> Response:
     def check() -> dict[str, str]:
         checks: dict[str, str] = {}
         try:
@@ -38,6 +38,8 @@ async def readyz(runtime: RuntimeDep) -> Response:
         return checks
 
     checks = await run_in_threadpool(check)
+    thread = getattr(request.app.state, "sequencer_thread", None)
+    checks["sequencer"] = "ok" if thread is not None and thread.healthy else "not running"
     if all(v == "ok" for v in checks.values()):
         return JSONResponse({"status": "ready", "checks": checks})
     return problem(503, "Not ready", "a dependency is not ready", checks=checks)

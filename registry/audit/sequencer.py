@@ -1,0 +1,161 @@
+"""The sequencer: one leader assigns dense sequence numbers to committed entries, in
+batches, extends the Merkle tree, and signs checkpoints while entries arrive.
+
+Requests only insert entries (in their own transaction); the sequencer picks up whatever
+has committed. Leadership is a PostgreSQL advisory lock taken per batch transaction (on
+SQLite the database write lock serialises batches), so two sequencers never interleave
+and a crash mid-batch rolls the whole batch back: the next batch redoes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Protocol
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from registry.audit.canonical import entry_leaf_hash
+from registry.audit.checkpoints import Checkpoint, sign_checkpoint
+from registry.audit.merkle import Frontier, HashSource
+from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf, AuditNode
+from registry.clock import Clock
+from registry.db import transaction
+
+log = logging.getLogger("registry.audit")
+# pg_advisory_xact_lock key: "audit-sequencer" as a stable 63-bit number.
+LEADER_LOCK = 0x4155444954534551
+
+
+class Signer(Protocol):
+    def sign(self, message: bytes) -> bytes: ...
+    def public_key(self) -> Ed25519PublicKey: ...
+
+    @property
+    def key_id(self) -> str: ...
+
+
+def tree_size(session: Session) -> int:
+    newest = session.exec(select(sa.func.max(AuditLeaf.seq))).one()
+    return 0 if newest is None else newest + 1
+
+
+def stored_hashes(session: Session) -> HashSource:
+    def get(level: int, index: int) -> bytes:
+        node = session.get(AuditNode, (level, index))
+        if node is None:
+            raise LookupError(f"audit tree node ({level}, {index}) is missing")
+        return node.hash
+
+    return get
+
+
+def _lead(session: Session) -> bool:
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(LEADER_LOCK))).scalar())
+
+
+class Sequencer:
+    def __init__(self, engine: Engine, signer: Signer, clock: Clock, *, origin: str, batch: int = 1000) -> None:
+        self.engine, self.signer, self.clock, self.origin, self.batch = engine, signer, clock, origin, batch
+        self._frontier: Frontier | None = None
+
+    def sequence_batch(self) -> int:
+        """Sequence up to `batch` committed entries; returns how many."""
+        with transaction(self.engine) as session:
+            if not _lead(session):
+                return 0
+            size = tree_size(session)
+            cached = self._frontier
+            frontier = (
+                Frontier.from_bytes(cached.to_bytes())
+                if cached is not None and cached.size == size
+                else Frontier.from_hash_source(stored_hashes(session), size)
+            )
+            entries = session.exec(
+                select(AuditEntry)
+                .outerjoin(AuditLeaf, AuditLeaf.entry_id == AuditEntry.id)
+                .where(AuditLeaf.seq.is_(None))  # type: ignore[union-attr]
+                .order_by(AuditEntry.id)
+                .limit(self.batch)
+            ).all()
+            leaves, nodes = [], []
+            for offset, entry in enumerate(entries):
+                assert entry.id is not None
+                leaf = entry_leaf_hash(entry)
+                leaves.append({"seq": size + offset, "entry_id": entry.id, "leaf_hash": leaf})
+                nodes.extend({"level": lv, "index": ix, "hash": h} for lv, ix, h in frontier.append(leaf))
+            if leaves:
+                session.execute(sa.insert(AuditLeaf), leaves)
+                session.execute(sa.insert(AuditNode), nodes)
+        self._frontier = frontier
+        return len(leaves)
+
+    def checkpoint(self, *, min_interval_s: float = 0.0) -> AuditCheckpoint | None:
+        """Sign the current tree if it grew since the last checkpoint (and that is old enough)."""
+        with transaction(self.engine) as session:
+            if not _lead(session):
+                return None
+            size = tree_size(session)
+            last = session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.size.desc()).limit(1)).first()  # type: ignore[attr-defined]
+            now = int(self.clock.now().timestamp())
+            if size == 0 or (last is not None and (last.size >= size or now - last.timestamp < min_interval_s)):
+                return None
+            root = Frontier.from_hash_source(stored_hashes(session), size).root()
+            checkpoint = Checkpoint(origin=self.origin, size=size, root_hash=root, timestamp=now)
+            note = sign_checkpoint(checkpoint, sign=self.signer.sign, public_key=self.signer.public_key())
+            row = AuditCheckpoint(size=size, root_hash=root, timestamp=now, key_id=self.signer.key_id, note=note)
+            session.add(row)
+            return row
+
+    def drain(self) -> int:
+        """Sequence everything committed so far (CLI, tests, shutdown)."""
+        total = 0
+        while count := self.sequence_batch():
+            total += count
+        return total
+
+
+class SequencerThread:
+    """Runs the sequencer in the background of a server process."""
+
+    def __init__(self, sequencer: Sequencer, *, interval_s: float, checkpoint_interval_s: float) -> None:
+        self.sequencer = sequencer
+        self.interval_s, self.checkpoint_interval_s = interval_s, checkpoint_interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="audit-sequencer", daemon=True)
+        self.last_success: float | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    @property
+    def healthy(self) -> bool:
+        return self._thread.is_alive() and self.last_success is not None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.sequencer.sequence_batch() == self.sequencer.batch
+                self.sequencer.checkpoint(min_interval_s=self.checkpoint_interval_s)
+                self.last_success = time.monotonic()
+            except Exception as exc:  # keep leading; the batch rolled back and is retried
+                log.error("sequencer batch failed", extra={"error": type(exc).__name__})
+                busy = False
+            if not busy:
+                self._stop.wait(self.interval_s)
+        # Leave nothing committed unsequenced that this process could still do.
+        try:
+            self.sequencer.drain()
+            self.sequencer.checkpoint()
+        except Exception as exc:
+            log.error("sequencer drain failed", extra={"error": type(exc).__name__})
