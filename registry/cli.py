@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,7 +19,10 @@ from registry.access.principal import system_principal
 from registry.accounts.schemas import UserCreate
 from registry.accounts.users import create_user
 from registry.audit.actions import Action
+from registry.audit.checkpoints import CheckpointError, parse_signed_note
 from registry.audit.log import AuditTrail, Event
+from registry.audit.proofs import latest_checkpoint
+from registry.audit.verify import verify_log
 from registry.bootstrap import initialise
 from registry.context import Context, actor_of
 from registry.crypto.rotation import key_status
@@ -35,6 +39,8 @@ users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 keys_app = typer.Typer(help="Key status and rotation.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 
@@ -162,3 +168,54 @@ def keys_status() -> None:
     for row in rows:
         table.add_row(row.purpose, str(row.version), row.status, str(row.count))
     Console().print(table)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(out: Annotated[Path, typer.Option(help="where to save the signed checkpoint")]) -> None:
+    """Sequence what is pending, sign a fresh checkpoint, and save it (keep it off this machine)."""
+    runtime = open_runtime(_settings())
+    runtime.sequencer.drain()
+    runtime.sequencer.checkpoint()
+    with transaction(runtime.engine) as session:
+        note = latest_checkpoint(session).note
+    out.write_text(note, encoding="utf-8")
+    console.print(f"saved checkpoint to {out}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    against: Annotated[Path | None, typer.Option(help="a checkpoint saved earlier by `audit checkpoint`")] = None,
+) -> None:
+    """Recompute the whole log; check every signed checkpoint and, if given, a saved one."""
+    settings = _settings()
+    runtime = open_runtime(settings)
+    public_key = runtime.provider.public_key()
+    saved = None
+    if against is not None:
+        try:
+            saved = parse_signed_note(
+                against.read_text(encoding="utf-8"), public_key=public_key, origin=settings.audit_origin
+            )
+        except CheckpointError as exc:
+            console.print(f"[red]the saved checkpoint does not verify: {exc}[/red]")
+            raise typer.Exit(1) from None
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
+        task = bar.add_task("verifying", total=None)
+        report = verify_log(
+            runtime.engine,
+            public_key,
+            settings.audit_origin,
+            against=saved,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if report.ok:
+        console.print(
+            f"audit log verified: {report.size} entries, {report.checkpoints_checked} checkpoints, "
+            f"{report.pending} pending"
+        )
+        return
+    if report.first_bad_seq is not None:
+        console.print(f"[red]first bad entry: seq {report.first_bad_seq} (entry id {report.first_bad_entry_id})[/red]")
+    for problem in report.problems[:20]:
+        console.print(f"[red]- {problem}[/red]")
+    raise typer.Exit(1)

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     audit_origin: str = Field(default="registry/audit", pattern=r"^[^\s+]+$")
     audit_sequencer_interval_s: float = Field(default=0.2, gt=0)
     audit_checkpoint_interval_s: float = Field(default=5.0, ge=0)
+    alert_denial_burst: int = Field(default=10, ge=2)
+    alert_heavy_reader_factor: float = Field(default=5.0, gt=1)
+    alert_office_hours: tuple[int, int] = (7, 20)
+    alert_timezone: str = "Asia/Shanghai"
     key_provider: str = "file"
     # Empty means: use the token secret generated at `registry init` in the data directory.
     token_secret: SecretStr = SecretStr("")

@@ -27,6 +27,8 @@ class Action(StrEnum):
     PERSON_ERASE = "person:erase"
     INTEGRITY_FAILURE = "integrity:failure"
     KEY_ROTATE = "key:rotate"
+    AUDIT_QUERY = "audit:query"
+    AUDIT_VERIFY = "audit:verify"
     SYSTEM_INIT = "system:init"
 
 

@@ -1,0 +1,192 @@
+"""Auditor routes: events, checkpoint, proofs, per-person access report, alerts.
+Auditors see ids and metadata only; every query is itself audited."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from registry.access.policy import Permission
+from registry.api.deps import ContextDep, RuntimeDep, SessionDep
+from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from registry.audit import proofs, reports
+from registry.audit.actions import Action
+from registry.context import Context
+from registry.errors import BadRequest
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+def b64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+class EventRead(BaseModel):
+    id: int
+    seq: int | None = Field(description="Position in the Merkle log; null until sequenced (within seconds).")
+    at: datetime
+    actor_id: str | None
+    actor_roles: list[str]
+    actor_org_unit: str | None
+    action: str
+    targets: list[str]
+    fields: list[str]
+    search_token: str | None
+    purpose: str | None
+    break_glass_grant: str | None
+    outcome: str
+    reason: str | None
+    request_id: str | None
+    client_addr: str | None
+
+
+class EventPage(BaseModel):
+    items: list[EventRead]
+    next_cursor: str | None
+
+
+class CheckpointRead(BaseModel):
+    origin: str
+    size: int
+    root_hash: str
+    timestamp: int
+    signature: str
+    key_id: str
+    note: str
+
+
+class InclusionProof(BaseModel):
+    seq: int
+    size: int
+    leaf_hash: str
+    hashes: list[str]
+
+
+class ConsistencyProof(BaseModel):
+    from_: int = Field(alias="from", serialization_alias="from")
+    to: int
+    hashes: list[str]
+
+
+class AccessRead(BaseModel):
+    actor_id: str | None
+    actor_roles: list[str]
+    org_unit: str | None
+    at: datetime
+    action: str
+    fields: list[str]
+    purpose: str | None
+    outcome: str
+
+
+class AlertRead(BaseModel):
+    kind: str
+    actor_id: str | None
+    at: datetime
+    count: int
+    entry_ids: list[int]
+
+
+def _audited(session: SessionDep, ctx: Context, *targets: str) -> None:
+    ctx.principal.require(Permission.AUDIT_READ)
+    ctx.audit.append(session, ctx.event(Action.AUDIT_QUERY, targets=targets))
+
+
+@router.get("/events", response_model=EventPage)
+def list_events(
+    session: SessionDep,
+    ctx: ContextDep,
+    actor: str | None = None,
+    target: str | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> EventPage:
+    _audited(session, ctx)
+    after = decode_cursor(cursor)
+    if after is not None and not after.isdigit():
+        raise BadRequest("cursor is not valid")
+    filters = reports.EventFilter(actor, target, action, outcome, since, until)
+    rows = reports.events(session, filters, after_id=int(after) if after else None, limit=limit + 1)
+    items = [EventRead(seq=seq, **entry.model_dump()) for entry, seq in rows[:limit]]
+    return EventPage(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
+
+
+@router.get("/checkpoint", response_model=CheckpointRead)
+def checkpoint(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> CheckpointRead:
+    _audited(session, ctx)
+    row = proofs.latest_checkpoint(session)
+    signature_line = row.note.rstrip("\n").rsplit("\n", 1)[-1]
+    return CheckpointRead(
+        origin=runtime.settings.audit_origin,
+        size=row.size,
+        root_hash=b64(row.root_hash),
+        timestamp=row.timestamp,
+        signature=signature_line.rsplit(" ", 1)[-1],
+        key_id=row.key_id,
+        note=row.note,
+    )
+
+
+@router.get("/proofs/inclusion", response_model=InclusionProof)
+def inclusion_proof(
+    session: SessionDep, ctx: ContextDep, seq: Annotated[int, Query(ge=0)], size: Annotated[int, Query(ge=1)]
+) -> InclusionProof:
+    _audited(session, ctx)
+    leaf, hashes = proofs.inclusion(session, seq=seq, size=size)
+    return InclusionProof(seq=seq, size=size, leaf_hash=b64(leaf), hashes=[b64(h) for h in hashes])
+
+
+@router.get("/proofs/consistency", response_model=ConsistencyProof)
+def consistency_proof(
+    session: SessionDep,
+    ctx: ContextDep,
+    from_: Annotated[int, Query(alias="from", ge=1)],
+    to: Annotated[int, Query(ge=1)],
+) -> ConsistencyProof:
+    _audited(session, ctx)
+    hashes = proofs.consistency(session, old_size=from_, new_size=to)
+    return ConsistencyProof(**{"from": from_}, to=to, hashes=[b64(h) for h in hashes])
+
+
+@router.get("/persons/{person_id}/accesses", response_model=list[AccessRead])
+def person_accesses(session: SessionDep, ctx: ContextDep, person_id: uuid.UUID) -> list[AccessRead]:
+    """Who accessed this person's records, from which org unit, when, what, why."""
+    _audited(session, ctx, str(person_id))
+    return [
+        AccessRead(
+            actor_id=e.actor_id,
+            actor_roles=e.actor_roles,
+            org_unit=e.actor_org_unit,
+            at=e.at,
+            action=e.action,
+            fields=e.fields,
+            purpose=e.purpose,
+            outcome=e.outcome,
+        )
+        for e in reports.accesses_to(session, str(person_id))
+    ]
+
+
+@router.get("/alerts", response_model=list[AlertRead])
+def list_alerts(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> list[AlertRead]:
+    _audited(session, ctx)
+    settings = runtime.settings
+    policy = reports.AlertPolicy(
+        denial_burst=settings.alert_denial_burst,
+        heavy_reader_factor=settings.alert_heavy_reader_factor,
+        office_hours=settings.alert_office_hours,
+        timezone=settings.alert_timezone,
+    )
+    found = reports.alerts(session, policy, now=ctx.clock.now())
+    return [
+        AlertRead(kind=a.kind, actor_id=a.actor_id, at=a.at, count=a.count, entry_ids=list(a.entry_ids)) for a in found
+    ]

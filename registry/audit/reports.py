@@ -1,0 +1,116 @@
+"""What auditors ask of the log: filtered events, who accessed a person, alerts.
+
+Entries hold ids, field names and metadata only, so nothing here can return a personal
+value; the queries themselves are audited by the caller.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from registry.audit.models import AuditEntry, AuditLeaf
+
+READ_ACTIONS = ("person:read", "casefile:read", "registration:read", "permit:read")
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    actor: str | None = None
+    target: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _mentions(target: str) -> sa.ColumnElement[bool]:
+    # Targets are opaque ids ([0-9a-f-], codes, hex tokens): a quoted match on the JSON text
+    # is exact, and the same on both engines.
+    if not all(c.isalnum() or c in "-_.:" for c in target):
+        return sa.false()
+    return sa.cast(AuditEntry.targets, sa.Text).like(f'%"{target}"%')
+
+
+def events(
+    session: Session, filters: EventFilter, *, after_id: int | None, limit: int
+) -> list[tuple[AuditEntry, int | None]]:
+    """Entries (with their sequence number once sequenced), oldest first."""
+    query = select(AuditEntry, AuditLeaf.seq).outerjoin(AuditLeaf, AuditLeaf.entry_id == AuditEntry.id)
+    if filters.actor is not None:
+        query = query.where(AuditEntry.actor_id == filters.actor)
+    if filters.target is not None:
+        query = query.where(_mentions(filters.target))
+    if filters.action is not None:
+        query = query.where(AuditEntry.action == filters.action)
+    if filters.outcome is not None:
+        query = query.where(AuditEntry.outcome == filters.outcome)
+    if filters.since is not None:
+        query = query.where(AuditEntry.at >= filters.since)
+    if filters.until is not None:
+        query = query.where(AuditEntry.at < filters.until)
+    if after_id is not None:
+        query = query.where(AuditEntry.id > after_id)
+    return list(session.exec(query.order_by(AuditEntry.id).limit(limit)).all())
+
+
+def accesses_to(session: Session, record_id: str, *, limit: int = 1000) -> list[AuditEntry]:
+    """Every entry naming the record: the data-subject access report (PIPL Art. 45)."""
+    return list(session.exec(select(AuditEntry).where(_mentions(record_id)).order_by(AuditEntry.id).limit(limit)))
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    denial_burst: int = 10  # denials by one actor within the window
+    window: timedelta = timedelta(minutes=10)
+    heavy_reader_factor: float = 5.0  # reads today ÷ the actor's daily median over the baseline
+    heavy_reader_minimum: int = 50
+    baseline_days: int = 30
+    office_hours: tuple[int, int] = (7, 20)  # local hours in which reads are ordinary
+    timezone: str = "Asia/Shanghai"
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str  # break_glass | denial_burst | heavy_reader | out_of_hours
+    actor_id: str | None
+    at: datetime
+    count: int
+    entry_ids: tuple[int, ...]
+
+
+def alerts(session: Session, policy: AlertPolicy, *, now: datetime) -> list[Alert]:
+    since = now - timedelta(days=policy.baseline_days)
+    recent = session.exec(select(AuditEntry).where(AuditEntry.at >= since).order_by(AuditEntry.id)).all()
+    found: list[Alert] = []
+    zone = ZoneInfo(policy.timezone)
+    denials: dict[str | None, list[AuditEntry]] = defaultdict(list)
+    reads_per_day: dict[str | None, Counter[str]] = defaultdict(Counter)
+    for entry in recent:
+        assert entry.id is not None
+        if entry.break_glass_grant is not None or entry.action.endswith(":break-glass"):
+            found.append(Alert("break_glass", entry.actor_id, entry.at, 1, (entry.id,)))
+        if entry.outcome == "denied" and entry.actor_id is not None:
+            window = [e for e in denials[entry.actor_id] if entry.at - e.at <= policy.window] + [entry]
+            denials[entry.actor_id] = window
+            if len(window) == policy.denial_burst:
+                found.append(Alert("denial_burst", entry.actor_id, entry.at, len(window), tuple(e.id for e in window)))  # type: ignore[misc]
+        if entry.action in READ_ACTIONS and entry.outcome == "allowed":
+            local = entry.at.astimezone(zone)
+            reads_per_day[entry.actor_id][local.date().isoformat()] += 1
+            start, end = policy.office_hours
+            if not start <= local.hour < end or local.weekday() >= 5:
+                found.append(Alert("out_of_hours", entry.actor_id, entry.at, 1, (entry.id,)))
+    today = now.astimezone(zone).date().isoformat()
+    for actor, days in reads_per_day.items():
+        today_reads = days.get(today, 0)
+        history = sorted(count for day, count in days.items() if day != today)
+        median = history[len(history) // 2] if history else 0
+        if today_reads >= policy.heavy_reader_minimum and today_reads > policy.heavy_reader_factor * max(median, 1):
+            found.append(Alert("heavy_reader", actor, now, today_reads, ()))
+    return found

@@ -1,0 +1,242 @@
+"""The audit log on both engines: dense sequencing under concurrency, append-only
+triggers and role, and `verify` catching every kind of tampering, naming the entry."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import closing
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from registry.audit.actions import Action
+from registry.audit.canonical import entry_leaf_hash
+from registry.audit.checkpoints import parse_signed_note
+from registry.audit.log import Actor, AuditTrail, Event
+from registry.audit.merkle import Frontier
+from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
+from registry.audit.sequencer import Sequencer
+from registry.audit.verify import verify_log
+from registry.db import create_engine, transaction
+
+LOG_TABLES = ("audit_entry", "audit_leaf", "audit_node", "audit_checkpoint")
+
+
+@pytest.fixture
+def owner(database_url):
+    """A connection as the database owner, as an attacker who controls the database would have."""
+    engine = create_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def append(runtime, n: int, *, actor: str = "tester") -> None:
+    with transaction(runtime.engine) as session:
+        trail = AuditTrail(runtime.clock, Actor(actor, ("police",), "320571"))
+        for i in range(n):
+            trail.append(session, Event(Action.PERSON_READ, targets=(f"target-{i}",), fields=("name",)))
+
+
+def verify(runtime, **kwargs):
+    return verify_log(runtime.engine, runtime.provider.public_key(), runtime.settings.audit_origin, **kwargs)
+
+
+def disable_triggers(owner) -> None:
+    with owner.begin() as conn:
+        if owner.dialect.name == "sqlite":
+            names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars().all()
+            for name in names:
+                conn.exec_driver_sql(f"DROP TRIGGER {name}")
+        else:
+            for table in LOG_TABLES:
+                conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
+
+
+@pytest.fixture
+def log(runtime):
+    """A log of 40 entries (plus those of init) with a checkpoint at its end."""
+    append(runtime, 40)
+    runtime.sequencer.drain()
+    assert runtime.sequencer.checkpoint() is not None
+    return runtime
+
+
+def _seqs(runtime) -> list[int]:
+    with Session(runtime.engine) as session:
+        return list(session.exec(select(AuditLeaf.seq).order_by(AuditLeaf.seq)))
+
+
+def test_sequenced_log_verifies_and_checkpoint_is_signed(log):
+    seqs = _seqs(log)
+    assert seqs == list(range(len(seqs))) and len(seqs) >= 40
+    report = verify(log)
+    assert report.ok, report.problems
+    assert report.size == len(seqs) and report.checkpoints_checked == 1 and report.pending == 0
+
+
+def test_eight_concurrent_writers_and_two_sequencers_give_a_dense_verifiable_log(runtime):
+    other = Sequencer(runtime.engine, runtime.provider, runtime.clock, origin=runtime.settings.audit_origin, batch=7)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        try:
+            for _ in range(10):
+                append(runtime, 3, actor=f"writer-{k}")
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    def sequencing(seq: Sequencer) -> None:
+        while not stop.is_set():
+            try:
+                seq.sequence_batch()
+            except sa.exc.OperationalError:
+                pass  # SQLite busy beyond the timeout under this load: the batch is simply retried
+
+    sequencers = [threading.Thread(target=sequencing, args=(s,)) for s in (runtime.sequencer, other)]
+    writers = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for t in sequencers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in sequencers:
+        t.join()
+    assert not errors
+    runtime.sequencer.drain()
+    runtime.sequencer.checkpoint()
+    seqs = _seqs(runtime)
+    assert seqs == list(range(len(seqs)))
+    with Session(runtime.engine) as session:
+        written = session.exec(select(sa.func.count()).select_from(AuditEntry)).one()
+    assert len(seqs) == written and written >= 240
+    assert verify(runtime).ok
+
+
+@pytest.mark.parametrize("table", LOG_TABLES)
+def test_triggers_reject_update_and_delete(log, owner, table):
+    for statement in (f"UPDATE {table} SET {_some_column(table)} = {_some_column(table)}", f"DELETE FROM {table}"):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), owner.begin() as conn:
+            conn.exec_driver_sql(statement)
+
+
+def _some_column(table: str) -> str:
+    return {"audit_entry": "outcome", "audit_leaf": "leaf_hash", "audit_node": "hash", "audit_checkpoint": "note"}[
+        table
+    ]
+
+
+def test_the_service_role_may_only_insert_and_select_the_log(log):
+    if log.engine.dialect.name != "postgresql":
+        pytest.skip("database roles are a PostgreSQL feature")
+    with log.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT current_user").scalar() == "registry_app"
+    for statement in ("UPDATE audit_entry SET outcome = 'denied'", "DELETE FROM audit_leaf", "TRUNCATE audit_node"):
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), log.engine.begin() as conn:
+            conn.exec_driver_sql(statement)
+
+
+def _entry_of(log, seq: int) -> int:
+    with Session(log.engine) as session:
+        return session.get(AuditLeaf, seq).entry_id
+
+
+def test_edited_entry_is_named(log, owner):
+    victim = _entry_of(log, 17)
+    disable_triggers(owner)
+    with owner.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_entry SET outcome = 'denied' WHERE id = :id"), {"id": victim})
+    report = verify(log)
+    assert not report.ok and report.first_bad_seq == 17 and report.first_bad_entry_id == victim
+
+
+def test_deleted_entry_is_named(log, owner):
+    victim = _entry_of(log, 9)
+    disable_triggers(owner)
+    if owner.dialect.name == "sqlite":
+        # Foreign keys can only be switched off outside a transaction, on a raw connection.
+        with closing(sqlite3.connect(owner.url.database)) as raw:
+            raw.execute("PRAGMA foreign_keys = OFF")
+            raw.execute("DELETE FROM audit_entry WHERE id = ?", (victim,))
+            raw.commit()
+    else:
+        with owner.begin() as conn:
+            conn.exec_driver_sql("SET session_replication_role = replica")  # foreign keys off
+            conn.execute(sa.text("DELETE FROM audit_entry WHERE id = :id"), {"id": victim})
+    report = verify(log)
+    assert not report.ok and report.first_bad_seq == 9
+
+
+def test_reordered_entries_are_named(log, owner):
+    a, b = _entry_of(log, 5), _entry_of(log, 6)
+    disable_triggers(owner)
+    as_json = "CAST(:t AS json)" if owner.dialect.name == "postgresql" else ":t"
+    with owner.begin() as conn:
+        targets = dict(
+            conn.execute(
+                sa.text("SELECT id, CAST(targets AS TEXT) FROM audit_entry WHERE id IN (:a, :b)"), {"a": a, "b": b}
+            ).all()
+        )
+        for one, other in ((a, b), (b, a)):
+            conn.execute(
+                sa.text(f"UPDATE audit_entry SET targets = {as_json} WHERE id = :id"), {"t": targets[other], "id": one}
+            )
+    report = verify(log)
+    assert not report.ok and report.first_bad_seq == 5
+
+
+def test_truncated_log_is_detected(log, owner):
+    size = len(_seqs(log))
+    disable_triggers(owner)
+    with owner.begin() as conn:
+        conn.execute(sa.text("DELETE FROM audit_leaf WHERE seq >= :s"), {"s": size - 3})
+    report = verify(log)
+    assert not report.ok and "truncated" in " ".join(report.problems)
+
+
+def test_inserted_entry_in_history_is_detected(log, owner):
+    """Slip a forged entry in at seq 3, shifting the rest and recomputing every leaf
+    hash: the rewritten history no longer matches the signed checkpoint."""
+    disable_triggers(owner)
+    _rewrite_with_forged_entry(log, owner, at=3)
+    report = verify(log)
+    assert not report.ok and "differs from the checkpoint" in " ".join(report.problems)
+
+
+def test_saved_checkpoint_exposes_a_rewrite_even_with_checkpoints_deleted(log, owner):
+    with Session(log.engine) as session:
+        saved_note = session.exec(select(AuditCheckpoint)).one().note
+    saved = parse_signed_note(saved_note, public_key=log.provider.public_key(), origin=log.settings.audit_origin)
+    disable_triggers(owner)
+    _rewrite_with_forged_entry(log, owner, at=3)
+    with owner.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM audit_checkpoint")
+    assert verify(log).ok  # without a witness, a consistent rewrite of everything unsigned passes
+    report = verify(log, against=saved)
+    assert not report.ok and report.first_bad_seq is not None
+
+
+def _rewrite_with_forged_entry(log, owner, *, at: int) -> None:
+    """What an attacker with full database access can do: rebuild leaves and nodes."""
+    with Session(owner) as session:
+        entries = [
+            session.get(AuditEntry, leaf.entry_id) for leaf in session.exec(select(AuditLeaf).order_by(AuditLeaf.seq))
+        ]
+        forged = AuditEntry(**{**entries[at].model_dump(), "id": None, "reason": "forged"})
+        session.add(forged)
+        session.flush()
+        entries.insert(at, forged)
+        session.execute(sa.text("DELETE FROM audit_leaf"))
+        session.execute(sa.text("DELETE FROM audit_node"))
+        frontier = Frontier()
+        for seq, entry in enumerate(entries):
+            leaf = entry_leaf_hash(entry)
+            session.execute(sa.insert(AuditLeaf).values(seq=seq, entry_id=entry.id, leaf_hash=leaf))
+            for level, index, digest in frontier.append(leaf):
+                session.execute(
+                    sa.text('INSERT INTO audit_node (level, "index", hash) VALUES (:l, :i, :h)'),
+                    {"l": level, "i": index, "h": digest},
+                )
+        session.commit()
