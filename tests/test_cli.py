@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -77,3 +79,32 @@ def test_users_create_from_the_console(tmp_path):
         timeout=60,
     )
     assert refused.returncode == 1 and "separation_of_duties" in refused.stderr
+
+
+def test_audit_checkpoint_and_verify_from_the_console(tmp_path):
+    env = {**os.environ, "REGISTRY_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    subprocess.run([REGISTRY, "init"], env=env, capture_output=True, timeout=60, check=True)
+    saved = tmp_path / "witness.note"
+    made = subprocess.run(
+        [REGISTRY, "audit", "checkpoint", "--out", str(saved)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert made.returncode == 0, made.stderr
+    assert saved.read_text().startswith("registry/audit\n")
+    ok = subprocess.run(
+        [REGISTRY, "audit", "verify", "--against", str(saved)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert ok.returncode == 0 and "audit log verified" in ok.stderr
+    # Tamper with the log as someone with the database file would, then verify again.
+    db = tmp_path / "data" / "registry.db"
+    _tamper_with_python(db)
+    bad = subprocess.run(
+        [REGISTRY, "audit", "verify", "--against", str(saved)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 1 and "first bad entry: seq 0" in bad.stderr
+
+
+def _tamper_with_python(db) -> None:
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("DROP TRIGGER audit_entry_no_update")
+        conn.execute("UPDATE audit_entry SET reason = 'x'")
+        conn.commit()

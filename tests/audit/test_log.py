@@ -11,15 +11,14 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from registry.audit.actions import Action
 from registry.audit.canonical import entry_leaf_hash
 from registry.audit.checkpoints import parse_signed_note
-from registry.audit.log import Actor, AuditTrail, Event
 from registry.audit.merkle import Frontier
 from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
 from registry.audit.sequencer import Sequencer
 from registry.audit.verify import verify_log
-from registry.db import create_engine, transaction
+from registry.db import create_engine
+from tests.support.audit import append
 
 LOG_TABLES = ("audit_entry", "audit_leaf", "audit_node", "audit_checkpoint")
 
@@ -30,13 +29,6 @@ def owner(database_url):
     engine = create_engine(database_url)
     yield engine
     engine.dispose()
-
-
-def append(runtime, n: int, *, actor: str = "tester") -> None:
-    with transaction(runtime.engine) as session:
-        trail = AuditTrail(runtime.clock, Actor(actor, ("police",), "320571"))
-        for i in range(n):
-            trail.append(session, Event(Action.PERSON_READ, targets=(f"target-{i}",), fields=("name",)))
 
 
 def verify(runtime, **kwargs):
