@@ -14,18 +14,46 @@ from registry.crypto.keyring import Keyring, KeyStatus
 from registry.crypto.models import BlindIndexEntry
 
 
-def put(session: Session, keyring: Keyring, *, table: str, field: str, record_id: str, value: str) -> None:
+def put(
+    session: Session,
+    keyring: Keyring,
+    *,
+    table: str,
+    field: str,
+    record_id: str,
+    value: str,
+    fresh: bool = False,
+    version: int | None = None,
+) -> None:
+    """Index `value` under every live version (or only `version`, for a backfill).
+    `fresh`: the record is new in this transaction, so there is nothing to replace."""
+    rows = []
     for root in keyring.index_roots(session):
+        if version is not None and root.version != version:
+            continue
         key = keyring.index_key(root, table=table, field=field)
-        session.merge(
-            BlindIndexEntry(
-                record_table=table,
-                field=field,
-                version=root.version,
-                record_id=record_id,
-                token=token(key, value, bits=keyring.index_bits),
-            )
+        rows.append(
+            {
+                "record_table": table,
+                "field": field,
+                "version": root.version,
+                "record_id": record_id,
+                "token": token(key, value, bits=keyring.index_bits),
+            }
         )
+    if not rows:
+        return
+    if not fresh:
+        versions = [r["version"] for r in rows]
+        session.execute(
+            sa.delete(BlindIndexEntry).where(
+                BlindIndexEntry.record_table == table,
+                BlindIndexEntry.field == field,
+                BlindIndexEntry.record_id == record_id,
+                BlindIndexEntry.version.in_(versions),
+            )
+        )  # type: ignore[attr-defined]
+    session.execute(sa.insert(BlindIndexEntry), rows)
 
 
 def read_token(session: Session, keyring: Keyring, *, table: str, field: str, value: str) -> tuple[int, bytes]:

@@ -76,6 +76,16 @@ class _UnwrapCache:
         return f"_UnwrapCache(size={len(self._items)}/{self._size})"
 
 
+def _memo(session: Session) -> dict:  # type: ignore[type-arg]
+    """Keys looked up in this session's transaction; a shred or rotation step clears it.
+    Sessions live for one request or one batch, so another process's shred is seen at once."""
+    return session.info.setdefault("registry.keyring", {})
+
+
+def forget(session: Session) -> None:
+    _memo(session).clear()
+
+
 def configured_suite(session: Session) -> tuple[Suite, int]:
     config = session.get(CryptoConfig, 1)
     if config is None:
@@ -98,6 +108,8 @@ class Keyring:
     ) -> None:
         self.provider, self.suite, self.clock, self.index_bits = provider, suite, clock, index_bits
         self._cache = _UnwrapCache(cache_size)
+        # Derived per-field index keys, by (wrapped root, table, field): a handful of entries.
+        self._index_keys: dict[tuple[bytes, str, str], IndexKey] = {}
 
     def __repr__(self) -> str:
         return f"Keyring(suite={self.suite}, provider={self.provider.name})"
@@ -114,6 +126,7 @@ class Keyring:
     def _new_key(self, session: Session, owner: str, compartment: str, version: int) -> DataKey:
         key = DataKey.generate(self.suite, version=version, owner=owner, compartment=compartment)
         wrapped = self.provider.wrap(key.get_secret_value(), aad=_dek_aad(owner, compartment, version))
+        # The key row commits in the same transaction as any row that uses it, or before.
         session.add(
             DataKeyRecord(
                 owner_id=owner,
@@ -125,26 +138,41 @@ class Keyring:
                 created_at=self.clock.now(),
             )
         )
-        session.flush()  # the key row lands before any row that uses it
+        _memo(session)[("dek", owner, compartment, version)] = key
         return key
 
     def write_key(self, session: Session, *, owner: str, compartment: Compartment) -> DataKey:
         """The newest DEK of the owner's compartment, created on first use."""
+        memo = _memo(session)
+        cached = memo.get(("newest", owner, compartment))
+        if cached is not None:
+            return cached
         row = session.exec(
             select(DataKeyRecord)
             .where(DataKeyRecord.owner_id == owner, DataKeyRecord.compartment == compartment)
             .order_by(DataKeyRecord.version.desc())  # type: ignore[attr-defined]
             .limit(1)
         ).first()
-        if row is None:
-            return self._new_key(session, owner, compartment, 1)
-        return self._unwrap(row)
+        key = self._new_key(session, owner, compartment, 1) if row is None else self._unwrap(row)
+        memo[("newest", owner, compartment)] = key
+        return key
+
+    def new_owner_key(self, session: Session, *, owner: str, compartment: Compartment) -> DataKey:
+        """The first DEK of an owner created in this transaction (no lookup needed)."""
+        key = self._new_key(session, owner, compartment, 1)
+        _memo(session)[("newest", owner, compartment)] = key
+        return key
 
     def read_key(self, session: Session, *, owner: str, compartment: Compartment, version: int) -> DataKey:
+        memo = _memo(session)
+        cached = memo.get(("dek", owner, compartment, version))
+        if cached is not None:
+            return cached
         row = session.get(DataKeyRecord, (owner, compartment, version))
         if row is None:
             raise KeyErased
-        return self._unwrap(row)
+        key = memo[("dek", owner, compartment, version)] = self._unwrap(row)
+        return key
 
     def add_version(self, session: Session, *, owner: str, compartment: Compartment) -> DataKey:
         newest = session.exec(
@@ -152,10 +180,13 @@ class Keyring:
                 DataKeyRecord.owner_id == owner, DataKeyRecord.compartment == compartment
             )
         ).one()
-        return self._new_key(session, owner, compartment, (newest or 0) + 1)
+        key = self._new_key(session, owner, compartment, (newest or 0) + 1)
+        _memo(session)[("newest", owner, compartment)] = key
+        return key
 
     def shred(self, session: Session, *, owner: str, compartment: Compartment) -> int:
         """Crypto-shredding: delete every version of the owner's compartment key."""
+        _memo(session).clear()
         result = session.execute(
             sa.delete(DataKeyRecord).where(DataKeyRecord.owner_id == owner, DataKeyRecord.compartment == compartment)
         )
@@ -170,18 +201,26 @@ class Keyring:
     # -- blind-index keys ------------------------------------------------------------------
 
     def index_roots(self, session: Session) -> list[IndexRootKey]:
-        return list(
-            session.exec(
-                select(IndexRootKey).where(IndexRootKey.status != KeyStatus.RETIRED).order_by(IndexRootKey.version)
+        memo = _memo(session)
+        if "roots" not in memo:
+            memo["roots"] = list(
+                session.exec(
+                    select(IndexRootKey).where(IndexRootKey.status != KeyStatus.RETIRED).order_by(IndexRootKey.version)
+                )
             )
-        )
+        return memo["roots"]
 
     def index_key(self, root: IndexRootKey, *, table: str, field: str) -> IndexKey:
-        secret = self._cache.get(root.wrapped)
-        if secret is None:
-            secret = self.provider.unwrap(root.wrapped, aad=_index_aad(root.version))
-            self._cache.put(root.wrapped, secret)
-        return IndexKey.derive(secret, suite=self.suite, table=table, field=field, version=root.version)
+        cache_key = (root.wrapped, table, field)
+        derived = self._index_keys.get(cache_key)
+        if derived is None:
+            secret = self._cache.get(root.wrapped)
+            if secret is None:
+                secret = self.provider.unwrap(root.wrapped, aad=_index_aad(root.version))
+                self._cache.put(root.wrapped, secret)
+            derived = IndexKey.derive(secret, suite=self.suite, table=table, field=field, version=root.version)
+            self._index_keys[cache_key] = derived
+        return derived
 
     def add_index_root(self, session: Session, *, status: KeyStatus) -> IndexRootKey:
         newest = session.exec(select(sa.func.max(IndexRootKey.version))).one()
@@ -196,6 +235,7 @@ class Keyring:
         )
         session.add(root)
         session.flush()
+        _memo(session).pop("roots", None)
         return root
 
     def rewrap_index_root(self, root: IndexRootKey) -> None:

@@ -12,6 +12,7 @@ mid-way is resumed by running the same command again.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,6 +44,7 @@ class SealedTable:
     # Blind index field → function of the opened columns giving its normalised value (None: no entry).
     indexes: Mapping[str, Callable[[Mapping[str, str | None]], str | None]] = field(default_factory=dict)
     skip_column: str | None = None  # rows with this column set (e.g. erased_at) are skipped
+    index_columns: tuple[str, ...] = ()  # the columns the index functions read (opened for a backfill)
 
 
 def _noop(done: int, total: int) -> None:
@@ -64,6 +66,19 @@ def _id_batches(engine: Engine, spec: SealedTable, batch: int) -> Iterator[list[
             return
         yield ids
         last = ids[-1]
+        _yield_to_requests(engine, len(ids))
+
+
+# SQLite has one writer, and every request writes (its audit entry): between batches the
+# rotation steps aside, in proportion to how long it held the lock (up to a busy handler's
+# longest sleep, 100 ms), so that waiting requests get in and the rotation stays online.
+SQLITE_PAUSE_PER_ROW_S = 0.0005
+SQLITE_PAUSE_MAX_S = 0.1
+
+
+def _yield_to_requests(engine: Engine, rows: int) -> None:
+    if engine.dialect.name == "sqlite":
+        time.sleep(min(SQLITE_PAUSE_MAX_S, rows * SQLITE_PAUSE_PER_ROW_S))
 
 
 def _count(engine: Engine, spec: SealedTable) -> int:
@@ -123,7 +138,7 @@ def _owners(session: Session, spec: SealedTable, ids: list[object]) -> dict[obje
 
 
 def rotate_deks(
-    engine: Engine, keyring: Keyring, specs: list[SealedTable], *, batch: int = 500, progress: Progress = _noop
+    engine: Engine, keyring: Keyring, specs: list[SealedTable], *, batch: int = 200, progress: Progress = _noop
 ) -> int:
     """New DEK version for every owner of every sealed table, then sweep. Returns rows re-sealed."""
     with transaction(engine) as session:
@@ -159,7 +174,7 @@ def rotate_deks(
 
 
 def sweep(
-    engine: Engine, keyring: Keyring, specs: list[SealedTable], *, batch: int = 500, progress: Progress = _noop
+    engine: Engine, keyring: Keyring, specs: list[SealedTable], *, batch: int = 200, progress: Progress = _noop
 ) -> int:
     """Re-seal every value not under its owner's newest DEK, pass after pass until a pass
     finds nothing left; only then are the older versions destroyed."""
@@ -239,7 +254,7 @@ def _retire_unused(session: Session) -> int:
 
 
 def rotate_index(
-    engine: Engine, keyring: Keyring, specs: list[SealedTable], *, batch: int = 500, progress: Progress = _noop
+    engine: Engine, keyring: Keyring, specs: list[SealedTable], *, batch: int = 200, progress: Progress = _noop
 ) -> int:
     """Dual write, backfill, switch reads, drop the old version. Returns entries backfilled."""
     with transaction(engine) as session:
@@ -254,7 +269,7 @@ def rotate_index(
     for spec in specs:
         for ids in _id_batches(engine, spec, batch):
             with transaction(engine) as session:
-                filled += _backfill_batch(session, keyring, spec, ids)
+                filled += _backfill_batch(session, keyring, spec, ids, new_version)
             done += len(ids)
             progress(done, total)
     with transaction(engine) as session:
@@ -268,9 +283,9 @@ def rotate_index(
     return filled
 
 
-def _backfill_batch(session: Session, keyring: Keyring, spec: SealedTable, ids: list[object]) -> int:
+def _backfill_batch(session: Session, keyring: Keyring, spec: SealedTable, ids: list[object], version: int) -> int:
     table = spec.table
-    needed = sorted(spec.columns)
+    needed = sorted(spec.index_columns)
     rows = session.execute(
         sa.select(table.c[spec.id_column], table.c[spec.owner_column], *[table.c[f"{c}_ct"] for c in needed]).where(
             table.c[spec.id_column].in_(ids)
@@ -298,7 +313,13 @@ def _backfill_batch(session: Session, keyring: Keyring, spec: SealedTable, ids: 
             value = normalise(opened)
             if value is not None:
                 indexes.put(
-                    session, keyring, table=spec.table.name, field=index_field, record_id=record_id, value=value
+                    session,
+                    keyring,
+                    table=spec.table.name,
+                    field=index_field,
+                    record_id=record_id,
+                    value=value,
+                    version=version,
                 )
                 count += 1
     return count

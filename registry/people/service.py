@@ -110,7 +110,7 @@ def create_person(session: Session, ctx: Context, keyring: Keyring, *, data: Per
 
     person_id = uuid.uuid4()
     rid = str(person_id)
-    key = keyring.write_key(session, owner=rid, compartment=Compartment.IDENTITY)
+    key = keyring.new_owner_key(session, owner=rid, compartment=Compartment.IDENTITY)
     now = ctx.clock.now()
     person = Person(
         id=person_id,
@@ -125,12 +125,18 @@ def create_person(session: Session, ctx: Context, keyring: Keyring, *, data: Per
         updated_at=now,
     )
     session.add(person)
-    indexes.put(session, keyring, table=TABLE, field="id_number", record_id=rid, value=id_number.value)
+    indexes.put(session, keyring, table=TABLE, field="id_number", record_id=rid, value=id_number.value, fresh=True)
     indexes.put(
-        session, keyring, table=TABLE, field="name_birth", record_id=rid, value=_name_key(name, id_number.birth_date)
+        session,
+        keyring,
+        table=TABLE,
+        field="name_birth",
+        record_id=rid,
+        value=_name_key(name, id_number.birth_date),
+        fresh=True,
     )
     if phone is not None:
-        indexes.put(session, keyring, table=TABLE, field="phone", record_id=rid, value=phone)
+        indexes.put(session, keyring, table=TABLE, field="phone", record_id=rid, value=phone, fresh=True)
     written = [c for c, v in (("phone", phone), ("hukou_address", data.hukou_address)) if v is not None]
     fields = ("name", "id_number", "sex", "birth_date", *written)
     ctx.audit.append(session, ctx.event(Action.PERSON_CREATE, targets=(rid,), fields=fields))
@@ -313,6 +319,7 @@ SEALED = SealedTable(
     owner_column="id",
     compartment=Compartment.IDENTITY,
     columns=("name", "id_number", "sex", "birth_date", "phone", "hukou_address"),
+    index_columns=("name", "id_number", "birth_date", "phone"),
     indexes={
         "id_number": lambda opened: opened.get("id_number"),
         "phone": lambda opened: opened.get("phone"),

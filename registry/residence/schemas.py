@@ -1,0 +1,155 @@
+"""Residence request and response models (API.md, Residence)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+OrgUnitCode = Annotated[str, StringConstraints(pattern=r"^\d{6}(\d{3}){0,3}$")]
+Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DwellingCreate(Strict):
+    org_unit: OrgUnitCode
+    address: Address
+    kind: Literal["rental", "owned", "dormitory", "other"]
+    landlord_person_id: uuid.UUID | None = None
+    pledge_signed_on: date | None = None
+
+
+class DwellingRead(Strict):
+    id: uuid.UUID
+    org_unit: str
+    address: str | None = None
+    kind: str
+    landlord_person_id: uuid.UUID | None
+    pledge_signed_on: date | None
+    version: int
+
+
+class Occupant(Strict):
+    registration_id: uuid.UUID
+    person_id: uuid.UUID
+    arrived_on: date
+
+
+class RegistrationCreate(Strict):
+    person_id: uuid.UUID
+    dwelling_id: uuid.UUID
+    arrived_on: date
+    registered_on: date | None = None
+    basis: Literal["employment", "study", "family", "business", "other"]
+    employer_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    employer_uscc: Annotated[str, StringConstraints(min_length=18, max_length=24)] | None = None
+    reported_by: Literal["self", "landlord", "employer"] = "self"
+
+
+class RegistrationRead(Strict):
+    id: uuid.UUID
+    person_id: uuid.UUID
+    dwelling_id: uuid.UUID
+    org_unit: str
+    status: str
+    arrived_on: date
+    registered_on: date
+    departed_on: date | None
+    basis: str
+    employer_name: str | None = None
+    employer_uscc: str | None = None
+    reported_by: str
+    late: bool
+    previous_id: uuid.UUID | None
+    version: int
+
+
+class RegistrationRow(Strict):
+    """A list row: no sealed fields."""
+
+    id: uuid.UUID
+    person_id: uuid.UUID
+    org_unit: str
+    status: str
+    arrived_on: date
+    registered_on: date
+    late: bool
+
+
+class Move(Strict):
+    dwelling_id: uuid.UUID
+    moved_on: date
+
+
+class Depart(Strict):
+    departed_on: date
+
+
+class PermitCreate(Strict):
+    person_id: uuid.UUID
+    registration_id: uuid.UUID
+    basis: Literal["employment", "residence", "study"]
+
+
+class MaterialsRequest(Strict):
+    missing: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(min_length=1, max_length=20)
+
+
+class Reason(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class EndorseRequest(Strict):
+    endorsed_on: date | None = None
+
+
+class Window(Strict):
+    opens_on: date
+    closes_on: date
+
+
+class PermitRead(Strict):
+    id: uuid.UUID
+    person_id: uuid.UUID
+    registration_id: uuid.UUID
+    org_unit: str
+    basis: str
+    status: str
+    applied_on: date
+    materials_missing: list[str] | None
+    accepted_on: date | None
+    issue_due_on: date | None
+    issued_on: date | None
+    permit_no: str | None = None
+    valid_until_next_endorsement: date | None
+    endorsement_window: Window | None
+    continuous_since: date | None
+    endorsements: list[date]
+    decision_reason: str | None
+    cancelled_on: date | None
+    version: int
+
+
+class PermitRow(Strict):
+    id: uuid.UUID
+    person_id: uuid.UUID
+    org_unit: str
+    status: str
+    applied_on: date
+    issue_due_on: date | None
+    valid_until_next_endorsement: date | None
+
+
+class VerificationRequest(Strict):
+    permit_no: Annotated[str, StringConstraints(min_length=4, max_length=40)]
+    holder_name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class VerificationResult(Strict):
+    valid: bool
+    checked_at: datetime
