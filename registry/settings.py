@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     alert_heavy_reader_factor: float = Field(default=5.0, gt=1)
     alert_office_hours: tuple[int, int] = (7, 20)
     alert_timezone: str = "Asia/Shanghai"
+    registration_report_days: int = Field(default=3, ge=1, le=30)
+    move_report_days: int = Field(default=10, ge=1, le=60)
+    permit_issue_days: int = Field(default=15, ge=1, le=30)  # 居住证暂行条例 Art. 9: at most 30
+    verifications_per_minute: int = Field(default=30, ge=1)
     key_provider: str = "file"
     # Empty means: use the token secret generated at `registry init` in the data directory.
     token_secret: SecretStr = SecretStr("")

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from registry.api.errors import install_error_handlers
 from registry.api.middleware import BodyLimitMiddleware, RequestLogMiddleware, TransactionMiddleware
-from registry.api.routes import admin, audit, auth, health, keys, persons
+from registry.api.routes import admin, audit, auth, health, keys, persons, residence
 from registry.audit.sequencer import SequencerThread
 from registry.jobs.runner import mark_interrupted
 from registry.runtime import Runtime
@@ -39,7 +39,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    for router in (health.router, auth.router, admin.router, persons.router, keys.router, audit.router):
+    for router in (
+        health.router,
+        auth.router,
+        admin.router,
+        persons.router,
+        keys.router,
+        audit.router,
+        residence.router,
+    ):
         app.include_router(router)
     # Added innermost first: the transaction sits inside the body limit and the request log.
     app.add_middleware(TransactionMiddleware, engine=runtime.engine)

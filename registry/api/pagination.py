@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 
 from registry.errors import BadRequest, PreconditionRequired
 
@@ -22,6 +23,17 @@ def decode_cursor(cursor: str | None) -> str | None:
         return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadRequest("cursor is not valid") from None
+
+
+def decode_uuid_cursor(cursor: str | None) -> str | None:
+    """A cursor that carries the last id seen (lists ordered by id)."""
+    after = decode_cursor(cursor)
+    if after is not None:
+        try:
+            uuid.UUID(after)
+        except ValueError:
+            raise BadRequest("cursor is not valid") from None
+    return after
 
 
 def etag(version: int) -> str:

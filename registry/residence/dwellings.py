@@ -93,7 +93,7 @@ def occupants(session: Session, ctx: Context, *, dwelling_id: uuid.UUID) -> list
     rows = list(
         session.exec(
             select(Registration)
-            .where(Registration.dwelling_id == dwelling.id, Registration.status == RegistrationStatus.ACTIVE)
+            .where(Registration.dwelling_id == dwelling.id, Registration.status == RegistrationStatus.active)
             .order_by(Registration.arrived_on)
         )
     )

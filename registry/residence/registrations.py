@@ -47,7 +47,7 @@ def get_registration(session: Session, scope: Scope, *, registration_id: uuid.UU
 def _active_of(session: Session, person_id: uuid.UUID) -> Registration | None:
     return session.exec(
         select(Registration).where(
-            Registration.person_id == person_id, Registration.status == RegistrationStatus.ACTIVE
+            Registration.person_id == person_id, Registration.status == RegistrationStatus.active
         )
     ).first()
 
@@ -89,7 +89,7 @@ def _open(
         employer_name_ct=seal_optional(key, employer_name, table=TABLE, column="employer_name", record_id=rid),
         employer_uscc_ct=seal_optional(key, uscc, table=TABLE, column="employer_uscc", record_id=rid),
         reported_by=reported_by,
-        status=RegistrationStatus.ACTIVE,
+        status=RegistrationStatus.active,
         late=is_late(arrived_on, registered_on, report_days=report_days),
         previous_id=previous_id,
         created_at=ctx.clock.now(),
@@ -143,7 +143,7 @@ def move_registration(
 ) -> Registration:
     ctx.principal.require(Permission.RESIDENCE_WRITE)
     old = get_registration(session, ctx.principal.scope, registration_id=registration_id)
-    if old.status != RegistrationStatus.ACTIVE:
+    if old.status != RegistrationStatus.active:
         raise Conflict(f"transition: cannot move a registration that is {old.status}")
     if data.moved_on < old.arrived_on:
         raise RuleViolation("moved_on: before the arrival it ends")
@@ -153,7 +153,7 @@ def move_registration(
     if old.basis == "employment":
         _, values = _disclosed(session, ctx, keyring, old, action=Action.REGISTRATION_MOVE)
         employer_name, employer_uscc = values.get("employer_name"), values.get("employer_uscc")
-    old.status, old.departed_on, old.version = RegistrationStatus.MOVED, data.moved_on, old.version + 1
+    old.status, old.departed_on, old.version = RegistrationStatus.moved, data.moved_on, old.version + 1
     new = _open(
         session,
         ctx,
@@ -176,11 +176,11 @@ def move_registration(
 def depart_registration(session: Session, ctx: Context, *, registration_id: uuid.UUID, data: Depart) -> Registration:
     ctx.principal.require(Permission.RESIDENCE_WRITE)
     registration = get_registration(session, ctx.principal.scope, registration_id=registration_id)
-    if registration.status != RegistrationStatus.ACTIVE:
+    if registration.status != RegistrationStatus.active:
         raise Conflict(f"transition: cannot depart a registration that is {registration.status}")
     if data.departed_on < registration.arrived_on or data.departed_on > today(ctx.clock):
         raise RuleViolation("departed_on: must lie between arrival and today")
-    registration.status, registration.departed_on = RegistrationStatus.DEPARTED, data.departed_on
+    registration.status, registration.departed_on = RegistrationStatus.departed, data.departed_on
     registration.version += 1
     ctx.audit.append(
         session, ctx.event(Action.REGISTRATION_DEPART, targets=(str(registration.id), str(registration.person_id)))

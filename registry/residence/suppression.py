@@ -107,9 +107,7 @@ def exposed(parts: Sequence[Cell], hidden: Collection[str], *, threshold: int = 
     return False
 
 
-def rate(
-    name: str, numerator: SuppressedCell, denominator: SuppressedCell, *, digits: int = 4
-) -> SuppressedRate:
+def rate(name: str, numerator: SuppressedCell, denominator: SuppressedCell, *, digits: int = 4) -> SuppressedRate:
     """numerator ÷ denominator, suppressed when either count is: a published rate and a
     published denominator would give the suppressed numerator back (and conversely).
 

@@ -1,0 +1,362 @@
+"""Residence routes (API.md, Residence): dwellings, registrations, permits, verification."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from registry.access.policy import Purpose
+from registry.accounts.schemas import Page
+from registry.api.deps import ContextDep, RuntimeDep, SessionDep
+from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_uuid_cursor, encode_cursor
+from registry.api.routes.persons import PurposeContext
+from registry.context import Context
+from registry.residence import dwellings, permits, registrations
+from registry.residence.policy import ResidencePolicy
+from registry.residence.rules import PermitAction
+from registry.residence.schemas import (
+    Depart,
+    DwellingCreate,
+    DwellingRead,
+    EndorseRequest,
+    MaterialsRequest,
+    Move,
+    Occupant,
+    PermitCreate,
+    PermitRead,
+    PermitRow,
+    Reason,
+    RegistrationCreate,
+    RegistrationRead,
+    RegistrationRow,
+    VerificationRequest,
+    VerificationResult,
+    Window,
+)
+from registry.runtime import Runtime
+
+router = APIRouter(prefix="/api/v1", tags=["residence"])
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+def residence_policy(runtime: RuntimeDep) -> ResidencePolicy:
+    s = runtime.settings
+    return ResidencePolicy(
+        report_days=s.registration_report_days,
+        move_report_days=s.move_report_days,
+        issue_days=s.permit_issue_days,
+        verifications_per_minute=s.verifications_per_minute,
+    )
+
+
+PolicyDep = Annotated[ResidencePolicy, Depends(residence_policy)]
+
+
+# -- dwellings ---------------------------------------------------------------------------
+
+
+def _dwelling_read(d, values) -> DwellingRead:  # type: ignore[no-untyped-def]
+    return DwellingRead(
+        id=d.id,
+        org_unit=d.org_unit_code,
+        kind=d.kind,
+        landlord_person_id=d.landlord_person_id,
+        pledge_signed_on=d.pledge_signed_on,
+        version=d.version,
+        **values,
+    )
+
+
+@router.post("/dwellings", status_code=201, response_model=DwellingRead)
+def create_dwelling(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, body: DwellingCreate
+) -> DwellingRead:
+    dwelling = dwellings.create_dwelling(session, ctx, runtime.keyring, data=body)
+    _, values = dwellings.read_dwelling(session, ctx, runtime.keyring, dwelling_id=dwelling.id)
+    return _dwelling_read(dwelling, values)
+
+
+@router.get("/dwellings/{dwelling_id}", response_model=DwellingRead)
+def read_dwelling(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, dwelling_id: uuid.UUID
+) -> DwellingRead:
+    dwelling, values = dwellings.read_dwelling(session, ctx, runtime.keyring, dwelling_id=dwelling_id)
+    return _dwelling_read(dwelling, values)
+
+
+@router.get("/dwellings/{dwelling_id}/occupants", response_model=list[Occupant])
+def dwelling_occupants(session: SessionDep, ctx: PurposeContext, dwelling_id: uuid.UUID) -> list[Occupant]:
+    return [
+        Occupant(registration_id=r.id, person_id=r.person_id, arrived_on=r.arrived_on)
+        for r in dwellings.occupants(session, ctx, dwelling_id=dwelling_id)
+    ]
+
+
+# -- registrations -----------------------------------------------------------------------
+
+
+def _registration_read(r, values) -> RegistrationRead:  # type: ignore[no-untyped-def]
+    return RegistrationRead(
+        id=r.id,
+        person_id=r.person_id,
+        dwelling_id=r.dwelling_id,
+        org_unit=r.org_unit_code,
+        status=r.status,
+        arrived_on=r.arrived_on,
+        registered_on=r.registered_on,
+        departed_on=r.departed_on,
+        basis=r.basis,
+        reported_by=r.reported_by,
+        late=r.late,
+        previous_id=r.previous_id,
+        version=r.version,
+        **values,
+    )
+
+
+@router.post("/residence-registrations", status_code=201, response_model=RegistrationRead)
+def create_registration(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, policy: PolicyDep, body: RegistrationCreate
+) -> RegistrationRead:
+    registration = registrations.create_registration(session, ctx, runtime.keyring, policy, data=body)
+    _, values = registrations.read_registration(session, ctx, runtime.keyring, registration_id=registration.id)
+    return _registration_read(registration, values)
+
+
+@router.get("/residence-registrations/{registration_id}", response_model=RegistrationRead)
+def read_registration(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, registration_id: uuid.UUID
+) -> RegistrationRead:
+    registration, values = registrations.read_registration(
+        session, ctx, runtime.keyring, registration_id=registration_id
+    )
+    return _registration_read(registration, values)
+
+
+@router.get("/residence-registrations", response_model=Page[RegistrationRow])
+def list_registrations(
+    session: SessionDep,
+    ctx: PurposeContext,
+    org_unit: str | None = None,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[RegistrationRow]:
+    rows = registrations.list_registrations(
+        session, ctx, org_unit=org_unit, status=status, after=decode_uuid_cursor(cursor), limit=limit + 1
+    )
+    items = [
+        RegistrationRow(
+            id=r.id,
+            person_id=r.person_id,
+            org_unit=r.org_unit_code,
+            status=r.status,
+            arrived_on=r.arrived_on,
+            registered_on=r.registered_on,
+            late=r.late,
+        )
+        for r in rows[:limit]
+    ]
+    return Page[RegistrationRow](
+        items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None
+    )
+
+
+@router.post("/residence-registrations/{registration_id}/move", status_code=201, response_model=RegistrationRead)
+def move_registration(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    ctx: PurposeContext,
+    policy: PolicyDep,
+    registration_id: uuid.UUID,
+    body: Move,
+) -> RegistrationRead:
+    new = registrations.move_registration(
+        session, ctx, runtime.keyring, policy, registration_id=registration_id, data=body
+    )
+    _, values = registrations.read_registration(session, ctx, runtime.keyring, registration_id=new.id)
+    return _registration_read(new, values)
+
+
+@router.post("/residence-registrations/{registration_id}/depart", response_model=RegistrationRead)
+def depart_registration(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, registration_id: uuid.UUID, body: Depart
+) -> RegistrationRead:
+    registrations.depart_registration(session, ctx, registration_id=registration_id, data=body)
+    registration, values = registrations.read_registration(
+        session, ctx, runtime.keyring, registration_id=registration_id
+    )
+    return _registration_read(registration, values)
+
+
+# -- permits -----------------------------------------------------------------------------
+
+
+def _permit_read(v: permits.PermitView, values: dict) -> PermitRead:  # type: ignore[type-arg]
+    p, state = v.permit, v.state
+    return PermitRead(
+        id=p.id,
+        person_id=p.person_id,
+        registration_id=p.registration_id,
+        org_unit=p.org_unit_code,
+        basis=p.basis,
+        status=v.status,
+        applied_on=p.applied_on,
+        materials_missing=p.materials_missing,
+        accepted_on=p.accepted_on,
+        issue_due_on=v.issue_due_on,
+        issued_on=p.issued_on,
+        valid_until_next_endorsement=state.valid_until if state else None,
+        endorsement_window=Window(opens_on=state.window_opens_on, closes_on=state.window_closes_on) if state else None,
+        continuous_since=state.continuous_since if state else None,
+        endorsements=v.endorsements,
+        decision_reason=p.decision_reason,
+        cancelled_on=p.cancelled_on,
+        version=p.version,
+        **values,
+    )
+
+
+def _read(runtime: Runtime, session, ctx: Context, policy: ResidencePolicy, permit_id: uuid.UUID) -> PermitRead:  # type: ignore[no-untyped-def]
+    v, values = permits.read_permit(session, ctx, runtime.keyring, policy, permit_id=permit_id)
+    return _permit_read(v, values)
+
+
+@router.post("/residence-permits", status_code=201, response_model=PermitRead, responses={422: {}})
+def apply_for_permit(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, policy: PolicyDep, body: PermitCreate
+) -> PermitRead:
+    permit = permits.apply_for_permit(session, ctx, policy, data=body)
+    return _read(runtime, session, ctx, policy, permit.id)
+
+
+@router.get("/residence-permits/{permit_id}", response_model=PermitRead)
+def read_permit(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, policy: PolicyDep, permit_id: uuid.UUID
+) -> PermitRead:
+    return _read(runtime, session, ctx, policy, permit_id)
+
+
+def _step(
+    runtime: Runtime,
+    session,
+    ctx: Context,
+    policy: ResidencePolicy,
+    permit_id: uuid.UUID,  # type: ignore[no-untyped-def]
+    action: PermitAction,
+    **details,
+) -> PermitRead:
+    permits.take_step(session, ctx, runtime.keyring, policy, permit_id=permit_id, action=action, **details)
+    return _read(runtime, session, ctx, policy, permit_id)
+
+
+STEP = {"response_model": PermitRead, "responses": {409: {"description": "not allowed from the current state"}}}
+
+
+@router.post("/residence-permits/{permit_id}/request-materials", **STEP)
+def request_materials(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    ctx: PurposeContext,
+    policy: PolicyDep,
+    permit_id: uuid.UUID,
+    body: MaterialsRequest,
+) -> PermitRead:
+    """One notice listing everything missing (Art. 9)."""
+    return _step(runtime, session, ctx, policy, permit_id, PermitAction.request_materials, missing=body.missing)
+
+
+@router.post("/residence-permits/{permit_id}/accept", **STEP)
+def accept(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, policy: PolicyDep, permit_id: uuid.UUID
+) -> PermitRead:
+    return _step(runtime, session, ctx, policy, permit_id, PermitAction.accept)
+
+
+@router.post("/residence-permits/{permit_id}/issue", **STEP)
+def issue(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, policy: PolicyDep, permit_id: uuid.UUID
+) -> PermitRead:
+    return _step(runtime, session, ctx, policy, permit_id, PermitAction.issue)
+
+
+@router.post("/residence-permits/{permit_id}/reject", **STEP)
+def reject(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, policy: PolicyDep, permit_id: uuid.UUID, body: Reason
+) -> PermitRead:
+    return _step(runtime, session, ctx, policy, permit_id, PermitAction.reject, reason=body.reason)
+
+
+@router.post("/residence-permits/{permit_id}/endorse", **STEP)
+def endorse(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    ctx: PurposeContext,
+    policy: PolicyDep,
+    permit_id: uuid.UUID,
+    body: EndorseRequest,
+) -> PermitRead:
+    """Annual endorsement (Art. 10); a late one reactivates a suspended permit."""
+    return _step(runtime, session, ctx, policy, permit_id, PermitAction.endorse, endorsed_on=body.endorsed_on)
+
+
+@router.post("/residence-permits/{permit_id}/cancel", **STEP)
+def cancel(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, policy: PolicyDep, permit_id: uuid.UUID, body: Reason
+) -> PermitRead:
+    return _step(runtime, session, ctx, policy, permit_id, PermitAction.cancel, reason=body.reason)
+
+
+@router.get("/residence-permits", response_model=Page[PermitRow])
+def list_permits(
+    session: SessionDep,
+    ctx: PurposeContext,
+    policy: PolicyDep,
+    org_unit: str | None = None,
+    status: str | None = None,
+    due: Annotated[str | None, Query(pattern="^(issue_overdue|endorsement_due)$")] = None,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[PermitRow]:
+    views = permits.list_permits(
+        session,
+        ctx,
+        policy,
+        org_unit=org_unit,
+        status=status,
+        due=due,
+        after=decode_uuid_cursor(cursor),
+        limit=limit + 1,
+    )
+    items = [
+        PermitRow(
+            id=v.permit.id,
+            person_id=v.permit.person_id,
+            org_unit=v.permit.org_unit_code,
+            status=v.status,
+            applied_on=v.permit.applied_on,
+            issue_due_on=v.issue_due_on,
+            valid_until_next_endorsement=v.state.valid_until if v.state else None,
+        )
+        for v in views[:limit]
+    ]
+    return Page[PermitRow](items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(views) > limit else None)
+
+
+@router.post("/permit-verifications", response_model=VerificationResult, responses={429: {}})
+def verify_permit(
+    runtime: RuntimeDep, session: SessionDep, ctx: ContextDep, policy: PolicyDep, body: VerificationRequest
+) -> VerificationResult:
+    """Yes or no, and nothing else (minimal disclosure)."""
+    valid = permits.verify_permit(
+        session,
+        replace(ctx, purpose=Purpose.VERIFICATION),
+        runtime.keyring,
+        policy,
+        permit_no=body.permit_no,
+        holder_name=body.holder_name,
+    )
+    return VerificationResult(valid=valid, checked_at=ctx.clock.now())

@@ -1,0 +1,309 @@
+"""Residence permits (居住证暂行条例): application, materials notice, acceptance, issue,
+rejection, annual endorsement, cancellation; verification for partner services.
+
+The stored status never says `suspended`: that is derived from the issue and
+endorsement dates on the injected clock, so no cron job has to flip it."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from registry.access.models import OrgUnit
+from registry.access.policy import Permission
+from registry.access.scope import Scope
+from registry.audit.actions import Action, Outcome
+from registry.audit.models import AuditEntry
+from registry.clock import today
+from registry.context import Context
+from registry.crypto import indexes
+from registry.crypto.fields import seal
+from registry.crypto.keyring import Compartment, Keyring
+from registry.disclosure import disclose, reveal_for_match
+from registry.errors import NotFound, RateLimited
+from registry.people.identifiers import normalise_name
+from registry.people.models import Person
+from registry.residence.models import Endorsement, Permit, Registration
+from registry.residence.policy import ResidencePolicy
+from registry.residence.rules import (
+    PermitAction,
+    PermitState,
+    PermitStatus,
+    check_eligibility,
+    check_endorsement,
+    issue_due_on,
+    next_status,
+    permit_state,
+)
+from registry.residence.schemas import PermitCreate
+from registry.residence.visibility import VISIBILITY
+
+TABLE = "residence_permit"
+# Who may take each step: applications at service points, decisions by public security.
+STEP_PERMISSION = {
+    PermitAction.request_materials: Permission.PERMIT_APPLY,
+    PermitAction.accept: Permission.PERMIT_APPLY,
+    PermitAction.endorse: Permission.PERMIT_APPLY,
+    PermitAction.issue: Permission.PERMIT_ISSUE,
+    PermitAction.reject: Permission.PERMIT_ISSUE,
+    PermitAction.cancel: Permission.PERMIT_ISSUE,
+}
+
+
+@dataclass(frozen=True)
+class PermitView:
+    permit: Permit
+    status: PermitStatus
+    endorsements: list[date]
+    state: PermitState | None
+    issue_due_on: date | None
+
+
+def get_permit(session: Session, scope: Scope, *, permit_id: uuid.UUID) -> Permit:
+    row = session.exec(
+        select(Permit)
+        .join(OrgUnit, OrgUnit.code == Permit.org_unit_code)
+        .where(Permit.id == permit_id, scope.clause(OrgUnit.path))
+    ).first()
+    if row is None:
+        raise NotFound("permit not found")
+    return row
+
+
+def _endorsements(session: Session, permit_id: uuid.UUID) -> list[date]:
+    return list(
+        session.exec(
+            select(Endorsement.endorsed_on).where(Endorsement.permit_id == permit_id).order_by(Endorsement.endorsed_on)
+        )
+    )
+
+
+def view(session: Session, permit: Permit, policy: ResidencePolicy, *, on: date) -> PermitView:
+    endorsements = _endorsements(session, permit.id) if permit.issued_on else []
+    state = permit_state(permit.issued_on, endorsements, on) if permit.status == PermitStatus.issued else None
+    status = state.status if state is not None else PermitStatus(permit.status)
+    due = issue_due_on(permit.accepted_on, issue_days=policy.issue_days) if permit.accepted_on else None
+    return PermitView(permit, status, endorsements, state, due)
+
+
+def apply_for_permit(session: Session, ctx: Context, policy: ResidencePolicy, *, data: PermitCreate) -> Permit:
+    ctx.principal.require(Permission.PERMIT_APPLY)
+    registration = session.exec(
+        select(Registration)
+        .join(OrgUnit, OrgUnit.code == Registration.org_unit_code)
+        .where(Registration.id == data.registration_id, ctx.principal.scope.clause(OrgUnit.path))
+    ).first()
+    if registration is None or registration.person_id != data.person_id:
+        raise NotFound("registration not found")
+    on = today(ctx.clock)
+    check_eligibility(
+        registration_status=registration.status,
+        registered_on=registration.registered_on,
+        permit_basis=data.basis,
+        today=on,
+        min_months=policy.min_months,
+    )
+    permit = Permit(
+        person_id=data.person_id,
+        registration_id=registration.id,
+        org_unit_code=registration.org_unit_code,
+        basis=data.basis,
+        status=PermitStatus.applied,
+        applied_on=on,
+        created_at=ctx.clock.now(),
+    )
+    session.add(permit)
+    ctx.audit.append(session, ctx.event(Action.PERMIT_APPLY, targets=(str(permit.id), str(data.person_id))))
+    return permit
+
+
+def _new_permit_no() -> str:
+    # Random and opaque: never derived from the holder's data (DOMAIN.md).
+    return "RP" + "".join(secrets.choice("0123456789ABCDEFGHJKLMNPQRSTUVWXY") for _ in range(14))
+
+
+def take_step(
+    session: Session,
+    ctx: Context,
+    keyring: Keyring,
+    policy: ResidencePolicy,
+    *,
+    permit_id: uuid.UUID,
+    action: PermitAction,
+    missing: list[str] | None = None,
+    reason: str | None = None,
+    endorsed_on: date | None = None,
+) -> Permit:
+    ctx.principal.require(STEP_PERMISSION[action])
+    permit = get_permit(session, ctx.principal.scope, permit_id=permit_id)
+    on = today(ctx.clock)
+    current = view(session, permit, policy, on=on).status
+    permit.status = next_status(current, action)  # 409 for a step not allowed from here
+    if action is PermitAction.request_materials:
+        permit.materials_missing = list(dict.fromkeys(missing or []))
+    elif action is PermitAction.accept:
+        permit.accepted_on, permit.materials_missing = on, None
+    elif action is PermitAction.issue:
+        permit.issued_on = on
+        rid = str(permit.id)
+        number = _new_permit_no()
+        key = keyring.write_key(session, owner=str(permit.person_id), compartment=Compartment.RESIDENCE)
+        permit.permit_no_ct = seal(key, number, table=TABLE, column="permit_no", record_id=rid)
+        indexes.put(session, keyring, table=TABLE, field="permit_no", record_id=rid, value=number, fresh=True)
+    elif action in (PermitAction.reject, PermitAction.cancel):
+        permit.decision_reason = reason
+        permit.cancelled_on = on if action is PermitAction.cancel else None
+    elif action is PermitAction.endorse:
+        assert permit.issued_on is not None
+        when = endorsed_on or on
+        check_endorsement(permit.issued_on, _endorsements(session, permit.id), when, on)
+        session.add(Endorsement(permit_id=permit.id, endorsed_on=when, created_at=ctx.clock.now()))
+    permit.version += 1
+    ctx.audit.append(
+        session,
+        ctx.event(Action.PERMIT_TRANSITION, targets=(str(permit.id), str(permit.person_id)), reason=str(action)),
+    )
+    return permit
+
+
+def read_permit(
+    session: Session, ctx: Context, keyring: Keyring, policy: ResidencePolicy, *, permit_id: uuid.UUID
+) -> tuple[PermitView, dict]:
+    ctx.principal.require(Permission.RESIDENCE_READ)
+    permit = get_permit(session, ctx.principal.scope, permit_id=permit_id)
+    values = disclose(
+        session,
+        ctx,
+        keyring,
+        action=Action.PERMIT_READ,
+        record_id=str(permit.id),
+        owner=str(permit.person_id),
+        compartment=Compartment.RESIDENCE,
+        table=TABLE,
+        visibility=VISIBILITY,
+        sealed={"permit_no": permit.permit_no_ct},
+    )
+    return view(session, permit, policy, on=today(ctx.clock)), values
+
+
+def list_permits(
+    session: Session,
+    ctx: Context,
+    policy: ResidencePolicy,
+    *,
+    org_unit: str | None,
+    status: str | None,
+    due: str | None,
+    after: str | None,
+    limit: int,
+) -> list[PermitView]:
+    """Lists and worklists (`due`: issue_overdue | endorsement_due). Status filters use the
+    effective status, so `suspended` lists permits past an unendorsed anniversary."""
+    ctx.principal.require(Permission.RESIDENCE_READ)
+    on = today(ctx.clock)
+    query = (
+        select(Permit)
+        .join(OrgUnit, OrgUnit.code == Permit.org_unit_code)
+        .where(ctx.principal.scope.clause(OrgUnit.path))
+    )
+    if org_unit is not None:
+        unit = session.exec(
+            select(OrgUnit).where(OrgUnit.code == org_unit, ctx.principal.scope.clause(OrgUnit.path))
+        ).first()
+        if unit is None:
+            raise NotFound("org unit not found")
+        query = query.where(OrgUnit.path.startswith(unit.path))  # type: ignore[attr-defined]
+    stored = {"suspended": PermitStatus.issued}.get(status or "", status)
+    if stored is not None:
+        query = query.where(Permit.status == stored)
+    if due == "issue_overdue":
+        query = query.where(
+            Permit.status == PermitStatus.accepted, Permit.accepted_on < on - timedelta(days=policy.issue_days)
+        )  # type: ignore[operator]
+    elif due == "endorsement_due":
+        query = query.where(Permit.status == PermitStatus.issued)
+    if after is not None:
+        query = query.where(Permit.id > uuid.UUID(after))
+    views = []
+    for permit in session.exec(query.order_by(Permit.id)):
+        v = view(session, permit, policy, on=on)
+        if status is not None and v.status != status:
+            continue
+        if due == "endorsement_due" and not (v.state and v.state.endorsement_due_within(on, 30)):
+            continue
+        views.append(v)
+        if len(views) == limit:
+            break
+    ctx.audit.append(session, ctx.event(Action.PERMIT_LIST, targets=tuple(str(v.permit.id) for v in views)))
+    return views
+
+
+def verify_permit(
+    session: Session, ctx: Context, keyring: Keyring, policy: ResidencePolicy, *, permit_no: str, holder_name: str
+) -> bool:
+    """Minimal disclosure (Art. 12-13, 17): yes or no, nothing else; each check audited and
+    rate limited per account, so names cannot be enumerated."""
+    ctx.principal.require(Permission.PERMIT_VERIFY)
+    now = ctx.clock.now()
+    recent = session.exec(
+        select(sa.func.count())
+        .select_from(AuditEntry)
+        .where(
+            AuditEntry.actor_id == str(ctx.principal.account_id),
+            AuditEntry.action == Action.PERMIT_VERIFY,
+            AuditEntry.at >= now - timedelta(minutes=1),
+        )
+    ).one()
+    if recent >= policy.verifications_per_minute:
+        raise RateLimited("too many verifications; try again in a minute")
+    number = permit_no.strip().upper()
+    version, token_value = indexes.read_token(session, keyring, table=TABLE, field="permit_no", value=number)
+    valid = False
+    matched: list[str] = []
+    for rid in indexes.candidates(session, table=TABLE, field="permit_no", version=version, token_value=token_value):
+        permit = session.get(Permit, uuid.UUID(rid))
+        person = session.get(Person, permit.person_id) if permit else None
+        if permit is None or person is None or permit.permit_no_ct is None or person.erased_at is not None:
+            continue
+        owner = str(permit.person_id)
+        stored_no = reveal_for_match(
+            session,
+            keyring,
+            permit.permit_no_ct,
+            owner=owner,
+            compartment=Compartment.RESIDENCE,
+            table=TABLE,
+            column="permit_no",
+            record_id=rid,
+        )
+        if stored_no != number:
+            continue
+        matched.append(rid)
+        name = reveal_for_match(
+            session,
+            keyring,
+            person.name_ct,
+            owner=owner,
+            compartment=Compartment.IDENTITY,
+            table="person",
+            column="name",
+            record_id=owner,
+        )
+        status = view(session, permit, policy, on=today(ctx.clock)).status
+        valid = status is PermitStatus.issued and normalise_name(name) == normalise_name(holder_name)
+    ctx.audit.append(
+        session,
+        ctx.event(
+            Action.PERMIT_VERIFY,
+            targets=tuple(matched),
+            search_token=token_value.hex(),
+            outcome=Outcome.ALLOWED,
+            reason="valid" if valid else "not_valid",
+        ),
+    )
+    return valid
