@@ -1,0 +1,55 @@
+"""JSON Schemas of the public record formats, generated from the API models into `schemas/`.
+
+    .venv/bin/python -m registry.api.jsonschemas     # rewrite schemas/*.json
+A test fails when the files are stale, so a model change cannot silently change the format.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from registry.people.schemas import PersonCreate, PersonRead
+from registry.residence.schemas import (
+    DwellingCreate,
+    DwellingRead,
+    PermitCreate,
+    PermitRead,
+    RegistrationCreate,
+    RegistrationRead,
+)
+
+SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+RECORDS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
+    "person": (PersonCreate, PersonRead),
+    "dwelling": (DwellingCreate, DwellingRead),
+    "registration": (RegistrationCreate, RegistrationRead),
+    "permit": (PermitCreate, PermitRead),
+}
+
+
+def render() -> dict[str, str]:
+    """File name → JSON text, for every record's create and read form."""
+    files = {}
+    for record, (create, read) in RECORDS.items():
+        for form, model in (("create", create), ("read", read)):
+            schema = model.model_json_schema(mode="validation" if form == "create" else "serialization")
+            schema = {
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "$id": f"https://registry.invalid/schemas/{record}.{form}.json",
+                **schema,
+            }
+            files[f"{record}.{form}.json"] = json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    return files
+
+
+def write(directory: Path = SCHEMAS_DIR) -> None:
+    directory.mkdir(exist_ok=True)
+    for name, text in render().items():
+        (directory / name).write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write()
