@@ -22,6 +22,16 @@ def get_org_unit(session: Session, scope: Scope, *, code: str) -> OrgUnit:
     return unit
 
 
+def scoped_select(session: Session, model, scope: Scope, *, org_unit: str | None = None):  # type: ignore[no-untyped-def]
+    """`SELECT model` limited to the caller's subtree (and, if given, to `org_unit`'s
+    subtree, which must itself be in scope): the scope filter lives in the SQL."""
+    query = select(model).join(OrgUnit, OrgUnit.code == model.org_unit_code).where(scope.clause(OrgUnit.path))
+    if org_unit is not None:
+        unit = get_org_unit(session, scope, code=org_unit)
+        query = query.where(OrgUnit.path.startswith(unit.path))  # type: ignore[attr-defined]
+    return query
+
+
 def list_org_units(session: Session, scope: Scope, *, after: str | None, limit: int) -> list[OrgUnit]:
     query = select(OrgUnit).where(scope.clause(OrgUnit.path)).order_by(OrgUnit.code).limit(min(limit, PAGE_MAX))
     if after is not None:

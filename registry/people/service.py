@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from registry.access.models import OrgUnit
 from registry.access.policy import Permission, Role
 from registry.access.scope import Scope
+from registry.accounts.orgunits import get_org_unit, scoped_select
 from registry.audit.actions import Action
 from registry.clock import today
 from registry.context import Context
@@ -43,12 +44,8 @@ VISIBILITY: dict[Role, dict[str, Visibility]] = {
 }
 
 
-def _in_scope(scope: Scope):  # type: ignore[no-untyped-def]
-    return select(Person).join(OrgUnit, OrgUnit.code == Person.org_unit_code).where(scope.clause(OrgUnit.path))
-
-
 def get_person(session: Session, scope: Scope, *, person_id: uuid.UUID) -> Person:
-    person = session.exec(_in_scope(scope).where(Person.id == person_id)).first()
+    person = session.exec(scoped_select(session, Person, scope).where(Person.id == person_id)).first()
     if person is None:
         raise NotFound("person not found")
     if person.erased_at is not None:
@@ -95,13 +92,9 @@ def create_person(session: Session, ctx: Context, keyring: Keyring, *, data: Per
     name = display_name(data.name)
     phone = normalise_phone(data.phone) if data.phone is not None else None
     org_unit = data.org_unit or ctx.principal.org_unit_code
-    if (
-        org_unit is None
-        or not session.exec(
-            select(OrgUnit.code).where(OrgUnit.code == org_unit, ctx.principal.scope.clause(OrgUnit.path))
-        ).first()
-    ):
-        raise NotFound("org unit not found")
+    if org_unit is None:
+        raise RuleViolation("org_unit: required for a tree-wide account")
+    get_org_unit(session, ctx.principal.scope, code=org_unit)
     existing, _ = _matches(
         session, keyring, field="id_number", value=id_number.value, column="id_number", normalise=lambda v: v
     )
@@ -294,7 +287,9 @@ def erase_person(session: Session, ctx: Context, keyring: Keyring, *, person_id:
     """Crypto-shredding of the identity compartment: the DEKs go, the ciphertext stays
     unreadable (also in backups), the blind-index entries go so nothing can match it."""
     ctx.principal.require(Permission.RETENTION_RUN)
-    person = session.exec(_in_scope(ctx.principal.scope).where(Person.id == person_id).with_for_update()).first()
+    person = session.exec(
+        scoped_select(session, Person, ctx.principal.scope).where(Person.id == person_id).with_for_update()
+    ).first()
     if person is None:
         raise NotFound("person not found")
     if person.erased_at is not None:

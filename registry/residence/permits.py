@@ -14,9 +14,9 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from registry.access.models import OrgUnit
 from registry.access.policy import Permission
 from registry.access.scope import Scope
+from registry.accounts.orgunits import scoped_select
 from registry.audit.actions import Action, Outcome
 from registry.audit.models import AuditEntry
 from registry.clock import today
@@ -65,11 +65,7 @@ class PermitView:
 
 
 def get_permit(session: Session, scope: Scope, *, permit_id: uuid.UUID) -> Permit:
-    row = session.exec(
-        select(Permit)
-        .join(OrgUnit, OrgUnit.code == Permit.org_unit_code)
-        .where(Permit.id == permit_id, scope.clause(OrgUnit.path))
-    ).first()
+    row = session.exec(scoped_select(session, Permit, scope).where(Permit.id == permit_id)).first()
     if row is None:
         raise NotFound("permit not found")
     return row
@@ -94,9 +90,7 @@ def view(session: Session, permit: Permit, policy: ResidencePolicy, *, on: date)
 def apply_for_permit(session: Session, ctx: Context, policy: ResidencePolicy, *, data: PermitCreate) -> Permit:
     ctx.principal.require(Permission.PERMIT_APPLY)
     registration = session.exec(
-        select(Registration)
-        .join(OrgUnit, OrgUnit.code == Registration.org_unit_code)
-        .where(Registration.id == data.registration_id, ctx.principal.scope.clause(OrgUnit.path))
+        scoped_select(session, Registration, ctx.principal.scope).where(Registration.id == data.registration_id)
     ).first()
     if registration is None or registration.person_id != data.person_id:
         raise NotFound("registration not found")
@@ -206,18 +200,7 @@ def list_permits(
     effective status, so `suspended` lists permits past an unendorsed anniversary."""
     ctx.principal.require(Permission.RESIDENCE_READ)
     on = today(ctx.clock)
-    query = (
-        select(Permit)
-        .join(OrgUnit, OrgUnit.code == Permit.org_unit_code)
-        .where(ctx.principal.scope.clause(OrgUnit.path))
-    )
-    if org_unit is not None:
-        unit = session.exec(
-            select(OrgUnit).where(OrgUnit.code == org_unit, ctx.principal.scope.clause(OrgUnit.path))
-        ).first()
-        if unit is None:
-            raise NotFound("org unit not found")
-        query = query.where(OrgUnit.path.startswith(unit.path))  # type: ignore[attr-defined]
+    query = scoped_select(session, Permit, ctx.principal.scope, org_unit=org_unit)
     stored = {"suspended": PermitStatus.issued}.get(status or "", status)
     if stored is not None:
         query = query.where(Permit.status == stored)

@@ -11,9 +11,9 @@ from datetime import date
 
 from sqlmodel import Session, select
 
-from registry.access.models import OrgUnit
 from registry.access.policy import Permission
 from registry.access.scope import Scope
+from registry.accounts.orgunits import scoped_select
 from registry.audit.actions import Action
 from registry.clock import today
 from registry.context import Context
@@ -34,11 +34,7 @@ TABLE = "residence_registration"
 
 
 def get_registration(session: Session, scope: Scope, *, registration_id: uuid.UUID) -> Registration:
-    row = session.exec(
-        select(Registration)
-        .join(OrgUnit, OrgUnit.code == Registration.org_unit_code)
-        .where(Registration.id == registration_id, scope.clause(OrgUnit.path))
-    ).first()
+    row = session.exec(scoped_select(session, Registration, scope).where(Registration.id == registration_id)).first()
     if row is None:
         raise NotFound("registration not found")
     return row
@@ -216,18 +212,7 @@ def list_registrations(
     session: Session, ctx: Context, *, org_unit: str | None, status: str | None, after: str | None, limit: int
 ) -> list[Registration]:
     ctx.principal.require(Permission.RESIDENCE_READ)
-    query = (
-        select(Registration)
-        .join(OrgUnit, OrgUnit.code == Registration.org_unit_code)
-        .where(ctx.principal.scope.clause(OrgUnit.path))
-    )
-    if org_unit is not None:
-        unit = session.exec(
-            select(OrgUnit).where(OrgUnit.code == org_unit, ctx.principal.scope.clause(OrgUnit.path))
-        ).first()
-        if unit is None:
-            raise NotFound("org unit not found")
-        query = query.where(OrgUnit.path.startswith(unit.path))  # type: ignore[attr-defined]
+    query = scoped_select(session, Registration, ctx.principal.scope, org_unit=org_unit)
     if status is not None:
         query = query.where(Registration.status == status)
     if after is not None:

@@ -1,0 +1,49 @@
+"""Statistics routes (API.md, Statistics): aggregate counts with small cells suppressed.
+
+No personal data leaves here, so no `X-Purpose` is asked for; each read is still audited.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict
+
+from registry.api.deps import ContextDep, SessionDep
+from registry.api.routes.residence import PolicyDep
+from registry.residence import stats
+
+router = APIRouter(prefix="/api/v1/stats", tags=["statistics"])
+
+
+class StatCell(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    value: int | float | None  # None when suppressed
+    suppressed: bool
+
+
+class ResidenceStats(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    org_unit: str
+    period: str
+    as_of: date
+    cells: list[StatCell]
+
+
+@router.get("/residence", response_model=ResidenceStats, responses={404: {}, 422: {}})
+def residence_stats(
+    session: SessionDep,
+    ctx: ContextDep,
+    policy: PolicyDep,
+    org_unit: Annotated[str, Query(min_length=1, max_length=15, examples=["320571"])],
+    period: Annotated[str, Query(min_length=4, max_length=7, examples=["2026", "2026-01", "2026-Q1"])],
+) -> ResidenceStats:
+    """Counts for the org unit's subtree: registrations in the period, permits by status on
+    `as_of` (the period's last day, or today if earlier). Cells below 5 are null with
+    `suppressed: true`, and complements are suppressed so none can be recovered by subtraction."""
+    return ResidenceStats.model_validate(stats.residence_stats(session, ctx, policy, org_unit=org_unit, period=period))
