@@ -43,6 +43,7 @@ class Action(StrEnum):
     KEY_ROTATE = "key:rotate"
     AUDIT_QUERY = "audit:query"
     AUDIT_VERIFY = "audit:verify"
+    AUDIT_REVIEW = "audit:review"
     SYSTEM_INIT = "system:init"
 
 

@@ -66,3 +66,16 @@ class AuditCheckpoint(SQLModel, table=True):
     timestamp: int = Field(sa_column=Column(sa.BigInteger, nullable=False))
     key_id: str = Field(max_length=16)
     note: str = Field(sa_column=Column(sa.Text, nullable=False))
+
+
+class AuditReview(SQLModel, table=True):
+    """An auditor's review of a break-glass grant (append-only like the log it reviews)."""
+
+    __tablename__ = "audit_review"
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    grant_id: str = Field(max_length=64, index=True)
+    outcome: str = Field(max_length=16)  # justified | unjustified | needs_follow_up
+    note: str | None = Field(default=None, max_length=500)
+    reviewer_id: str = Field(max_length=64)
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -7,7 +7,10 @@ import json
 
 import pytest
 
+from registry.audit.actions import Action
+from registry.audit.log import Actor, AuditTrail, Event
 from registry.audit.merkle import verify_consistency, verify_inclusion
+from registry.db import transaction
 from registry.people.synthetic import SyntheticPeople
 from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
 
@@ -19,6 +22,7 @@ ROUTES = [
     "/api/v1/audit/proofs/consistency?from=1&to=1",
     "/api/v1/audit/persons/6f1c1a52-2d0e-4f43-9d57-0a4f3a3c0b11/accesses",
     "/api/v1/audit/alerts",
+    "/api/v1/audit/reviews/queue",
 ]
 
 
@@ -115,3 +119,40 @@ def test_auditor_queries_are_audited(client, runtime, world):
     runtime.sequencer.drain()
     mine = client.get("/api/v1/audit/events?action=audit:query&limit=500", headers=world["auditor"]).json()["items"]
     assert mine and all(e["actor_roles"] == ["auditor"] for e in mine)
+
+
+def test_break_glass_uses_wait_in_the_review_queue_until_reviewed(client, runtime, world):
+    with transaction(runtime.engine) as session:
+        trail = AuditTrail(runtime.clock, Actor("some-officer", ("police",), "320571"))
+        for _ in range(2):
+            trail.append(
+                session,
+                Event(Action.PERSON_READ, targets=("record-1",), break_glass_grant="grant-1", purpose="emergency"),
+            )
+    auditor = world["auditor"]
+    queue = client.get("/api/v1/audit/reviews/queue", headers=auditor).json()
+    assert [(q["grant_id"], q["uses"]) for q in queue] == [("grant-1", 2)]
+    assert any(a["kind"] == "break_glass" for a in client.get("/api/v1/audit/alerts", headers=auditor).json())
+    assert (
+        client.post(
+            "/api/v1/audit/reviews", json={"grant_id": "grant-1", "outcome": "justified"}, headers=world["police"]
+        ).status_code
+        == 403
+    )
+    made = client.post(
+        "/api/v1/audit/reviews", json={"grant_id": "grant-1", "outcome": "justified", "note": "ok"}, headers=auditor
+    )
+    assert made.status_code == 201 and made.json()["outcome"] == "justified"
+    assert (
+        client.post(
+            "/api/v1/audit/reviews", json={"grant_id": "grant-1", "outcome": "unjustified"}, headers=auditor
+        ).status_code
+        == 409
+    )
+    assert (
+        client.post(
+            "/api/v1/audit/reviews", json={"grant_id": "nope", "outcome": "justified"}, headers=auditor
+        ).status_code
+        == 404
+    )
+    assert client.get("/api/v1/audit/reviews/queue", headers=auditor).json() == []

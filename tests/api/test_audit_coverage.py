@@ -77,6 +77,7 @@ CASES = [
     ("secadmin", "POST", "/api/v1/keys/rotations", {"target": "kek"}, "key:rotate", "allowed"),
     ("secadmin", "POST", "/api/v1/persons/{person}/erasure", {"reason": "court_order"}, "person:erase", "allowed"),
     (None, "GET", "/api/v1/users", "bad-token", "auth:token-refused", "denied"),
+    ("police", "GET", "/api/v1/stats/residence?org_unit=320571&period=2026", None, "stats:read", "allowed"),
 ]
 
 

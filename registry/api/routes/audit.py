@@ -6,15 +6,15 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from registry.access.policy import Permission
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
-from registry.audit import proofs, reports
+from registry.audit import proofs, reports, reviews
 from registry.audit.actions import Action
 from registry.context import Context
 from registry.errors import BadRequest
@@ -190,3 +190,48 @@ def list_alerts(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> li
     return [
         AlertRead(kind=a.kind, actor_id=a.actor_id, at=a.at, count=a.count, entry_ids=list(a.entry_ids)) for a in found
     ]
+
+
+class ReviewCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grant_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    outcome: Literal["justified", "unjustified", "needs_follow_up"]
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class ReviewRead(BaseModel):
+    id: int
+    grant_id: str
+    outcome: str
+    note: str | None
+    reviewer_id: str
+    at: datetime
+
+
+class QueueItem(BaseModel):
+    grant_id: str
+    uses: int
+    first_used_at: datetime
+
+
+@router.get("/reviews/queue", response_model=list[QueueItem])
+def review_queue(session: SessionDep, ctx: ContextDep) -> list[QueueItem]:
+    """Break-glass grants used in the log and not yet reviewed."""
+    _audited(session, ctx)
+    return [QueueItem(grant_id=g, uses=n, first_used_at=first) for g, n, first in reviews.queue(session)]
+
+
+@router.post("/reviews", status_code=201, response_model=ReviewRead)
+def create_review(session: SessionDep, ctx: ContextDep, body: ReviewCreate) -> ReviewRead:
+    ctx.principal.require(Permission.AUDIT_REVIEW)
+    row = reviews.review(
+        session,
+        ctx.clock,
+        grant_id=body.grant_id,
+        outcome=body.outcome,
+        note=body.note,
+        reviewer_id=str(ctx.principal.account_id),
+    )
+    ctx.audit.append(session, ctx.event(Action.AUDIT_REVIEW, targets=(body.grant_id,), reason=body.outcome))
+    session.flush()
+    return ReviewRead.model_validate(row, from_attributes=True)
