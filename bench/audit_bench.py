@@ -35,8 +35,10 @@ service does (`SET ROLE registry_app`). The log ends with exactly N entries + th
    the *steady state* too: afterwards a backlog of min(10,000, N/20) entries is appended
    (`append_all`) and drained with batch 1,000, then another with batch 5,000, each on top of
    the whole sequenced log — what the sequencer thread does in production. The per-decile
-   rates of the big drain show how the rate depends on how much is already sequenced. Then
-   one `checkpoint()` (timed) signs the full tree.
+   rates of the big drain show how the rate depends on how much is already sequenced, and the
+   duration of each drain's last `sequence_batch` call (which finds nothing) is the per-call
+   cost of finding unsequenced entries, whatever the batch size. Then one `checkpoint()`
+   (timed) signs the full tree.
 3. **Verify**: `verify.verify_log(engine, provider.public_key(), origin, progress=…)` over the
    whole log (default batch 20,000); seconds and entries/s against the 30 s target; must be ok.
 4. **Proofs**: `proofs.inclusion(session, seq=, size=checkpoint size)` for `--proofs` random
@@ -54,6 +56,11 @@ ratio ≤ 1.00× meets), then the drain's per-decile rates. `--json [OUT]` write
 `bench/results/audit-<engine>-<UTC timestamp>.json` (or OUT: a file, or a directory).
 `--profile` runs the drain, verify and inclusion phases under cProfile and prints the top
 functions by own time (profiling slows them: read its figures as shares, not as rates).
+
+Run time on the shared 2-core machine: `--entries 100000` about 1 min; the default 1M on
+SQLite 6.5–7.5 min (seed ~1 min, drain 2–2.5 min, verify ~1.4 min, proofs ~1.7 min, the two
+proof kinds stopped by their 60 s budget because each SQLite proof takes ~0.23 s at 1M);
+`--entries 200000 --engine postgresql` about 1.6 min.
 
 Nothing here is a test: it asserts only that verify is ok and that every proof verifies.
 Progress goes to stderr with elapsed seconds. Absolute figures on the shared 2-core machine
@@ -236,6 +243,14 @@ class Drain:
     @property
     def per_s(self) -> float:
         return self.entries / self.seconds if self.seconds else 0.0
+
+    @property
+    def empty_call_ms(self) -> float | None:
+        """The last `sequence_batch` call, which finds nothing: the per-call cost of looking for
+        unsequenced entries, whatever the batch size."""
+        if len(self.marks) >= 2 and self.marks[-1][1] == self.marks[-2][1]:
+            return (self.marks[-1][0] - self.marks[-2][0]) * 1e3
+        return None
 
     def deciles(self) -> list[dict[str, float]]:
         """Rate over each tenth of the drain (by entries), from the per-batch marks."""
@@ -673,7 +688,7 @@ def render_run(run: EngineRun) -> list[str]:
         dec = d.deciles()
         detail = (
             f"first 10 %: {dec[0]['per_s']:,.0f}/s → last 10 %: {dec[-1]['per_s']:,.0f}/s "
-            f"(on {dec[-1]['sequenced_before']:,} already sequenced)"
+            f"(on {dec[-1]['sequenced_before']:,} already sequenced); final empty call {d.empty_call_ms or 0:,.0f} ms"
             if dec
             else ""
         )
@@ -695,8 +710,9 @@ def render_run(run: EngineRun) -> list[str]:
                 d.entries,
                 d.seconds,
                 d.per_s,
-                f"on top of {d.log_before:,} sequenced entries; {d.seconds / max(1, len(d.marks) - 1) * 1e3:,.0f} "
-                "ms per batch",
+                f"on top of {d.log_before:,} sequenced entries; {len(d.marks)} `sequence_batch` calls, "
+                f"{d.seconds / max(1, len(d.marks)) * 1e3:,.0f} ms each on average; the last one, which finds "
+                f"nothing, {d.empty_call_ms or 0:,.0f} ms",
             )
         )
     lines.append(
@@ -808,6 +824,7 @@ def to_json(run: EngineRun, meta: dict[str, object]) -> dict[str, object]:
             "entries": run.drain.entries,
             "seconds": run.drain.seconds,
             "entries_per_s": run.drain.per_s,
+            "empty_call_ms": run.drain.empty_call_ms,
             "deciles": run.drain.deciles(),
         },
         "sequencer_steady_state": [
@@ -817,6 +834,8 @@ def to_json(run: EngineRun, meta: dict[str, object]) -> dict[str, object]:
                 "log_before": d.log_before,
                 "seconds": d.seconds,
                 "entries_per_s": d.per_s,
+                "sequence_batch_calls": len(d.marks),
+                "empty_call_ms": d.empty_call_ms,
             }
             for d in run.steady
         ],

@@ -8,7 +8,9 @@ swapping two entries, changes its leaf hash.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC
+from typing import Any
 
 from registry.audit.merkle import leaf_hash
 from registry.audit.models import AuditEntry
@@ -16,12 +18,20 @@ from registry.audit.models import AuditEntry
 FORMAT = 1
 
 
+def record_bytes(record: Mapping[str, Any]) -> bytes:
+    """From a row's column values (an entry's `model_dump()` or a Core result mapping)."""
+    canonical = dict(record)
+    canonical["at"] = record["at"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    canonical["format"] = FORMAT
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 def entry_bytes(entry: AuditEntry) -> bytes:
-    record = entry.model_dump()
-    record["at"] = entry.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    record["format"] = FORMAT
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return record_bytes(entry.model_dump())
 
 
 def entry_leaf_hash(entry: AuditEntry) -> bytes:
     return leaf_hash(entry_bytes(entry))
+
+
+ENTRY_COLUMNS = tuple(AuditEntry.__table__.columns)  # type: ignore[attr-defined]

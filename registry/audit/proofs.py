@@ -27,7 +27,9 @@ def _prefetched(session: Session, build) -> list[bytes]:  # type: ignore[no-unty
     build(record)
     found: dict[tuple[int, int], bytes] = {}
     if wanted:
-        rows = session.exec(select(AuditNode).where(sa.tuple_(AuditNode.level, AuditNode.index).in_(sorted(wanted))))
+        # OR'd key lookups, not a tuple IN: SQLite plans the latter as a full table scan.
+        keys = [sa.and_(AuditNode.level == lv, AuditNode.index == ix) for lv, ix in sorted(wanted)]
+        rows = session.exec(select(AuditNode).where(sa.or_(*keys)))
         found = {(n.level, n.index): n.hash for n in rows}
 
     def get(level: int, index: int) -> bytes:

@@ -29,6 +29,8 @@ from registry.db import transaction
 log = logging.getLogger("registry.audit")
 # pg_advisory_xact_lock key: "audit-sequencer" as a stable 63-bit number.
 LEADER_LOCK = 0x4155444954534551
+LOOKBACK_IDS = 50_000
+FULL_SCAN_INTERVAL_S = 60.0
 
 
 class Signer(Protocol):
@@ -64,6 +66,7 @@ class Sequencer:
     def __init__(self, engine: Engine, signer: Signer, clock: Clock, *, origin: str, batch: int = 1000) -> None:
         self.engine, self.signer, self.clock, self.origin, self.batch = engine, signer, clock, origin, batch
         self._frontier: Frontier | None = None
+        self._last_full_scan: float | None = None
 
     def sequence_batch(self) -> int:
         """Sequence up to `batch` committed entries; returns how many."""
@@ -77,13 +80,17 @@ class Sequencer:
                 if cached is not None and cached.size == size
                 else Frontier.from_hash_source(stored_hashes(session), size)
             )
-            entries = session.exec(
+            query = (
                 select(AuditEntry)
                 .outerjoin(AuditLeaf, AuditLeaf.entry_id == AuditEntry.id)
                 .where(AuditLeaf.seq.is_(None))  # type: ignore[union-attr]
                 .order_by(AuditEntry.id)
                 .limit(self.batch)
-            ).all()
+            )
+            floor = self._scan_floor(session)
+            if floor is not None:
+                query = query.where(AuditEntry.id > floor)
+            entries = session.exec(query).all()
             leaves, nodes = [], []
             for offset, entry in enumerate(entries):
                 assert entry.id is not None
@@ -95,6 +102,18 @@ class Sequencer:
                 session.execute(sa.insert(AuditNode), nodes)
         self._frontier = frontier
         return len(leaves)
+
+    def _scan_floor(self, session: Session) -> int | None:
+        """Ids are handed out at insert and committed in any order, so an entry can appear
+        below the newest sequenced one; looking back a window covers requests in flight,
+        and a full scan now and then catches any straggler. Without this the search for
+        unsequenced entries reads the whole log on every batch."""
+        now = time.monotonic()
+        if self._last_full_scan is None or now - self._last_full_scan >= FULL_SCAN_INTERVAL_S:
+            self._last_full_scan = now
+            return None
+        newest = session.exec(select(sa.func.max(AuditLeaf.entry_id))).one()
+        return None if newest is None else newest - LOOKBACK_IDS
 
     def checkpoint(self, *, min_interval_s: float = 0.0) -> AuditCheckpoint | None:
         """Sign the current tree if it grew since the last checkpoint (and that is old enough)."""
@@ -115,6 +134,7 @@ class Sequencer:
 
     def drain(self) -> int:
         """Sequence everything committed so far (CLI, tests, shutdown)."""
+        self._last_full_scan = None  # look at the whole log once: no straggler is left behind
         total = 0
         while count := self.sequence_batch():
             total += count
