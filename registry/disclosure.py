@@ -69,6 +69,7 @@ def disclose(
     table: str,
     sealed: Mapping[str, bytes | None],
     visibility: Mapping[Role, Mapping[str, Visibility]],
+    break_glass_grant: str | None = None,
 ) -> dict[str, str | None]:
     # Authorize: only roles that may hold personal data, and only for a declared purpose.
     if not ctx.principal.sees_personal_data:
@@ -78,7 +79,10 @@ def disclose(
     shown = {f: v for f, v in visible_fields(ctx.principal.roles, visibility).items() if f in sealed and v != "hidden"}
     # Audit: field names only. The entry is in this transaction, which commits before the
     # response is sent; if it cannot commit, the response is a 503 with nothing in it.
-    ctx.audit.append(session, ctx.event(action, targets=(record_id,), fields=tuple(sorted(shown))))
+    ctx.audit.append(
+        session,
+        ctx.event(action, targets=(record_id,), fields=tuple(sorted(shown)), break_glass_grant=break_glass_grant),
+    )
     out: dict[str, str | None] = {}
     for field, how in shown.items():
         blob = sealed[field]
@@ -90,6 +94,46 @@ def disclose(
         )
         out[field] = value if how == Visibility.FULL else MASKS.get(field, mask_text)(value)
     return out
+
+
+def disclose_rows(
+    session: Session,
+    ctx: Context,
+    keyring: Keyring,
+    *,
+    action: Action,
+    targets: tuple[str, ...],
+    owner: str,
+    compartment: Compartment,
+    table: str,
+    column: str,
+    rows: Mapping[str, bytes],
+    break_glass_grant: str | None = None,
+) -> dict[str, str]:
+    """One audited disclosure of one sealed column across several rows of one owner (a
+    timeline): a single entry names every row, then each is opened. No masking: callers
+    use it only for roles that see the column in full."""
+    if not ctx.principal.sees_personal_data:
+        raise Forbidden("the role never receives personal data")
+    if ctx.purpose is None:
+        raise PurposeRefused("X-Purpose header is required for a request that discloses personal data")
+    ctx.audit.append(
+        session,
+        ctx.event(action, targets=(*targets, *rows), fields=(column,), break_glass_grant=break_glass_grant),
+    )
+    return {
+        record_id: open_sealed(
+            session,
+            keyring,
+            blob,
+            owner=owner,
+            compartment=compartment,
+            table=table,
+            column=column,
+            record_id=record_id,
+        )
+        for record_id, blob in rows.items()
+    }
 
 
 def reveal_for_match(

@@ -1,0 +1,153 @@
+"""Casefile routes (API.md, Casefiles). Whatever a caller may not know of answers 404."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from registry.accounts.schemas import Page
+from registry.api.deps import RuntimeDep, SessionDep
+from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_uuid_cursor, encode_cursor
+from registry.api.routes.persons import PurposeContext
+from registry.casefiles import service
+from registry.casefiles.schemas import (
+    Assignments,
+    BreakGlassGranted,
+    BreakGlassRequest,
+    CasefileCreate,
+    CasefileRead,
+    CasefileRow,
+    EventCreate,
+    EventRead,
+    Restrictions,
+    Transition,
+)
+from registry.context import Context
+
+router = APIRouter(prefix="/api/v1/casefiles", tags=["casefiles"])
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+def _read(runtime, session, ctx: Context, casefile_id: uuid.UUID) -> CasefileRead:  # type: ignore[no-untyped-def]
+    casefile, details, assigned = service.read_casefile(session, ctx, runtime.keyring, casefile_id=casefile_id)
+    return CasefileRead(
+        id=casefile.id,
+        person_id=casefile.person_id,
+        kind=casefile.kind,
+        status=casefile.status,
+        org_unit=casefile.org_unit_code,
+        opened_on=casefile.opened_on,
+        closed_on=casefile.closed_on,
+        minor=casefile.minor,
+        sealed=casefile.sealed,
+        legal_hold=casefile.legal_hold,
+        details=details,
+        assigned_user_ids=assigned,
+        version=casefile.version,
+    )
+
+
+@router.post("", status_code=201, response_model=CasefileRead)
+def create_casefile(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, body: CasefileCreate
+) -> CasefileRead:
+    casefile = service.create_casefile(session, ctx, runtime.keyring, data=body)
+    return _read(runtime, session, ctx, casefile.id)
+
+
+@router.get("/{casefile_id}", response_model=CasefileRead, responses={404: {}})
+def read_casefile(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID
+) -> CasefileRead:
+    return _read(runtime, session, ctx, casefile_id)
+
+
+@router.get("", response_model=Page[CasefileRow])
+def list_casefiles(
+    session: SessionDep,
+    ctx: PurposeContext,
+    kind: str | None = None,
+    status: str | None = None,
+    org_unit: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[CasefileRow]:
+    rows = service.list_casefiles(
+        session, ctx, kind=kind, status=status, org_unit=org_unit, after=decode_uuid_cursor(cursor), limit=limit + 1
+    )
+    items = [
+        CasefileRow(
+            id=c.id,
+            person_id=c.person_id,
+            kind=c.kind,
+            status=c.status,
+            org_unit=c.org_unit_code,
+            opened_on=c.opened_on,
+        )
+        for c in rows[:limit]
+    ]
+    return Page(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
+
+
+@router.post("/{casefile_id}/events", status_code=201, response_model=EventRead)
+def add_event(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: EventCreate
+) -> EventRead:
+    event = service.add_event(session, ctx, runtime.keyring, casefile_id=casefile_id, data=body)
+    return EventRead(
+        id=event.id,
+        type=event.type,
+        occurred_on=event.occurred_on,
+        body=body.body,
+        recorded_by=event.recorded_by,
+        created_at=event.created_at,
+    )
+
+
+@router.get("/{casefile_id}/events", response_model=list[EventRead])
+def list_events(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    ctx: PurposeContext,
+    casefile_id: uuid.UUID,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> list[EventRead]:
+    return [
+        EventRead(
+            id=e.id,
+            type=e.type,
+            occurred_on=e.occurred_on,
+            body=body,
+            recorded_by=e.recorded_by,
+            created_at=e.created_at,
+        )
+        for e, body in service.list_events(session, ctx, runtime.keyring, casefile_id=casefile_id, limit=limit)
+    ]
+
+
+@router.post("/{casefile_id}/transitions", response_model=CasefileRead, responses={409: {}, 422: {}})
+def transition(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: Transition
+) -> CasefileRead:
+    service.transition(session, ctx, runtime.keyring, casefile_id=casefile_id, data=body)
+    return _read(runtime, session, ctx, casefile_id)
+
+
+@router.put("/{casefile_id}/assignments", response_model=Assignments)
+def set_assignments(session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: Assignments) -> Assignments:
+    return Assignments(user_ids=service.set_assignments(session, ctx, casefile_id=casefile_id, data=body))
+
+
+@router.put("/{casefile_id}/restrictions", status_code=204)
+def set_restrictions(session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: Restrictions) -> None:
+    service.set_restrictions(session, ctx, casefile_id=casefile_id, data=body)
+
+
+@router.post("/{casefile_id}/break-glass", status_code=201, response_model=BreakGlassGranted)
+def break_glass(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: BreakGlassRequest
+) -> BreakGlassGranted:
+    grant = service.break_glass(session, ctx, runtime.keyring, casefile_id=casefile_id, data=body)
+    return BreakGlassGranted(grant_id=grant.id, expires_at=grant.expires_at)

@@ -1,0 +1,137 @@
+"""Who may open a casefile, decided inside the query and then by the file's own lists.
+
+Order of the checks (PRIVACY.md §3): compartment (the kinds the role may know of) and
+jurisdiction in SQL — anything else is the same 404 as a file that does not exist; then
+the exclusion list (refused even with break-glass); then assignment (social workers),
+the restriction list and the seal, each of which only a live break-glass grant opens
+(a sealed file only with purpose `court_request`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from registry.access.models import OrgUnit
+from registry.access.policy import Permission, Purpose
+from registry.access.principal import Principal
+from registry.casefiles.models import BreakGlassGrant, Casefile, CasefileMember
+from registry.casefiles.workflows.common import Kind
+from registry.clock import Clock
+from registry.errors import NotFound
+
+KIND_PERMISSION = {
+    Kind.community_correction: Permission.CASEFILE_CORRECTION,
+    Kind.resettlement: Permission.CASEFILE_RESETTLEMENT,
+    Kind.drug_rehabilitation: Permission.CASEFILE_DRUG,
+}
+GRANT_LIFETIME = timedelta(minutes=60)
+HIDDEN = "casefile not found"
+
+
+class MemberRole:
+    ASSIGNED = "assigned"
+    EXCLUDED = "excluded"
+    RESTRICTED_TO = "restricted_to"
+
+
+def kinds_known_to(principal: Principal) -> frozenset[str]:
+    """The casefile kinds a role may even learn exist (compartment hiding)."""
+    if principal.can(Permission.CASEFILE_ASSIGNED):
+        return frozenset(Kind)
+    return frozenset(k for k, p in KIND_PERMISSION.items() if principal.can(p))
+
+
+def assigned_only(principal: Principal) -> bool:
+    return principal.can(Permission.CASEFILE_ASSIGNED) and not any(principal.can(p) for p in KIND_PERMISSION.values())
+
+
+@dataclass(frozen=True)
+class Opened:
+    casefile: Casefile
+    grant_id: uuid.UUID | None  # set when the access rests on a break-glass grant
+    hide_offence: bool  # social workers see no offence details
+
+
+def _members(session: Session, casefile_id: uuid.UUID) -> dict[str, set[uuid.UUID]]:
+    out: dict[str, set[uuid.UUID]] = {}
+    for member in session.exec(select(CasefileMember).where(CasefileMember.casefile_id == casefile_id)):
+        out.setdefault(member.role, set()).add(member.user_id)
+    return out
+
+
+def live_grant(session: Session, clock: Clock, *, casefile_id: uuid.UUID, user_id: uuid.UUID) -> BreakGlassGrant | None:
+    return session.exec(
+        select(BreakGlassGrant)
+        .where(
+            BreakGlassGrant.casefile_id == casefile_id,
+            BreakGlassGrant.user_id == user_id,
+            BreakGlassGrant.expires_at > clock.now(),
+        )
+        .order_by(BreakGlassGrant.expires_at.desc())  # type: ignore[attr-defined]
+    ).first()
+
+
+def addressable(session: Session, principal: Principal, casefile_id: uuid.UUID, *, any_scope: bool) -> Casefile:
+    """The file if its kind is known to the role (and, unless `any_scope`, in jurisdiction)."""
+    kinds = kinds_known_to(principal)
+    if not kinds:
+        raise NotFound(HIDDEN)
+    query = (
+        select(Casefile)
+        .join(OrgUnit, OrgUnit.code == Casefile.org_unit_code)
+        .where(Casefile.id == casefile_id, Casefile.kind.in_(kinds), Casefile.erased_at.is_(None))
+    )  # type: ignore[attr-defined,union-attr]
+    if not any_scope and not assigned_only(principal):
+        query = query.where(principal.scope.clause(OrgUnit.path))
+    casefile = session.exec(query).first()
+    if casefile is None:
+        raise NotFound(HIDDEN)
+    return casefile
+
+
+def open_casefile(
+    session: Session, principal: Principal, clock: Clock, *, casefile_id: uuid.UUID, purpose: Purpose | None
+) -> Opened:
+    grant = live_grant(session, clock, casefile_id=casefile_id, user_id=principal.account_id)
+    casefile = addressable(session, principal, casefile_id, any_scope=grant is not None)
+    members = _members(session, casefile.id)
+    me = principal.account_id
+    if me in members.get(MemberRole.EXCLUDED, set()):
+        raise NotFound(HIDDEN)
+    needs_grant = (
+        (assigned_only(principal) and me not in members.get(MemberRole.ASSIGNED, set()))
+        or (members.get(MemberRole.RESTRICTED_TO) and me not in members[MemberRole.RESTRICTED_TO])
+        or casefile.sealed
+    )
+    if not needs_grant:
+        return Opened(casefile, None, hide_offence=assigned_only(principal))
+    if grant is None or (casefile.sealed and purpose is not Purpose.COURT_REQUEST):
+        raise NotFound(HIDDEN)
+    return Opened(casefile, grant.id, hide_offence=False)
+
+
+def visible_list_filter(principal: Principal):  # type: ignore[no-untyped-def]
+    """The SQL condition for lists: kind, jurisdiction (or assignment), not excluded, not
+    restricted away, not sealed. Break-glass never widens a list."""
+    me = principal.account_id
+    member = sa.select(CasefileMember.casefile_id).where(CasefileMember.user_id == me)
+    excluded = member.where(CasefileMember.role == MemberRole.EXCLUDED)
+    restricted = sa.select(CasefileMember.casefile_id).where(CasefileMember.role == MemberRole.RESTRICTED_TO)
+    allowed_restricted = member.where(CasefileMember.role == MemberRole.RESTRICTED_TO)
+    conditions = [
+        Casefile.kind.in_(kinds_known_to(principal)),  # type: ignore[attr-defined]
+        Casefile.id.not_in(excluded),  # type: ignore[attr-defined]
+        sa.or_(Casefile.id.not_in(restricted), Casefile.id.in_(allowed_restricted)),  # type: ignore[attr-defined]
+        Casefile.sealed.is_(False),  # type: ignore[attr-defined]
+        Casefile.erased_at.is_(None),  # type: ignore[union-attr]
+    ]
+    if assigned_only(principal):
+        conditions.append(Casefile.id.in_(member.where(CasefileMember.role == MemberRole.ASSIGNED)))  # type: ignore[attr-defined]
+    else:
+        conditions.append(principal.scope.clause(OrgUnit.path))
+    return sa.and_(*conditions)

@@ -1,0 +1,67 @@
+"""Casefile tables. The details and every event body are sealed under the person's
+`casefile` DEK; states, dates and kinds stay plain for deadlines, worklists and retention."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Column, Field, SQLModel
+
+from registry.db import UTCDateTime
+
+
+class Casefile(SQLModel, table=True):
+    __tablename__ = "casefile"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    person_id: uuid.UUID = Field(foreign_key="person.id", index=True)
+    kind: str = Field(max_length=32, index=True)
+    org_unit_code: str = Field(foreign_key="org_unit.code", max_length=15, index=True)  # supervising unit
+    status: str = Field(max_length=32, index=True)
+    opened_on: date
+    closed_on: date | None = None  # discharged, closed, revoked…: the day the supervision ended
+    minor: bool = False
+    sealed: bool = False
+    sealed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    legal_hold: bool = False
+    erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    details_ct: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    version: int = 1
+
+
+class CasefileEvent(SQLModel, table=True):
+    __tablename__ = "casefile_event"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    casefile_id: uuid.UUID = Field(foreign_key="casefile.id", index=True)
+    type: str = Field(max_length=32)
+    occurred_on: date
+    body_ct: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+    recorded_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class CasefileMember(SQLModel, table=True):
+    """Assignments (`assigned`), the exclusion list (`excluded`) and the restriction list
+    (`restricted_to`: when any exist, only they may see the file)."""
+
+    __tablename__ = "casefile_member"
+
+    casefile_id: uuid.UUID = Field(foreign_key="casefile.id", primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="user_account.id", primary_key=True)
+    role: str = Field(primary_key=True, max_length=16)
+
+
+class BreakGlassGrant(SQLModel, table=True):
+    __tablename__ = "break_glass_grant"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    casefile_id: uuid.UUID = Field(foreign_key="casefile.id", index=True)
+    user_id: uuid.UUID = Field(foreign_key="user_account.id", index=True)
+    reason_code: str = Field(max_length=32)
+    justification_ct: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -1,0 +1,201 @@
+"""Casefiles through HTTP on both engines: compartments, assignment, restrictions,
+break-glass, sealing, workflows and the sealed timeline."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from registry.people.synthetic import SyntheticPeople
+from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
+
+SUP = {"X-Purpose": "supervision"}
+CORRECTION = {
+    "category": "probation",
+    "deciding_authority": "测试区人民法院",
+    "document_no": "(2025)测刑初1号",
+    "judgment_effective_on": "2025-12-20",
+    "term_starts_on": "2025-12-20",
+    "term_ends_on": "2026-06-19",
+}
+
+
+@pytest.fixture
+def world(client, bootstrap):
+    admin = as_user(client, *bootstrap)
+    create_tree(client, admin)
+    ids = {}
+    for name, role, unit in [
+        ("corr.a", "corrections", "320571"),
+        ("corr.b", "corrections", "320571"),
+        ("corr.far", "corrections", "320505"),
+        ("police.a", "police", "320571"),
+        ("social.a", "social_worker", "320571"),
+        ("civil.a", "civil_affairs", "320571"),
+    ]:
+        ids[name] = create_user(client, admin, name, [role], unit)["id"]
+    heads = {n: as_user(client, n, STRONG_PASSWORD) for n in ids}
+    person = SyntheticPeople(33).person()
+    person_id = client.post(
+        "/api/v1/persons",
+        json={"id_number": person.id_number, "name": person.name},
+        headers=heads["police.a"] | {"X-Purpose": "registration"},
+    ).json()["id"]
+    created = client.post(
+        "/api/v1/casefiles",
+        json={"person_id": person_id, "kind": "community_correction", "org_unit": "320571", "details": CORRECTION},
+        headers=heads["corr.a"] | SUP,
+    )
+    assert created.status_code == 201, created.text
+    return {"heads": heads, "ids": ids, "casefile": created.json(), "person_id": person_id}
+
+
+def test_create_and_read_with_details(client, world):
+    casefile = world["casefile"]
+    assert casefile["status"] == "awaiting_report" and casefile["kind"] == "community_correction"
+    assert casefile["details"]["document_no"] == CORRECTION["document_no"] and casefile["minor"] is False
+    bad = client.post(
+        "/api/v1/casefiles",
+        json={
+            "person_id": world["person_id"],
+            "kind": "community_correction",
+            "org_unit": "320571",
+            "details": {**CORRECTION, "religion": "x"},
+        },
+        headers=world["heads"]["corr.a"] | SUP,
+    )
+    assert bad.status_code == 422 and "x" not in bad.json()["detail"].split("(")[0]
+
+
+def test_roles_that_may_not_know_a_kind_get_the_same_404_as_for_nothing(client, world):
+    path = f"/api/v1/casefiles/{world['casefile']['id']}"
+    missing = "/api/v1/casefiles/6f1c1a52-2d0e-4f43-9d57-0a4f3a3c0b11"
+    for who, purpose in (("police.a", "investigation"), ("civil.a", "assistance")):
+        headers = world["heads"][who] | {"X-Purpose": purpose}
+        a, b = client.get(path, headers=headers), client.get(missing, headers=headers)
+        assert a.status_code == b.status_code == 404 and a.json() == b.json()
+        assert client.get("/api/v1/casefiles", headers=headers).json()["items"] == []
+        made = client.post(
+            "/api/v1/casefiles",
+            json={
+                "person_id": world["person_id"],
+                "kind": "community_correction",
+                "org_unit": "320571",
+                "details": CORRECTION,
+            },
+            headers=headers,
+        )
+        assert made.status_code == 404
+    far = world["heads"]["corr.far"] | SUP
+    assert client.get(path, headers=far).status_code == 404
+
+
+def test_social_worker_sees_assigned_files_without_offence_details(client, world):
+    path = f"/api/v1/casefiles/{world['casefile']['id']}"
+    social = world["heads"]["social.a"] | SUP
+    assert client.get(path, headers=social).status_code == 404
+    assigned = client.put(
+        f"{path}/assignments", json={"user_ids": [world["ids"]["social.a"]]}, headers=world["heads"]["corr.a"] | SUP
+    )
+    assert assigned.status_code == 200
+    read = client.get(path, headers=social)
+    assert read.status_code == 200
+    assert "document_no" not in read.json()["details"] and "category" not in read.json()["details"]
+    assert read.json()["assigned_user_ids"] == [world["ids"]["social.a"]]
+    assert (
+        client.post(
+            f"{path}/events",
+            json={"type": "visit", "occurred_on": "2026-01-03", "body": {"note": "ok"}},
+            headers=social,
+        ).status_code
+        == 201
+    )
+    assert (
+        client.post(f"{path}/transitions", json={"to": "received", "on": "2026-01-03"}, headers=social).status_code
+        == 403
+    )
+
+
+def test_exclusion_beats_break_glass_and_restriction_needs_it(client, runtime, world):
+    path = f"/api/v1/casefiles/{world['casefile']['id']}"
+    corr_a, corr_b = world["heads"]["corr.a"] | SUP, world["heads"]["corr.b"] | SUP
+    assert (
+        client.put(
+            f"{path}/restrictions", json={"excluded_user_ids": [world["ids"]["corr.b"]]}, headers=corr_a
+        ).status_code
+        == 204
+    )
+    assert client.get(path, headers=corr_b).status_code == 404
+    glass = {"reason_code": "emergency", "justification": "subject reported missing at night"}
+    assert client.post(f"{path}/break-glass", json=glass, headers=corr_b).status_code == 404
+    assert (
+        client.put(
+            f"{path}/restrictions", json={"restricted_to_user_ids": [world["ids"]["corr.a"]]}, headers=corr_a
+        ).status_code
+        == 204
+    )
+    assert client.get(path, headers=corr_b).status_code == 404
+    assert client.get("/api/v1/casefiles", headers=corr_b).json()["items"] == []
+    granted = client.post(f"{path}/break-glass", json=glass, headers=corr_b)
+    assert granted.status_code == 201
+    read = client.get(path, headers=corr_b)
+    assert read.status_code == 200
+    with runtime.engine.connect() as conn:
+        used = conn.execute(
+            sa.text("SELECT count(*) FROM audit_entry WHERE action = 'casefile:read' AND break_glass_grant = :g"),
+            {"g": granted.json()["grant_id"]},
+        ).scalar()
+    assert used == 1
+
+
+def test_sealed_file_opens_only_through_break_glass_with_court_request(client, runtime, world):
+    path = f"/api/v1/casefiles/{world['casefile']['id']}"
+    with runtime.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE casefile SET sealed = :t"), {"t": True})
+    corr_a = world["heads"]["corr.a"]
+    assert client.get(path, headers=corr_a | SUP).status_code == 404
+    grant = client.post(
+        f"{path}/break-glass",
+        json={"reason_code": "court_request", "justification": "court order for the file"},
+        headers=corr_a | SUP,
+    )
+    assert grant.status_code == 201
+    assert client.get(path, headers=corr_a | SUP).status_code == 404
+    assert client.get(path, headers=corr_a | {"X-Purpose": "court_request"}).status_code == 200
+
+
+def test_correction_workflow_rules_and_timeline(client, runtime, world, clock):
+    path = f"/api/v1/casefiles/{world['casefile']['id']}"
+    corr = world["heads"]["corr.a"] | SUP
+    no_intake = client.post(f"{path}/transitions", json={"to": "received", "on": "2026-01-02"}, headers=corr)
+    assert no_intake.status_code == 422 and "intake" in no_intake.json()["detail"]
+    facts = {"documents_checked": True, "identity_verified": True, "rules_read": True}
+    received = client.post(
+        f"{path}/transitions", json={"to": "received", "on": "2026-01-02", "facts": facts}, headers=corr
+    )
+    assert received.status_code == 200 and received.json()["status"] == "received"
+    assert (
+        client.post(f"{path}/transitions", json={"to": "discharged", "on": "2026-01-03"}, headers=corr).status_code
+        == 409
+    )
+    assert (
+        client.post(f"{path}/transitions", json={"to": "supervised", "on": "2026-01-03"}, headers=corr).status_code
+        == 200
+    )
+    for day in ("2026-01-04", "2026-01-05"):
+        assert (
+            client.post(
+                f"{path}/events",
+                json={"type": "report", "occurred_on": day, "body": {"summary": "monthly report"}},
+                headers=corr,
+            ).status_code
+            == 201
+        )
+    events = client.get(f"{path}/events", headers=corr).json()
+    assert [e["type"] for e in events][:2] == ["report", "report"] and events[0]["body"] == {
+        "summary": "monthly report"
+    }
+    with runtime.engine.connect() as conn:
+        raw = repr(conn.execute(sa.text("SELECT body_ct FROM casefile_event")).all()).encode()
+        details = repr(conn.execute(sa.text("SELECT details_ct FROM casefile")).all()).encode()
+    assert b"monthly report" not in raw and CORRECTION["document_no"].encode() not in details
