@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from registry.audit.log import AuditTrail
+from registry.casefiles.sealing import run_retention
 from registry.crypto.rotation import Progress, SealedTable, rotate_deks, rotate_index, rotate_kek
 from registry.jobs.runner import Work
 from registry.people.service import SEALED as PERSON_SEALED
@@ -28,5 +30,15 @@ def rotation_work(runtime: Runtime, target: RotationTarget, *, resume: bool = Fa
         if target is RotationTarget.DEK:
             return rotate_deks(runtime.engine, runtime.keyring, SEALED_TABLES, progress=progress)
         return rotate_index(runtime.engine, runtime.keyring, SEALED_TABLES, progress=progress)
+
+    return run
+
+
+def retention_work(runtime: Runtime, trail: AuditTrail) -> Work:
+    """Seal and erase what the retention table says is due, as a job."""
+
+    def run(progress: Progress) -> int:
+        counts = run_retention(runtime.engine, runtime.keyring, trail, progress=progress)
+        return counts.sealed + counts.erased
 
     return run

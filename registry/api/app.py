@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from registry.api.errors import install_error_handlers
 from registry.api.middleware import BodyLimitMiddleware, RequestLogMiddleware, TransactionMiddleware
-from registry.api.routes import admin, audit, auth, casefiles, health, keys, persons, residence, stats
+from registry.api.routes import admin, audit, auth, casefiles, health, keys, persons, residence, retention, stats
 from registry.audit.sequencer import SequencerThread
 from registry.jobs.runner import mark_interrupted
 from registry.runtime import Runtime
@@ -49,6 +49,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         residence.router,
         stats.router,
         casefiles.router,
+        retention.router,
     ):
         app.include_router(router)
     # Added innermost first: the transaction sits inside the body limit and the request log.

@@ -252,7 +252,23 @@ def transition(
     if data.on > today(ctx.clock):
         raise RuleViolation("on: in the future")
     workflow = WORKFLOWS[Kind(casefile.kind)]
-    facts = {**data.facts, "reason": data.reason, "certificate_no": data.certificate_no}
+    # The file's own details (term dates, key-person flag…) are facts the rules read; they
+    # are opened for the check only and never returned from here.
+    owner = str(casefile.person_id)
+    details = json.loads(
+        reveal_for_match(
+            session,
+            keyring,
+            casefile.details_ct,
+            owner=owner,
+            compartment=Compartment.CASEFILE,
+            table=TABLE,
+            column="details",
+            record_id=str(casefile.id),
+        )
+    )
+    typed = details_model(Kind(casefile.kind)).model_validate(details).model_dump()  # dates as dates
+    facts = {**typed, **data.facts, "reason": data.reason, "certificate_no": data.certificate_no}
     workflow.check_transition(casefile.status, data.to, on=data.on, facts=facts)
     previous, casefile.status = casefile.status, data.to
     if data.to in workflow.terminal:
