@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from registry.api.errors import install_error_handlers
 from registry.api.middleware import BodyLimitMiddleware, RequestLogMiddleware, TransactionMiddleware
 from registry.api.routes import admin, audit, auth, casefiles, health, keys, persons, residence, retention, stats
+from registry.api.routes.movements import router as movements_router
 from registry.audit.sequencer import SequencerThread
 from registry.jobs.runner import mark_interrupted
 from registry.runtime import Runtime
@@ -49,6 +50,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         residence.router,
         stats.router,
         casefiles.router,
+        movements_router,
         retention.router,
     ):
         app.include_router(router)

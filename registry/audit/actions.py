@@ -59,6 +59,15 @@ class Action(StrEnum):
     AUDIT_VERIFY = "audit:verify"
     AUDIT_REVIEW = "audit:review"
     SYSTEM_INIT = "system:init"
+    LEAVE_REQUEST = "leave:request"
+    LEAVE_DECIDE = "leave:decide"
+    LEAVE_RETURN = "leave:return"
+    LEAVE_READ = "leave:read"
+    LEAVE_LIST = "leave:list"
+    TRANSFER_PROPOSE = "transfer:propose"
+    TRANSFER_ACCEPT = "transfer:accept"
+    TRANSFER_CANCEL = "transfer:cancel"
+    TRANSFER_LIST = "transfer:list"
 
 
 class Outcome(StrEnum):

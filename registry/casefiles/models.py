@@ -65,3 +65,51 @@ class BreakGlassGrant(SQLModel, table=True):
     justification_ct: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class LeaveRequest(SQLModel, table=True):
+    """Leave outside the city or county (社区矫正法 Art. 27) of a community-correction subject.
+    Destination, reason and the decision note are sealed under the person's `casefile` DEK;
+    dates, state and the approval level stay plain for deadlines and worklists. Actor ids
+    are account ids, as in the audit log."""
+
+    __tablename__ = "leave_request"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    casefile_id: uuid.UUID = Field(foreign_key="casefile.id", index=True)
+    starts_on: date
+    ends_on: date = Field(index=True)
+    destination_ct: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+    reason_ct: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+    status: str = Field(max_length=16, index=True)  # requested | approved | refused | returned | overdue
+    required_level: str = Field(max_length=16)  # justice_office | county | above_county
+    requested_by: uuid.UUID
+    decided_by: uuid.UUID | None = None
+    decided_level: str | None = Field(default=None, max_length=16)
+    decided_on: date | None = None
+    decision_note_ct: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
+    returned_on: date | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    version: int = 1
+
+
+class Transfer(SQLModel, table=True):
+    """A change of execution place: the supervising unit proposes, the receiving unit
+    accepts, and the file (with access to it) moves on acceptance. No personal data."""
+
+    __tablename__ = "casefile_transfer"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    casefile_id: uuid.UUID = Field(foreign_key="casefile.id", index=True)
+    from_org_unit: str = Field(foreign_key="org_unit.code", max_length=15)
+    to_org_unit: str = Field(foreign_key="org_unit.code", max_length=15, index=True)
+    status: str = Field(max_length=16, index=True)  # proposed | accepted | cancelled
+    proposed_by: uuid.UUID
+    proposed_on: date
+    accepted_by: uuid.UUID | None = None
+    accepted_on: date | None = None
+    report_due_on: date | None = None  # accepted_on + 7 days: the subject reports to the new office
+    cancelled_by: uuid.UUID | None = None
+    cancelled_on: date | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    version: int = 1
