@@ -24,6 +24,7 @@ from registry.audit.log import AuditTrail, Event
 from registry.audit.proofs import latest_checkpoint
 from registry.audit.verify import verify_log
 from registry.bootstrap import initialise
+from registry.casefiles.sealing import run_retention
 from registry.context import Context, actor_of
 from registry.crypto.rotation import key_status
 from registry.crypto.suites import Suite
@@ -36,13 +37,20 @@ from registry.residence.importer import Rejection, import_file
 from registry.runtime import open_runtime
 from registry.settings import Settings
 
-app = typer.Typer(help="registry: residence records and special-group casefiles.", no_args_is_help=True)
+# No locals in tracebacks: they could hold the personal values being imported or created.
+app = typer.Typer(
+    help="registry: residence records and special-group casefiles.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 keys_app = typer.Typer(help="Key status and rotation.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+retention_app = typer.Typer(help="Retention: sealing and erasure.", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
 demo_app = typer.Typer(help="Obviously synthetic demonstration data.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 import_app = typer.Typer(help="Bulk imports through the service layer.", no_args_is_help=True)
@@ -248,6 +256,10 @@ def demo_seed_command(
     except RegistryError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from None
+    except Exception as exc:
+        # No traceback: its frames hold the synthetic rows, and the habit matters.
+        console.print(f"[red]seeding stopped by an unexpected {type(exc).__name__}; committed batches stay[/red]")
+        raise typer.Exit(1) from None
     console.print(
         f"seeded: {counts.org_units} org units, {counts.persons} persons, {counts.dwellings} dwellings, "
         f"{counts.registrations} registrations ({counts.duplicates} already present, {counts.rejected} rejected)"
@@ -283,6 +295,13 @@ def import_residence(
     except RegistryError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(2) from None
+    except Exception as exc:
+        # No traceback: its frames hold the rows being imported (personal values).
+        console.print(
+            f"[red]import stopped by an unexpected {type(exc).__name__}; the batches committed before it stay, "
+            "and running the same file again resumes (rows already in are skipped)[/red]"
+        )
+        raise typer.Exit(1) from None
     for rejection in shown[:20]:
         console.print(f"row {rejection.row_number}: {rejection.reason}")
     if len(shown) > 20:
@@ -293,3 +312,23 @@ def import_residence(
     )
     if counts.rejected:
         raise typer.Exit(1)
+
+
+@retention_app.command("run")
+def retention_run() -> None:
+    """Seal and erase (crypto-shred) what the retention table says is due; resumable."""
+    runtime = open_runtime(_settings())
+    principal = system_principal(Role.SECURITY_ADMIN)
+    trail = AuditTrail(runtime.clock, actor_of(principal))
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
+        task = bar.add_task("retention", total=None)
+        counts = run_retention(
+            runtime.engine,
+            runtime.keyring,
+            trail,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"retention: {counts.examined} closed files examined, {counts.sealed} sealed, "
+        f"{counts.erased} erased ({counts.shredded_keys} keys destroyed)"
+    )

@@ -9,10 +9,11 @@ from registry.casefiles.sealing import run_retention
 from registry.crypto.rotation import Progress, SealedTable, rotate_deks, rotate_index, rotate_kek
 from registry.jobs.runner import Work
 from registry.people.service import SEALED as PERSON_SEALED
+from registry.residence.dwellings import SEALED as DWELLING_SEALED
 from registry.runtime import Runtime
 
 # Every table with sealed columns, for the DEK sweeper and the index backfill.
-SEALED_TABLES: list[SealedTable] = [PERSON_SEALED]
+SEALED_TABLES: list[SealedTable] = [PERSON_SEALED, DWELLING_SEALED]
 
 
 class RotationTarget(StrEnum):

@@ -57,7 +57,7 @@ def create_dwelling(session: Session, ctx: Context, keyring: Keyring, *, data: D
     if data.landlord_person_id is not None and session.get(Person, data.landlord_person_id) is None:
         raise NotFound("landlord person not found")
     dwelling_id = uuid.uuid4()
-    key = keyring.write_key(session, owner=str(dwelling_id), compartment=Compartment.RESIDENCE)
+    key = keyring.new_owner_key(session, owner=str(dwelling_id), compartment=Compartment.RESIDENCE)
     dwelling = Dwelling(
         id=dwelling_id,
         org_unit_code=data.org_unit,

@@ -24,8 +24,10 @@ from datetime import date
 from enum import StrEnum
 from itertools import islice
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import ValidationError
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from registry.access.models import OrgUnit
@@ -33,9 +35,11 @@ from registry.access.policy import Purpose, Role
 from registry.access.principal import SYSTEM_ACCOUNT_ID, Principal
 from registry.access.scope import Scope
 from registry.audit.log import Actor, AuditTrail
-from registry.clock import today
+from registry.clock import Clock, today
 from registry.context import Context
-from registry.crypto.keyring import Keyring, forget
+from registry.crypto import indexes
+from registry.crypto.keyring import Compartment, Keyring, forget
+from registry.crypto.models import BlindIndexEntry
 from registry.db import transaction
 from registry.errors import Conflict, NotFound, RegistryError, RuleViolation
 from registry.people import service as people
@@ -46,7 +50,7 @@ from registry.residence.models import Registration
 from registry.residence.policy import ResidencePolicy
 from registry.residence.rules import RegistrationStatus, check_registration_dates
 from registry.residence.schemas import DwellingCreate, RegistrationCreate
-from registry.runtime import Runtime
+from registry.settings import Settings
 
 __all__ = [
     "COLUMNS",
@@ -90,6 +94,20 @@ DEFAULT_BATCH = 300  # rows per transaction: "a few hundred" keeps the SQLite wr
 SYSTEM_ACTOR_ID = "system"
 
 Progress = Callable[[int, int], None]  # (rows done, rows in all)
+
+
+class Runtime(Protocol):
+    """What an import needs of the running service (`registry.runtime.Runtime` has it;
+    named structurally because the domain layer sits below the runtime)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def keyring(self) -> Keyring: ...
+    @property
+    def clock(self) -> Clock: ...
 
 
 class ImportFileError(RegistryError):
@@ -173,9 +191,10 @@ def _check_header(header: list[str] | None) -> None:
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
-    """(row number, raw fields) per data row, numbered from 1 (the CSV header and blank
-    NDJSON lines are not counted). A row the reader cannot use at all yields a mapping
-    with the key `None` holding the reason."""
+    """(row number, raw fields) per data row. Rows are numbered from 1 after the CSV
+    header (an NDJSON row's number is its line number); blank rows are skipped but
+    counted. A row the reader cannot use at all yields a mapping with the key `None`
+    holding the reason."""
     kind = _kind(path)
     try:
         # utf-8-sig: spreadsheets often save a byte-order mark first.
@@ -187,16 +206,16 @@ def read_rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
                 assert header is not None
                 names = [h.strip() for h in header]
                 for number, values in enumerate(reader, start=1):
+                    if not any(v.strip() for v in values):
+                        continue  # a blank row: skipped, but counted so numbers match the file
                     if len(values) > len(names):
                         yield number, {None: "row: more fields than the header"}  # type: ignore[dict-item]
                         continue
                     yield number, dict(zip(names, values, strict=False))
                 return
-            number = 0
-            for line in handle:
+            for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
-                number += 1
                 try:
                     raw = json.loads(line)
                 except ValueError:
@@ -282,12 +301,21 @@ def policy_of(runtime: Runtime) -> ResidencePolicy:
     )
 
 
+# Service-model field → the file's column, so that a reason names what the operator sees.
+_COLUMN_OF = {
+    "org_unit": "dwelling_org_unit",
+    "address": "dwelling_address",
+    "kind": "dwelling_kind",
+    "landlord_person_id": "landlord_id_number",
+}
+
+
 def _safe_reason(exc: ValidationError) -> str:
     """Field and message of each error; pydantic keeps the input out of `msg`, and a
     message that quotes the input anyway falls back to the error type."""
     parts = []
     for error in exc.errors(include_url=False, include_context=False):
-        loc = ".".join(str(p) for p in error["loc"]) or "row"
+        loc = ".".join(_COLUMN_OF.get(str(p), str(p)) for p in error["loc"]) or "row"
         msg, given = error["msg"], error.get("input")
         if isinstance(given, str) and given and given in msg:
             msg = error["type"]
@@ -324,6 +352,10 @@ class _Importer:
         self.ctx, self.policy, self.default_org_unit = ctx, policy, org_unit
         self.today = today(ctx.clock)
         self.memo = _RunMemo()
+        # Dwelling keys whose address token has no blind-index entry at all, learnt with
+        # one query per batch (`prefetch`): those rows skip the per-row lookup. Valid for
+        # the batch's transaction only.
+        self.absent: set[tuple[str, str]] = set()
 
     def unit_in_scope(self, session: Session, code: str) -> bool:
         known = self.memo.units.get(code)
@@ -359,7 +391,7 @@ class _Importer:
             parse_uscc(row.employer_uscc)
         check_registration_dates(row.arrived_on, row.registered_on or self.today, today=self.today)
         if not self.unit_in_scope(session, row.dwelling_org_unit):
-            raise NotFound("org unit not found")
+            raise NotFound("dwelling_org_unit: org unit not found (or outside the import's org unit)")
         return person
 
     def person_id(self, session: Session, data: PersonCreate) -> tuple[uuid.UUID, bool]:
@@ -372,6 +404,10 @@ class _Importer:
             pid, created = people.create_person(session, self.ctx, self.keyring, data=data).id, True
         except Conflict as exc:  # matched by the ID number's blind index, re-checked exactly
             pid, created = uuid.UUID(str(exc.extra["person_id"])), False
+        if created:
+            # A new person has no residence key yet: make it now, so the registration's
+            # `write_key` finds it memoised instead of querying for one that cannot exist.
+            self.keyring.new_owner_key(session, owner=str(pid), compartment=Compartment.RESIDENCE)
         self.memo.remember(self.memo.persons, key, pid)
         return pid, created
 
@@ -393,8 +429,12 @@ class _Importer:
         key = (row.dwelling_org_unit, dwellings.normalise_address(row.dwelling_address))
         known, created = self.memo.dwellings.get(key), False
         if known is None:
-            found = dwellings.find_dwellings(
-                session, self.ctx, self.keyring, org_unit=row.dwelling_org_unit, address=row.dwelling_address
+            found = (
+                []
+                if key in self.absent
+                else dwellings.find_dwellings(
+                    session, self.ctx, self.keyring, org_unit=row.dwelling_org_unit, address=row.dwelling_address
+                )
             )
             if found:
                 known = found[0].id
@@ -422,12 +462,14 @@ class _Importer:
         landlord = self.landlord_id(session, row.landlord_id_number) if row.landlord_id_number else None
         did, new_dwelling = self.dwelling_id(session, row, landlord)
         if not new_person:
-            active = session.exec(
-                select(Registration.dwelling_id, Registration.arrived_on).where(
-                    Registration.person_id == pid, Registration.status == RegistrationStatus.active
+            # Filtered on `person_id` alone: with `status` in the WHERE clause SQLite (no
+            # statistics) walks the status index, i.e. every active registration.
+            held = session.exec(
+                select(Registration.dwelling_id, Registration.arrived_on, Registration.status).where(
+                    Registration.person_id == pid
                 )
-            ).first()
-            if active is not None and active[0] == did and active[1] == row.arrived_on:
+            ).all()
+            if any(d == did and a == row.arrived_on and status == RegistrationStatus.active for d, a, status in held):
                 return _Done(_Outcome.DUPLICATE, new_person, new_dwelling)
         registrations.create_registration(
             session,
@@ -447,15 +489,45 @@ class _Importer:
         )
         return _Done(_Outcome.IMPORTED, new_person, new_dwelling)
 
-    def one(self, session: Session, raw: Mapping[str, object] | ResidenceRow, counts: ImportCounts) -> str | None:
-        """Import one row in its own SAVEPOINT; returns the rejection reason, or None."""
+    def prepare(
+        self, session: Session, raw: Mapping[str, object] | ResidenceRow
+    ) -> tuple[ResidenceRow, PersonCreate] | str:
+        """The parsed row and its person, or the rejection reason."""
         try:
             row = raw if isinstance(raw, ResidenceRow) else parse_row(raw, default_org_unit=self.default_org_unit)
-            person = self.precheck(session, row)
+            return row, self.precheck(session, row)
         except RegistryError as exc:
             return exc.detail
         except ValidationError as exc:
             return _safe_reason(exc)
+
+    def prefetch(self, session: Session, rows: list[ResidenceRow]) -> None:
+        """One query for the whole batch: which dwelling addresses have no index entry."""
+        tokens: dict[tuple[str, str], bytes] = {}
+        version = 0
+        for row in rows:
+            key = (row.dwelling_org_unit, dwellings.normalise_address(row.dwelling_address))
+            if key not in self.memo.dwellings and key not in tokens:
+                version, tokens[key] = indexes.read_token(
+                    session, self.keyring, table=dwellings.TABLE, field=dwellings.ADDRESS_INDEX, value=key[1]
+                )
+        if not tokens:
+            self.absent = set()
+            return
+        present = set(
+            session.exec(
+                select(BlindIndexEntry.token).where(
+                    BlindIndexEntry.record_table == dwellings.TABLE,
+                    BlindIndexEntry.field == dwellings.ADDRESS_INDEX,
+                    BlindIndexEntry.version == version,
+                    BlindIndexEntry.token.in_(set(tokens.values())),  # type: ignore[attr-defined]
+                )
+            )
+        )
+        self.absent = {key for key, token in tokens.items() if token not in present}
+
+    def apply(self, session: Session, row: ResidenceRow, person: PersonCreate, counts: ImportCounts) -> str | None:
+        """Import one row in its own SAVEPOINT; returns the rejection reason, or None."""
         try:
             with session.begin_nested():
                 done = self.row(session, row, person)
@@ -500,8 +572,10 @@ def import_rows(
     for batch in _batches(rows, batch_size):
         rejected: list[Rejection] = []
         with transaction(runtime.engine) as session:
-            for number, raw in batch:
-                reason = importer.one(session, raw, counts)  # type: ignore[arg-type]
+            prepared = [(number, importer.prepare(session, raw)) for number, raw in batch]  # type: ignore[arg-type]
+            importer.prefetch(session, [p[0] for _, p in prepared if not isinstance(p, str)])
+            for number, ready in prepared:
+                reason = ready if isinstance(ready, str) else importer.apply(session, *ready, counts)
                 if reason is not None:
                     rejected.append(Rejection(number, reason))
         counts.rows += len(batch)

@@ -41,11 +41,9 @@ def get_registration(session: Session, scope: Scope, *, registration_id: uuid.UU
 
 
 def _active_of(session: Session, person_id: uuid.UUID) -> Registration | None:
-    return session.exec(
-        select(Registration).where(
-            Registration.person_id == person_id, Registration.status == RegistrationStatus.active
-        )
-    ).first()
+    # By person only (indexed), then the state: SQLite would otherwise walk the status index.
+    rows = session.exec(select(Registration).where(Registration.person_id == person_id))
+    return next((r for r in rows if r.status == RegistrationStatus.active), None)
 
 
 def _open(
