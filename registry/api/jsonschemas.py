@@ -11,6 +11,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from registry.casefiles.details import details_model
+from registry.casefiles.workflows.common import Kind
 from registry.people.schemas import PersonCreate, PersonRead
 from registry.residence.schemas import (
     DwellingCreate,
@@ -30,6 +32,10 @@ RECORDS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
 }
 
 
+# The kind-specific `details` of a casefile, validated against these on create.
+DETAILS = {f"casefile.{kind}.details": details_model(kind) for kind in Kind}
+
+
 def render() -> dict[str, str]:
     """File name → JSON text, for every record's create and read form."""
     files = {}
@@ -41,8 +47,19 @@ def render() -> dict[str, str]:
                 "$id": f"https://registry.invalid/schemas/{record}.{form}.json",
                 **schema,
             }
-            files[f"{record}.{form}.json"] = json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+            files[f"{record}.{form}.json"] = _dump(schema)
+    for name, model in DETAILS.items():
+        schema = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://registry.invalid/schemas/{name}.json",
+            **model.model_json_schema(mode="validation"),
+        }
+        files[f"{name}.json"] = _dump(schema)
     return files
+
+
+def _dump(schema: dict) -> str:  # type: ignore[type-arg]
+    return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
 def write(directory: Path = SCHEMAS_DIR) -> None:
