@@ -22,6 +22,10 @@ class Casefile(SQLModel, table=True):
     status: str = Field(max_length=32, index=True)
     opened_on: date
     closed_on: date | None = None  # discharged, closed, revoked…: the day the supervision ended
+    # Plain deadlines for the worklists, derived from the sealed details at opening.
+    report_due_on: date | None = None
+    term_ends_on: date | None = Field(default=None, index=True)
+    handover_due_on: date | None = None
     minor: bool = False
     sealed: bool = False
     sealed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

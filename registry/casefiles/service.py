@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
+import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
@@ -28,6 +29,8 @@ from registry.casefiles.schemas import (
     Transition,
 )
 from registry.casefiles.workflows import WORKFLOWS
+from registry.casefiles.workflows import correction as correction_workflow
+from registry.casefiles.workflows import drug as drug_workflow
 from registry.casefiles.workflows import resettlement as resettlement_workflow
 from registry.casefiles.workflows.common import Kind
 from registry.clock import today
@@ -69,6 +72,21 @@ def _initial_status(kind: Kind, details: dict) -> str:  # type: ignore[type-arg]
     return WORKFLOWS[kind].initial
 
 
+def _deadlines(kind: Kind, details: dict) -> dict:  # type: ignore[type-arg]
+    """The dates worklists need, kept plain: report due, term end, handover due."""
+    typed = details_model(kind).model_validate(details)
+    if kind is Kind.community_correction:
+        return {
+            "report_due_on": correction_workflow.report_due_on(typed.judgment_effective_on),  # type: ignore[attr-defined]
+            "term_ends_on": typed.term_ends_on,
+        }  # type: ignore[attr-defined]
+    if kind is Kind.drug_rehabilitation:
+        served = typed.order_served_on  # type: ignore[attr-defined]
+        return {"report_due_on": drug_workflow.report_due_on(served) if served else None}
+    # Key persons are met at the gate on release day (安置帮教: 必接必送).
+    return {"handover_due_on": typed.release_on if typed.key_person else None}  # type: ignore[attr-defined]
+
+
 def create_casefile(session: Session, ctx: Context, keyring: Keyring, *, data: CasefileCreate) -> Casefile:
     _require_kind(ctx, data.kind)
     get_org_unit(session, ctx.principal.scope, code=data.org_unit)
@@ -97,8 +115,9 @@ def create_casefile(session: Session, ctx: Context, keyring: Keyring, *, data: C
         person_id=person.id,
         kind=data.kind,
         org_unit_code=data.org_unit,
-        status=WORKFLOWS[Kind(data.kind)].initial,
+        status=_initial_status(Kind(data.kind), details),
         opened_on=opened_on,
+        **_deadlines(Kind(data.kind), details),
         # Minor at opening (社区矫正法 Art. 54): the file is sealed soon after discharge.
         minor=_age_on(date.fromisoformat(birth), opened_on) < ADULT_AGE,
         details_ct=seal(
@@ -159,7 +178,11 @@ def list_casefiles(
     org_unit: str | None,
     after: str | None,
     limit: int,
+    due: str | None = None,
 ) -> list[Casefile]:
+    """Minimal rows in scope; `due` picks a worklist (DOMAIN.md): report_overdue, missing,
+    terms_ending (within 30 days), handover_due (within 7 days). Overdue leave returns are
+    `GET /api/v1/leave-requests?due=return_overdue`."""
     query = (
         select(Casefile)
         .join(OrgUnit, OrgUnit.code == Casefile.org_unit_code)
@@ -172,11 +195,35 @@ def list_casefiles(
     if org_unit is not None:
         unit = get_org_unit(session, ctx.principal.scope, code=org_unit)
         query = query.where(OrgUnit.path.startswith(unit.path))  # type: ignore[attr-defined]
+    if due is not None:
+        query = query.where(_worklist(due, today(ctx.clock)))
     if after is not None:
         query = query.where(Casefile.id > uuid.UUID(after))
     rows = list(session.exec(query.order_by(Casefile.id).limit(limit)))
     ctx.audit.append(session, ctx.event(Action.CASEFILE_LIST, targets=tuple(str(c.id) for c in rows)))
     return rows
+
+
+WORKLISTS = ("report_overdue", "missing", "terms_ending", "handover_due")
+OPEN_UNDER_TERM = ("received", "supervised", "detained", "active", "suspended")
+
+
+def _worklist(due: str, on: date):  # type: ignore[no-untyped-def]
+    if due == "report_overdue":
+        return sa.and_(Casefile.status == "awaiting_report", Casefile.report_due_on < on)  # type: ignore[operator]
+    if due == "missing":
+        return Casefile.status == "missing"
+    if due == "terms_ending":
+        return sa.and_(
+            Casefile.status.in_(OPEN_UNDER_TERM),  # type: ignore[attr-defined]
+            Casefile.term_ends_on.between(on, on + timedelta(days=30)),
+        )  # type: ignore[union-attr]
+    if due == "handover_due":
+        return sa.and_(
+            Casefile.status == "released",
+            Casefile.handover_due_on.between(on - timedelta(days=30), on + timedelta(days=7)),
+        )  # type: ignore[union-attr]
+    raise RuleViolation(f"due: one of {', '.join(WORKLISTS)}")
 
 
 def add_event(

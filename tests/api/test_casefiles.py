@@ -199,3 +199,82 @@ def test_correction_workflow_rules_and_timeline(client, runtime, world, clock):
         raw = repr(conn.execute(sa.text("SELECT body_ct FROM casefile_event")).all()).encode()
         details = repr(conn.execute(sa.text("SELECT details_ct FROM casefile")).all()).encode()
     assert b"monthly report" not in raw and CORRECTION["document_no"].encode() not in details
+
+
+def test_worklists_report_overdue_missing_and_terms_ending(client, world, clock):
+    corr = world["heads"]["corr.a"] | SUP
+    casefile_id = world["casefile"]["id"]
+
+    def worklist(due):
+        response = client.get(f"/api/v1/casefiles?due={due}", headers=corr)
+        assert response.status_code == 200, response.text
+        return [c["id"] for c in response.json()["items"]]
+
+    assert worklist("report_overdue") == [casefile_id]  # effective 2025-12-20, due 12-30, today 2026-01-05
+    assert client.get("/api/v1/casefiles?due=everything", headers=corr).status_code == 422
+    path = f"/api/v1/casefiles/{casefile_id}"
+    missing = client.post(f"{path}/transitions", json={"to": "missing", "on": "2026-01-05"}, headers=corr)
+    assert missing.status_code == 200, missing.text
+    assert worklist("report_overdue") == [] and worklist("missing") == [casefile_id]
+    facts = {"documents_checked": True, "identity_verified": True, "rules_read": True}
+    for step in ({"to": "received", "on": "2026-01-05", "facts": facts}, {"to": "supervised", "on": "2026-01-05"}):
+        assert client.post(f"{path}/transitions", json=step, headers=corr).status_code == 200
+    assert worklist("terms_ending") == []
+    clock.advance(days=150)  # 2026-06-04: the term ends on 06-19
+    corr.update(as_user(client, "corr.a", STRONG_PASSWORD))
+    assert worklist("terms_ending") == [casefile_id]
+
+
+def test_resettlement_and_drug_files_open_in_their_initial_states(client, world):
+    civil = world["heads"]["civil.a"] | {"X-Purpose": "assistance"}
+    released = client.post(
+        "/api/v1/casefiles",
+        json={
+            "person_id": world["person_id"],
+            "kind": "resettlement",
+            "org_unit": "320571",
+            "details": {
+                "source": "correction",
+                "releasing_institution": "测试区司法局",
+                "release_on": "2026-01-04",
+                "key_person": True,
+            },
+        },
+        headers=civil,
+    )
+    assert released.status_code == 201, released.text
+    assert released.json()["status"] == "released"
+    due = client.get("/api/v1/casefiles?due=handover_due", headers=civil).json()["items"]
+    assert [c["id"] for c in due] == [released.json()["id"]]
+    notified = client.post(
+        "/api/v1/casefiles",
+        json={
+            "person_id": world["person_id"],
+            "kind": "resettlement",
+            "org_unit": "320571",
+            "details": {"source": "prison", "releasing_institution": "测试监狱", "release_on": "2026-02-01"},
+        },
+        headers=civil,
+    )
+    assert notified.json()["status"] == "notified"
+    police = world["heads"]["police.a"] | {"X-Purpose": "supervision"}
+    drug = client.post(
+        "/api/v1/casefiles",
+        json={
+            "person_id": world["person_id"],
+            "kind": "drug_rehabilitation",
+            "org_unit": "320571",
+            "details": {
+                "measure": "community_detox",
+                "deciding_authority": "测试区公安分局",
+                "order_no": "测公禁1号",
+                "executing_org_unit": "320571001",
+                "order_served_on": "2025-12-01",
+            },
+        },
+        headers=police,
+    )
+    assert drug.status_code == 201, drug.text
+    assert drug.json()["status"] == "awaiting_report"
+    overdue = client.get("/api/v1/casefiles?due=report_overdue", headers=police).json()["items"]
+    assert [c["id"] for c in overdue] == [drug.json()["id"]]  # police see drug files only

@@ -72,10 +72,18 @@ def list_casefiles(
     status: str | None = None,
     org_unit: str | None = None,
     cursor: str | None = None,
+    due: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[CasefileRow]:
     rows = service.list_casefiles(
-        session, ctx, kind=kind, status=status, org_unit=org_unit, after=decode_uuid_cursor(cursor), limit=limit + 1
+        session,
+        ctx,
+        kind=kind,
+        status=status,
+        org_unit=org_unit,
+        after=decode_uuid_cursor(cursor),
+        limit=limit + 1,
+        due=due,
     )
     items = [
         CasefileRow(
