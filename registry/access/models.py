@@ -40,6 +40,8 @@ class UserAccount(SQLModel, table=True):
     kind: str = Field(max_length=16)
     username: str = Field(max_length=64, unique=True)
     display_name: str = Field(max_length=200)
+    # Staff only, optional: correction teams of female subjects need a female member (社区矫正法 Art. 25).
+    sex: str | None = Field(default=None, max_length=8)
     org_unit_code: str | None = Field(default=None, foreign_key="org_unit.code", max_length=15, index=True)
     roles: list[str] = Field(sa_column=Column(sa.JSON, nullable=False))
     status: str = Field(default=AccountStatus.ACTIVE, max_length=16)

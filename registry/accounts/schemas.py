@@ -34,9 +34,13 @@ class OrgUnitRead(Strict):
     created_at: datetime
 
 
+Sex = Literal["male", "female"]
+
+
 class UserCreate(Strict):
     username: Username = Field(examples=["officer.wang"])
     display_name: DisplayName
+    sex: Sex | None = None
     org_unit: OrgUnitCode | None = None
     roles: list[Role] = Field(min_length=1, max_length=8)
     password: Password
@@ -44,6 +48,7 @@ class UserCreate(Strict):
 
 class UserUpdate(Strict):
     display_name: DisplayName | None = None
+    sex: Sex | None = None
     org_unit: OrgUnitCode | None = None
     roles: list[Role] | None = Field(default=None, min_length=1, max_length=8)
     status: Literal["active", "disabled"] | None = None
@@ -54,6 +59,7 @@ class UserRead(Strict):
     kind: str
     username: str
     display_name: str
+    sex: str | None = None
     org_unit: str | None
     roles: list[Role]
     status: str

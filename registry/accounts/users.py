@@ -71,6 +71,7 @@ def create_user(session: Session, ctx: Context, *, data: UserCreate) -> UserAcco
         kind=AccountKind.HUMAN,
         username=data.username,
         display_name=data.display_name,
+        sex=data.sex,
         org_unit=data.org_unit,
         roles=roles,
         password_hash=passwords.hash_password(data.password),
@@ -153,6 +154,9 @@ def update_user(
         raise RuleViolation("self_administration: administrators cannot disable or re-role themselves")
     events = []
     revoke = False
+    if "sex" in changes:
+        account.sex = changes["sex"]
+        events.append(ctx.event(Action.USER_UPDATE, targets=(str(account.id),), fields=("sex",)))
     if "display_name" in changes:
         account.display_name = changes["display_name"]
         events.append(ctx.event(Action.USER_UPDATE, targets=(str(account.id),), fields=("display_name",)))

@@ -353,10 +353,28 @@ def _replace_members(session: Session, casefile_id: uuid.UUID, role: str, user_i
     session.add_all([CasefileMember(casefile_id=casefile_id, user_id=u, role=role) for u in dict.fromkeys(user_ids)])
 
 
-def set_assignments(session: Session, ctx: Context, *, casefile_id: uuid.UUID, data: Assignments) -> list[uuid.UUID]:
+def set_assignments(
+    session: Session, ctx: Context, keyring: Keyring, *, casefile_id: uuid.UUID, data: Assignments
+) -> list[uuid.UUID]:
     casefile = _open(session, ctx, casefile_id).casefile
     ctx.principal.require(KIND_PERMISSION[Kind(casefile.kind)])
     _users_exist(session, data.user_ids)
+    if casefile.kind == Kind.community_correction:
+        owner = str(casefile.person_id)
+        person = session.get(Person, casefile.person_id)
+        assert person is not None
+        subject_sex = reveal_for_match(
+            session,
+            keyring,
+            person.sex_ct,
+            owner=owner,
+            compartment=Compartment.IDENTITY,
+            table="person",
+            column="sex",
+            record_id=owner,
+        )
+        team = session.exec(select(UserAccount.sex).where(UserAccount.id.in_(data.user_ids))).all()  # type: ignore[attr-defined]
+        correction_workflow.check_team(subject_sex, team)
     _replace_members(session, casefile.id, MemberRole.ASSIGNED, data.user_ids)
     ctx.audit.append(session, ctx.event(Action.CASEFILE_ASSIGN, targets=(str(casefile.id), *map(str, data.user_ids))))
     return data.user_ids

@@ -35,7 +35,9 @@ def world(client, bootstrap):
     ]:
         ids[name] = create_user(client, admin, name, [role], unit)["id"]
     heads = {n: as_user(client, n, STRONG_PASSWORD) for n in ids}
-    person = SyntheticPeople(33).person()
+    people = SyntheticPeople(33)
+    # A male subject: a female one's team must include a female member (tested on its own below).
+    person = next(p for p in (people.person() for _ in range(100)) if p.sex == "male")
     person_id = client.post(
         "/api/v1/persons",
         json={"id_number": person.id_number, "name": person.name},
@@ -278,3 +280,37 @@ def test_resettlement_and_drug_files_open_in_their_initial_states(client, world)
     assert drug.json()["status"] == "awaiting_report"
     overdue = client.get("/api/v1/casefiles?due=report_overdue", headers=police).json()["items"]
     assert [c["id"] for c in overdue] == [drug.json()["id"]]  # police see drug files only
+
+
+def test_female_subject_needs_a_female_team_member(client, bootstrap, world):
+    admin = as_user(client, *bootstrap)
+    ids = {}
+    for name, sex in (("social.m", "male"), ("social.f", "female")):
+        body = {
+            "username": name,
+            "display_name": name,
+            "roles": ["social_worker"],
+            "org_unit": "320571",
+            "password": STRONG_PASSWORD,
+            "sex": sex,
+        }
+        made = client.post("/api/v1/users", json=body, headers=admin)
+        assert made.status_code == 201 and made.json()["sex"] == sex
+        ids[name] = made.json()["id"]
+    people = SyntheticPeople(77)
+    female = next(p for p in (people.person() for _ in range(100)) if p.sex == "female")
+    person_id = client.post(
+        "/api/v1/persons",
+        json={"id_number": female.id_number, "name": female.name},
+        headers=world["heads"]["police.a"] | {"X-Purpose": "registration"},
+    ).json()["id"]
+    corr = world["heads"]["corr.a"] | SUP
+    casefile = client.post(
+        "/api/v1/casefiles",
+        json={"person_id": person_id, "kind": "community_correction", "org_unit": "320571", "details": CORRECTION},
+        headers=corr,
+    ).json()
+    path = f"/api/v1/casefiles/{casefile['id']}/assignments"
+    refused = client.put(path, json={"user_ids": [ids["social.m"]]}, headers=corr)
+    assert refused.status_code == 422 and "female_team_member" in refused.json()["detail"]
+    assert client.put(path, json={"user_ids": [ids["social.m"], ids["social.f"]]}, headers=corr).status_code == 200

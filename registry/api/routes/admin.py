@@ -36,6 +36,7 @@ def _user_read(account: UserAccount, now: datetime) -> UserRead:
         kind=account.kind,
         username=account.username,
         display_name=account.display_name,
+        sex=account.sex,
         org_unit=account.org_unit_code,
         roles=account.roles,
         status=account.status,

@@ -144,8 +144,13 @@ def transition(
 
 
 @router.put("/{casefile_id}/assignments", response_model=Assignments)
-def set_assignments(session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: Assignments) -> Assignments:
-    return Assignments(user_ids=service.set_assignments(session, ctx, casefile_id=casefile_id, data=body))
+def set_assignments(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: Assignments
+) -> Assignments:
+    """The supervision team; a female subject's team needs a female member (社区矫正法 Art. 25)."""
+    return Assignments(
+        user_ids=service.set_assignments(session, ctx, runtime.keyring, casefile_id=casefile_id, data=body)
+    )
 
 
 @router.put("/{casefile_id}/restrictions", status_code=204)
