@@ -314,3 +314,34 @@ def test_female_subject_needs_a_female_team_member(client, bootstrap, world):
     refused = client.put(path, json={"user_ids": [ids["social.m"]]}, headers=corr)
     assert refused.status_code == 422 and "female_team_member" in refused.json()["detail"]
     assert client.put(path, json={"user_ids": [ids["social.m"], ids["social.f"]]}, headers=corr).status_code == 200
+
+
+def test_casefile_statistics_show_only_kinds_the_role_may_know(client, world):
+    corr = world["heads"]["corr.a"] | SUP
+    for _ in range(5):
+        made = client.post(
+            "/api/v1/casefiles",
+            json={
+                "person_id": world["person_id"],
+                "kind": "community_correction",
+                "org_unit": "320571",
+                "details": CORRECTION,
+            },
+            headers=corr,
+        )
+        assert made.status_code == 201
+    stats = client.get("/api/v1/stats/casefiles?org_unit=320571&period=2026", headers=world["heads"]["corr.a"])
+    assert stats.status_code == 200
+    cells = {c["name"]: c for c in stats.json()["cells"]}
+    # All six files share one state, so every other cell is a zero: publishing the 6 would
+    # reveal them all, and complementary suppression hides the whole kind (DOMAIN.md).
+    kind_cells = [c for n, c in cells.items() if n.startswith("casefiles.community_correction.")]
+    assert "casefiles.community_correction.status.awaiting_report" in cells and len(kind_cells) > 5
+    assert all(c["suppressed"] and c["value"] is None for c in kind_cells)
+    assert any(n.startswith("casefiles.resettlement.") for n in cells)
+    assert not any("drug_rehabilitation" in name for name in cells)
+    police = client.get("/api/v1/stats/casefiles?org_unit=320571&period=2026", headers=world["heads"]["police.a"])
+    names = [c["name"] for c in police.json()["cells"]]
+    assert names and all(name.startswith("casefiles.drug_rehabilitation.") for name in names)
+    residence = client.get("/api/v1/stats/residence?org_unit=320571&period=2026", headers=world["heads"]["police.a"])
+    assert "casefile" not in residence.text

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from registry.api.deps import ContextDep, SessionDep
 from registry.api.routes.residence import PolicyDep
+from registry.casefiles.stats import casefile_stats as casefile_stats_service
 from registry.residence import stats
 
 router = APIRouter(prefix="/api/v1/stats", tags=["statistics"])
@@ -47,3 +48,15 @@ def residence_stats(
     `as_of` (the period's last day, or today if earlier). Cells below 5 are null with
     `suppressed: true`, and complements are suppressed so none can be recovered by subtraction."""
     return ResidenceStats.model_validate(stats.residence_stats(session, ctx, policy, org_unit=org_unit, period=period))
+
+
+@router.get("/casefiles", response_model=ResidenceStats, responses={404: {}, 422: {}})
+def casefile_stats(
+    session: SessionDep,
+    ctx: ContextDep,
+    org_unit: Annotated[str, Query(min_length=1, max_length=15, examples=["320571"])],
+    period: Annotated[str, Query(min_length=4, max_length=7, examples=["2026", "2026-01", "2026-Q1"])],
+) -> ResidenceStats:
+    """Casefiles open in the period by kind and state, for the kinds the caller's role may
+    know of only; cells below 5 suppressed, with complements."""
+    return ResidenceStats.model_validate(casefile_stats_service(session, ctx, org_unit=org_unit, period=period))
