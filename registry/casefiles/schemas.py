@@ -36,6 +36,10 @@ class CasefileRead(Strict):
     legal_hold: bool
     details: dict[str, Any]
     assigned_user_ids: list[uuid.UUID]
+    hints: list[str] = Field(
+        default_factory=list,
+        description="Counting hints, e.g. revocation_may_be_proposed after two warnings; a person decides.",
+    )
     version: int
 
 

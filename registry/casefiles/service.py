@@ -146,7 +146,7 @@ def _assigned(session: Session, casefile_id: uuid.UUID) -> list[uuid.UUID]:
 
 def read_casefile(
     session: Session, ctx: Context, keyring: Keyring, *, casefile_id: uuid.UUID
-) -> tuple[Casefile, dict, list[uuid.UUID]]:  # type: ignore[type-arg]
+) -> tuple[Casefile, dict, list[uuid.UUID], list[str]]:  # type: ignore[type-arg]
     opened = _open(session, ctx, casefile_id)
     casefile = opened.casefile
     everyone = dict.fromkeys(ctx.principal.roles, {"details": V.FULL})
@@ -164,9 +164,34 @@ def read_casefile(
         break_glass_grant=str(opened.grant_id) if opened.grant_id else None,
     )
     details = json.loads(values["details"] or "{}")
+    found_hints = hints(session, casefile, details)
     if opened.hide_offence:
         details = {k: v for k, v in details.items() if k not in OFFENCE_FIELDS[Kind(casefile.kind)]}
-    return casefile, details, _assigned(session, casefile.id)
+    return casefile, details, _assigned(session, casefile.id), found_hints
+
+
+# Event types the counting hints read (plain types, so no body is opened for them). An
+# `absence_unauthorised` is recorded only for absences of 3 days or more (戒毒条例 Art. 19).
+DRUG_TESTS = {"test_negative": True, "test_missed": False, "test_positive": "positive"}
+ABSENCE_MIN_DAYS = 3
+
+
+def hints(session: Session, casefile: Casefile, details: dict) -> list[str]:  # type: ignore[type-arg]
+    """Counting hints (sanctions, missed tests, absences): shown, never acted on; a person decides."""
+    events = session.exec(
+        select(CasefileEvent.type, CasefileEvent.occurred_on).where(CasefileEvent.casefile_id == casefile.id)
+    ).all()
+    if casefile.kind == Kind.community_correction:
+        return correction_workflow.sanction_hints(list(events), category=details.get("category"))
+    if casefile.kind == Kind.drug_rehabilitation:
+        tests = [(on, DRUG_TESTS[kind]) for kind, on in events if kind in DRUG_TESTS]
+        absences = [
+            (on, on + timedelta(days=ABSENCE_MIN_DAYS - 1), False)
+            for kind, on in events
+            if kind == "absence_unauthorised"
+        ]
+        return drug_workflow.violation_hints(tests, absences)
+    return []
 
 
 def list_casefiles(

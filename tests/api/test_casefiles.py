@@ -346,3 +346,35 @@ def test_casefile_statistics_show_only_kinds_the_role_may_know(client, world):
     assert names and all(name.startswith("casefiles.drug_rehabilitation.") for name in names)
     residence = client.get("/api/v1/stats/residence?org_unit=320571&period=2026", headers=world["heads"]["police.a"])
     assert "casefile" not in residence.text
+
+
+def test_counting_hints_two_warnings_and_three_missed_tests(client, world):
+    corr = world["heads"]["corr.a"] | SUP
+    path = f"/api/v1/casefiles/{world['casefile']['id']}"
+    for day in ("2026-01-02", "2026-01-04"):
+        assert (
+            client.post(f"{path}/events", json={"type": "warning", "occurred_on": day}, headers=corr).status_code == 201
+        )
+    assert client.get(path, headers=corr).json()["hints"] == ["revocation_may_be_proposed"]
+    client.post(f"{path}/events", json={"type": "revocation_proposal", "occurred_on": "2026-01-05"}, headers=corr)
+    assert client.get(path, headers=corr).json()["hints"] == []
+    police = world["heads"]["police.a"] | SUP
+    drug = client.post(
+        "/api/v1/casefiles",
+        json={
+            "person_id": world["person_id"],
+            "kind": "drug_rehabilitation",
+            "org_unit": "320571",
+            "details": {
+                "measure": "community_rehab",
+                "deciding_authority": "测试区公安分局",
+                "order_no": "测公禁2号",
+                "executing_org_unit": "320571001",
+            },
+        },
+        headers=police,
+    ).json()
+    drug_path = f"/api/v1/casefiles/{drug['id']}"
+    for day in ("2026-01-01", "2026-01-02", "2026-01-03"):
+        client.post(f"{drug_path}/events", json={"type": "test_missed", "occurred_on": day}, headers=police)
+    assert client.get(drug_path, headers=police).json()["hints"] == ["serious_violation_to_report"]

@@ -31,7 +31,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 def _read(runtime, session, ctx: Context, casefile_id: uuid.UUID) -> CasefileRead:  # type: ignore[no-untyped-def]
-    casefile, details, assigned = service.read_casefile(session, ctx, runtime.keyring, casefile_id=casefile_id)
+    casefile, details, assigned, hints = service.read_casefile(session, ctx, runtime.keyring, casefile_id=casefile_id)
     return CasefileRead(
         id=casefile.id,
         person_id=casefile.person_id,
@@ -45,6 +45,7 @@ def _read(runtime, session, ctx: Context, casefile_id: uuid.UUID) -> CasefileRea
         legal_hold=casefile.legal_hold,
         details=details,
         assigned_user_ids=assigned,
+        hints=hints,
         version=casefile.version,
     )
 
