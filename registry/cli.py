@@ -24,7 +24,6 @@ from registry.audit.log import AuditTrail, Event
 from registry.audit.proofs import latest_checkpoint
 from registry.audit.verify import verify_log
 from registry.bootstrap import initialise
-from registry.casefiles.sealing import run_retention
 from registry.context import Context, actor_of
 from registry.crypto.rotation import key_status
 from registry.crypto.suites import Suite
@@ -32,7 +31,7 @@ from registry.db import create_engine, schema_is_current, transaction
 from registry.demo import seed as demo_seed
 from registry.errors import RegistryError
 from registry.logs import configure_logging
-from registry.maintenance import RotationTarget, rotation_work
+from registry.maintenance import RotationTarget, retention_work, rotation_work
 from registry.residence.importer import Rejection, import_file
 from registry.runtime import open_runtime
 from registry.settings import Settings
@@ -322,13 +321,5 @@ def retention_run() -> None:
     trail = AuditTrail(runtime.clock, actor_of(principal))
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
         task = bar.add_task("retention", total=None)
-        counts = run_retention(
-            runtime.engine,
-            runtime.keyring,
-            trail,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
-    console.print(
-        f"retention: {counts.examined} closed files examined, {counts.sealed} sealed, "
-        f"{counts.erased} erased ({counts.shredded_keys} keys destroyed)"
-    )
+        count = retention_work(runtime, trail)(lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"retention: {count} records sealed or erased")

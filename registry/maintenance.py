@@ -7,9 +7,11 @@ from enum import StrEnum
 from registry.audit.log import AuditTrail
 from registry.casefiles.sealing import run_retention
 from registry.crypto.rotation import Progress, SealedTable, rotate_deks, rotate_index, rotate_kek
+from registry.db import transaction
 from registry.jobs.runner import Work
 from registry.people.service import SEALED as PERSON_SEALED
 from registry.residence.dwellings import SEALED as DWELLING_SEALED
+from registry.residence.retention import erase_expired
 from registry.runtime import Runtime
 
 # Every table with sealed columns, for the DEK sweeper and the index backfill.
@@ -40,6 +42,8 @@ def retention_work(runtime: Runtime, trail: AuditTrail) -> Work:
 
     def run(progress: Progress) -> int:
         counts = run_retention(runtime.engine, runtime.keyring, trail, progress=progress)
-        return counts.sealed + counts.erased
+        with transaction(runtime.engine) as session:
+            residence = erase_expired(session, runtime.keyring, trail)
+        return counts.sealed + counts.erased + residence.registrations + residence.permits
 
     return run

@@ -38,6 +38,8 @@ class Action(StrEnum):
     PERMIT_READ = "permit:read"
     PERMIT_LIST = "permit:list"
     PERMIT_VERIFY = "permit:verify"
+    REGISTRATION_ERASE = "registration:erase"
+    PERMIT_ERASE = "permit:erase"
     STATS_READ = "stats:read"
     CASEFILE_CREATE = "casefile:create"
     CASEFILE_READ = "casefile:read"

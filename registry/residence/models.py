@@ -44,6 +44,8 @@ class Registration(SQLModel, table=True):
     status: str = Field(max_length=16, index=True)  # active | moved | departed
     late: bool
     previous_id: uuid.UUID | None = Field(default=None, foreign_key="residence_registration.id")
+    # Retention (departed + 5 years): the sealed fields are destroyed, the dates stay for statistics.
+    erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     version: int = 1
 
@@ -66,6 +68,7 @@ class Permit(SQLModel, table=True):
     permit_no_ct: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
     decision_reason: str | None = Field(default=None, max_length=200)
     cancelled_on: date | None = None
+    erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     version: int = 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -303,3 +304,31 @@ def test_anonymous_and_wrong_role(client, world):
         ).status_code
         == 403
     )
+
+
+def test_departed_registration_and_cancelled_permit_are_erased_five_years_on(client, runtime, world, clock, bootstrap):
+    path, issued = _issued_permit(client, world, clock)
+    police = world["heads"]["police.a"] | REG
+    registration_id = issued["registration_id"]
+    assert client.post(f"{path}/cancel", json={"reason": "departed"}, headers=police).status_code == 200
+    departed = client.post(
+        f"/api/v1/residence-registrations/{registration_id}/depart", json={"departed_on": "2026-01-05"}, headers=police
+    )
+    assert departed.status_code == 200
+    admin = as_user(client, *bootstrap)
+    create_user(client, admin, "secadmin.r", ["security_admin"], None)
+    clock.advance(days=365 * 5 + 2)
+    world["relogin"]()
+    secadmin = as_user(client, "secadmin.r", STRONG_PASSWORD)
+    job = client.post("/api/v1/retention/runs", headers=secadmin).json()["job_id"]
+    runtime.jobs.wait(uuid.UUID(job), timeout=60)
+    police = world["heads"]["police.a"] | REG
+    registration = client.get(f"/api/v1/residence-registrations/{registration_id}", headers=police).json()
+    assert registration["employer_name"] is None and registration["status"] == "departed"
+    permit = client.get(path, headers=police).json()
+    assert permit["permit_no"] is None and permit["status"] == "cancelled"
+    with runtime.engine.connect() as conn:
+        keys = conn.exec_driver_sql(
+            f"SELECT count(*) FROM data_key WHERE compartment = 'residence' AND owner_id = '{world['tenant_id']}'"
+        ).scalar()
+    assert keys == 0
