@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from registry.audit.log import AuditTrail
+from registry.casefiles.retention import RetentionPolicy
 from registry.casefiles.sealing import run_retention
 from registry.crypto.rotation import Progress, SealedTable, rotate_deks, rotate_index, rotate_kek
 from registry.db import transaction
@@ -40,10 +41,20 @@ def rotation_work(runtime: Runtime, target: RotationTarget, *, resume: bool = Fa
 def retention_work(runtime: Runtime, trail: AuditTrail) -> Work:
     """Seal and erase what the retention table says is due, as a job."""
 
+    s = runtime.settings
+    policy = RetentionPolicy(
+        registration_erase_years=s.retention_registration_erase_years,
+        permit_erase_years=s.retention_permit_erase_years,
+        casefile_seal_years=s.retention_casefile_seal_years,
+        casefile_erase_years=s.retention_casefile_erase_years,
+        minor_seal_days=s.retention_minor_seal_days,
+        drug_relapse_free_years=s.retention_drug_relapse_free_years,
+    )
+
     def run(progress: Progress) -> int:
-        counts = run_retention(runtime.engine, runtime.keyring, trail, progress=progress)
+        counts = run_retention(runtime.engine, runtime.keyring, trail, policy=policy, progress=progress)
         with transaction(runtime.engine) as session:
-            residence = erase_expired(session, runtime.keyring, trail)
+            residence = erase_expired(session, runtime.keyring, trail, policy=policy)
         return counts.sealed + counts.erased + residence.registrations + residence.permits
 
     return run

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     move_report_days: int = Field(default=10, ge=1, le=60)
     permit_issue_days: int = Field(default=15, ge=1, le=30)  # 居住证暂行条例 Art. 9: at most 30
     verifications_per_minute: int = Field(default=30, ge=1)
+    # Retention (DOMAIN.md table; PIPL Art. 19, 47), checked again by casefiles.retention.
+    retention_registration_erase_years: int = 5
+    retention_permit_erase_years: int = 5
+    retention_casefile_seal_years: int = 5
+    retention_casefile_erase_years: int = 30
+    retention_minor_seal_days: int = Field(default=3, ge=0, le=3)
+    retention_drug_relapse_free_years: int = 3
     key_provider: str = "file"
     # Empty means: use the token secret generated at `registry init` in the data directory.
     token_secret: SecretStr = SecretStr("")
