@@ -57,7 +57,7 @@ _COMPANY_FORMS = ("有限公司", "有限责任公司", "股份有限公司")
 
 # Registration authority + organisation type pairs that occur in practice
 # (9x market regulator: companies, sole traders, cooperatives; 5x civil affairs; 1x public
-# institutions); most employers are companies, hence the repetition.
+# institutions); most employers are companies, so "91" is drawn more often.
 _USCC_HEADS = ("91", "91", "91", "91", "92", "93", "11", "12", "52", "53")
 _USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
