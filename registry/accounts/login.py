@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from registry.access import mfa, passwords
 from registry.access.models import AccountKind, AccountStatus, UserAccount
-from registry.access.policy import MFA_ROLES, Role
+from registry.access.policy import MFA_ROLES
 from registry.accounts.schemas import PasswordChange
 from registry.audit.actions import Action, Outcome
 from registry.audit.log import Actor, AuditTrail, Event
@@ -193,7 +193,3 @@ def change_password(session: Session, ctx: Context, *, data: PasswordChange) -> 
     account.token_version += 1
     account.version += 1
     ctx.audit.append(session, ctx.event(Action.AUTH_PASSWORD_CHANGE, targets=(str(account.id),)))
-
-
-def roles_of(account: UserAccount) -> frozenset[Role]:
-    return frozenset(Role(r) for r in account.roles)

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from registry.access.models import OrgUnit, UserAccount
+from registry.access.policy import Role
 from registry.accounts.orgunits import get_org_unit
 from registry.audit.actions import Action, Outcome
 from registry.casefiles import access
@@ -40,10 +41,16 @@ from registry.crypto.keyring import Compartment, Keyring
 from registry.disclosure import Visibility, disclose, disclose_rows, reveal_for_match
 from registry.errors import NotFound, RuleViolation
 from registry.people.models import Person
+from registry.people.service import identity_field
 
 TABLE, EVENTS = "casefile", "casefile_event"
+# Roles that may hold casefiles see the details in full once `access.open_casefile` let them
+# in; social workers then lose the offence fields (OFFENCE_FIELDS).
+VISIBILITY = {
+    role: {"details": Visibility.FULL}
+    for role in (Role.CORRECTIONS, Role.CIVIL_AFFAIRS, Role.POLICE, Role.SOCIAL_WORKER)
+}
 ADULT_AGE = 18
-V = Visibility
 
 
 def _require_kind(ctx: Context, kind: str) -> None:
@@ -98,16 +105,7 @@ def create_casefile(session: Session, ctx: Context, keyring: Keyring, *, data: C
     if opened_on > today(ctx.clock):
         raise RuleViolation("opened_on: in the future")
     owner = str(person.id)
-    birth = reveal_for_match(
-        session,
-        keyring,
-        person.birth_date_ct,
-        owner=owner,
-        compartment=Compartment.IDENTITY,
-        table="person",
-        column="birth_date",
-        record_id=owner,
-    )
+    birth = identity_field(session, keyring, person, "birth_date")
     casefile_id = uuid.uuid4()
     key = keyring.write_key(session, owner=owner, compartment=Compartment.CASEFILE)
     casefile = Casefile(
@@ -149,7 +147,6 @@ def read_casefile(
 ) -> tuple[Casefile, dict, list[uuid.UUID], list[str]]:  # type: ignore[type-arg]
     opened = _open(session, ctx, casefile_id)
     casefile = opened.casefile
-    everyone = dict.fromkeys(ctx.principal.roles, {"details": V.FULL})
     values = disclose(
         session,
         ctx,
@@ -160,7 +157,7 @@ def read_casefile(
         compartment=Compartment.CASEFILE,
         table=TABLE,
         sealed={"details": casefile.details_ct},
-        visibility=everyone,
+        visibility=VISIBILITY,
         break_glass_grant=str(opened.grant_id) if opened.grant_id else None,
     )
     details = json.loads(values["details"] or "{}")
@@ -385,19 +382,9 @@ def set_assignments(
     ctx.principal.require(KIND_PERMISSION[Kind(casefile.kind)])
     _users_exist(session, data.user_ids)
     if casefile.kind == Kind.community_correction:
-        owner = str(casefile.person_id)
         person = session.get(Person, casefile.person_id)
         assert person is not None
-        subject_sex = reveal_for_match(
-            session,
-            keyring,
-            person.sex_ct,
-            owner=owner,
-            compartment=Compartment.IDENTITY,
-            table="person",
-            column="sex",
-            record_id=owner,
-        )
+        subject_sex = identity_field(session, keyring, person, "sex")
         team = session.exec(select(UserAccount.sex).where(UserAccount.id.in_(data.user_ids))).all()  # type: ignore[attr-defined]
         correction_workflow.check_team(subject_sex, team)
     _replace_members(session, casefile.id, MemberRole.ASSIGNED, data.user_ids)

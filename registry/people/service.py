@@ -53,6 +53,22 @@ def get_person(session: Session, scope: Scope, *, person_id: uuid.UUID) -> Perso
     return person
 
 
+def identity_field(session: Session, keyring: Keyring, person: Person, column: str) -> str:
+    """One of a person's sealed identity values, for a rule check or an exact match inside
+    the service (the caller never returns it): ages, sexes, names compared, not shown."""
+    rid = str(person.id)
+    return reveal_for_match(
+        session,
+        keyring,
+        getattr(person, f"{column}_ct"),
+        owner=rid,
+        compartment=Compartment.IDENTITY,
+        table=TABLE,
+        column=column,
+        record_id=rid,
+    )
+
+
 def _name_key(name: str, birth_date: date) -> str:
     return f"{normalise_name(name)}|{birth_date.isoformat()}"
 
@@ -67,16 +83,7 @@ def _matches(
         if person.erased_at is not None:
             continue
         # A token is a bucket: open the candidate's own value and compare exactly.
-        stored = reveal_for_match(
-            session,
-            keyring,
-            getattr(person, f"{column}_ct"),
-            owner=str(person.id),
-            compartment=Compartment.IDENTITY,
-            table=TABLE,
-            column=column,
-            record_id=str(person.id),
-        )
+        stored = identity_field(session, keyring, person, column)
         if normalise(stored) == value:
             found.append(person)
     return found, token_value.hex()
@@ -177,16 +184,7 @@ def update_person(
     if "name" in changes:
         name = display_name(changes["name"])
         person.name_ct = seal(key, name, table=TABLE, column="name", record_id=rid)
-        birth = reveal_for_match(
-            session,
-            keyring,
-            person.birth_date_ct,
-            owner=rid,
-            compartment=Compartment.IDENTITY,
-            table=TABLE,
-            column="birth_date",
-            record_id=rid,
-        )
+        birth = identity_field(session, keyring, person, "birth_date")
         indexes.put(
             session,
             keyring,
@@ -251,27 +249,8 @@ def search_persons(session: Session, ctx: Context, keyring: Keyring, *, query: P
     )
     items = []
     for person in found:
-        rid = str(person.id)
-        name = reveal_for_match(
-            session,
-            keyring,
-            person.name_ct,
-            owner=rid,
-            compartment=Compartment.IDENTITY,
-            table=TABLE,
-            column="name",
-            record_id=rid,
-        )
-        birth = reveal_for_match(
-            session,
-            keyring,
-            person.birth_date_ct,
-            owner=rid,
-            compartment=Compartment.IDENTITY,
-            table=TABLE,
-            column="birth_date",
-            record_id=rid,
-        )
+        name = identity_field(session, keyring, person, "name")
+        birth = identity_field(session, keyring, person, "birth_date")
         items.append(
             {
                 "id": person.id,

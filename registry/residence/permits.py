@@ -28,6 +28,7 @@ from registry.disclosure import disclose, reveal_for_match
 from registry.errors import NotFound, RateLimited
 from registry.people.identifiers import normalise_name
 from registry.people.models import Person
+from registry.people.service import identity_field
 from registry.residence.models import Endorsement, Permit, Registration
 from registry.residence.policy import ResidencePolicy
 from registry.residence.rules import (
@@ -267,16 +268,7 @@ def verify_permit(
         if stored_no != number:
             continue
         matched.append(rid)
-        name = reveal_for_match(
-            session,
-            keyring,
-            person.name_ct,
-            owner=owner,
-            compartment=Compartment.IDENTITY,
-            table="person",
-            column="name",
-            record_id=owner,
-        )
+        name = identity_field(session, keyring, person, "name")
         status = view(session, permit, policy, on=today(ctx.clock)).status
         valid = status is PermitStatus.issued and normalise_name(name) == normalise_name(holder_name)
     ctx.audit.append(
