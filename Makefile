@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test lint
+.PHONY: run test lint fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,7 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	bash scripts/system-deps
 	$(VENV)/bin/pytest -n 2 -q
+
+# A longer contract fuzz than the suite's (REGISTRY_FUZZ_EXAMPLES requests over every operation).
+fuzz: $(STAMP)
+	REGISTRY_FUZZ_EXAMPLES=$${REGISTRY_FUZZ_EXAMPLES:-10000} $(VENV)/bin/pytest -q -p no:randomly tests/test_contract.py

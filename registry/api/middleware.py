@@ -68,7 +68,12 @@ class UnitOfWork:
                 session.close()
         if success:
             for work in self.after_commit:
-                work()
+                # The transaction has committed: a failure here must not turn the response
+                # into "nothing was changed". The work itself records its failure.
+                try:
+                    work()
+                except Exception as exc:
+                    log.error("after-commit work failed", extra={"error": type(exc).__name__})
         if not success and self.on_failure:
             with Session(self._engine) as side:
                 for work in self.on_failure:

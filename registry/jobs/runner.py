@@ -57,7 +57,11 @@ class JobRunner:
     def submit(self, job_id: uuid.UUID, work: Work) -> None:
         """Call after the transaction that created the job row has committed."""
         with self._lock:
-            self._futures[job_id] = self._pool.submit(self._run, job_id, work)
+            try:
+                self._futures[job_id] = self._pool.submit(self._run, job_id, work)
+            except RuntimeError:  # shutting down: say so in the row; the job is requested again
+                self._set(job_id, status=JobStatus.INTERRUPTED, finished_at=self.clock.now())
+                raise
 
     def wait(self, job_id: uuid.UUID, timeout: float | None = None) -> None:
         future = self._futures.get(job_id)

@@ -129,3 +129,13 @@ def test_legal_hold_stops_the_clock_and_expired_file_is_crypto_shredded(client, 
     runtime.sequencer.drain()
     runtime.sequencer.checkpoint()
     assert verify_log(runtime.engine, runtime.provider.public_key(), runtime.settings.audit_origin).ok
+
+
+def test_a_run_accepted_while_the_runner_stops_says_202_and_reads_interrupted(client, runtime, world):
+    # The job row and its audit entry committed before the runner refused the work: the
+    # answer must not claim that nothing changed, and the row must not stay queued.
+    runtime.jobs.shutdown()
+    started = client.post("/api/v1/retention/runs", headers=world["heads"]["secadmin.x"])
+    assert started.status_code == 202
+    job = client.get(f"/api/v1/jobs/{started.json()['job_id']}", headers=world["heads"]["secadmin.x"]).json()
+    assert job["status"] == "interrupted"
