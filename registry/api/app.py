@@ -8,7 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from registry.api.errors import install_error_handlers
-from registry.api.middleware import BodyLimitMiddleware, RequestLogMiddleware, TransactionMiddleware
+from registry.api.middleware import (
+    BodyLimitMiddleware,
+    NulGuardMiddleware,
+    RequestLogMiddleware,
+    TransactionMiddleware,
+)
 from registry.api.routes import admin, audit, auth, casefiles, health, keys, persons, residence, retention, stats
 from registry.api.routes.movements import router as movements_router
 from registry.audit.sequencer import SequencerThread
@@ -54,8 +59,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         retention.router,
     ):
         app.include_router(router)
-    # Added innermost first: the transaction sits inside the body limit and the request log.
+    # Added innermost first: the transaction sits inside the NUL guard, the body limit and the request log.
     app.add_middleware(TransactionMiddleware, engine=runtime.engine)
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware)
     return app

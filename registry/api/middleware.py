@@ -1,4 +1,4 @@
-"""ASGI middleware: request id and access log, body limit, and the request transaction.
+"""ASGI middleware: request id and access log, body limit, NUL guard, and the request transaction.
 
 Pure ASGI (not BaseHTTPMiddleware) so the transaction commits before the first response
 byte: a response is never sent for work that did not commit.
@@ -161,6 +161,56 @@ class BodyLimitMiddleware:
             if not started:
                 for m in too_large:
                     await send(m)
+
+
+# A NUL character is never part of a valid value, and PostgreSQL cannot store one in text
+# (SQLite can): refusing it at the door keeps both engines answering alike.
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_FORM = b"application/x-www-form-urlencoded"
+
+
+def _has_nul(scope: Scope, body: bytes) -> bool:
+    if "\x00" in scope["path"] or b"%00" in scope["query_string"] or b"\x00" in scope["query_string"]:
+        return True
+    if b"\x00" in body or _JSON_NUL.search(body):
+        return True
+    content_type = dict(scope["headers"]).get(b"content-type", b"")
+    return content_type.startswith(_FORM) and b"%00" in body
+
+
+class NulGuardMiddleware:
+    """400 for a NUL in the path, the query string or the body (raw, JSON-escaped or
+    form-encoded). The body is read whole first; BodyLimitMiddleware bounds it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # client gone: pass the disconnect on
+                return await self.app(scope, _replay([message], receive), send)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if _has_nul(scope, body):
+            for m in _problem_messages(400, "invalid-input", "Invalid input", "the request contains a NUL character"):
+                await send(m)
+            return
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 class RequestLogMiddleware:

@@ -170,8 +170,10 @@ def normalise_phone(value: str) -> str:
 
 _MAX_NAME = 100
 _ALLOWED_CONTROLS = frozenset("\t\n\r")  # folded into single spaces below
-# Bidirectional overrides make a name display differently from what is stored.
-_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Invisible format characters (Unicode category Cf: bidirectional overrides, zero-width
+# spaces and joiners, soft hyphens, BOM) make a name display differently from what is
+# stored, or two equal-looking names index apart; NFKC keeps them, so they are refused.
+_INVISIBLE = "Cf"
 
 
 def normalise_name(value: str) -> str:
@@ -186,7 +188,8 @@ def display_name(value: str) -> str:
     """A name as stored and shown: NFKC, internal whitespace collapsed, trimmed."""
     text = _nfkc(value, "name")
     for char in text:
-        if char in _BIDI_CONTROLS or (unicodedata.category(char) == "Cc" and char not in _ALLOWED_CONTROLS):
+        category = unicodedata.category(char)
+        if category == _INVISIBLE or (category == "Cc" and char not in _ALLOWED_CONTROLS):
             raise InvalidIdentifier("name: contains a control character")
     name = " ".join(text.split())
     if not name:

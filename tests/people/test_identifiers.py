@@ -387,6 +387,10 @@ def test_display_name(raw: str, expected: str) -> None:
         ("张\x1b三", "contains a control character"),
         ("张\x85三", "contains a control character"),
         ("张\u202e三", "contains a control character"),
+        ("张\u200b三", "contains a control character"),  # zero-width space
+        ("张\u200d三", "contains a control character"),  # zero-width joiner
+        ("\ufeff张三", "contains a control character"),  # byte-order mark
+        ("张\u00ad三", "contains a control character"),  # soft hyphen
     ],
 )
 def test_display_name_refusals(raw: str, rule: str) -> None:
