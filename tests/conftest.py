@@ -6,14 +6,10 @@ Migrations run once per engine per worker into a template that each test copies.
 
 from __future__ import annotations
 
-import itertools
-import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
@@ -27,11 +23,6 @@ from registry.settings import Settings
 from tests.support import postgres
 
 ENGINES = ("sqlite", "postgresql")
-_counter = itertools.count()
-
-
-def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 @pytest.fixture(scope="session")
@@ -42,21 +33,13 @@ def pg_admin_url() -> Iterator[str]:
         server.stop()
 
 
-def _psql(url: str, statement: str) -> None:
-    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(statement)
-
-
 @pytest.fixture(scope="session")
 def pg_template(pg_admin_url: str) -> Iterator[str]:
-    name = f"registry_tpl_{_worker()}_{uuid.uuid4().hex[:8]}"
-    _psql(pg_admin_url, f'CREATE DATABASE "{name}"')
-    url = make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    migrate(engine)
-    engine.dispose()
-    yield name
-    _psql(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres.scratch_database(pg_admin_url, "registry_tpl") as url:
+        engine = create_engine(url)
+        migrate(engine)
+        engine.dispose()
+        yield make_url(url).database
 
 
 @pytest.fixture(scope="session")
@@ -76,11 +59,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{path}"
         return
     admin = request.getfixturevalue("pg_admin_url")
-    template = request.getfixturevalue("pg_template")
-    name = f"registry_t_{_worker()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
-    _psql(admin, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    yield make_url(admin).set(database=name).render_as_string(hide_password=False)
-    _psql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres.scratch_database(admin, "registry_t", template=request.getfixturevalue("pg_template")) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,11 +1,12 @@
 """Contract fuzzing: schemathesis generates requests for every operation of the service's
-own OpenAPI document, each sent as one of every role (data roles with a purpose they may
+own OpenAPI document on both engines, each sent as one of every role (data roles with a purpose they may
 declare): no 5xx, every response matches its declared schema, and every error is
 problem+json. A bounded number of examples in the suite; `make fuzz` runs a longer one."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 import schemathesis
@@ -21,6 +22,8 @@ from registry.clock import FixedClock
 from registry.runtime import open_runtime
 from registry.settings import Settings
 from tests.api_helpers import STRONG_PASSWORD, as_user, bearer, create_tree, create_user
+from tests.conftest import ENGINES
+from tests.support import postgres
 
 EXAMPLES = int(os.environ.get("REGISTRY_FUZZ_EXAMPLES", "500"))  # bounded for the suite
 # Every role, each with a purpose it may declare (none for the roles without personal data).
@@ -36,10 +39,19 @@ ROLES = {
 }
 
 
+@pytest.fixture(scope="module", params=ENGINES)
+def engine_url(request, tmp_path_factory) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('contract') / 'registry.db'}"
+        return
+    with postgres.scratch_database(request.getfixturevalue("pg_admin_url"), "registry_fuzz") as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory):
+def fuzzed(tmp_path_factory, engine_url):
     base = tmp_path_factory.mktemp("contract")
-    settings_ = Settings(data_dir=base / "data", database_url=f"sqlite:///{base / 'registry.db'}", profile="dev")
+    settings_ = Settings(data_dir=base / "data", database_url=engine_url, profile="dev")
     result = initialise(settings_, clock=FixedClock())
     runtime = open_runtime(settings_, clock=FixedClock())
     app = create_app(runtime)

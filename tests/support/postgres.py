@@ -4,6 +4,7 @@ since the server refuses to run as root) on a free loopback port."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -11,9 +12,12 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+from sqlalchemy.engine import make_url
 
 ENV_URL = "REGISTRY_TEST_PG_URL"  # e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
@@ -80,3 +84,19 @@ def admin_url() -> tuple[str, ThrowawayServer | None]:
             raise RuntimeError("throwaway PostgreSQL did not start")
         time.sleep(0.2)
     return url, server
+
+
+def run_admin(admin: str, statement: str) -> None:
+    with psycopg.connect(admin.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+@contextlib.contextmanager
+def scratch_database(admin: str, prefix: str, template: str | None = None) -> Iterator[str]:
+    """A database of its own (a copy of `template` if given), dropped afterwards; yields its URL."""
+    name = f"{prefix}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:10]}"
+    run_admin(admin, f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    try:
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        run_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
