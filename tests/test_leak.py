@@ -1,6 +1,8 @@
-"""No personal value at rest or in logs: seed 1,000 synthetic persons over HTTP, then look
-for every name, ID number and phone in the database files (SQLite, WAL included) or a
-pg_dump (PostgreSQL), the captured log lines and the audit table.
+"""No personal value at rest or in logs: seed 1,000 synthetic persons over HTTP, give some
+of them a dwelling, a registration and a community-correction file whose timeline notes
+name them (as staff notes do), then look for every name, ID number and phone in the
+database files (SQLite, WAL included) or a pg_dump (PostgreSQL), the captured log lines
+and the audit table.
 
 Failures report artefacts and counts only, never a value (the people are synthetic, but
 the habit matters); comparisons of personal values are made into booleans first so that
@@ -52,6 +54,43 @@ def _read_and_search(client, police, people, ids) -> None:
         assert [m["id"] for m in search.json()["items"]] == [person_id]
 
 
+WORKLOAD = 20  # persons who also get a dwelling, a registration and a casefile with notes
+CORRECTION = {
+    "category": "probation",
+    "deciding_authority": "测试区人民法院",
+    "document_no": "(2025)测刑初9号",
+    "judgment_effective_on": "2025-12-20",
+    "term_starts_on": "2025-12-20",
+    "term_ends_on": "2026-12-19",
+}
+
+
+def _residence_and_casefiles(client, police, corrections, people, ids, synthetic) -> None:
+    """The rest of the workload: records whose sealed parts name the person."""
+    for n, (p, person_id) in enumerate(list(zip(people, ids, strict=True))[:WORKLOAD]):
+        landlord_id = ids[-1 - n]
+        dwelling = {
+            "org_unit": "320571001",
+            "address": synthetic.address(),
+            "kind": "rental",
+            "landlord_person_id": landlord_id,
+            "pledge_signed_on": "2025-12-01",
+        }
+        made = client.post("/api/v1/dwellings", json=dwelling, headers=police)
+        assert made.status_code == 201, f"dwelling answered {made.status_code}"
+        registration = {"person_id": person_id, "dwelling_id": made.json()["id"], "arrived_on": "2026-01-02"}
+        registration |= {"basis": "employment", "employer_name": "测试科技有限公司", "employer_uscc": synthetic.uscc()}
+        made = client.post("/api/v1/residence-registrations", json=registration, headers=police)
+        assert made.status_code == 201, f"registration answered {made.status_code}"
+        casefile = {"person_id": person_id, "kind": "community_correction", "org_unit": "320571"}
+        made = client.post("/api/v1/casefiles", json=casefile | {"details": CORRECTION}, headers=corrections)
+        assert made.status_code == 201, f"casefile answered {made.status_code}"
+        note = {"note": f"{p.name}（{p.phone}，{p.id_number}）按时报到"}
+        event = {"type": "visit", "occurred_on": "2026-01-04", "body": note}
+        made = client.post(f"/api/v1/casefiles/{made.json()['id']}/events", json=event, headers=corrections)
+        assert made.status_code == 201, f"event answered {made.status_code}"
+
+
 def _audit_rows(engine: sa.Engine) -> bytes:
     with engine.connect() as conn:
         rows = [dict(row._mapping) for row in conn.execute(sa.select(AuditEntry.__table__))]
@@ -90,7 +129,9 @@ def test_no_personal_value_in_storage_logs_or_audit(client, bootstrap, runtime, 
         admin = as_user(client, *bootstrap)
         create_tree(client, admin)
         create_user(client, admin, "officer.leak", ["police"], ORG_UNIT)
+        create_user(client, admin, "corrections.leak", ["corrections"], ORG_UNIT)
         police = as_user(client, "officer.leak", STRONG_PASSWORD) | PURPOSE
+        corrections = as_user(client, "corrections.leak", STRONG_PASSWORD) | {"X-Purpose": "supervision"}
 
         started = time.perf_counter()
         ids = _seed(client, police, seeded)
@@ -99,6 +140,7 @@ def test_no_personal_value_in_storage_logs_or_audit(client, bootstrap, runtime, 
         print(f"\n{engine}: {COUNT} creates in {seconds:.1f} s ({1000 * seconds / COUNT:.1f} ms each)")
 
         _read_and_search(client, police, seeded, ids)
+        _residence_and_casefiles(client, police, corrections, seeded, ids, SyntheticPeople(SEED + 1))
         first = seeded[0]
         duplicate = {"id_number": first.id_number, "name": first.name, "phone": first.phone}
         assert client.post("/api/v1/persons", json=duplicate, headers=police).status_code == 409
