@@ -1,15 +1,18 @@
-"""Maintenance work shared by the CLI and the API: key rotations, as runnable jobs."""
+"""Maintenance work shared by the CLI and the API: key rotations and retention runs, as
+runnable jobs, and their resumption after a crash."""
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 
-from registry.audit.log import AuditTrail
+from registry.audit.actions import Action
+from registry.audit.log import Actor, AuditTrail, Event
 from registry.casefiles.retention import RetentionPolicy
 from registry.casefiles.sealing import run_retention
 from registry.crypto.rotation import Progress, SealedTable, rotate_deks, rotate_index, rotate_kek
 from registry.db import transaction
-from registry.jobs.runner import Work
+from registry.jobs.runner import Work, create_job, mark_interrupted
 from registry.people.service import SEALED as PERSON_SEALED
 from registry.residence.dwellings import SEALED as DWELLING_SEALED
 from registry.residence.retention import erase_expired
@@ -58,3 +61,34 @@ def retention_work(runtime: Runtime, trail: AuditTrail) -> Work:
         return counts.sealed + counts.erased + residence.registrations + residence.permits
 
     return run
+
+
+SYSTEM = Actor("system")
+
+
+def resume_interrupted(runtime: Runtime) -> list[uuid.UUID]:
+    """At start-up: mark what a stopped process left unfinished `interrupted`, then request
+    each interrupted rotation and retention run again as `system` (audited), so that a
+    crash never leaves old keys alive or due records in place until someone notices.
+    Returns the new jobs' ids; call once the runner is up."""
+    started: dict[str, bool] = {}
+    for kind, running in mark_interrupted(runtime.engine, runtime.clock):
+        started[kind] = started.get(kind, False) or running
+    trail = AuditTrail(runtime.clock, SYSTEM)
+    resumed: list[tuple[uuid.UUID, Work]] = []
+    with transaction(runtime.engine) as session:
+        for kind in sorted(started):
+            if kind == "retention":
+                work, action = retention_work(runtime, trail), Action.RETENTION_RUN
+            elif kind.removeprefix("rotation:") in set(RotationTarget):
+                # A KEK rotation that had started has its new KEK: finish the rewrap under it.
+                target = RotationTarget(kind.removeprefix("rotation:"))
+                work, action = rotation_work(runtime, target, resume=started[kind]), Action.KEY_ROTATE
+            else:
+                continue
+            job = create_job(session, runtime.clock, kind=kind, requested_by=SYSTEM.account_id)
+            trail.append(session, Event(action, targets=(str(job.id), kind), reason="resumed after an interruption"))
+            resumed.append((job.id, work))
+    for job_id, work in resumed:
+        runtime.jobs.submit(job_id, work)
+    return [job_id for job_id, _ in resumed]

@@ -17,14 +17,14 @@ from registry.api.middleware import (
 from registry.api.routes import admin, audit, auth, casefiles, health, keys, persons, residence, retention, stats
 from registry.api.routes.movements import router as movements_router
 from registry.audit.sequencer import SequencerThread
-from registry.jobs.runner import mark_interrupted
+from registry.maintenance import resume_interrupted
 from registry.runtime import Runtime
 
 
 def create_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        mark_interrupted(runtime.engine, runtime.clock)
+        resume_interrupted(runtime)
         sequencer = SequencerThread(
             runtime.sequencer,
             interval_s=runtime.settings.audit_sequencer_interval_s,

@@ -2,7 +2,8 @@
 
 Each progress update and the final state are written in transactions of their own, so
 `GET /jobs/{id}` sees them while the job runs. Jobs must be idempotent: a job that a
-crash interrupted is marked `interrupted` at the next start and simply requested again.
+crash interrupted is marked `interrupted` at the next start and requested again (the
+maintenance jobs by the service itself, `registry.maintenance.resume_interrupted`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from registry.clock import Clock
 from registry.db import transaction
@@ -36,15 +37,17 @@ def create_job(session: Session, clock: Clock, *, kind: str, requested_by: str |
     return job
 
 
-def mark_interrupted(engine: Engine, clock: Clock) -> int:
-    """At startup: jobs left queued or running belonged to a process that is gone."""
+def mark_interrupted(engine: Engine, clock: Clock) -> list[tuple[str, bool]]:
+    """At startup: jobs left queued or running belonged to a process that is gone. Returns
+    (kind, whether it had started) for each job so marked."""
+    unfinished = Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])  # type: ignore[attr-defined]
     with transaction(engine) as session:
-        result = session.execute(
-            sa.update(Job)
-            .where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))  # type: ignore[attr-defined]
-            .values(status=JobStatus.INTERRUPTED, finished_at=clock.now())
-        )
-        return result.rowcount or 0
+        jobs = [
+            (kind, status == JobStatus.RUNNING)
+            for kind, status in session.exec(select(Job.kind, Job.status).where(unfinished))
+        ]
+        session.execute(sa.update(Job).where(unfinished).values(status=JobStatus.INTERRUPTED, finished_at=clock.now()))
+        return jobs
 
 
 class JobRunner:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from sqlmodel import Session, select
 
-from registry.jobs.runner import mark_interrupted
+from registry.audit.models import AuditEntry
+from registry.db import transaction
+from registry.jobs.runner import create_job
+from registry.maintenance import resume_interrupted
 from registry.people.synthetic import SyntheticPeople
 from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
 
@@ -74,11 +78,22 @@ def test_unknown_job_and_target(client, staff):
     assert bad.status_code == 422
 
 
-def test_jobs_left_running_by_a_dead_process_are_marked_interrupted(client, runtime, staff):
-    accepted = client.post("/api/v1/keys/rotations", json={"target": "kek"}, headers=staff["secadmin"]).json()
+def test_jobs_left_by_a_dead_process_are_marked_interrupted_and_resumed(client, runtime, staff):
+    accepted = client.post("/api/v1/keys/rotations", json={"target": "dek"}, headers=staff["secadmin"]).json()
     runtime.jobs.wait(uuid.UUID(accepted["job_id"]), timeout=60)
     with runtime.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE job SET status = 'running'")
-    assert mark_interrupted(runtime.engine, runtime.clock) == 1
+    with transaction(runtime.engine) as session:
+        create_job(session, runtime.clock, kind="unknown", requested_by=None)  # queued, of no known kind
+    resumed = resume_interrupted(runtime)
     job = client.get(f"/api/v1/jobs/{accepted['job_id']}", headers=staff["secadmin"]).json()
     assert job["status"] == "interrupted"
+    assert len(resumed) == 1  # the rotation, not the job of a kind it does not know
+    runtime.jobs.wait(resumed[0], timeout=60)
+    again = client.get(f"/api/v1/jobs/{resumed[0]}", headers=staff["secadmin"]).json()
+    assert again["kind"] == "rotation:dek" and again["status"] == "done"
+    with Session(runtime.engine) as session:
+        entry = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "key:rotate").order_by(AuditEntry.id.desc())
+        ).first()
+    assert entry.actor_id == "system" and str(resumed[0]) in entry.targets
