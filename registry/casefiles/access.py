@@ -2,9 +2,11 @@
 
 Order of the checks (PRIVACY.md §3): compartment (the kinds the role may know of) and
 jurisdiction in SQL — anything else is the same 404 as a file that does not exist; then
-the exclusion list (refused even with break-glass); then assignment (social workers),
-the restriction list and the seal, each of which only a live break-glass grant opens
-(a sealed file only with purpose `court_request`).
+the exclusion list (refused even with break-glass); then jurisdiction (which a live grant
+lets the query skip), assignment (social workers), the restriction list and the seal, each
+of which only a live break-glass grant opens (a sealed file only with purpose
+`court_request`). Access that rests on a grant names it, so every use is audited as one;
+a grant widens which files a role opens, never which fields it sees.
 """
 
 from __future__ import annotations
@@ -103,8 +105,12 @@ def open_casefile(
     me = principal.account_id
     if me in members.get(MemberRole.EXCLUDED, set()):
         raise NotFound(HIDDEN)
+    unit = session.get(OrgUnit, casefile.org_unit_code)
+    # Out of jurisdiction the file was addressable only through the grant: its use is audited as such.
+    out_of_scope = not assigned_only(principal) and (unit is None or not principal.scope.covers(unit.path))
     needs_grant = (
-        (assigned_only(principal) and me not in members.get(MemberRole.ASSIGNED, set()))
+        out_of_scope
+        or (assigned_only(principal) and me not in members.get(MemberRole.ASSIGNED, set()))
         or (members.get(MemberRole.RESTRICTED_TO) and me not in members[MemberRole.RESTRICTED_TO])
         or casefile.sealed
     )
@@ -112,7 +118,8 @@ def open_casefile(
         return Opened(casefile, None, hide_offence=assigned_only(principal))
     if grant is None or (casefile.sealed and purpose is not Purpose.COURT_REQUEST):
         raise NotFound(HIDDEN)
-    return Opened(casefile, grant.id, hide_offence=False)
+    # A grant widens which files, never which fields: social workers still see no offence details.
+    return Opened(casefile, grant.id, hide_offence=assigned_only(principal))
 
 
 def visible_list_filter(principal: Principal):  # type: ignore[no-untyped-def]

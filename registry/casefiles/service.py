@@ -410,9 +410,13 @@ def break_glass(
 ) -> BreakGlassGrant:
     """A time-boxed grant on one file outside the caller's normal access; audited, reviewed
     by auditors. Never for an excluded user; only roles that may know of casefiles."""
-    if not access.kinds_known_to(ctx.principal):
+    kinds = access.kinds_known_to(ctx.principal)
+    if not kinds:
         raise NotFound(HIDDEN)
-    casefile = session.exec(select(Casefile).where(Casefile.id == casefile_id, Casefile.erased_at.is_(None))).first()  # type: ignore[union-attr]
+    # A kind the role may not know of is the same 404 as no file (compartment hiding).
+    casefile = session.exec(
+        select(Casefile).where(Casefile.id == casefile_id, Casefile.kind.in_(kinds), Casefile.erased_at.is_(None))  # type: ignore[attr-defined,union-attr]
+    ).first()
     excluded = (
         casefile is not None
         and session.exec(

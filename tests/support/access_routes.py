@@ -1,0 +1,475 @@
+"""The route table of the access matrix (tests/api/test_access_matrix.py): every route the
+API serves, as data: how it decides (`Gate`), what it needs, what it answers once allowed,
+and how to fill its path and body for a target (tests/support/access_world.py).
+
+Writes that would change what later rows rely on either change nothing once allowed (the
+record's own lists, an empty patch) or take a `fresh` like-for-like target; where the state
+machine stands right behind the access checks, an allowed call answers its 409 or 422.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.api_helpers import STRONG_PASSWORD
+from tests.support.access_model import CORRECTION, Gate, P, Row
+from tests.support.access_world import ARRIVED, CITY, STREET_A, Target, World, details, owner_of
+
+G = Gate
+V1 = "/api/v1"
+
+
+def _today(w: World, days: int = 0) -> str:
+    return (w.today + timedelta(days=days)).isoformat()
+
+
+def _new_person(w: World, t: Target, allowed: bool) -> dict:  # type: ignore[type-arg]
+    p = w.male()
+    return {"id_number": p.id_number, "name": p.name, "phone": p.phone, "org_unit": t.value}
+
+
+def _registration(w: World, t: Target, allowed: bool) -> dict:  # type: ignore[type-arg]
+    # A registration refused for scope must not be refused first for an active one: never the subject.
+    person = w.person("owner.police") if allowed else w.unregistered
+    return {"person_id": person, "dwelling_id": t.value, "arrived_on": ARRIVED, "basis": "family"}
+
+
+def _restrictions(w: World, t: Target, allowed: bool) -> dict:  # type: ignore[type-arg]
+    """The file's own lists, so a permitted call changes nothing."""
+    cf = t.casefile
+    return {
+        "excluded_user_ids": [w.ids[u] for u in w.callers.values()] if cf.excluded else [],
+        "restricted_to_user_ids": [w.ids[owner_of(cf.kind)]] if cf.restricted else [],
+    }
+
+
+def _fresh_permit(*steps: str):  # type: ignore[no-untyped-def]
+    def fresh(w: World, t: Target) -> Target:
+        registration = w.targets["registration"][0].value
+        return Target(t.name, w.permit("owner.police", w.holders[registration], registration, steps=steps))
+
+    return fresh
+
+
+def _fresh_casefile(w: World, t: Target) -> Target:
+    kind, variant = t.name.split()
+    cf = w.casefile_variant(kind, variant)
+    return Target(t.name, cf.id, cf.in_scope, cf)
+
+
+def _by_kind(correction: int, other: int):  # type: ignore[no-untyped-def]
+    return lambda t: correction if t.casefile.kind == CORRECTION else other
+
+
+PERSON = {"purpose": True, "personal": True}
+REVIEW = {"outcome": "justified", "note": "checked"}
+ROWS: list[Row] = [
+    # -- health and authentication ------------------------------------------------------
+    Row("GET", "/healthz", G.PUBLIC, 200),
+    Row("GET", "/readyz", G.PUBLIC, 200),
+    Row("GET", "/metrics", G.PUBLIC, 200),
+    Row("POST", f"{V1}/auth/token", G.LOGIN, 200),
+    Row("POST", f"{V1}/auth/mfa", G.ANY, 201),
+    Row("POST", f"{V1}/auth/mfa/confirm", G.ANY, 422, body=lambda w, t, a: {"otp": "000000"}),
+    Row(
+        "POST",
+        f"{V1}/auth/password",
+        G.ANY,
+        422,
+        body=lambda w, t, a: {"current_password": "not the password", "new_password": "another long password"},
+    ),
+    # -- administration -----------------------------------------------------------------
+    Row(
+        "POST",
+        f"{V1}/org-units",
+        G.PERMISSION,
+        201,
+        "unit",
+        P.ORG_UNIT_MANAGE,
+        body=lambda w, t, a: {"code": f"{t.value}{100 + w.unique()}", "name": "Matrix unit", "parent_code": t.value},
+    ),
+    Row("GET", f"{V1}/org-units", G.PERMISSION, 200, perm=P.ORG_UNIT_MANAGE),
+    Row("GET", f"{V1}/org-units/{{code}}", G.PERMISSION, 200, "unit", P.ORG_UNIT_MANAGE),
+    Row(
+        "POST",
+        f"{V1}/users",
+        G.PERMISSION,
+        201,
+        "unit",
+        P.USER_MANAGE,
+        body=lambda w, t, a: {
+            "username": f"matrix.user{w.unique()}",
+            "display_name": "Matrix user",
+            "roles": ["police"],
+            "password": STRONG_PASSWORD,
+            "org_unit": t.value,
+        },
+    ),
+    Row("GET", f"{V1}/users", G.PERMISSION, 200, perm=P.USER_MANAGE),
+    Row("GET", f"{V1}/users/{{account_id}}", G.PERMISSION, 200, "user", P.USER_MANAGE),
+    Row(
+        "PATCH",
+        f"{V1}/users/{{account_id}}",
+        G.PERMISSION,
+        200,
+        "user",
+        P.USER_MANAGE,
+        if_match=True,
+        body=lambda w, t, a: {},
+    ),
+    Row("POST", f"{V1}/users/{{account_id}}/unlock", G.PERMISSION, 200, "user", P.USER_MANAGE),
+    Row(
+        "POST",
+        f"{V1}/users/{{account_id}}/password",
+        G.PERMISSION,
+        204,
+        "user",
+        P.USER_MANAGE,
+        body=lambda w, t, a: {"new_password": "another long password"},
+    ),
+    Row(
+        "POST",
+        f"{V1}/service-accounts",
+        G.PERMISSION,
+        201,
+        "unit",
+        P.SERVICE_ACCOUNT_MANAGE,
+        body=lambda w, t, a: {"name": f"matrix-svc{w.unique()}", "org_unit": t.value, "roles": ["verifier"]},
+    ),
+    # -- persons ------------------------------------------------------------------------
+    Row("POST", f"{V1}/persons", G.PERMISSION, 201, "unit", P.PERSON_WRITE, **PERSON, body=_new_person),
+    Row("GET", f"{V1}/persons/{{person_id}}", G.PERMISSION, 200, "person", P.PERSON_READ, **PERSON),
+    Row(
+        "PATCH",
+        f"{V1}/persons/{{person_id}}",
+        G.PERMISSION,
+        200,
+        "person",
+        P.PERSON_WRITE,
+        **PERSON,
+        if_match=True,
+        body=lambda w, t, a: {},  # an empty patch: the checks run, the record stays as the matrix knows it
+    ),
+    Row(
+        "POST",
+        f"{V1}/persons/search",
+        G.PERMISSION,
+        200,
+        "person",
+        P.PERSON_SEARCH,
+        scoped=False,  # exact search is wider than capture scope, answering masked names
+        **PERSON,
+        body=lambda w, t, a: {"id_number": w.id_numbers[t.value]},
+    ),
+    Row(
+        "POST",
+        f"{V1}/persons/{{person_id}}/erasure",
+        G.PERMISSION,
+        204,
+        "victim",
+        P.RETENTION_RUN,
+        body=lambda w, t, a: {"reason": "court_order"},
+    ),
+    # -- keys, jobs, retention ----------------------------------------------------------
+    Row("GET", f"{V1}/keys", G.PERMISSION, 200, perm=P.KEY_MANAGE),
+    Row("POST", f"{V1}/keys/rotations", G.PERMISSION, 202, perm=P.KEY_MANAGE, body=lambda w, t, a: {"target": "kek"}),
+    Row("GET", f"{V1}/jobs/{{job_id}}", G.PERMISSION, 200, "job", P.KEY_MANAGE, scoped=False),
+    Row("POST", f"{V1}/retention/runs", G.PERMISSION, 202, perm=P.RETENTION_RUN),
+    # Legal holds name any file by id, whatever its unit: ids only, no scope (routes/retention.py).
+    Row("PUT", f"{V1}/holds/{{record_id}}", G.PERMISSION, 204, "hold", P.RETENTION_RUN, scoped=False),
+    Row("DELETE", f"{V1}/holds/{{record_id}}", G.PERMISSION, 204, "hold", P.RETENTION_RUN, scoped=False),
+    # -- audit --------------------------------------------------------------------------
+    Row("GET", f"{V1}/audit/events", G.PERMISSION, 200, perm=P.AUDIT_READ, query="limit=20"),
+    Row("GET", f"{V1}/audit/checkpoint", G.PERMISSION, 200, perm=P.AUDIT_READ),
+    Row("GET", f"{V1}/audit/proofs/inclusion", G.PERMISSION, 200, perm=P.AUDIT_READ, query="seq=0&size={size}"),
+    Row("GET", f"{V1}/audit/proofs/consistency", G.PERMISSION, 200, perm=P.AUDIT_READ, query="from=1&to={size}"),
+    Row("GET", f"{V1}/audit/persons/{{person_id}}/accesses", G.PERMISSION, 200, "person", P.AUDIT_READ, scoped=False),
+    Row("GET", f"{V1}/audit/alerts", G.PERMISSION, 200, perm=P.AUDIT_READ),
+    Row("GET", f"{V1}/audit/reviews/queue", G.PERMISSION, 200, perm=P.AUDIT_READ),
+    Row(
+        "POST",
+        f"{V1}/audit/reviews",
+        G.PERMISSION,
+        201,
+        perm=P.AUDIT_REVIEW,
+        body=lambda w, t, a: REVIEW | {"grant_id": w.review_grant},
+    ),
+    # -- residence ----------------------------------------------------------------------
+    Row(
+        "POST",
+        f"{V1}/dwellings",
+        G.PERMISSION,
+        201,
+        "unit",
+        P.RESIDENCE_WRITE,
+        **PERSON,
+        body=lambda w, t, a: {"org_unit": t.value, "address": w.people.address(), "kind": "owned"},
+    ),
+    Row("GET", f"{V1}/dwellings/{{dwelling_id}}", G.PERMISSION, 200, "dwelling", P.RESIDENCE_READ, **PERSON),
+    Row("GET", f"{V1}/dwellings/{{dwelling_id}}/occupants", G.PERMISSION, 200, "dwelling", P.RESIDENCE_READ, **PERSON),
+    Row(
+        "POST",
+        f"{V1}/residence-registrations",
+        G.PERMISSION,
+        201,
+        "dwelling",
+        P.RESIDENCE_WRITE,
+        **PERSON,
+        body=_registration,
+    ),
+    Row("GET", f"{V1}/residence-registrations", G.PERMISSION, 200, perm=P.RESIDENCE_READ, **PERSON),
+    Row(
+        "GET",
+        f"{V1}/residence-registrations/{{registration_id}}",
+        G.PERMISSION,
+        200,
+        "registration",
+        P.RESIDENCE_READ,
+        **PERSON,
+    ),
+    Row(
+        "POST",
+        f"{V1}/residence-registrations/{{registration_id}}/move",
+        G.PERMISSION,
+        201,
+        "registration",
+        P.RESIDENCE_WRITE,
+        **PERSON,
+        body=lambda w, t, a: {"dwelling_id": w.dwelling_a, "moved_on": _today(w, -4)},
+        fresh=lambda w, t: Target(t.name, w.fresh_registration()),
+    ),
+    Row(
+        "POST",
+        f"{V1}/residence-registrations/{{registration_id}}/depart",
+        G.PERMISSION,
+        200,
+        "registration",
+        P.RESIDENCE_WRITE,
+        **PERSON,
+        body=lambda w, t, a: {"departed_on": _today(w, -4)},
+        fresh=lambda w, t: Target(t.name, w.fresh_registration()),
+    ),
+    Row(
+        "POST",
+        f"{V1}/residence-permits",
+        G.PERMISSION,
+        201,
+        "registration",
+        P.PERMIT_APPLY,
+        **PERSON,
+        body=lambda w, t, a: {"person_id": w.holders[t.value], "registration_id": t.value, "basis": "residence"},
+    ),
+    Row("GET", f"{V1}/residence-permits", G.PERMISSION, 200, perm=P.RESIDENCE_READ, **PERSON),
+    Row("GET", f"{V1}/residence-permits/{{permit_id}}", G.PERMISSION, 200, "permit", P.RESIDENCE_READ, **PERSON),
+    Row(
+        "POST",
+        f"{V1}/residence-permits/{{permit_id}}/request-materials",
+        G.PERMISSION,
+        200,
+        "permit",
+        P.PERMIT_APPLY,
+        **PERSON,
+        body=lambda w, t, a: {"missing": ["tenancy contract"]},
+        fresh=_fresh_permit(),
+    ),
+    Row(
+        "POST",
+        f"{V1}/residence-permits/{{permit_id}}/accept",
+        G.PERMISSION,
+        200,
+        "permit",
+        P.PERMIT_APPLY,
+        **PERSON,
+        fresh=_fresh_permit(),
+    ),
+    Row(
+        "POST",
+        f"{V1}/residence-permits/{{permit_id}}/issue",
+        G.PERMISSION,
+        200,
+        "permit",
+        P.PERMIT_ISSUE,
+        **PERSON,
+        fresh=_fresh_permit("accept"),
+    ),
+    Row(
+        "POST",
+        f"{V1}/residence-permits/{{permit_id}}/reject",
+        G.PERMISSION,
+        200,
+        "permit",
+        P.PERMIT_ISSUE,
+        **PERSON,
+        body=lambda w, t, a: {"reason": "materials incomplete"},
+        fresh=_fresh_permit(),
+    ),
+    # An applied permit cannot be endorsed: past every access check, the state machine answers.
+    Row(
+        "POST",
+        f"{V1}/residence-permits/{{permit_id}}/endorse",
+        G.PERMISSION,
+        409,
+        "permit",
+        P.PERMIT_APPLY,
+        **PERSON,
+        body=lambda w, t, a: {},
+    ),
+    Row(
+        "POST",
+        f"{V1}/residence-permits/{{permit_id}}/cancel",
+        G.PERMISSION,
+        200,
+        "permit",
+        P.PERMIT_ISSUE,
+        **PERSON,
+        body=lambda w, t, a: {"reason": "left the city"},
+        fresh=_fresh_permit("accept", "issue"),
+    ),
+    Row(
+        "POST",
+        f"{V1}/permit-verifications",
+        G.PERMISSION,
+        200,
+        perm=P.PERMIT_VERIFY,
+        scoped=False,
+        body=lambda w, t, a: {"permit_no": "RP0000000000000X", "holder_name": "测试"},
+    ),
+    # -- statistics ---------------------------------------------------------------------
+    Row("GET", f"{V1}/stats/residence", G.PERMISSION, 200, "unit", P.STATS_READ, query="org_unit={t}&period=2025"),
+    Row("GET", f"{V1}/stats/casefiles", G.PERMISSION, 200, "unit", P.STATS_READ, query="org_unit={t}&period=2025"),
+    # -- casefiles ----------------------------------------------------------------------
+    Row(
+        "POST",
+        f"{V1}/casefiles",
+        G.CASEFILE_NEW,
+        201,
+        "new_casefile",
+        **PERSON,
+        body=lambda w, t, a: {
+            "person_id": w.subject_a,
+            "kind": t.casefile.kind,
+            "org_unit": t.value,
+            "details": details(t.casefile.kind, STREET_A),
+        },
+    ),
+    Row("GET", f"{V1}/casefiles", G.CASEFILE_LIST, 200, **PERSON),
+    Row("GET", f"{V1}/casefiles/{{casefile_id}}", G.CASEFILE_OPEN, 200, "casefile", **PERSON),
+    Row(
+        "POST",
+        f"{V1}/casefiles/{{casefile_id}}/events",
+        G.CASEFILE_OPEN,
+        201,
+        "casefile",
+        **PERSON,
+        body=lambda w, t, a: {"type": "visit", "occurred_on": _today(w), "body": {"note": "home visit"}},
+    ),
+    Row("GET", f"{V1}/casefiles/{{casefile_id}}/events", G.CASEFILE_OPEN, 200, "casefile", **PERSON),
+    # No such state: past every access check, the workflow answers 409 and nothing changes.
+    Row(
+        "POST",
+        f"{V1}/casefiles/{{casefile_id}}/transitions",
+        G.CASEFILE_OPEN,
+        409,
+        "casefile",
+        True,
+        **PERSON,
+        body=lambda w, t, a: {"to": "no_such_state", "on": _today(w)},
+    ),
+    Row(
+        "PUT",
+        f"{V1}/casefiles/{{casefile_id}}/assignments",
+        G.CASEFILE_OPEN,
+        200,
+        "casefile",
+        True,
+        **PERSON,
+        body=lambda w, t, a: {"user_ids": [w.ids["social_worker.a"]] if t.casefile.assigned else []},
+    ),
+    Row(
+        "PUT",
+        f"{V1}/casefiles/{{casefile_id}}/restrictions",
+        G.CASEFILE_OPEN,
+        204,
+        "casefile",
+        True,
+        **PERSON,
+        body=_restrictions,
+    ),
+    Row(
+        "POST",
+        f"{V1}/casefiles/{{casefile_id}}/break-glass",
+        G.BREAK_GLASS,
+        201,
+        "casefile",
+        **PERSON,
+        body=lambda w, t, a: {"reason_code": "emergency", "justification": "subject reported missing at night"},
+    ),
+    # Leave is for correction files under supervision: 422 for other kinds, 409 before intake.
+    Row(
+        "POST",
+        f"{V1}/casefiles/{{casefile_id}}/leave-requests",
+        G.CASEFILE_OPEN,
+        _by_kind(409, 422),
+        "casefile",
+        True,
+        **PERSON,
+        body=lambda w, t, a: {
+            "starts_on": _today(w, 20),
+            "ends_on": _today(w, 22),
+            "destination": "测试市",
+            "reason": "探亲",
+        },
+    ),
+    Row("GET", f"{V1}/casefiles/{{casefile_id}}/leave-requests", G.CASEFILE_OPEN, 200, "casefile", True, **PERSON),
+    Row("GET", f"{V1}/leave-requests", G.CASEFILE_LIST, 200, **PERSON, query="due=return_overdue"),
+    Row("GET", f"{V1}/leave-requests/{{leave_id}}", G.LEAVE, 200, "leave", **PERSON),
+    # The stock leaves were refused at setup: deciding again or recording a return is 409.
+    Row(
+        "POST",
+        f"{V1}/leave-requests/{{leave_id}}/decision",
+        G.LEAVE,
+        409,
+        "leave",
+        **PERSON,
+        body=lambda w, t, a: {"approve": True},
+    ),
+    Row(
+        "POST",
+        f"{V1}/leave-requests/{{leave_id}}/return",
+        G.LEAVE,
+        409,
+        "leave",
+        **PERSON,
+        body=lambda w, t, a: {"returned_on": _today(w)},
+    ),
+    Row(
+        "POST",
+        f"{V1}/casefiles/{{casefile_id}}/transfers",
+        G.CASEFILE_OPEN,
+        _by_kind(201, 422),
+        "casefile",
+        True,
+        **PERSON,
+        body=lambda w, t, a: {"to_org_unit": CITY},
+        fresh=_fresh_casefile,
+    ),
+    Row("GET", f"{V1}/transfers", G.CASEFILE_LIST, 200, **PERSON),
+    Row(
+        "POST",
+        f"{V1}/transfers/{{transfer_id}}/accept",
+        G.TRANSFER_ACCEPT,
+        200,
+        "transfer",
+        **PERSON,
+        fresh=lambda w, t: w.transfer(t.name),
+    ),
+    Row(
+        "POST",
+        f"{V1}/transfers/{{transfer_id}}/cancel",
+        G.TRANSFER_CANCEL,
+        200,
+        "transfer",
+        **PERSON,
+        fresh=lambda w, t: w.transfer(t.name),
+    ),
+]
