@@ -5,10 +5,12 @@ Alembic migrations are the only way a schema comes to exist (`migrate`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -20,6 +22,9 @@ from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+T = TypeVar("T")
+_MISSING = object()
+IN_LIST_MAX = 1000  # values per `IN (...)`: far below SQLite's and PostgreSQL's bound-parameter limits
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -39,6 +44,62 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def chunked(values: Sequence[T], size: int = IN_LIST_MAX) -> Iterator[Sequence[T]]:
+    """`values` in slices of at most `size`, for `IN` lists built from a whole batch."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def insert_many(session: Session, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """`session.execute(insert(table), rows)` for bulk writers, with one executemany: the
+    same statement and each column type's own bind processing, without SQLAlchemy's
+    per-row parameter machinery, which on a large batch costs more than the database.
+    Every row has the keys of the first."""
+    if not rows:
+        return
+    connection = session.connection()
+    sql, positional, processors = _insert_statement(table, tuple(rows[0]), connection.dialect)
+    processed = [_processed(process, [row[name] for row in rows]) for name, process in processors]
+    params: list = list(zip(*processed, strict=True))  # type: ignore[type-arg]
+    if not positional:
+        names = [name for name, _ in processors]
+        params = [dict(zip(names, values, strict=True)) for values in params]
+    connection.exec_driver_sql(sql, params)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_statement(
+    table: sa.Table, names: tuple[str, ...], dialect: sa.Dialect
+) -> tuple[str, bool, list[tuple[str, Callable[[Any], Any] | None]]]:
+    """The INSERT's SQL for these columns, whether its parameters are positional, and the
+    bind processor of each parameter in order."""
+    compiled = sa.insert(table).inline().compile(dialect=dialect, column_keys=list(names))
+    binds = compiled.positiontup if compiled.positional else list(names)
+    assert binds is not None and sorted(binds) == sorted(names)
+    processors = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in binds]
+    return compiled.string, compiled.positional, processors
+
+
+def _processed(process: Callable[[Any], Any] | None, values: list[Any]) -> list[Any]:
+    """One column's values through its bind processor, each distinct value once: a batch
+    repeats its timestamps and dates, and a timestamp costs microseconds to format."""
+    if process is None:
+        return values
+    done: dict[Any, Any] = {}
+    out = []
+    for value in values:
+        key = tuple(value) if type(value) is list else value  # a JSON list: equal lists, equal JSON
+        try:
+            result = done.get(key, _MISSING)
+        except TypeError:  # unhashable (a nested JSON value): processed every time
+            out.append(process(value))
+            continue
+        if result is _MISSING:
+            result = done[key] = process(value)
+        out.append(result)
+    return out
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -1,10 +1,10 @@
 """`registry demo seed`: an obviously synthetic jurisdiction and residents, for demos and load.
 
-Everything goes through the services, as the console operator (actor `system`) acting as
-`police` over the whole tree: persons, dwellings and registrations are validated, sealed,
-blind-indexed and audited like any other. The residents are fed to the residence importer
-as parsed rows, so seeding shares its batching, SAVEPOINTs and idempotency: the same seed
-run twice adds nothing the second time.
+Everything is done as the console operator (actor `system`) acting as `police` over the
+whole tree: persons, dwellings and registrations are validated, sealed, blind-indexed and
+audited like any other. The residents are fed to the residence importer as parsed rows, so
+seeding shares its batched bulk writes and its idempotency: the same seed run twice adds
+nothing the second time.
 
 Nothing here describes a real person or place: 测试市 and its districts and streets are
 invented, names, ID numbers, phones and credit codes come from `SyntheticPeople`.

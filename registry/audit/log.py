@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
 from registry.audit.actions import Action, Outcome
 from registry.audit.models import AuditEntry
 from registry.clock import Clock
+from registry.db import insert_many
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,11 @@ class AuditTrail:
     meta: RequestMeta = field(default_factory=RequestMeta)
 
     def entry(self, event: Event) -> AuditEntry:
-        return AuditEntry(
-            at=self.clock.now(),
+        return AuditEntry(**self._values(event, self.clock.now()))
+
+    def _values(self, event: Event, at: datetime) -> dict[str, Any]:
+        return dict(
+            at=at,
             actor_id=self.actor.account_id,
             actor_roles=sorted(self.actor.roles),
             actor_org_unit=self.actor.org_unit,
@@ -75,3 +81,10 @@ class AuditTrail:
 
     def append_all(self, session: Session, events: Iterable[Event]) -> None:
         session.add_all([self.entry(e) for e in events])
+
+    def append_batch(self, session: Session, events: Iterable[Event]) -> None:
+        """The entries `append_all` would add, written with one executemany and no ORM objects
+        (for bulk writers, whose per-object cost would otherwise dominate); one statement,
+        so one time for all."""
+        at = self.clock.now()
+        insert_many(session, AuditEntry.__table__, [self._values(e, at) for e in events])  # type: ignore[arg-type]

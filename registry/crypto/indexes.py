@@ -6,12 +6,44 @@ version. A token is a bucket: callers decrypt the candidates and re-check the va
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
+
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from registry.crypto.blind_index import token
 from registry.crypto.keyring import Keyring, KeyStatus
 from registry.crypto.models import BlindIndexEntry
+from registry.db import chunked, insert_many
+
+
+def entries(
+    session: Session,
+    keyring: Keyring,
+    *,
+    table: str,
+    field: str,
+    record_id: str,
+    value: str,
+    version: int | None = None,
+) -> list[dict]:  # type: ignore[type-arg]
+    """The `blind_index` rows that index `value` under every live version (or only
+    `version`): what `put` writes, for a bulk writer to insert many records' at once."""
+    rows = []
+    for root in keyring.index_roots(session):
+        if version is not None and root.version != version:
+            continue
+        key = keyring.index_key(root, table=table, field=field)
+        rows.append(
+            {
+                "record_table": table,
+                "field": field,
+                "version": root.version,
+                "record_id": record_id,
+                "token": token(key, value, bits=keyring.index_bits),
+            }
+        )
+    return rows
 
 
 def put(
@@ -27,20 +59,7 @@ def put(
 ) -> None:
     """Index `value` under every live version (or only `version`, for a backfill).
     `fresh`: the record is new in this transaction, so there is nothing to replace."""
-    rows = []
-    for root in keyring.index_roots(session):
-        if version is not None and root.version != version:
-            continue
-        key = keyring.index_key(root, table=table, field=field)
-        rows.append(
-            {
-                "record_table": table,
-                "field": field,
-                "version": root.version,
-                "record_id": record_id,
-                "token": token(key, value, bits=keyring.index_bits),
-            }
-        )
+    rows = entries(session, keyring, table=table, field=field, record_id=record_id, value=value, version=version)
     if not rows:
         return
     if not fresh:
@@ -61,6 +80,40 @@ def read_token(session: Session, keyring: Keyring, *, table: str, field: str, va
     active = [r for r in keyring.index_roots(session) if r.status == KeyStatus.ACTIVE]
     root = active[-1]
     return root.version, token(keyring.index_key(root, table=table, field=field), value, bits=keyring.index_bits)
+
+
+def read_tokens(
+    session: Session, keyring: Keyring, *, table: str, field: str, values: Iterable[str]
+) -> tuple[int, dict[str, bytes]]:
+    """`read_token` for many values: (active version, token of each value)."""
+    active = [r for r in keyring.index_roots(session) if r.status == KeyStatus.ACTIVE]
+    root = active[-1]
+    key = keyring.index_key(root, table=table, field=field)
+    return root.version, {value: token(key, value, bits=keyring.index_bits) for value in values}
+
+
+def candidates_of(
+    session: Session, *, table: str, field: str, version: int, tokens: Collection[bytes]
+) -> dict[bytes, list[str]]:
+    """`candidates` for many tokens with one query per thousand: token → record ids."""
+    found: dict[bytes, list[str]] = {}
+    for chunk in chunked(sorted(tokens)):
+        rows = session.execute(
+            sa.select(BlindIndexEntry.token, BlindIndexEntry.record_id).where(
+                BlindIndexEntry.record_table == table,
+                BlindIndexEntry.field == field,
+                BlindIndexEntry.version == version,
+                BlindIndexEntry.token.in_(chunk),  # type: ignore[attr-defined]
+            )
+        )
+        for token_value, record_id in rows:
+            found.setdefault(bytes(token_value), []).append(record_id)
+    return found
+
+
+def insert_entries(session: Session, rows: list[dict]) -> None:  # type: ignore[type-arg]
+    """Write rows from `entries` for records new in this transaction (nothing to replace)."""
+    insert_many(session, BlindIndexEntry.__table__, rows)  # type: ignore[arg-type]
 
 
 def candidates(session: Session, *, table: str, field: str, version: int, token_value: bytes) -> list[str]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -20,6 +22,7 @@ from registry.crypto.ciphertext import DataKey
 from registry.crypto.models import CryptoConfig, DataKeyRecord, IndexRootKey
 from registry.crypto.providers import KeyProvider
 from registry.crypto.suites import Suite
+from registry.db import chunked, insert_many
 from registry.errors import ConfigurationError, Gone
 
 ROOT_KEY_BYTES = 32
@@ -123,21 +126,28 @@ class Keyring:
             self._cache.put(row.wrapped, secret)
         return DataKey(secret, suite=self.suite, version=row.version, owner=row.owner_id, compartment=row.compartment)
 
-    def _new_key(self, session: Session, owner: str, compartment: str, version: int) -> DataKey:
+    def _generate(
+        self, owner: str, compartment: str, version: int, kek_version: int, now: datetime
+    ) -> tuple[DataKey, dict]:  # type: ignore[type-arg]
+        """A fresh DEK and its wrapped key row (column values), not yet written. `kek_version`
+        is read before wrapping: if the KEK rotates in between, the row names the older
+        version and the rewrap sweep picks it up, never the other way round."""
         key = DataKey.generate(self.suite, version=version, owner=owner, compartment=compartment)
-        wrapped = self.provider.wrap(key.get_secret_value(), aad=_dek_aad(owner, compartment, version))
+        row = {
+            "owner_id": owner,
+            "compartment": compartment,
+            "version": version,
+            "wrapped": self.provider.wrap(key.get_secret_value(), aad=_dek_aad(owner, compartment, version)),
+            "kek_version": kek_version,
+            "status": KeyStatus.ACTIVE,
+            "created_at": now,
+        }
+        return key, row
+
+    def _new_key(self, session: Session, owner: str, compartment: str, version: int) -> DataKey:
+        key, row = self._generate(owner, compartment, version, self.provider.kek_version, self.clock.now())
         # The key row commits in the same transaction as any row that uses it, or before.
-        session.add(
-            DataKeyRecord(
-                owner_id=owner,
-                compartment=compartment,
-                version=version,
-                wrapped=wrapped,
-                kek_version=self.provider.kek_version,
-                status=KeyStatus.ACTIVE,
-                created_at=self.clock.now(),
-            )
-        )
+        session.add(DataKeyRecord(**row))
         _memo(session)[("dek", owner, compartment, version)] = key
         return key
 
@@ -162,6 +172,44 @@ class Keyring:
         key = self._new_key(session, owner, compartment, 1)
         _memo(session)[("newest", owner, compartment)] = key
         return key
+
+    def new_keys(self, session: Session, wanted: Sequence[tuple[str, Compartment, int]]) -> list[DataKey]:
+        """New DEKs for many (owner, compartment, version) at once, written with one
+        executemany and memoised as each owner's newest: a bulk import's `new_owner_key`
+        (version 1), a rotation batch's `add_version` (the newest + 1)."""
+        memo = _memo(session)
+        keys, rows = [], []
+        kek_version, now = self.provider.kek_version, self.clock.now()
+        for owner, compartment, version in wanted:
+            key, row = self._generate(owner, compartment, version, kek_version, now)
+            memo[("dek", owner, compartment, version)] = memo[("newest", owner, compartment)] = key
+            keys.append(key)
+            rows.append(row)
+        insert_many(session, DataKeyRecord.__table__, rows)  # type: ignore[arg-type]
+        return keys
+
+    def load_keys(self, session: Session, *, owners: Collection[str], compartment: Compartment) -> dict[str, DataKey]:
+        """Every stored DEK version of many owners with one query per thousand owners, memoised
+        as `read_key` and `write_key` would; returns each owner's newest (owners without a key
+        are left out). A bulk import's lookups, instead of one query per record."""
+        memo = _memo(session)
+        newest: dict[str, DataKey] = {}
+        columns = (DataKeyRecord.owner_id, DataKeyRecord.compartment, DataKeyRecord.version, DataKeyRecord.wrapped)
+        for chunk in chunked(sorted(owners)):
+            rows = session.execute(
+                sa.select(*columns)
+                .where(DataKeyRecord.compartment == compartment, DataKeyRecord.owner_id.in_(chunk))  # type: ignore[attr-defined]
+                .order_by(DataKeyRecord.version)
+            )
+            for row in rows:
+                cached = ("dek", row.owner_id, compartment, row.version)
+                key = memo.get(cached)
+                if key is None:
+                    key = memo[cached] = self._unwrap(row)  # type: ignore[arg-type]
+                newest[row.owner_id] = key
+        for owner, key in newest.items():
+            memo.setdefault(("newest", owner, compartment), key)
+        return newest
 
     def read_key(self, session: Session, *, owner: str, compartment: Compartment, version: int) -> DataKey:
         memo = _memo(session)

@@ -27,7 +27,7 @@ from registry.crypto.fields import seal
 from registry.crypto.keyring import Compartment, Keyring, KeyStatus
 from registry.crypto.models import BlindIndexEntry, DataKeyRecord, DekRotation, IndexRootKey
 from registry.crypto.reveal import open_sealed
-from registry.db import transaction
+from registry.db import chunked, transaction
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -137,6 +137,23 @@ def _owners(session: Session, spec: SealedTable, ids: list[object]) -> dict[obje
     return {rid: str(owner) for rid, owner in rows}
 
 
+def _newest_keys(session: Session, owners: set[str], compartment: Compartment) -> dict[str, tuple[int, datetime]]:
+    """Owner → (newest DEK version, when it was made), one query per thousand owners; owners
+    without a key (shredded) are left out."""
+    newest: dict[str, tuple[int, datetime]] = {}
+    for chunk in chunked(sorted(owners)):
+        rows = session.execute(
+            sa.select(DataKeyRecord.owner_id, DataKeyRecord.version, DataKeyRecord.created_at).where(
+                DataKeyRecord.compartment == compartment,
+                DataKeyRecord.owner_id.in_(chunk),  # type: ignore[attr-defined]
+            )
+        )
+        for owner, version, created_at in rows:
+            if owner not in newest or version > newest[owner][0]:
+                newest[owner] = (version, created_at)
+    return newest
+
+
 def rotate_deks(
     engine: Engine, keyring: Keyring, specs: list[SealedTable], *, batch: int = 200, progress: Progress = _noop
 ) -> int:
@@ -153,16 +170,15 @@ def rotate_deks(
     for spec in specs:
         for ids in _id_batches(engine, spec, batch):
             with transaction(engine) as session:
-                for owner in set(_owners(session, spec, ids).values()):
-                    newest = session.exec(
-                        select(DataKeyRecord)
-                        .where(DataKeyRecord.owner_id == owner, DataKeyRecord.compartment == spec.compartment)
-                        .order_by(DataKeyRecord.version.desc())
-                        .limit(1)
-                    ).first()  # type: ignore[attr-defined]
-                    # Resumable: an owner keyed since this rotation started keeps that key.
-                    if newest is not None and newest.created_at <= started:
-                        keyring.add_version(session, owner=owner, compartment=spec.compartment)
+                owners = set(_owners(session, spec, ids).values())
+                newest = _newest_keys(session, owners, spec.compartment)
+                # Resumable: an owner keyed since this rotation started keeps that key.
+                wanted = [
+                    (owner, spec.compartment, version + 1)
+                    for owner, (version, created_at) in sorted(newest.items())
+                    if created_at <= started
+                ]
+                keyring.new_keys(session, wanted)
             done += len(ids)
             progress(done, total * 2)
     resealed = sweep(engine, keyring, specs, batch=batch, progress=lambda d, t: progress(total + d, total * 2))
@@ -199,16 +215,24 @@ def sweep(
 def _reseal_batch(session: Session, keyring: Keyring, spec: SealedTable, ids: list[object]) -> int:
     table = spec.table
     cols = [table.c[f"{c}_ct"] for c in spec.columns]
+    # FOR UPDATE (PostgreSQL; on SQLite the writer lock serialises already): else a write
+    # committed between this read and the UPDATE below is overwritten with the old value.
     rows = session.execute(
-        sa.select(table.c[spec.id_column], table.c[spec.owner_column], *cols).where(table.c[spec.id_column].in_(ids))
+        sa.select(table.c[spec.id_column], table.c[spec.owner_column], *cols)
+        .where(table.c[spec.id_column].in_(ids))
+        .with_for_update()
     ).all()
-    count = 0
+    # Every key version of the batch's owners in one query, so `write_key` and `open_sealed`
+    # below find them memoised instead of querying per row.
+    keyring.load_keys(session, owners={str(row[1]) for row in rows}, compartment=spec.compartment)
+    updates = []
     for rid, owner, *blobs in rows:
         owner = str(owner)
         key = keyring.write_key(session, owner=owner, compartment=spec.compartment)
         record_id = str(rid)
-        changes = {}
+        values, changed = {"b_id": rid}, False
         for name, blob in zip(spec.columns, blobs, strict=True):
+            values[f"b_{name}"] = blob
             if blob is None or header_key_version(blob) == key.version:
                 continue
             value = open_sealed(
@@ -221,11 +245,19 @@ def _reseal_batch(session: Session, keyring: Keyring, spec: SealedTable, ids: li
                 column=name,
                 record_id=record_id,
             )
-            changes[f"{name}_ct"] = seal(key, value, table=spec.table.name, column=name, record_id=record_id)
-        if changes:
-            session.execute(sa.update(table).where(table.c[spec.id_column] == rid).values(**changes))
-            count += 1
-    return count
+            values[f"b_{name}"] = seal(key, value, table=spec.table.name, column=name, record_id=record_id)
+            changed = True
+        if changed:
+            updates.append(values)
+    if updates:
+        # One executemany; a column left as it was is written back unchanged (the row is locked).
+        session.execute(
+            sa.update(table)
+            .where(table.c[spec.id_column] == sa.bindparam("b_id"))
+            .values({f"{name}_ct": sa.bindparam(f"b_{name}") for name in spec.columns}),
+            updates,
+        )
+    return len(updates)
 
 
 def _retire_unused(session: Session) -> int:
@@ -235,8 +267,8 @@ def _retire_unused(session: Session) -> int:
         .group_by(DataKeyRecord.owner_id, DataKeyRecord.compartment)
         .subquery()
     )
-    stale = session.exec(
-        select(DataKeyRecord).join(
+    stale = session.execute(
+        sa.select(DataKeyRecord.owner_id, DataKeyRecord.compartment, DataKeyRecord.version).join(
             newest,
             sa.and_(
                 DataKeyRecord.owner_id == newest.c.owner_id,
@@ -245,8 +277,16 @@ def _retire_unused(session: Session) -> int:
             ),
         )
     ).all()
-    for row in stale:
-        session.delete(row)
+    if stale:
+        table = DataKeyRecord.__table__  # type: ignore[attr-defined]
+        session.execute(
+            table.delete().where(
+                table.c.owner_id == sa.bindparam("b_owner"),
+                table.c.compartment == sa.bindparam("b_compartment"),
+                table.c.version == sa.bindparam("b_version"),
+            ),
+            [{"b_owner": o, "b_compartment": c, "b_version": v} for o, c, v in stale],
+        )
     return len(stale)
 
 

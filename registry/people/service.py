@@ -18,11 +18,11 @@ from registry.clock import today
 from registry.context import Context
 from registry.crypto import indexes
 from registry.crypto.fields import seal, seal_optional
-from registry.crypto.keyring import Compartment, Keyring
+from registry.crypto.keyring import Compartment, DataKey, Keyring
 from registry.crypto.rotation import SealedTable
 from registry.disclosure import Visibility, disclose, mask_name, reveal_for_match
 from registry.errors import Conflict, Gone, NotFound, PreconditionFailed, RuleViolation
-from registry.people.identifiers import display_name, normalise_name, normalise_phone, parse_id_number
+from registry.people.identifiers import IdNumber, display_name, normalise_name, normalise_phone, parse_id_number
 from registry.people.models import Person
 from registry.people.schemas import PersonCreate, PersonSearch, PersonUpdate
 
@@ -89,6 +89,31 @@ def _matches(
     return found, token_value.hex()
 
 
+def sealed_identity(
+    key: DataKey, *, record_id: str, id_number: IdNumber, name: str, phone: str | None, hukou: str | None
+) -> dict[str, bytes | None]:
+    """A new person's sealed columns (`<column>_ct`) from checked values (`display_name`,
+    `normalise_phone`): `create_person`'s, and the bulk importer's."""
+    return {
+        "name_ct": seal(key, name, table=TABLE, column="name", record_id=record_id),
+        "id_number_ct": seal(key, id_number.value, table=TABLE, column="id_number", record_id=record_id),
+        "sex_ct": seal(key, id_number.sex, table=TABLE, column="sex", record_id=record_id),
+        "birth_date_ct": seal(
+            key, id_number.birth_date.isoformat(), table=TABLE, column="birth_date", record_id=record_id
+        ),
+        "phone_ct": seal_optional(key, phone, table=TABLE, column="phone", record_id=record_id),
+        "hukou_address_ct": seal_optional(key, hukou, table=TABLE, column="hukou_address", record_id=record_id),
+    }
+
+
+def identity_indexes(id_number: IdNumber, *, name: str, phone: str | None) -> dict[str, str]:
+    """Blind-index field → normalised value for a new person (what exact search looks up)."""
+    values = {"id_number": id_number.value, "name_birth": _name_key(name, id_number.birth_date)}
+    if phone is not None:
+        values["phone"] = phone
+    return values
+
+
 def create_person(session: Session, ctx: Context, keyring: Keyring, *, data: PersonCreate) -> Person:
     ctx.principal.require(Permission.PERSON_WRITE)
     id_number = parse_id_number(data.id_number, today=today(ctx.clock))
@@ -115,28 +140,13 @@ def create_person(session: Session, ctx: Context, keyring: Keyring, *, data: Per
     person = Person(
         id=person_id,
         org_unit_code=org_unit,
-        name_ct=seal(key, name, table=TABLE, column="name", record_id=rid),
-        id_number_ct=seal(key, id_number.value, table=TABLE, column="id_number", record_id=rid),
-        sex_ct=seal(key, id_number.sex, table=TABLE, column="sex", record_id=rid),
-        birth_date_ct=seal(key, id_number.birth_date.isoformat(), table=TABLE, column="birth_date", record_id=rid),
-        phone_ct=seal_optional(key, phone, table=TABLE, column="phone", record_id=rid),
-        hukou_address_ct=seal_optional(key, data.hukou_address, table=TABLE, column="hukou_address", record_id=rid),
+        **sealed_identity(key, record_id=rid, id_number=id_number, name=name, phone=phone, hukou=data.hukou_address),
         created_at=now,
         updated_at=now,
     )
     session.add(person)
-    indexes.put(session, keyring, table=TABLE, field="id_number", record_id=rid, value=id_number.value, fresh=True)
-    indexes.put(
-        session,
-        keyring,
-        table=TABLE,
-        field="name_birth",
-        record_id=rid,
-        value=_name_key(name, id_number.birth_date),
-        fresh=True,
-    )
-    if phone is not None:
-        indexes.put(session, keyring, table=TABLE, field="phone", record_id=rid, value=phone, fresh=True)
+    for field, value in identity_indexes(id_number, name=name, phone=phone).items():
+        indexes.put(session, keyring, table=TABLE, field=field, record_id=rid, value=value, fresh=True)
     written = [c for c, v in (("phone", phone), ("hukou_address", data.hukou_address)) if v is not None]
     fields = ("name", "id_number", "sex", "birth_date", *written)
     ctx.audit.append(session, ctx.event(Action.PERSON_CREATE, targets=(rid,), fields=fields))

@@ -1,27 +1,26 @@
 """Bulk import of residence registrations (`registry import residence FILE`).
 
-Every row goes through the services — `create_person`, `create_dwelling`,
-`create_registration` — so it is validated, sealed, blind-indexed and audited exactly as
-an API request would be. The import is idempotent: a person is matched by ID number
-(exact blind-index match), a dwelling by org unit and normalised address (the
-`dwelling/address` blind index), and a row is skipped as a duplicate when the person
-already has an active registration at that dwelling with the same `arrived_on`.
+Every row is validated, sealed, blind-indexed and audited as the services —
+`create_person`, `create_dwelling`, `create_registration` — would do it for an API
+request, in batches written in bulk (`registry.residence.bulk`). The import is idempotent:
+a person is matched by ID number (exact blind-index match), a dwelling by org unit and
+normalised address (the `dwelling/address` blind index), and a row is skipped as a
+duplicate when the person already has an active registration at that dwelling with the
+same `arrived_on`.
 
-Rows are committed in batches of a few hundred; each row runs in its own SAVEPOINT, so
-a rejected row leaves nothing behind and does not roll back its neighbours. A rejection
-carries the row number and the error's `detail`, which names a rule and never a value
-(`registry.errors`), so the rejects file holds no personal data.
+Rows are committed in batches of a few hundred; a rejected row leaves nothing behind and
+does not hold back its neighbours. A rejection carries the row number and the error's
+`detail`, which names a rule and never a value (`registry.errors`), so the rejects file
+holds no personal data.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 from itertools import islice
 from pathlib import Path
 from typing import Protocol
@@ -37,19 +36,14 @@ from registry.access.scope import Scope
 from registry.audit.log import Actor, AuditTrail
 from registry.clock import Clock, today
 from registry.context import Context
-from registry.crypto import indexes
-from registry.crypto.keyring import Compartment, Keyring, forget
-from registry.crypto.models import BlindIndexEntry
+from registry.crypto.keyring import Keyring
 from registry.db import transaction
-from registry.errors import Conflict, NotFound, RegistryError, RuleViolation
-from registry.people import service as people
-from registry.people.identifiers import InvalidIdentifier, normalise_phone, parse_id_number, parse_uscc
-from registry.people.schemas import PersonCreate, PersonSearch
-from registry.residence import dwellings, registrations
-from registry.residence.models import Registration
+from registry.errors import NotFound, RegistryError, RuleViolation
+from registry.people.identifiers import IdNumber, InvalidIdentifier, normalise_phone, parse_id_number, parse_uscc
+from registry.people.schemas import PersonCreate
+from registry.residence.bulk import Done, Outcome, RunMemo, import_batch, safe_reason
 from registry.residence.policy import ResidencePolicy
-from registry.residence.rules import RegistrationStatus, check_registration_dates
-from registry.residence.schemas import DwellingCreate, RegistrationCreate
+from registry.residence.rules import check_registration_dates
 from registry.settings import Settings
 
 __all__ = [
@@ -152,18 +146,6 @@ class ImportCounts:
     rejected: int = 0
     persons_created: int = 0
     dwellings_created: int = 0
-
-
-class _Outcome(StrEnum):
-    IMPORTED = "imported"
-    DUPLICATE = "duplicate"
-
-
-@dataclass(frozen=True)
-class _Done:
-    outcome: _Outcome
-    person_created: bool
-    dwelling_created: bool
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -301,61 +283,22 @@ def policy_of(runtime: Runtime) -> ResidencePolicy:
     )
 
 
-# Service-model field → the file's column, so that a reason names what the operator sees.
-_COLUMN_OF = {
-    "org_unit": "dwelling_org_unit",
-    "address": "dwelling_address",
-    "kind": "dwelling_kind",
-    "landlord_person_id": "landlord_id_number",
-}
-
-
-def _safe_reason(exc: ValidationError) -> str:
-    """Field and message of each error; pydantic keeps the input out of `msg`, and a
-    message that quotes the input anyway falls back to the error type."""
-    parts = []
-    for error in exc.errors(include_url=False, include_context=False):
-        loc = ".".join(_COLUMN_OF.get(str(p), str(p)) for p in error["loc"]) or "row"
-        msg, given = error["msg"], error.get("input")
-        if isinstance(given, str) and given and given in msg:
-            msg = error["type"]
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts)
-
-
-@dataclass
-class _RunMemo:
-    """What this run learnt, so repeated persons, landlords and dwellings cost no query.
-    Entries made by a row that fails are undone with it (its SAVEPOINT rolled back)."""
-
-    units: dict[str, bool] = field(default_factory=dict)
-    persons: dict[str, uuid.UUID] = field(default_factory=dict)  # ID number → person id
-    dwellings: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)  # (org unit, address) → id
-    added: list[tuple[dict, object]] = field(default_factory=list)  # type: ignore[type-arg]
-
-    def remember(self, table: dict, key: object, value: uuid.UUID) -> None:  # type: ignore[type-arg]
-        table[key] = value
-        self.added.append((table, key))
-
-    def commit_row(self) -> None:
-        self.added.clear()
-
-    def undo_row(self) -> None:
-        for table, key in self.added:
-            table.pop(key, None)
-        self.added.clear()
-
-
 class _Importer:
+    """The run: rows parsed and pre-checked here, then imported a batch at a time."""
+
     def __init__(self, runtime: Runtime, ctx: Context, policy: ResidencePolicy, *, org_unit: str | None) -> None:
         self.keyring: Keyring = runtime.keyring
         self.ctx, self.policy, self.default_org_unit = ctx, policy, org_unit
         self.today = today(ctx.clock)
-        self.memo = _RunMemo()
-        # Dwelling keys whose address token has no blind-index entry at all, learnt with
-        # one query per batch (`prefetch`): those rows skip the per-row lookup. Valid for
-        # the batch's transaction only.
-        self.absent: set[tuple[str, str]] = set()
+        self.memo = RunMemo()
+        # ID numbers parsed in this batch, by text: the batch reads them again.
+        self.id_numbers: dict[str, IdNumber] = {}
+
+    def id_number(self, text: str) -> IdNumber:
+        parsed = self.id_numbers.get(text)
+        if parsed is None:
+            parsed = self.id_numbers[text] = parse_id_number(text, today=self.today)
+        return parsed
 
     def unit_in_scope(self, session: Session, code: str) -> bool:
         known = self.memo.units.get(code)
@@ -370,8 +313,8 @@ class _Importer:
         return known
 
     def precheck(self, session: Session, row: ResidenceRow) -> PersonCreate:
-        """The services' own pure checks, run before any write so that a bad row costs no
-        SAVEPOINT; the services run them again (and everything else) on the good rows."""
+        """The services' own pure checks, first, so that a bad row costs no lookup; the
+        batch runs the rest (`bulk`) on the rows that pass."""
         person = PersonCreate(
             id_number=row.id_number,
             name=row.name,
@@ -379,12 +322,12 @@ class _Importer:
             hukou_address=row.hukou_address,
             org_unit=row.dwelling_org_unit,
         )
-        parse_id_number(row.id_number, today=self.today)
+        self.id_number(row.id_number)
         if row.phone is not None:
             normalise_phone(row.phone)
         if row.landlord_id_number is not None:
             try:
-                parse_id_number(row.landlord_id_number, today=self.today)
+                self.id_number(row.landlord_id_number)
             except InvalidIdentifier as exc:
                 raise InvalidIdentifier(f"landlord_{exc.detail}") from None
         if row.employer_uscc is not None:
@@ -393,101 +336,6 @@ class _Importer:
         if not self.unit_in_scope(session, row.dwelling_org_unit):
             raise NotFound("dwelling_org_unit: org unit not found (or outside the import's org unit)")
         return person
-
-    def person_id(self, session: Session, data: PersonCreate) -> tuple[uuid.UUID, bool]:
-        """(id, created): the person with this ID number, created if there is none."""
-        key = parse_id_number(data.id_number, today=self.today).value
-        known = self.memo.persons.get(key)
-        if known is not None:
-            return known, False
-        try:
-            pid, created = people.create_person(session, self.ctx, self.keyring, data=data).id, True
-        except Conflict as exc:  # matched by the ID number's blind index, re-checked exactly
-            pid, created = uuid.UUID(str(exc.extra["person_id"])), False
-        if created:
-            # A new person has no residence key yet: make it now, so the registration's
-            # `write_key` finds it memoised instead of querying for one that cannot exist.
-            self.keyring.new_owner_key(session, owner=str(pid), compartment=Compartment.RESIDENCE)
-        self.memo.remember(self.memo.persons, key, pid)
-        return pid, created
-
-    def landlord_id(self, session: Session, id_number: str) -> uuid.UUID:
-        key = parse_id_number(id_number, today=self.today).value
-        known = self.memo.persons.get(key)
-        if known is not None:
-            return known
-        # An exact search, audited with its blind-index token like any other.
-        found = people.search_persons(session, self.ctx, self.keyring, query=PersonSearch(id_number=key))
-        if not found:
-            raise NotFound("landlord: no person with this ID number (import the landlord's own row first)")
-        pid = found[0]["id"]
-        self.memo.remember(self.memo.persons, key, pid)
-        return pid
-
-    def dwelling_id(self, session: Session, row: ResidenceRow, landlord: uuid.UUID | None) -> tuple[uuid.UUID, bool]:
-        """(id, created): the dwelling at this address in this org unit, created if none."""
-        key = (row.dwelling_org_unit, dwellings.normalise_address(row.dwelling_address))
-        known, created = self.memo.dwellings.get(key), False
-        if known is None:
-            found = (
-                []
-                if key in self.absent
-                else dwellings.find_dwellings(
-                    session, self.ctx, self.keyring, org_unit=row.dwelling_org_unit, address=row.dwelling_address
-                )
-            )
-            if found:
-                known = found[0].id
-            else:
-                known, created = (
-                    dwellings.create_dwelling(
-                        session,
-                        self.ctx,
-                        self.keyring,
-                        data=DwellingCreate(
-                            org_unit=row.dwelling_org_unit,
-                            address=row.dwelling_address,
-                            kind=row.dwelling_kind,  # type: ignore[arg-type]
-                            landlord_person_id=landlord,
-                            pledge_signed_on=row.pledge_signed_on,
-                        ),
-                    ).id,
-                    True,
-                )
-            self.memo.remember(self.memo.dwellings, key, known)
-        return known, created
-
-    def row(self, session: Session, row: ResidenceRow, person: PersonCreate) -> _Done:
-        pid, new_person = self.person_id(session, person)
-        landlord = self.landlord_id(session, row.landlord_id_number) if row.landlord_id_number else None
-        did, new_dwelling = self.dwelling_id(session, row, landlord)
-        if not new_person:
-            # Filtered on `person_id` alone: with `status` in the WHERE clause SQLite (no
-            # statistics) walks the status index, i.e. every active registration.
-            held = session.exec(
-                select(Registration.dwelling_id, Registration.arrived_on, Registration.status).where(
-                    Registration.person_id == pid
-                )
-            ).all()
-            if any(d == did and a == row.arrived_on and status == RegistrationStatus.active for d, a, status in held):
-                return _Done(_Outcome.DUPLICATE, new_person, new_dwelling)
-        registrations.create_registration(
-            session,
-            self.ctx,
-            self.keyring,
-            self.policy,
-            data=RegistrationCreate(
-                person_id=pid,
-                dwelling_id=did,
-                arrived_on=row.arrived_on,
-                registered_on=row.registered_on,
-                basis=row.basis,  # type: ignore[arg-type]
-                employer_name=row.employer_name,
-                employer_uscc=row.employer_uscc,
-                reported_by=row.reported_by or "self",  # type: ignore[arg-type]
-            ),
-        )
-        return _Done(_Outcome.IMPORTED, new_person, new_dwelling)
 
     def prepare(
         self, session: Session, raw: Mapping[str, object] | ResidenceRow
@@ -499,52 +347,20 @@ class _Importer:
         except RegistryError as exc:
             return exc.detail
         except ValidationError as exc:
-            return _safe_reason(exc)
+            return safe_reason(exc)
 
-    def prefetch(self, session: Session, rows: list[ResidenceRow]) -> None:
-        """One query for the whole batch: which dwelling addresses have no index entry."""
-        tokens: dict[tuple[str, str], bytes] = {}
-        version = 0
-        for row in rows:
-            key = (row.dwelling_org_unit, dwellings.normalise_address(row.dwelling_address))
-            if key not in self.memo.dwellings and key not in tokens:
-                version, tokens[key] = indexes.read_token(
-                    session, self.keyring, table=dwellings.TABLE, field=dwellings.ADDRESS_INDEX, value=key[1]
-                )
-        if not tokens:
-            self.absent = set()
-            return
-        present = set(
-            session.exec(
-                select(BlindIndexEntry.token).where(
-                    BlindIndexEntry.record_table == dwellings.TABLE,
-                    BlindIndexEntry.field == dwellings.ADDRESS_INDEX,
-                    BlindIndexEntry.version == version,
-                    BlindIndexEntry.token.in_(set(tokens.values())),  # type: ignore[attr-defined]
-                )
+    def run_batch(self, session: Session, batch: list[tuple[int, object]]) -> list[tuple[int, Done | str]]:
+        """Each row's number and what it did, or why it was rejected, in file order."""
+        self.id_numbers = {}
+        prepared = [(number, self.prepare(session, raw)) for number, raw in batch]  # type: ignore[arg-type]
+        ready = [p for _, p in prepared if not isinstance(p, str)]
+        done = iter(
+            import_batch(
+                session, self.ctx, self.keyring, self.policy, self.memo, ready,
+                today=self.today, id_numbers=self.id_numbers,
             )
-        )
-        self.absent = {key for key, token in tokens.items() if token not in present}
-
-    def apply(self, session: Session, row: ResidenceRow, person: PersonCreate, counts: ImportCounts) -> str | None:
-        """Import one row in its own SAVEPOINT; returns the rejection reason, or None."""
-        try:
-            with session.begin_nested():
-                done = self.row(session, row, person)
-                session.flush()  # a constraint failure belongs to this row, inside its SAVEPOINT
-        except (RegistryError, ValidationError) as exc:
-            self.memo.undo_row()
-            # Keys memoised inside the rolled-back SAVEPOINT no longer exist in the database.
-            forget(session)
-            return exc.detail if isinstance(exc, RegistryError) else _safe_reason(exc)
-        self.memo.commit_row()
-        counts.persons_created += done.person_created
-        counts.dwellings_created += done.dwelling_created
-        if done.outcome is _Outcome.DUPLICATE:
-            counts.duplicates += 1
-        else:
-            counts.imported += 1
-        return None
+        )  # fmt: skip
+        return [(number, p if isinstance(p, str) else next(done)) for number, p in prepared]
 
 
 def _batches(rows: Iterable[tuple[int, object]], size: int) -> Iterator[list[tuple[int, object]]]:
@@ -572,12 +388,15 @@ def import_rows(
     for batch in _batches(rows, batch_size):
         rejected: list[Rejection] = []
         with transaction(runtime.engine) as session:
-            prepared = [(number, importer.prepare(session, raw)) for number, raw in batch]  # type: ignore[arg-type]
-            importer.prefetch(session, [p[0] for _, p in prepared if not isinstance(p, str)])
-            for number, ready in prepared:
-                reason = ready if isinstance(ready, str) else importer.apply(session, *ready, counts)
-                if reason is not None:
-                    rejected.append(Rejection(number, reason))
+            results = importer.run_batch(session, batch)
+        for number, result in results:
+            if isinstance(result, str):
+                rejected.append(Rejection(number, result))
+                continue
+            counts.persons_created += result.person_created
+            counts.dwellings_created += result.dwelling_created
+            counts.imported += result.outcome is Outcome.IMPORTED
+            counts.duplicates += result.outcome is Outcome.DUPLICATE
         counts.rows += len(batch)
         counts.rejected += len(rejected)
         if on_reject is not None:
