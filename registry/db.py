@@ -6,6 +6,7 @@ Alembic migrations are the only way a schema comes to exist (`migrate`).
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -106,6 +107,25 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def read_outside_transaction(engine: Engine, statement: sa.Executable) -> sa.Row[Any]:
+    """The first row of a read that takes no lock: on SQLite every transaction begins
+    IMMEDIATE (the write lock), so a background poller reads on the bare DBAPI connection
+    (autocommit) instead of queueing the requests behind it."""
+    if not is_sqlite(engine):
+        with engine.connect() as conn:
+            return conn.execute(statement).one()
+    compiled = statement.compile(dialect=engine.dialect)  # type: ignore[attr-defined]
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(compiled.string, [compiled.params[name] for name in compiled.positiontup or ()])
+        row = cursor.fetchone()
+        cursor.close()
+    finally:
+        connection.close()
+    return row
+
+
 def create_engine(url: str, *, role: str | None = None) -> Engine:
     """`role` (PostgreSQL): the role the service acts as, e.g. `registry_app`, which may
     only INSERT and SELECT on the audit log. Migrations run without one, as the owner."""
@@ -114,14 +134,46 @@ def create_engine(url: str, *, role: str | None = None) -> Engine:
             url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
         sa.event.listen(engine, "connect", _sqlite_on_connect)
-        # Every request writes (at least its audit entry), so take the write lock at BEGIN:
-        # a deferred transaction that upgrades later fails with SQLITE_BUSY instead of waiting.
-        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        writer = _WriterQueue()
+        sa.event.listen(engine, "begin", writer.begin)
+        sa.event.listen(engine.pool, "checkin", writer.checkin)
         return engine
     engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
     if role is not None:
         sa.event.listen(engine, "connect", lambda dbapi_connection, _record: _set_role(dbapi_connection, role))
     return engine
+
+
+class _WriterQueue:
+    """SQLite: every request writes (at least its audit entry), so each transaction takes
+    the write lock at BEGIN (a deferred one that upgrades later fails with SQLITE_BUSY
+    instead of waiting). SQLite's busy handler polls with growing sleeps, so a waiting
+    transaction can lose to newcomers again and again: seconds of tail latency under
+    concurrency. The threads of this process queue on a lock instead, taken before BEGIN
+    and released when the connection is back in the pool, after its COMMIT or ROLLBACK;
+    other processes (the CLI) still meet the busy timeout. If the lock cannot be had
+    within that timeout, the transaction goes on to SQLite's own wait: never a deadlock."""
+
+    _HELD = "registry.writer_queue"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None  # the thread whose connection holds the lock
+
+    def begin(self, conn: sa.Connection) -> None:
+        held = conn.connection.record_info  # survives an invalidated connection
+        # A thread that holds it through another connection (committed, not yet returned)
+        # must not wait for itself.
+        if held is not None and not held.get(self._HELD) and self._owner != threading.get_ident():
+            held[self._HELD] = self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            if held[self._HELD]:
+                self._owner = threading.get_ident()
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def checkin(self, _dbapi_connection: Any, record: Any) -> None:
+        if record.record_info.pop(self._HELD, False):
+            self._owner = None
+            self._lock.release()
 
 
 def _set_role(dbapi_connection, role: str) -> None:  # type: ignore[no-untyped-def]

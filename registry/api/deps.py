@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from registry.access.models import AccountStatus, OrgUnit, UserAccount
 from registry.access.policy import Role
@@ -53,6 +54,23 @@ def _refuse_token(uow: UnitOfWork, trail: AuditTrail, reason: str) -> Unauthenti
     return Unauthenticated("missing, invalid or expired token")
 
 
+# Every request runs this: plain columns, no ORM object to build and track.
+_PRINCIPAL_QUERY = (
+    sa.select(
+        UserAccount.id,
+        UserAccount.username,
+        UserAccount.kind,
+        UserAccount.roles,
+        UserAccount.org_unit_code,
+        UserAccount.status,
+        UserAccount.token_version,
+        OrgUnit.path,
+    )
+    .outerjoin(OrgUnit, OrgUnit.code == UserAccount.org_unit_code)
+    .where(UserAccount.id == sa.bindparam("account_id"))
+)
+
+
 def _load_principal(
     request: Request, token: str | None, runtime: Runtime, session: Session, uow: UnitOfWork, trail: AuditTrail
 ) -> tuple[Principal, bool]:
@@ -62,14 +80,9 @@ def _load_principal(
         claims = read_token(runtime.token_secret, token, now=runtime.clock.now())
     except Unauthenticated:
         raise _refuse_token(uow, trail, "invalid_token") from None
-    row = session.exec(
-        select(UserAccount, OrgUnit.path)
-        .outerjoin(OrgUnit, OrgUnit.code == UserAccount.org_unit_code)
-        .where(UserAccount.id == claims.account_id)
-    ).first()
-    if row is None:
+    account = session.execute(_PRINCIPAL_QUERY, {"account_id": claims.account_id}).first()
+    if account is None:
         raise _refuse_token(uow, trail, "unknown_account")
-    account, path = row
     # Disabled, re-roled, moved or password changed since the token was issued: dead.
     if account.status != AccountStatus.ACTIVE or account.token_version != claims.token_version:
         raise _refuse_token(uow, trail, "revoked")
@@ -79,7 +92,7 @@ def _load_principal(
         kind=account.kind,
         roles=frozenset(Role(r) for r in account.roles),
         org_unit_code=account.org_unit_code,
-        scope=Scope(path),
+        scope=Scope(account.path),
     )
     audit = AuditTrail(runtime.clock, actor_of(principal), trail.meta)
 

@@ -55,9 +55,6 @@ class AuditTrail:
     actor: Actor = ANONYMOUS
     meta: RequestMeta = field(default_factory=RequestMeta)
 
-    def entry(self, event: Event) -> AuditEntry:
-        return AuditEntry(**self._values(event, self.clock.now()))
-
     def _values(self, event: Event, at: datetime) -> dict[str, Any]:
         return dict(
             at=at,
@@ -77,14 +74,10 @@ class AuditTrail:
         )
 
     def append(self, session: Session, event: Event) -> None:
-        session.add(self.entry(event))
+        self.append_all(session, (event,))
 
     def append_all(self, session: Session, events: Iterable[Event]) -> None:
-        session.add_all([self.entry(e) for e in events])
-
-    def append_batch(self, session: Session, events: Iterable[Event]) -> None:
-        """The entries `append_all` would add, written with one executemany and no ORM objects
-        (for bulk writers, whose per-object cost would otherwise dominate); one statement,
-        so one time for all."""
+        """Written at once, as plain rows: every request appends, and an ORM object's
+        unit-of-work flush costs more than the insert itself. One time for all."""
         at = self.clock.now()
         insert_many(session, AuditEntry.__table__, [self._values(e, at) for e in events])  # type: ignore[arg-type]

@@ -24,13 +24,15 @@ from registry.audit.checkpoints import Checkpoint, sign_checkpoint
 from registry.audit.merkle import Frontier, HashSource
 from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf, AuditNode
 from registry.clock import Clock
-from registry.db import transaction
+from registry.db import is_sqlite, read_outside_transaction, transaction
 
 log = logging.getLogger("registry.audit")
 # pg_advisory_xact_lock key: "audit-sequencer" as a stable 63-bit number.
 LEADER_LOCK = 0x4155444954534551
 LOOKBACK_IDS = 50_000
+STRAGGLER_SCAN_INTERVAL_S = 5.0
 FULL_SCAN_INTERVAL_S = 60.0
+_WHOLE_LOG, _NOTHING_NEW = None, object()  # what `_scan_floor` returns besides an id
 
 
 class Signer(Protocol):
@@ -56,6 +58,12 @@ def stored_hashes(session: Session) -> HashSource:
     return get
 
 
+_NEWEST_IDS = sa.select(
+    sa.select(sa.func.max(AuditEntry.id)).scalar_subquery(),
+    sa.select(sa.func.max(AuditLeaf.entry_id)).scalar_subquery(),
+)
+
+
 def _lead(session: Session) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         return True
@@ -63,13 +71,28 @@ def _lead(session: Session) -> bool:
 
 
 class Sequencer:
-    def __init__(self, engine: Engine, signer: Signer, clock: Clock, *, origin: str, batch: int = 1000) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        signer: Signer,
+        clock: Clock,
+        *,
+        origin: str,
+        batch: int = 1000,
+        straggler_scan_interval_s: float = STRAGGLER_SCAN_INTERVAL_S,
+    ) -> None:
         self.engine, self.signer, self.clock, self.origin, self.batch = engine, signer, clock, origin, batch
+        self.straggler_scan_interval_s = straggler_scan_interval_s
         self._frontier: Frontier | None = None
         self._last_full_scan: float | None = None
+        self._last_window_scan = 0.0
+        self._checked_checkpoint_at: float | None = None
 
     def sequence_batch(self) -> int:
         """Sequence up to `batch` committed entries; returns how many."""
+        floor = self._scan_floor()
+        if floor is _NOTHING_NEW:
+            return 0  # no write transaction: on SQLite it would queue every request behind it
         with transaction(self.engine) as session:
             if not _lead(session):
                 return 0
@@ -87,8 +110,7 @@ class Sequencer:
                 .order_by(AuditEntry.id)
                 .limit(self.batch)
             )
-            floor = self._scan_floor(session)
-            if floor is not None:
+            if isinstance(floor, int):
                 query = query.where(AuditEntry.id > floor)
             entries = session.exec(query).all()
             leaves, nodes = [], []
@@ -103,20 +125,32 @@ class Sequencer:
         self._frontier = frontier
         return len(leaves)
 
-    def _scan_floor(self, session: Session) -> int | None:
-        """Ids are handed out at insert and committed in any order, so an entry can appear
-        below the newest sequenced one; looking back a window covers requests in flight,
-        and a full scan now and then catches any straggler. Without this the search for
-        unsequenced entries reads the whole log on every batch."""
+    def _scan_floor(self) -> int | object | None:
+        """Where to look for unsequenced entries: above the newest sequenced one, which is
+        an index lookup, or `_NOTHING_NEW`. Ids are handed out at insert; on SQLite the
+        write lock commits them in order, but on PostgreSQL an entry can commit below the
+        newest sequenced one, so a window behind it is searched every few seconds and the
+        whole log every minute. The first batch of a process searches the whole log."""
         now = time.monotonic()
-        if self._last_full_scan is None or now - self._last_full_scan >= FULL_SCAN_INTERVAL_S:
-            self._last_full_scan = now
-            return None
-        newest = session.exec(select(sa.func.max(AuditLeaf.entry_id))).one()
-        return None if newest is None else newest - LOOKBACK_IDS
+        stragglers = not is_sqlite(self.engine)
+        if self._last_full_scan is None or (stragglers and now - self._last_full_scan >= FULL_SCAN_INTERVAL_S):
+            self._last_full_scan = self._last_window_scan = now
+            return _WHOLE_LOG
+        newest_entry, newest_sequenced = read_outside_transaction(self.engine, _NEWEST_IDS)
+        if stragglers and now - self._last_window_scan >= self.straggler_scan_interval_s:
+            self._last_window_scan = now
+            return (newest_sequenced or 0) - LOOKBACK_IDS
+        if newest_entry is None or (newest_sequenced is not None and newest_entry <= newest_sequenced):
+            return _NOTHING_NEW
+        return newest_sequenced
 
     def checkpoint(self, *, min_interval_s: float = 0.0) -> AuditCheckpoint | None:
         """Sign the current tree if it grew since the last checkpoint (and that is old enough)."""
+        now_s = time.monotonic()
+        checked = self._checked_checkpoint_at
+        if min_interval_s and checked is not None and now_s - checked < min_interval_s:
+            return None  # nothing can be due yet: spare the database a write transaction
+        self._checked_checkpoint_at = now_s
         with transaction(self.engine) as session:
             if not _lead(session):
                 return None

@@ -53,6 +53,15 @@ def _index_aad(version: int) -> bytes:
     return f"registry|index-root|{version}".encode()
 
 
+# One stored DEK version, as plain columns (every disclosure reads one; no ORM object needed).
+_KEY_COLUMNS = (DataKeyRecord.owner_id, DataKeyRecord.compartment, DataKeyRecord.version, DataKeyRecord.wrapped)
+_KEY_QUERY = sa.select(*_KEY_COLUMNS).where(
+    DataKeyRecord.owner_id == sa.bindparam("owner"),
+    DataKeyRecord.compartment == sa.bindparam("compartment"),
+    DataKeyRecord.version == sa.bindparam("version"),
+)
+
+
 class _UnwrapCache:
     """Bounded LRU of unwrapped keys by wrapped bytes. Holds key objects whose repr hides them."""
 
@@ -194,10 +203,9 @@ class Keyring:
         are left out). A bulk import's lookups, instead of one query per record."""
         memo = _memo(session)
         newest: dict[str, DataKey] = {}
-        columns = (DataKeyRecord.owner_id, DataKeyRecord.compartment, DataKeyRecord.version, DataKeyRecord.wrapped)
         for chunk in chunked(sorted(owners)):
             rows = session.execute(
-                sa.select(*columns)
+                sa.select(*_KEY_COLUMNS)
                 .where(DataKeyRecord.compartment == compartment, DataKeyRecord.owner_id.in_(chunk))  # type: ignore[attr-defined]
                 .order_by(DataKeyRecord.version)
             )
@@ -216,10 +224,10 @@ class Keyring:
         cached = memo.get(("dek", owner, compartment, version))
         if cached is not None:
             return cached
-        row = session.get(DataKeyRecord, (owner, compartment, version))
+        row = session.execute(_KEY_QUERY, {"owner": owner, "compartment": compartment, "version": version}).first()
         if row is None:
             raise KeyErased
-        key = memo[("dek", owner, compartment, version)] = self._unwrap(row)
+        key = memo[("dek", owner, compartment, version)] = self._unwrap(row)  # type: ignore[arg-type]
         return key
 
     def add_version(self, session: Session, *, owner: str, compartment: Compartment) -> DataKey:

@@ -109,7 +109,7 @@ def write_plan(session: Session, ctx: Context, keyring: Keyring, plan: Plan) -> 
             table.update().where(table.c.id == sa.bindparam("b_id")).values(org_unit_code=sa.bindparam("b_unit")),
             moved,
         )
-    ctx.audit.append_batch(session, plan.events)
+    ctx.audit.append_all(session, plan.events)
 
 
 def _person_row(p: NewPerson, keys: dict, now: datetime) -> dict:  # type: ignore[type-arg]

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import closing
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from registry.audit.actions import Action
 from registry.audit.canonical import entry_leaf_hash
 from registry.audit.checkpoints import parse_signed_note
+from registry.audit.log import Actor, AuditTrail, Event
 from registry.audit.merkle import Frontier
 from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
 from registry.audit.sequencer import Sequencer
@@ -232,3 +235,49 @@ def _rewrite_with_forged_entry(log, owner, *, at: int) -> None:
                     {"l": level, "i": index, "h": digest},
                 )
         session.commit()
+
+
+def test_an_idle_sequencer_takes_no_write_lock(log):
+    """With nothing new, a batch must not open a write transaction: on SQLite that would
+    queue every request behind the sequencer several times a second."""
+    if log.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL has no database-wide write lock")
+    blocker = create_engine(log.settings.database_url)
+    with blocker.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")  # every transaction here begins IMMEDIATE: the write lock is held
+        started = time.monotonic()
+        assert log.sequencer.sequence_batch() == 0
+        assert time.monotonic() - started < 1.0  # a write transaction would wait for the busy timeout (10 s)
+    blocker.dispose()
+
+
+def test_an_entry_committed_below_the_newest_sequenced_one_is_sequenced(runtime):
+    """Ids are handed out at insert, so on PostgreSQL an entry can commit after a higher one
+    was sequenced; the straggler scan finds it without waiting for a whole-log scan."""
+    sequencer = Sequencer(
+        runtime.engine,
+        runtime.provider,
+        runtime.clock,
+        origin=runtime.settings.audit_origin,
+        straggler_scan_interval_s=0,
+    )
+    sequencer.drain()
+    late = Session(runtime.engine)
+    AuditTrail(runtime.clock, Actor("late", ("police",), "320571")).append(late, Event(Action.PERSON_READ))
+    late.flush()  # its id is taken now; it commits only after a higher one
+    if runtime.engine.dialect.name == "sqlite":
+        late.commit()  # SQLite's write lock commits ids in order: no straggler is possible
+    append(runtime, 1)
+    assert sequencer.sequence_batch() >= 1
+    late.commit()
+    late.close()
+    assert sequencer.sequence_batch() + sequencer.sequence_batch() <= 1
+    with Session(runtime.engine) as session:
+        unsequenced = session.exec(
+            select(sa.func.count())
+            .select_from(AuditEntry)
+            .outerjoin(AuditLeaf, AuditLeaf.entry_id == AuditEntry.id)
+            .where(AuditLeaf.seq.is_(None))
+        ).one()
+    assert unsequenced == 0
+    assert verify(runtime).ok
