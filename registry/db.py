@@ -136,6 +136,8 @@ def create_engine(url: str, *, role: str | None = None) -> Engine:
         sa.event.listen(engine, "connect", _sqlite_on_connect)
         writer = _WriterQueue()
         sa.event.listen(engine, "begin", writer.begin)
+        sa.event.listen(engine, "commit", writer.end)  # just before the COMMIT: the next
+        sa.event.listen(engine, "rollback", writer.end)  # BEGIN waits a millisecond at most
         sa.event.listen(engine.pool, "checkin", writer.checkin)
         return engine
     engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -147,32 +149,32 @@ def create_engine(url: str, *, role: str | None = None) -> Engine:
 class _WriterQueue:
     """SQLite: every request writes (at least its audit entry), so each transaction takes
     the write lock at BEGIN (a deferred one that upgrades later fails with SQLITE_BUSY
-    instead of waiting). SQLite's busy handler polls with growing sleeps, so a waiting
-    transaction can lose to newcomers again and again: seconds of tail latency under
-    concurrency. The threads of this process queue on a lock instead, taken before BEGIN
-    and released when the connection is back in the pool, after its COMMIT or ROLLBACK;
-    other processes (the CLI) still meet the busy timeout. If the lock cannot be had
-    within that timeout, the transaction goes on to SQLite's own wait: never a deadlock."""
+    instead of waiting). SQLite's busy handler polls with sleeps growing to 100 ms, so a
+    waiting transaction can lose to newcomers again and again: seconds of tail latency
+    under concurrency. The connections of this process queue on a lock instead, taken
+    before BEGIN and given up at COMMIT or ROLLBACK (or, should neither come, when the
+    connection goes back to the pool); other processes (the CLI) still meet the busy
+    timeout. A lock not had within that timeout is gone without: never a deadlock."""
 
     _HELD = "registry.writer_queue"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._owner: int | None = None  # the thread whose connection holds the lock
 
     def begin(self, conn: sa.Connection) -> None:
         held = conn.connection.record_info  # survives an invalidated connection
-        # A thread that holds it through another connection (committed, not yet returned)
-        # must not wait for itself.
-        if held is not None and not held.get(self._HELD) and self._owner != threading.get_ident():
+        if held is not None and not held.get(self._HELD):
             held[self._HELD] = self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
-            if held[self._HELD]:
-                self._owner = threading.get_ident()
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    def end(self, conn: sa.Connection) -> None:
+        self._release(conn.connection.record_info)
+
     def checkin(self, _dbapi_connection: Any, record: Any) -> None:
-        if record.record_info.pop(self._HELD, False):
-            self._owner = None
+        self._release(record.record_info)
+
+    def _release(self, held: dict[str, Any] | None) -> None:
+        if held is not None and held.pop(self._HELD, False):
             self._lock.release()
 
 

@@ -1,6 +1,10 @@
-"""Storage: migrations are the schema on both engines, SQLite pragmas, append-only triggers."""
+"""Storage: migrations are the schema on both engines, SQLite pragmas and writer queue,
+append-only triggers."""
 
 from __future__ import annotations
+
+import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -47,3 +51,53 @@ def test_audit_log_rejects_update_and_delete(engine):
             conn.execute(sa.text(statement))
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT outcome FROM audit_entry")).scalars().all() == ["allowed"]
+
+
+@pytest.fixture
+def sqlite_engine(engine):
+    if not is_sqlite(engine):
+        pytest.skip("the writer queue is SQLite's")
+    return engine
+
+
+def test_sqlite_writers_of_one_process_queue_and_go_in_turn(sqlite_engine):
+    """A second writer waits on the process's queue, not in SQLite's busy handler, and is
+    let in by the first one's COMMIT: its own busy timeout, far shorter than the wait,
+    is never reached."""
+    order: list[str] = []
+    first_in = threading.Event()
+
+    def first() -> None:
+        with sqlite_engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")  # BEGIN IMMEDIATE: the write lock
+            order.append("a in")
+            first_in.set()
+            time.sleep(1.0)
+            order.append("a out")
+            conn.commit()
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    first_in.wait()
+    with sqlite_engine.connect() as conn:
+        conn.connection.driver_connection.execute("PRAGMA busy_timeout = 200")  # outside any transaction
+        conn.exec_driver_sql("SELECT 1")
+        order.append("b in")
+        conn.commit()
+        conn.connection.driver_connection.execute("PRAGMA busy_timeout = 10000")
+    holder.join()
+    assert order == ["a in", "a out", "b in"]
+
+
+@pytest.mark.parametrize("ending", ["rollback", "returned to the pool"])
+def test_a_writer_that_ends_without_commit_lets_the_next_in_at_once(sqlite_engine, ending):
+    conn = sqlite_engine.connect()
+    conn.exec_driver_sql("SELECT 1")
+    if ending == "rollback":
+        conn.rollback()
+    conn.close()  # back in the pool (rolled back there if still open)
+    started = time.monotonic()
+    with sqlite_engine.connect() as other:
+        other.exec_driver_sql("SELECT 1")
+        other.commit()
+    assert time.monotonic() - started < 2  # a queue left held would make it wait 10 s
