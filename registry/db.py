@@ -107,6 +107,17 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+_READ_ONLY = "registry_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """The engine for a long read that must not hold up writers (verifying the whole audit
+    log): on SQLite its transactions begin DEFERRED, a WAL reader with a snapshot of its
+    own, instead of taking the write lock like every other transaction. Nothing writes
+    through it (a deferred transaction that tries to may fail with SQLITE_BUSY)."""
+    return engine.execution_options(**{_READ_ONLY: True})
+
+
 def read_outside_transaction(engine: Engine, statement: sa.Executable) -> sa.Row[Any]:
     """The first row of a read that takes no lock: on SQLite every transaction begins
     IMMEDIATE (the write lock), so a background poller reads on the bare DBAPI connection
@@ -162,6 +173,9 @@ class _WriterQueue:
         self._lock = threading.Lock()
 
     def begin(self, conn: sa.Connection) -> None:
+        if conn.get_execution_options().get(_READ_ONLY):
+            conn.exec_driver_sql("BEGIN")  # a WAL reader: its own snapshot, no lock on writers
+            return
         held = conn.connection.record_info  # survives an invalidated connection
         if held is not None and not held.get(self._HELD):
             held[self._HELD] = self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)

@@ -20,6 +20,7 @@ from registry.audit.checkpoints import Checkpoint, CheckpointError, parse_signed
 from registry.audit.merkle import Frontier, leaf_hash
 from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
 from registry.audit.sequencer import stored_hashes
+from registry.db import read_only
 
 Progress = Callable[[int, int], None]
 
@@ -69,7 +70,8 @@ def verify_log(
     batch: int = 20_000,
 ) -> VerifyReport:
     report = VerifyReport()
-    with Session(engine) as session:
+    # One snapshot of the log, read without holding up the service's writers.
+    with Session(read_only(engine)) as session:
         roots = _checkpoints(session, public_key, origin, report)
         if against is not None:
             roots.setdefault(against.size, against.root_hash)

@@ -281,3 +281,27 @@ def test_an_entry_committed_below_the_newest_sequenced_one_is_sequenced(runtime)
         ).one()
     assert unsequenced == 0
     assert verify(runtime).ok
+
+
+def test_verifying_the_log_does_not_hold_up_writers(log):
+    """`registry audit verify` runs beside a live service: while it reads the whole log,
+    requests must still write (on SQLite a write transaction would lock them all out)."""
+    mid, go = threading.Event(), threading.Event()
+    reports = []
+
+    def pause(done: int, total: int) -> None:
+        if done < total:
+            mid.set()
+            go.wait(timeout=30)
+
+    reader = threading.Thread(target=lambda: reports.append(verify(log, batch=10, progress=pause)))
+    reader.start()
+    assert mid.wait(timeout=30)
+    started = time.monotonic()
+    try:
+        append(log, 1)  # a request's write, while verify is mid-way
+    finally:
+        go.set()
+        reader.join()
+    assert time.monotonic() - started < 2
+    assert reports[0].ok
