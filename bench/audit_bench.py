@@ -301,6 +301,7 @@ class EngineRun:
     steady: list[Drain] = field(default_factory=list)
     checkpoint_ms: float = 0.0
     verify_s: float = 0.0
+    verify_workers: int = 1
     verify_size: int = 0
     verify_checkpoints: int = 0
     verify_ok: bool = False
@@ -581,8 +582,12 @@ def run_engine(engine_name: str, args: argparse.Namespace, profiler: Profiler) -
                     _log(f"verify: {done:,}/{total:,} ({done / (now - verify_start):,.0f}/s)")
                     last[0] = now
 
-            report = profiler.run("verify", lambda: verify_log(engine, public_key, origin, progress=progress))
+            report = profiler.run(
+                "verify",
+                lambda: verify_log(engine, public_key, origin, progress=progress, workers=args.verify_workers),
+            )
             run.verify_s = time.perf_counter() - verify_start
+            run.verify_workers = args.verify_workers
             run.verify_size, run.verify_checkpoints, run.verify_ok = report.size, report.checkpoints_checked, report.ok
             run.verify_marks = marks
             if not report.ok or report.size != size:
@@ -722,7 +727,8 @@ def render_run(run: EngineRun) -> list[str]:
     if run.verify_s:
         projected = run.verify_s * scale
         lines.append(
-            f"| verify, full log | `verify_log(engine, public_key, origin)`, batch 20,000 | {run.verify_size:,} | "
+            f"| verify, full log | `verify_log(engine, public_key, origin, workers={run.verify_workers})`, "
+            f"batch 20,000 | {run.verify_size:,} | "
             f"{run.verify_s:,.1f} s | {run.verify_s:,.1f} s | {run.verify_size / run.verify_s:,.0f} entries/s; "
             f"{run.verify_checkpoints} checkpoint(s) checked, ok"
             + ("" if scale <= 1 else f"; ≈ {projected:,.0f} s per 1M if linear")
@@ -906,6 +912,12 @@ def main(argv: list[str] | None = None) -> int:
         help="stop sampling a proof kind after this many seconds (default %(default)s)",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the drain, verify and inclusion phases")
+    parser.add_argument(
+        "--verify-workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes recomputing leaf hashes, as `registry audit verify --workers` (default: CPUs, %(default)s)",
+    )
     parser.add_argument("--workdir", help="parent directory for the SQLite file and data dirs (default: $TMPDIR)")
     args = parser.parse_args(argv)
     if args.entries < 100:

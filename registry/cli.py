@@ -198,6 +198,9 @@ def audit_checkpoint(out: Annotated[Path, typer.Option(help="where to save the s
 @audit_app.command("verify")
 def audit_verify(
     against: Annotated[Path | None, typer.Option(help="a checkpoint saved earlier by `audit checkpoint`")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="processes recomputing leaf hashes side by side")] = (
+        os.cpu_count() or 1
+    ),
 ) -> None:
     """Recompute the whole log; check every signed checkpoint and, if given, a saved one."""
     settings = _settings()
@@ -220,6 +223,7 @@ def audit_verify(
             settings.audit_origin,
             against=saved,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            workers=workers,
         )
     if report.ok:
         console.print(

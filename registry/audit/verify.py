@@ -7,7 +7,10 @@ but cannot sign: a rewrite shows up as a root that no longer matches a signature
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -20,7 +23,7 @@ from registry.audit.checkpoints import Checkpoint, CheckpointError, parse_signed
 from registry.audit.merkle import Frontier, leaf_hash
 from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
 from registry.audit.sequencer import stored_hashes
-from registry.db import read_only
+from registry.db import create_engine, read_only
 
 Progress = Callable[[int, int], None]
 
@@ -68,7 +71,11 @@ def verify_log(
     against: Checkpoint | None = None,
     progress: Progress | None = None,
     batch: int = 20_000,
+    workers: int = 1,
 ) -> VerifyReport:
+    """Recompute the log as it stands when the call begins. With `workers` > 1, processes
+    of their own recompute the leaf hashes of batches side by side (the canonical bytes of
+    each entry are the cost); this process checks them in order and builds the tree."""
     report = VerifyReport()
     # One snapshot of the log, read without holding up the service's writers.
     with Session(read_only(engine)) as session:
@@ -78,52 +85,45 @@ def verify_log(
             if roots[against.size] != against.root_hash:
                 report.fail(f"the saved checkpoint at size {against.size} disagrees with the log's checkpoint")
                 roots[against.size] = against.root_hash
-        total = session.exec(select(sa.func.count()).select_from(AuditLeaf)).one()
+        newest = session.exec(select(sa.func.max(AuditLeaf.seq))).one()
+        end = 0 if newest is None else newest + 1
         report.pending = session.exec(
             select(sa.func.count())
             .select_from(AuditEntry)
             .outerjoin(AuditLeaf, AuditLeaf.entry_id == AuditEntry.id)
             .where(AuditLeaf.seq.is_(None))  # type: ignore[union-attr]
         ).one()
+        ranges = [(lo, min(lo + batch, end)) for lo in range(0, end, batch)]
         frontier = Frontier()
         expected = 0
-        leaf_columns = (AuditLeaf.seq, AuditLeaf.entry_id.label("leaf_entry_id"), AuditLeaf.leaf_hash)
-        while True:
-            # Core rows, not ORM objects: building two objects per entry dominated the cost.
-            rows = session.execute(
-                sa.select(*leaf_columns, *ENTRY_COLUMNS)
-                .select_from(AuditLeaf)
-                .outerjoin(AuditEntry, AuditEntry.id == AuditLeaf.entry_id)
-                .where(AuditLeaf.seq >= expected)
-                .order_by(AuditLeaf.seq)
-                .limit(batch)
-            ).all()
-            if not rows:
-                break
-            for row in rows:
-                values = row._mapping
-                seq, entry_id = values["seq"], values["leaf_entry_id"]
-                if seq != expected:
-                    report.fail(f"sequence gap: expected {expected}, found {seq}", seq=expected)
-                    expected = seq
-                if values["id"] is None:
-                    report.fail(f"entry of seq {seq} is missing (deleted)", seq=seq, entry_id=entry_id)
-                    recomputed = values["leaf_hash"]
-                else:
-                    recomputed = leaf_hash(record_bytes({c.name: values[c.name] for c in ENTRY_COLUMNS}))
-                    if recomputed != values["leaf_hash"]:
+        with contextlib.ExitStack() as stack:
+            if workers > 1 and len(ranges) > 1:
+                pool = stack.enter_context(_worker_pool(session, min(workers, len(ranges))))
+                checked = pool.map(_checked_in_worker, ranges)
+            else:
+                checked = (_checked_leaves(session, lo, hi) for lo, hi in ranges)
+            for leaves in checked:
+                for seq, entry_id, stored, recomputed in leaves:
+                    if seq != expected:
+                        report.fail(f"sequence gap: expected {expected}, found {seq}", seq=expected)
+                        expected = seq
+                    if recomputed is None:
+                        report.fail(f"entry of seq {seq} is missing (deleted)", seq=seq, entry_id=entry_id)
+                        recomputed = stored
+                    elif recomputed != stored:
                         report.fail(f"entry of seq {seq} was altered", seq=seq, entry_id=entry_id)
-                frontier.append(recomputed)
-                expected += 1
-                if expected in roots:
-                    report.checkpoints_checked += 1
-                    if frontier.root() != roots[expected]:
-                        report.fail(
-                            f"history up to seq {expected - 1} differs from the checkpoint signed at size {expected}",
-                            seq=expected - 1,
-                        )
-            if progress is not None:
-                progress(expected, total)
+                    frontier.append(recomputed)
+                    expected += 1
+                    if expected in roots:
+                        report.checkpoints_checked += 1
+                        if frontier.root() != roots[expected]:
+                            report.fail(
+                                f"history up to seq {expected - 1} differs from the checkpoint signed at size "
+                                f"{expected}",
+                                seq=expected - 1,
+                            )
+                if progress is not None:
+                    progress(expected, end)
         report.size = expected
         beyond = [size for size in roots if size > expected]
         if beyond:
@@ -138,3 +138,59 @@ def verify_log(
             if stored_root != frontier.root():
                 report.fail("stored tree nodes disagree with the entries (proofs would not verify)")
     return report
+
+
+Checked = list[tuple[int, int, bytes, bytes | None]]
+_LEAF_COLUMNS = (AuditLeaf.seq, AuditLeaf.entry_id.label("leaf_entry_id"), AuditLeaf.leaf_hash)
+_ENTRY_NAMES = tuple(c.name for c in ENTRY_COLUMNS)
+_ENTRY_ID = _ENTRY_NAMES.index("id")
+
+
+def _checked_leaves(session: Session, lo: int, hi: int) -> Checked:
+    """(seq, entry id, stored leaf hash, leaf hash recomputed from the entry or None if
+    the entry is gone) for the sequence numbers in [lo, hi)."""
+    # Core rows, not ORM objects: building two objects per entry dominated the cost.
+    rows = session.execute(
+        sa.select(*_LEAF_COLUMNS, *ENTRY_COLUMNS)
+        .select_from(AuditLeaf)
+        .outerjoin(AuditEntry, AuditEntry.id == AuditLeaf.entry_id)
+        .where(AuditLeaf.seq >= lo, AuditLeaf.seq < hi)
+        .order_by(AuditLeaf.seq)
+    ).all()
+    checked: Checked = []
+    for row in rows:
+        entry = row[len(_LEAF_COLUMNS) :]
+        recomputed = (
+            None if entry[_ENTRY_ID] is None else leaf_hash(record_bytes(dict(zip(_ENTRY_NAMES, entry, strict=True))))
+        )
+        checked.append((row[0], row[1], row[2], recomputed))
+    return checked
+
+
+# -- worker processes --------------------------------------------------------------------
+
+_worker_engine: Engine | None = None
+
+
+def _worker_pool(session: Session, workers: int) -> ProcessPoolExecutor:
+    """Processes started afresh (not forked from a process that may run threads), each with
+    an engine of its own on the same database, acting as the same role."""
+    engine = session.get_bind()
+    role = None
+    if engine.dialect.name == "postgresql":
+        current, login = session.execute(sa.text("SELECT current_user, session_user")).one()
+        role = current if current != login else None
+    url = engine.url.render_as_string(hide_password=False)
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_open_worker, initargs=(url, role))
+
+
+def _open_worker(url: str, role: str | None) -> None:
+    global _worker_engine
+    _worker_engine = read_only(create_engine(url, role=role))
+
+
+def _checked_in_worker(bounds: tuple[int, int]) -> Checked:
+    assert _worker_engine is not None
+    with Session(_worker_engine) as session:
+        return _checked_leaves(session, *bounds)

@@ -305,3 +305,18 @@ def test_verifying_the_log_does_not_hold_up_writers(log):
         reader.join()
     assert time.monotonic() - started < 2
     assert reports[0].ok
+
+
+def test_worker_processes_find_what_one_process_finds(log, owner):
+    """`registry audit verify --workers N`: batches recomputed in other processes (their own
+    engines, the same role) give the same report, good log or tampered."""
+    assert verify(log, batch=8, workers=2) == verify(log, batch=8)
+    victims = _entry_of(log, 11), _entry_of(log, 30)
+    disable_triggers(owner)
+    with owner.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_entry SET reason = 'edited' WHERE id = :id"), {"id": victims[0]})
+        conn.execute(sa.text("UPDATE audit_entry SET outcome = 'denied' WHERE id = :id"), {"id": victims[1]})
+    parallel, single = verify(log, batch=8, workers=2), verify(log, batch=8)
+    assert parallel == single
+    assert not parallel.ok and parallel.first_bad_seq == 11 and parallel.first_bad_entry_id == victims[0]
+    assert len(parallel.problems) >= 2
