@@ -264,7 +264,7 @@ class Rotation:
     insert_s: float
     insert_per_s: float
     rewrap_s: list[float]  # wall time of each full rewrap pass
-    rewrap_call_s: list[float]  # of which inside Keyring.rewrap (unwrap + wrap)
+    rewrap_call_s: list[float]  # of which inside Keyring.rewrap (select, unwraps + wraps, update; not commit)
 
     @property
     def rate(self) -> float:
@@ -282,16 +282,12 @@ def _rewrap_all(engine: sa.Engine, keyring: Keyring) -> tuple[int, float]:
     done, in_rewrap = 0, 0.0
     while True:
         with transaction(engine) as session:
-            rows = session.exec(
-                select(DataKeyRecord).where(DataKeyRecord.kek_version < current).limit(REWRAP_BATCH)
-            ).all()
-            if not rows:
-                return done, in_rewrap
             start = time.perf_counter()
-            for row in rows:
-                keyring.rewrap(row)
+            count = keyring.rewrap(session, below=current, limit=REWRAP_BATCH)
             in_rewrap += time.perf_counter() - start
-            done += len(rows)
+            if not count:
+                return done, in_rewrap
+            done += count
 
 
 def run_rotation(suite: Suite, workdir: Path, n: int, rotations: int) -> Rotation:

@@ -117,12 +117,10 @@ def rotate_kek(
     done = 0
     while True:
         with transaction(engine) as session:
-            rows = list(session.exec(select(DataKeyRecord).where(DataKeyRecord.kek_version < current).limit(batch)))
-            for row in rows:
-                keyring.rewrap(row)
-        if not rows:
+            count = keyring.rewrap(session, below=current, limit=batch)
+        if not count:
             return done
-        done += len(rows)
+        done += count
         progress(done, total)
 
 
