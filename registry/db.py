@@ -118,25 +118,6 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{_READ_ONLY: True})
 
 
-def read_outside_transaction(engine: Engine, statement: sa.Executable) -> sa.Row[Any]:
-    """The first row of a read that takes no lock: on SQLite every transaction begins
-    IMMEDIATE (the write lock), so a background poller reads on the bare DBAPI connection
-    (autocommit) instead of queueing the requests behind it."""
-    if not is_sqlite(engine):
-        with engine.connect() as conn:
-            return conn.execute(statement).one()
-    compiled = statement.compile(dialect=engine.dialect)  # type: ignore[attr-defined]
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        cursor.execute(compiled.string, [compiled.params[name] for name in compiled.positiontup or ()])
-        row = cursor.fetchone()
-        cursor.close()
-    finally:
-        connection.close()
-    return row
-
-
 def create_engine(url: str, *, role: str | None = None) -> Engine:
     """`role` (PostgreSQL): the role the service acts as, e.g. `registry_app`, which may
     only INSERT and SELECT on the audit log. Migrations run without one, as the owner."""

@@ -24,7 +24,7 @@ from registry.audit.checkpoints import Checkpoint, sign_checkpoint
 from registry.audit.merkle import Frontier, HashSource
 from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf, AuditNode
 from registry.clock import Clock
-from registry.db import is_sqlite, read_outside_transaction, transaction
+from registry.db import is_sqlite, read_only, transaction
 
 log = logging.getLogger("registry.audit")
 # pg_advisory_xact_lock key: "audit-sequencer" as a stable 63-bit number.
@@ -32,7 +32,7 @@ LEADER_LOCK = 0x4155444954534551
 LOOKBACK_IDS = 50_000
 STRAGGLER_SCAN_INTERVAL_S = 5.0
 FULL_SCAN_INTERVAL_S = 60.0
-_WHOLE_LOG, _NOTHING_NEW = None, object()  # what `_scan_floor` returns besides an id
+_WHOLE_LOG = 0  # entry ids start at 1
 
 
 class Signer(Protocol):
@@ -83,6 +83,9 @@ class Sequencer:
     ) -> None:
         self.engine, self.signer, self.clock, self.origin, self.batch = engine, signer, clock, origin, batch
         self.straggler_scan_interval_s = straggler_scan_interval_s
+        # On SQLite the write lock commits ids in order: nothing commits below a sequenced id.
+        self._stragglers = not is_sqlite(engine)
+        self._reader = read_only(engine)
         self._frontier: Frontier | None = None
         self._last_full_scan: float | None = None
         self._last_window_scan = 0.0
@@ -91,7 +94,7 @@ class Sequencer:
     def sequence_batch(self) -> int:
         """Sequence up to `batch` committed entries; returns how many."""
         floor = self._scan_floor()
-        if floor is _NOTHING_NEW:
+        if floor is None:
             return 0  # no write transaction: on SQLite it would queue every request behind it
         with transaction(self.engine) as session:
             if not _lead(session):
@@ -106,12 +109,10 @@ class Sequencer:
             query = (
                 select(AuditEntry)
                 .outerjoin(AuditLeaf, AuditLeaf.entry_id == AuditEntry.id)
-                .where(AuditLeaf.seq.is_(None))  # type: ignore[union-attr]
+                .where(AuditLeaf.seq.is_(None), AuditEntry.id > floor)  # type: ignore[union-attr]
                 .order_by(AuditEntry.id)
                 .limit(self.batch)
             )
-            if isinstance(floor, int):
-                query = query.where(AuditEntry.id > floor)
             entries = session.exec(query).all()
             leaves, nodes = [], []
             for offset, entry in enumerate(entries):
@@ -125,24 +126,24 @@ class Sequencer:
         self._frontier = frontier
         return len(leaves)
 
-    def _scan_floor(self) -> int | object | None:
-        """Where to look for unsequenced entries: above the newest sequenced one, which is
-        an index lookup, or `_NOTHING_NEW`. Ids are handed out at insert; on SQLite the
-        write lock commits them in order, but on PostgreSQL an entry can commit below the
-        newest sequenced one, so a window behind it is searched every few seconds and the
+    def _scan_floor(self) -> int | None:
+        """The id above which to look for unsequenced entries, or None if nothing is new:
+        above the newest sequenced one, an index lookup read without the write lock. Ids
+        are handed out at insert, and on PostgreSQL an entry can commit below the newest
+        sequenced one, so there a window behind it is searched every few seconds and the
         whole log every minute. The first batch of a process searches the whole log."""
         now = time.monotonic()
-        stragglers = not is_sqlite(self.engine)
-        if self._last_full_scan is None or (stragglers and now - self._last_full_scan >= FULL_SCAN_INTERVAL_S):
+        if self._last_full_scan is None or (self._stragglers and now - self._last_full_scan >= FULL_SCAN_INTERVAL_S):
             self._last_full_scan = self._last_window_scan = now
             return _WHOLE_LOG
-        newest_entry, newest_sequenced = read_outside_transaction(self.engine, _NEWEST_IDS)
-        if stragglers and now - self._last_window_scan >= self.straggler_scan_interval_s:
+        with self._reader.connect() as conn:
+            newest_entry, newest_sequenced = conn.execute(_NEWEST_IDS).one()
+        if self._stragglers and now - self._last_window_scan >= self.straggler_scan_interval_s:
             self._last_window_scan = now
-            return (newest_sequenced or 0) - LOOKBACK_IDS
+            return max(_WHOLE_LOG, (newest_sequenced or 0) - LOOKBACK_IDS)
         if newest_entry is None or (newest_sequenced is not None and newest_entry <= newest_sequenced):
-            return _NOTHING_NEW
-        return newest_sequenced
+            return None
+        return newest_sequenced or _WHOLE_LOG
 
     def checkpoint(self, *, min_interval_s: float = 0.0) -> AuditCheckpoint | None:
         """Sign the current tree if it grew since the last checkpoint (and that is old enough)."""

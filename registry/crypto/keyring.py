@@ -272,8 +272,14 @@ class Keyring:
             aad = _dek_aad(row.owner_id, row.compartment, row.version)
             rewrapped = self.provider.wrap(self.provider.unwrap(row.wrapped, aad=aad), aad=aad)
             changes.append(
-                {"k_owner": row.owner_id, "k_compartment": row.compartment, "k_version": row.version}
-                | {"k_wrapped": row.wrapped, "new_wrapped": rewrapped, "new_kek": kek_version}
+                {
+                    "k_owner": row.owner_id,
+                    "k_compartment": row.compartment,
+                    "k_version": row.version,
+                    "k_wrapped": row.wrapped,
+                    "new_wrapped": rewrapped,
+                    "new_kek": kek_version,
+                }
             )
         if changes:
             session.execute(_REWRAP, changes)
