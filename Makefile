@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test lint fuzz
+.PHONY: run test lint fuzz mutate
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 # Lint, then the whole suite on SQLite and on a real PostgreSQL (the machine's, or a
 # throwaway one the suite starts), with SoftHSM2 for the PKCS#11 key provider.
@@ -31,3 +32,9 @@ test: $(STAMP) lint
 # A longer contract fuzz than the suite's (REGISTRY_FUZZ_EXAMPLES requests over every operation).
 fuzz: $(STAMP)
 	REGISTRY_FUZZ_EXAMPLES=$${REGISTRY_FUZZ_EXAMPLES:-10000} $(VENV)/bin/pytest -q -p no:randomly tests/test_contract.py
+
+# Mutation testing of the kernel (mutmut, one worker; MUTATE="ciphertext merkle disclosure verify"
+# to choose): scores and survivors in bench/README.md and bench/results/mutate-*.json.
+mutate: $(STAMP)
+	$(VENV)/bin/pip install -q -e '.[test,mutate]'
+	$(VENV)/bin/python -m bench.mutate $${MUTATE:-ciphertext merkle}

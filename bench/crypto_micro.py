@@ -17,7 +17,7 @@ For both suites (AES-256-GCM and SM4-GCM) it measures, in one process:
   timed), reported in DEKs/s against the BENCH.md target;
 * on a temp registry (`initialise` + `open_runtime`, SQLite) with P real persons created
   through `people.service.create_person` (the seed rate, persons/s): DEK re-encryption
-  (`rotation.rotate_deks` over `maintenance.SEALED_TABLES`, records/s), blind-index
+  (`rotation.rotate_deks` over `maintenance.sealed_tables()`, records/s), blind-index
   rotation (`rotation.rotate_index`, records/s), and a second DEK rotation while a reader
   thread calls `service.read_person` in a loop (reads/s during ÷ before: it is online).
 
@@ -69,7 +69,7 @@ from registry.crypto.providers import FileKeyProvider
 from registry.crypto.rotation import rotate_deks, rotate_index
 from registry.crypto.suites import NONCE_LENGTH, Suite
 from registry.db import create_engine, migrate, transaction
-from registry.maintenance import SEALED_TABLES
+from registry.maintenance import sealed_tables
 from registry.people import service
 from registry.people.schemas import PersonCreate, PersonSearch
 from registry.people.synthetic import SyntheticPeople, SyntheticPerson
@@ -510,7 +510,7 @@ def run_sealed_rotation(suite: Suite, workdir: Path, persons: int, *, online: bo
 
         marks = _Marks()
         start = time.perf_counter()
-        resealed = rotate_deks(engine, keyring, SEALED_TABLES, progress=marks)
+        resealed = rotate_deks(engine, keyring, sealed_tables(), progress=marks)
         end = time.perf_counter()
         dek_s, dek_phases = end - start, _dek_phases(start, end, marks.marks)
         if resealed != persons:
@@ -518,7 +518,7 @@ def run_sealed_rotation(suite: Suite, workdir: Path, persons: int, *, online: bo
 
         marks = _Marks()
         start = time.perf_counter()
-        entries = rotate_index(engine, keyring, SEALED_TABLES, progress=marks)
+        entries = rotate_index(engine, keyring, sealed_tables(), progress=marks)
         end = time.perf_counter()
         backfilled = marks.marks[-1][0] if marks.marks else start
         index_phases = {"new root + backfill": backfilled - start, "switch + drop old entries": end - backfilled}
@@ -535,7 +535,7 @@ def run_sealed_rotation(suite: Suite, workdir: Path, persons: int, *, online: bo
             result.reader_before, _ = _with_reader(runtime, reader_ctx, order, lambda: time.sleep(READER_BASELINE_S))
             start = time.perf_counter()
             result.reader_during, online_resealed = _with_reader(
-                runtime, reader_ctx, order, lambda: rotate_deks(engine, keyring, SEALED_TABLES)
+                runtime, reader_ctx, order, lambda: rotate_deks(engine, keyring, sealed_tables())
             )
             result.online_s = time.perf_counter() - start
             result.online_resealed = online_resealed
@@ -606,7 +606,7 @@ def render_sealed(sealed: list[SealedRotation]) -> list[str]:
         "",
         f"Persons on a temp registry (`initialise` + `open_runtime`, SQLite WAL, FileKeyProvider): seeded through "
         f"`service.create_person` in one process (no HTTP), {SEED_BATCH} per transaction; then "
-        "`rotate_deks` and `rotate_index` over `SEALED_TABLES` (default batch 500); one run each",
+        "`rotate_deks` and `rotate_index` over `sealed_tables()` (default batch 500); one run each",
         "",
         "| suite | measure | persons | records | s | records/s | detail | target | ÷ target | meets |",
         "|---|---|---:|---:|---:|---:|---|---:|---:|---|",

@@ -44,9 +44,15 @@ def initialise(settings: Settings, *, clock: Clock | None = None, suite: Suite =
         provider = create_provider(settings.key_provider, data_dir=settings.data_dir, environ=os.environ)
     if not settings.token_secret.get_secret_value() and not settings.token_secret_file.exists():
         write_secret_file(settings.token_secret_file)
-    engine = create_engine(settings.resolved_database_url)
+    # The owner's login (PostgreSQL): the only one that may change the schema and grants.
+    engine = create_engine(settings.owner_database_url)
     try:
-        migrate(engine)
+        migrate(
+            engine,
+            service_role=settings.database_role,
+            # A separate owner login means production-like: a DBA made the service role.
+            create_service_role=not settings.migration_database_url.get_secret_value(),
+        )
         with transaction(engine) as session:
             record_suite(session, clock, suite=suite, index_bits=default_bits())
             keyring = Keyring(provider, suite, clock, index_bits=default_bits())

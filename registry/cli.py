@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -13,16 +14,18 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
-from registry.access import passwords
+from registry.access.models import AccountApproval
 from registry.access.policy import Role
 from registry.access.principal import system_principal
 from registry.accounts.schemas import UserCreate
 from registry.accounts.users import create_user
+from registry.accounts.users_console import approve_from_console, pending_requests
 from registry.audit.actions import Action
-from registry.audit.checkpoints import CheckpointError, parse_signed_note
+from registry.audit.checkpoints import CheckpointError, parse_signed_note, verifier_key
 from registry.audit.log import AuditTrail, Event
 from registry.audit.proofs import latest_checkpoint
-from registry.audit.verify import verify_log
+from registry.audit.sink import CheckpointSink, WitnessConflict
+from registry.audit.verify import Timeliness, Witness, verify_log
 from registry.bootstrap import initialise
 from registry.context import Context, actor_of
 from registry.crypto.rotation import key_status
@@ -34,7 +37,7 @@ from registry.logs import configure_logging
 from registry.maintenance import RotationTarget, retention_work, rotation_work
 from registry.residence.importer import Rejection, import_file
 from registry.runtime import open_runtime
-from registry.settings import Settings
+from registry.settings import Profile, Settings
 
 # No locals in tracebacks: they could hold the personal values being imported or created.
 app = typer.Typer(
@@ -99,13 +102,22 @@ def serve(
         console.print("[red]the database schema is not current: run `registry init`[/red]")
         raise typer.Exit(2)
     engine.dispose()
+    bind = host or settings.host
+    if (problem := settings.binding_problem(bind)) is not None:
+        console.print(f"[red]insecure settings for the production profile: {problem}[/red]")
+        raise typer.Exit(2)
     uvicorn.run(
         "registry.api.asgi:app",
-        host=host or settings.host,
+        host=bind,
         port=port or settings.port,
         workers=workers,
         log_config=None,
         access_log=False,
+        # The service resolves the client address itself, through REGISTRY_TRUSTED_PROXIES
+        # only; uvicorn's default would believe X-Forwarded-For from any local client.
+        proxy_headers=False,
+        ssl_certfile=settings.tls_certfile,
+        ssl_keyfile=settings.tls_keyfile,
     )
 
 
@@ -116,35 +128,96 @@ def users_create(
     org_unit: Annotated[str | None, typer.Option()] = None,
     display_name: Annotated[str | None, typer.Option()] = None,
 ) -> None:
-    """Create an account as the system (audited). Prompts for the password, or prints a generated one."""
+    """Create an account as the system (audited), with a one-time password; a data role (or a
+    third administrator) records a request that another administrator approves."""
     settings = _settings()
     runtime = open_runtime(settings)
-    password = os.environ.get("REGISTRY_NEW_PASSWORD") or (
-        getpass.getpass("password (empty: generate one): ") if os.isatty(0) else ""
-    )
-    generated = not password
-    password = password or passwords.generate_password()
     try:
         with transaction(runtime.engine) as session:
             principal = system_principal(Role.ADMIN)
             system = Context(principal, AuditTrail(runtime.clock, actor_of(principal)), runtime.clock)
-            account = create_user(
+            made = create_user(
                 session,
                 system,
                 data=UserCreate(
-                    username=username,
-                    display_name=display_name or username,
-                    org_unit=org_unit,
-                    roles=role,
-                    password=password,
+                    username=username, display_name=display_name or username, org_unit=org_unit, roles=role
                 ),
             )
-            console.print(f"created {account.username} ({account.id})")
     except RegistryError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from None
-    if generated:
-        console.print(f"password [cyan]{password}[/cyan]  (shown once)")
+    if isinstance(made, AccountApproval):
+        console.print(
+            f"request {made.id} recorded: another administrator approves it with "
+            f"`registry users approve {made.id}` (or POST /api/v1/account-approvals/{made.id}/approve)"
+        )
+        return
+    console.print(f"created {made.account.username} ({made.account.id})")
+    _show_one_time(made.one_time_password)
+
+
+def _show_one_time(one_time_password: str) -> None:
+    # Printed once, to the terminal only; it opens nothing but choosing the owner's password.
+    console.print(
+        f"one-time password [cyan]{one_time_password}[/cyan]  (shown once: the owner chooses a password "
+        "with it at POST /api/v1/auth/password/one-time)"
+    )
+
+
+@users_app.command("pending")
+def users_pending() -> None:
+    """Account requests waiting for a second administrator (audited)."""
+    runtime = open_runtime(_settings())
+    with transaction(runtime.engine) as session:
+        rows = pending_requests(session, runtime.clock)
+    table = Table("request", "action", "org unit", "changes", "requested by", "requested at")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.action,
+            row.org_unit_code or "-",
+            ", ".join(sorted(row.payload)),
+            str(row.requested_by),
+            row.requested_at.isoformat(),
+        )
+    Console().print(table)
+
+
+@users_app.command("approve")
+def users_approve(
+    request: Annotated[str, typer.Argument(help="the request id (`registry users pending`)")],
+    username: Annotated[str | None, typer.Option(help="the approving administrator")] = None,
+) -> None:
+    """Approve a request as a second administrator: log in with username, password and, if
+    enrolled, a TOTP code (REGISTRY_APPROVER_PASSWORD / REGISTRY_APPROVER_OTP when not a terminal)."""
+    try:
+        approval_id = uuid.UUID(request)
+    except ValueError:
+        console.print("[red]not a request id[/red]")
+        raise typer.Exit(2) from None
+    settings = _settings()
+    runtime = open_runtime(settings)
+    tty = os.isatty(0)
+    username = username or (input("administrator username: ") if tty else os.environ.get("REGISTRY_APPROVER", ""))
+    password = os.environ.get("REGISTRY_APPROVER_PASSWORD") or (getpass.getpass("password: ") if tty else "")
+    otp = os.environ.get("REGISTRY_APPROVER_OTP") or (input("TOTP code (empty if none): ").strip() if tty else "")
+    try:
+        done = approve_from_console(
+            runtime.engine,
+            runtime.clock,
+            runtime.provider,
+            settings,
+            approval_id=approval_id,
+            username=username,
+            password=password,
+            otp=otp or None,
+        )
+    except RegistryError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"approved {done.approval.action} {done.approval.id}")
+    if done.one_time_password is not None:
+        _show_one_time(done.one_time_password)
 
 
 @keys_app.command("rotate")
@@ -188,11 +261,23 @@ def audit_checkpoint(out: Annotated[Path, typer.Option(help="where to save the s
     """Sequence what is pending, sign a fresh checkpoint, and save it (keep it off this machine)."""
     runtime = open_runtime(_settings())
     runtime.sequencer.drain()
-    runtime.sequencer.checkpoint()
+    try:
+        runtime.sequencer.checkpoint()
+    except WitnessConflict as exc:
+        console.print(f"[red]not signed: {exc}; run `registry audit verify`[/red]")
+        raise typer.Exit(1) from None
     with transaction(runtime.engine) as session:
         note = latest_checkpoint(session).note
     out.write_text(note, encoding="utf-8")
     console.print(f"saved checkpoint to {out}")
+
+
+@audit_app.command("vkey")
+def audit_vkey() -> None:
+    """Print the checkpoints' verifier key (signed-note form) for witnesses and auditors."""
+    settings = _settings()
+    runtime = open_runtime(settings)
+    typer.echo(verifier_key(settings.audit_origin, runtime.provider.public_key()))
 
 
 @audit_app.command("verify")
@@ -201,12 +286,19 @@ def audit_verify(
     workers: Annotated[int, typer.Option(min=1, help="processes recomputing leaf hashes side by side")] = (
         os.cpu_count() or 1
     ),
+    require_witness: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-witness/--no-require-witness",
+            help="fail unless a witness (the checkpoint sink or --against) was checked; default: on in production",
+        ),
+    ] = None,
 ) -> None:
-    """Recompute the whole log; check every signed checkpoint and, if given, a saved one."""
+    """Recompute the whole log; check every signed checkpoint, the checkpoint sink's and, if given, a saved one."""
     settings = _settings()
     runtime = open_runtime(settings)
     public_key = runtime.provider.public_key()
-    saved = None
+    witnesses = []
     if against is not None:
         try:
             saved = parse_signed_note(
@@ -215,22 +307,49 @@ def audit_verify(
         except CheckpointError as exc:
             console.print(f"[red]the saved checkpoint does not verify: {exc}[/red]")
             raise typer.Exit(1) from None
+        witnesses.append(Witness(f"the saved checkpoint {against}", saved))
+    sink = CheckpointSink(settings.checkpoint_sink, origin=settings.audit_origin, public_key=public_key)
+    try:
+        held = sink.newest()
+    except (CheckpointError, OSError) as exc:
+        console.print(f"[red]the checkpoint sink's note ({sink.path}) cannot be used as a witness: {exc}[/red]")
+        raise typer.Exit(1) from None
+    if held is not None:
+        where = " inside the data directory, so not independent" if settings.checkpoint_sink_in_data_dir else ""
+        witnesses.append(Witness(f"the checkpoint sink {sink}{where}", held))
+    timeliness = Timeliness(
+        now=runtime.clock.now(),
+        grace_s=settings.audit_checkpoint_grace_s,
+        checkpoint_interval_s=settings.audit_checkpoint_interval_s,
+    )
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
         task = bar.add_task("verifying", total=None)
         report = verify_log(
             runtime.engine,
             public_key,
             settings.audit_origin,
-            against=saved,
+            witnesses=witnesses,
+            timeliness=timeliness,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             workers=workers,
         )
+    if report.witnesses:
+        console.print("witness used: " + "; ".join(report.witnesses))
+    else:
+        console.print("no witness used: only the database's own checkpoints were checked")
+    required = settings.profile is Profile.PRODUCTION if require_witness is None else require_witness
+    if required and not report.witnesses:
+        report.fail("a witness is required: the checkpoint sink holds no checkpoint yet and no --against was given")
     if report.ok:
         console.print(
             f"audit log verified: {report.size} entries, {report.checkpoints_checked} checkpoints, "
             f"{report.pending} pending"
         )
         return
+    console.print(
+        f"[red]audit log NOT verified: {report.size} sequenced and {report.pending} pending of {report.entries} "
+        f"entries, newest checkpoint covers {report.covered}[/red]"
+    )
     if report.first_bad_seq is not None:
         console.print(f"[red]first bad entry: seq {report.first_bad_seq} (entry id {report.first_bad_entry_id})[/red]")
     for problem in report.problems[:20]:

@@ -6,6 +6,9 @@ Alembic migrations are the only way a schema comes to exist (`migrate`).
 from __future__ import annotations
 
 import functools
+import os
+import re
+import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,13 +22,69 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
+
+from registry.errors import ConfigurationError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 T = TypeVar("T")
 _MISSING = object()
 IN_LIST_MAX = 1000  # values per `IN (...)`: far below SQLite's and PostgreSQL's bound-parameter limits
+
+# PostgreSQL: the service logs in as a role of its own that owns nothing, holds exactly
+# these privileges, and cannot become the owner; only migrations use the owner's login.
+# So neither a bug in the service nor someone with its credentials can rewrite the log,
+# switch its triggers off, or change the schema. (Settings.database_role's default.)
+DEFAULT_SERVICE_ROLE = "registry_app"
+_ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_READ_APPEND = frozenset({"SELECT", "INSERT"})
+_READ_WRITE = _READ_APPEND | {"UPDATE"}
+_READ_WRITE_DELETE = _READ_WRITE | {"DELETE"}
+SERVICE_PRIVILEGES: Mapping[str, frozenset[str]] = {
+    "alembic_version": frozenset({"SELECT"}),  # `serve` checks that the schema is current
+    # The log, its tree and checkpoints (the sequencer only inserts), and break-glass
+    # reviews: read and append, never rewrite; the triggers refuse it too, for the owner.
+    "audit_entry": _READ_APPEND,
+    "audit_leaf": _READ_APPEND,
+    "audit_node": _READ_APPEND,
+    "audit_checkpoint": _READ_APPEND,
+    "audit_review": _READ_APPEND,
+    # Rows the service deletes: index entries replaced on write and on index rotation,
+    # superseded or erased data keys (crypto-erasure), members leaving a casefile.
+    "blind_index": _READ_WRITE_DELETE,
+    "data_key": _READ_WRITE_DELETE,
+    "casefile_member": _READ_WRITE_DELETE,
+    # Everything else is updated (erasure clears sealed values in place) but never deleted.
+    "crypto_config": _READ_WRITE,
+    "dek_rotation": _READ_WRITE,
+    "index_root_key": _READ_WRITE,
+    "job": _READ_WRITE,
+    "org_unit": _READ_WRITE,
+    "user_account": _READ_WRITE,
+    "account_approval": _READ_WRITE,
+    "person": _READ_WRITE,
+    "dwelling": _READ_WRITE,
+    "residence_registration": _READ_WRITE,
+    "residence_permit": _READ_WRITE,
+    "permit_endorsement": _READ_WRITE,
+    "person_transfer": _READ_WRITE,
+    "casefile": _READ_WRITE,
+    "casefile_event": _READ_WRITE,
+    "casefile_transfer": _READ_WRITE,
+    "casefile_closure": _READ_WRITE,
+    "break_glass_grant": _READ_WRITE,
+    "leave_request": _READ_WRITE,
+}
+
+
+def service_privileges(table: str) -> frozenset[str]:
+    """What the service may do to `table`. A table not declared above (a test fails on
+    it) gets no DELETE, and an `audit_*` one only reads and appends."""
+    declared = SERVICE_PRIVILEGES.get(table)
+    if declared is not None:
+        return declared
+    return _READ_APPEND if table.startswith("audit_") else _READ_WRITE
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -51,6 +110,14 @@ def chunked(values: Sequence[T], size: int = IN_LIST_MAX) -> Iterator[Sequence[T
     """`values` in slices of at most `size`, for `IN` lists built from a whole batch."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """A table model's `sa.Table` (its `__table__`, which SQLModel does not declare to type
+    checkers)."""
+    table = sa.inspect(model).local_table
+    assert isinstance(table, sa.Table)
+    return table
 
 
 def insert_many(session: Session, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -79,7 +146,9 @@ def _insert_statement(
     compiled = sa.insert(table).inline().compile(dialect=dialect, column_keys=list(names))
     binds = compiled.positiontup if compiled.positional else list(names)
     assert binds is not None and sorted(binds) == sorted(names)
-    processors = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in binds]
+    processors: list[tuple[str, Callable[[Any], Any] | None]] = [
+        (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in binds
+    ]
     return compiled.string, compiled.positional, processors
 
 
@@ -119,9 +188,12 @@ def read_only(engine: Engine) -> Engine:
 
 
 def create_engine(url: str, *, role: str | None = None) -> Engine:
-    """`role` (PostgreSQL): the role the service acts as, e.g. `registry_app`, which may
-    only INSERT and SELECT on the audit log. Migrations run without one, as the owner."""
+    """`role` (PostgreSQL): only to mirror a parent connection that switched role (the
+    verify worker pool). The service never does: it logs in as its own role, which owns
+    nothing and cannot become the owner (`check_service_login`); migrations log in as
+    the owner with a credential of their own (`Settings.owner_database_url`)."""
     if url.startswith("sqlite"):
+        _create_private_sqlite_file(url)
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
@@ -196,8 +268,153 @@ def _alembic_config(engine: Engine) -> Config:
     return config
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
+def migrate(
+    engine: Engine,
+    revision: str = "head",
+    *,
+    service_role: str = DEFAULT_SERVICE_ROLE,
+    create_service_role: bool = True,
+) -> None:
+    """Upgrade the schema through `engine`, which logs in as the owner; on PostgreSQL,
+    then give `service_role` exactly its privileges (`SERVICE_PRIVILEGES`) and nothing
+    else. `create_service_role`: create the role (a password-less LOGIN, for a trusted dev
+    server) if it is missing; otherwise a missing role is refused: in production a DBA
+    creates it with a password."""
+    if not is_sqlite(engine):
+        _valid_role_name(service_role)
+        _ensure_service_role(engine, service_role, create=create_service_role)
     command.upgrade(_alembic_config(engine), revision)
+    if not is_sqlite(engine):
+        with engine.begin() as conn:
+            _grant_service_privileges(conn, service_role)
+
+
+def _valid_role_name(role: str) -> str:
+    if not _ROLE_NAME.fullmatch(role):
+        raise ConfigurationError("a database role name is lower-case letters, digits and _ (at most 63)")
+    return f'"{role}"'  # checked above: safe to quote as an identifier
+
+
+def _ensure_service_role(engine: Engine, role: str, *, create: bool) -> None:
+    for attempt in range(3):
+        with engine.connect() as conn:
+            can_login = conn.execute(
+                sa.text("SELECT rolcanlogin FROM pg_roles WHERE rolname = :role"), {"role": role}
+            ).scalar()
+        if can_login:
+            return
+        if not create:
+            state = "does not exist" if can_login is None else "cannot log in"
+            raise ConfigurationError(
+                f"the service role {role} {state}: a DBA creates it first, "
+                f"with CREATE ROLE {role} LOGIN PASSWORD '…' (REGISTRY_DATABASE_ROLE)"
+            )
+        verb = "CREATE" if can_login is None else "ALTER"
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"{verb} ROLE {_valid_role_name(role)} LOGIN")
+            return
+        except sa.exc.DBAPIError as exc:
+            # Roles are per cluster: another process (a parallel test worker) may have
+            # created it at the same moment. Look again; give up on a real refusal.
+            if attempt == 2:
+                raise ConfigurationError(
+                    f"cannot create the service role {role}: create it as a DBA (CREATE ROLE {role} LOGIN)"
+                ) from exc
+
+
+# What would let a login rewrite history: attributes, becoming the owner of the log's
+# tables, owning anything at all (an owner may drop triggers and grant itself more).
+_ROLE_PROBLEMS = sa.text("""
+SELECT r.rolsuper AS superuser, r.rolbypassrls AS bypasses_row_security,
+       r.rolcreaterole AS creates_roles, r.rolcreatedb AS creates_databases,
+       r.rolreplication AS replicates,
+       pg_has_role(r.oid, c.relowner, 'MEMBER') AS can_become_the_owner,
+       EXISTS (SELECT FROM pg_class WHERE relowner = r.oid)
+         OR EXISTS (SELECT FROM pg_namespace WHERE nspowner = r.oid)
+         OR EXISTS (SELECT FROM pg_proc WHERE proowner = r.oid)
+         OR EXISTS (SELECT FROM pg_type WHERE typowner = r.oid) AS owns_objects
+FROM pg_roles r LEFT JOIN pg_class c ON c.oid = to_regclass('audit_entry')
+WHERE r.rolname = :role
+""")
+
+
+_REWRITES = sa.text(
+    "SELECT to_regclass(:t) IS NOT NULL AND has_table_privilege(:role, :t, 'UPDATE, DELETE, TRUNCATE, TRIGGER')"
+)
+
+
+def _attribute_problems(conn: sa.Connection, role: str) -> list[str]:
+    row = conn.execute(_ROLE_PROBLEMS, {"role": role}).mappings().one()
+    return [name.replace("_", " ") for name, bad in row.items() if bad]
+
+
+def _role_problems(conn: sa.Connection, role: str) -> list[str]:
+    problems = _attribute_problems(conn, role)
+    # Also through a grant of its own, PUBLIC's, or a predefined role (pg_write_all_data).
+    append_only = sorted(table for table, granted in SERVICE_PRIVILEGES.items() if "UPDATE" not in granted)
+    problems += [f"may rewrite {t}" for t in append_only if conn.execute(_REWRITES, {"role": role, "t": t}).scalar()]
+    return problems
+
+
+_OWNS_DATABASE = sa.text(
+    "SELECT current_database(), pg_has_role(current_user, datdba, 'USAGE')"
+    " FROM pg_database WHERE datname = current_database()"
+)
+
+
+def _grant_service_privileges(conn: sa.Connection, role: str) -> None:
+    """Exactly `service_privileges(table)` on every table, USAGE (nextval) on sequences,
+    nothing that creates objects: applied after every migration, so a new table is
+    covered and an old grant cannot linger."""
+    quoted = _valid_role_name(role)
+    # Before granting anything: the revocations below must never hit the owner itself.
+    if problems := _attribute_problems(conn, role):
+        raise ConfigurationError(f"the service role {role} must be an unprivileged login: " + ", ".join(problems))
+    for statement in (
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",  # the default before PostgreSQL 15
+        f"REVOKE ALL ON SCHEMA public FROM {quoted}",
+        f"GRANT USAGE ON SCHEMA public TO {quoted}",
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {quoted}",
+        f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {quoted}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM {quoted}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON SEQUENCES FROM {quoted}",
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
+    ):
+        conn.exec_driver_sql(statement)
+    # No temporary tables either, where the migration's login may say so for the database.
+    database, owns_database = conn.execute(_OWNS_DATABASE).one()
+    if owns_database:
+        database = conn.dialect.identifier_preparer.quote_identifier(database)
+        conn.exec_driver_sql(f"REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC")
+        conn.exec_driver_sql(f"REVOKE CREATE, TEMPORARY ON DATABASE {database} FROM {quoted}")
+    tables = conn.exec_driver_sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").scalars().all()
+    for table in tables:
+        privileges = ", ".join(sorted(service_privileges(table)))
+        conn.exec_driver_sql(f'GRANT {privileges} ON TABLE "{table}" TO {quoted}')
+    if problems := _role_problems(conn, role):
+        raise ConfigurationError(f"the service role {role} must be an unprivileged login: " + ", ".join(problems))
+
+
+def check_service_login(engine: Engine, role: str) -> None:
+    """PostgreSQL: refuse to serve through a login that could rewrite the audit log: one
+    other than `role`, one switched with SET ROLE, the owner or one that can become it,
+    a privileged one, or one that may change an append-only table."""
+    if is_sqlite(engine):
+        return
+    with engine.connect() as conn:
+        current, login = conn.execute(sa.text("SELECT current_user, session_user")).one()
+        problems = _role_problems(conn, current)
+        if current != login:
+            problems.append(f"switched from {login} with SET ROLE")
+        if current != role:
+            problems.append(f"is not the service role {role}")
+    if problems:
+        raise ConfigurationError(
+            f"the service's database login {current} " + "; ".join(problems) + ": log in as the service role "
+            "(REGISTRY_DATABASE_URL, REGISTRY_DATABASE_ROLE), and as the owner only for `registry init` "
+            "(REGISTRY_MIGRATION_DATABASE_URL)"
+        )
 
 
 def head_revision() -> str:
@@ -225,3 +442,44 @@ def transaction(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+# Personal data is sealed, but the database still holds wrapped keys, blind indexes and
+# the audit log: owner only. SQLite creates its WAL and shared-memory files with the
+# database file's mode, so creating that file 0600 makes all three so (umask aside).
+PRIVATE_FILE_MODE = 0o600
+
+
+def _sqlite_path(url: str) -> Path | None:
+    database = sa.engine.make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _create_private_sqlite_file(url: str) -> None:
+    path = _sqlite_path(url)
+    if path is None:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return
+    os.fchmod(fd, PRIVATE_FILE_MODE)  # the umask may only have narrowed it; be exact
+    os.close(fd)
+
+
+def check_private_storage(url: str, data_dir: Path) -> None:
+    """Startup in production: refuse a data directory others may enter, or SQLite files
+    (database, WAL, shared memory) others may read. The key and token-secret files are
+    checked where they are read."""
+    problems = []
+    if data_dir.exists() and data_dir.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        problems.append(f"the data directory {data_dir} must be 0700: run `chmod 700 {data_dir}`")
+    path = _sqlite_path(url)
+    if path is not None:
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if file.exists() and file.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                problems.append(f"{file} must be 0600: run `chmod 600 {file}`")
+    if problems:
+        raise ConfigurationError("insecure file permissions: " + "; ".join(problems))

@@ -16,10 +16,28 @@ class RegistryError(Exception):
     audit_as: str | None = None
     # Opaque ids of what the error concerns, for that audit entry; never in the response.
     targets: tuple[str, ...] = ()
+    # The audit entry's reason when it must say more than the public `detail` (a 404 that
+    # looks like any other to the caller, but was a refused use of a break-glass grant).
+    audit_reason: str | None = None
+    # The break-glass grant the refused request tried to rest on, for that audit entry.
+    audit_grant: str | None = None
 
-    def __init__(self, detail: str | None = None, **extra: object) -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        audit_as: str | None = None,
+        targets: tuple[str, ...] = (),
+        **extra: object,
+    ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
+        # An error carries its audit event (STYLE.md); the request boundary writes it after
+        # the rollback, in its own transaction.
+        if audit_as is not None:
+            self.audit_as = audit_as
+        if targets:
+            self.targets = targets
         # Extra problem members (e.g. `person_id` on a duplicate); never personal values.
         self.extra = extra
 
@@ -48,8 +66,12 @@ class PurposeRefused(BadRequest):
 
 
 class NotFound(RegistryError):
+    """Out of scope, hidden by compartment and non-existent alike: one 404 to the caller,
+    one denied entry naming the target on the record (probing reaches the alerts)."""
+
     status = 404
     title = "Not found"
+    audit_as = "access:denied"
 
 
 class Conflict(RegistryError):
@@ -84,6 +106,19 @@ class RuleViolation(RegistryError):
 class RateLimited(RegistryError):
     status = 429
     title = "Too many requests"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        retry_after: int | None = None,
+        audit_as: str | None = None,
+        targets: tuple[str, ...] = (),
+        **extra: object,
+    ) -> None:
+        super().__init__(detail, audit_as=audit_as, targets=targets, **extra)
+        # Whole seconds until a retry can succeed; sent as the Retry-After header.
+        self.retry_after = retry_after
 
 
 class IntegrityFailure(RegistryError):

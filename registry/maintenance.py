@@ -6,20 +6,22 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
+import registry.models  # noqa: F401  (every model module, so every descriptor, is registered)
 from registry.audit.actions import Action
 from registry.audit.log import Actor, AuditTrail, Event
 from registry.casefiles.retention import RetentionPolicy
 from registry.casefiles.sealing import run_retention
-from registry.crypto.rotation import Progress, SealedTable, rotate_deks, rotate_index, rotate_kek
+from registry.crypto.rotation import Progress, rotate_deks, rotate_index, rotate_kek
+from registry.crypto.sealed import SealedTable, descriptors
 from registry.db import transaction
 from registry.jobs.runner import Work, create_job, mark_interrupted
-from registry.people.service import SEALED as PERSON_SEALED
-from registry.residence.dwellings import SEALED as DWELLING_SEALED
 from registry.residence.retention import erase_expired
 from registry.runtime import Runtime
 
-# Every table with sealed columns, for the DEK sweeper and the index backfill.
-SEALED_TABLES: list[SealedTable] = [PERSON_SEALED, DWELLING_SEALED]
+
+def sealed_tables() -> list[SealedTable]:
+    """Every sealed table, from the descriptors' registry: what rotation sweeps."""
+    return list(descriptors())
 
 
 class RotationTarget(StrEnum):
@@ -35,8 +37,8 @@ def rotation_work(runtime: Runtime, target: RotationTarget, *, resume: bool = Fa
         if target is RotationTarget.KEK:
             return rotate_kek(runtime.engine, runtime.keyring, progress=progress, new_version=not resume)
         if target is RotationTarget.DEK:
-            return rotate_deks(runtime.engine, runtime.keyring, SEALED_TABLES, progress=progress)
-        return rotate_index(runtime.engine, runtime.keyring, SEALED_TABLES, progress=progress)
+            return rotate_deks(runtime.engine, runtime.keyring, sealed_tables(), progress=progress)
+        return rotate_index(runtime.engine, runtime.keyring, sealed_tables(), progress=progress)
 
     return run
 

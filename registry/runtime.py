@@ -12,13 +12,14 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from registry.audit.sequencer import Sequencer
+from registry.audit.sink import CheckpointSink
 from registry.clock import Clock, SystemClock
 from registry.crypto.keyring import Keyring, configured_suite
 from registry.crypto.providers import KeyProvider, open_provider
-from registry.db import create_engine, transaction
+from registry.db import check_private_storage, check_service_login, create_engine, transaction
 from registry.errors import ConfigurationError
 from registry.jobs.runner import JobRunner
-from registry.settings import Settings
+from registry.settings import Profile, Settings
 
 
 @dataclass
@@ -55,19 +56,23 @@ def read_secret_file(path: Path) -> bytes:
 
 
 def open_runtime(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None) -> Runtime:
+    if settings.profile is Profile.PRODUCTION:
+        check_private_storage(settings.resolved_database_url, settings.data_dir)
     secret = settings.token_secret.get_secret_value().encode() or read_secret_file(settings.token_secret_file)
     clock = clock or SystemClock()
-    engine = engine or create_engine(settings.resolved_database_url, role=settings.database_role)
+    engine = engine or create_engine(settings.service_database_url)
+    check_service_login(engine, settings.database_role)  # PostgreSQL: never as the owner
     provider = open_provider(settings.key_provider, data_dir=settings.data_dir, environ=os.environ)
     with transaction(engine) as session:
         suite, index_bits = configured_suite(session)
+    sink = CheckpointSink(settings.checkpoint_sink, origin=settings.audit_origin, public_key=provider.public_key())
     return Runtime(
         settings=settings,
         engine=engine,
         provider=provider,
         keyring=Keyring(provider, suite, clock, index_bits=index_bits),
         jobs=JobRunner(engine, clock),
-        sequencer=Sequencer(engine, provider, clock, origin=settings.audit_origin),
+        sequencer=Sequencer(engine, provider, clock, origin=settings.audit_origin, sink=sink),
         token_secret=secret,
         clock=clock,
     )

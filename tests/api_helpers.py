@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import weakref
+
+import httpx
 from fastapi.testclient import TestClient
 
 STRONG_PASSWORD = "correct horse battery"
+# Dual control (issue 13): data-role and further admin accounts are requested by one
+# administrator and approved by another. The helpers keep a second administrator for that.
+SECOND_ADMIN = "second.admin"
+DATA_ROLES = frozenset({"police", "civil_affairs", "corrections", "social_worker"})
+DUAL_CONTROLLED = DATA_ROLES | {"security_admin"}  # roles a second administrator must approve
+_second_admins: weakref.WeakKeyDictionary[httpx.Client, dict[str, str]] = weakref.WeakKeyDictionary()
 
 
 def token(client: TestClient, username: str, password: str, otp: str | None = None) -> str:
@@ -37,12 +46,67 @@ def create_tree(client: TestClient, headers: dict[str, str]) -> None:
         assert response.status_code == 201, response.text
 
 
+def set_own_password(client: TestClient, username: str, one_time_password: str, new: str = STRONG_PASSWORD) -> None:
+    """What the owner of an account does first: replace the administrator's one-time password."""
+    body = {"username": username, "one_time_password": one_time_password, "new_password": new}
+    response = client.post("/api/v1/auth/password/one-time", json=body)
+    assert response.status_code == 204, response.text
+
+
+def second_admin(client: TestClient, headers: dict[str, str]) -> dict[str, str]:
+    """The second administrator, made by `headers` (the first) while it may still do so alone."""
+    cached = _second_admins.get(client)
+    if cached is not None:
+        return cached
+    form = {"grant_type": "password", "username": SECOND_ADMIN, "password": STRONG_PASSWORD}
+    logged_in = client.post("/api/v1/auth/token", data=form)
+    if logged_in.status_code != 200:
+        body = {"username": SECOND_ADMIN, "display_name": "Second administrator", "roles": ["admin"]}
+        made = client.post("/api/v1/users", json=body, headers=headers)
+        assert made.status_code == 201, made.text
+        set_own_password(client, SECOND_ADMIN, made.json()["one_time_password"])
+        logged_in = client.post("/api/v1/auth/token", data=form)
+        assert logged_in.status_code == 200, logged_in.text
+    _second_admins[client] = bearer(logged_in.json()["access_token"])
+    return _second_admins[client]
+
+
+def approve(client: TestClient, headers: dict[str, str], approval_id: str) -> dict:
+    response = client.post(f"/api/v1/account-approvals/{approval_id}/approve", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def create_user(
-    client: TestClient, headers: dict[str, str], username: str, roles: list[str], org_unit: str | None
+    client: TestClient,
+    headers: dict[str, str],
+    username: str,
+    roles: list[str],
+    org_unit: str | None,
+    *,
+    sex: str | None = None,
 ) -> dict:
-    body = {"username": username, "display_name": username, "roles": roles, "password": STRONG_PASSWORD}
+    """An account whose owner has set STRONG_PASSWORD. One that needs dual control (a data
+    role, another administrator) is requested by the second administrator and approved by
+    `headers` (an admin cannot approve requests of an admin it made alone, so not the reverse)."""
+    body = {"username": username, "display_name": username, "roles": roles}
     if org_unit is not None:
         body["org_unit"] = org_unit
-    response = client.post("/api/v1/users", json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
+    if sex is not None:
+        body["sex"] = sex
+    if DUAL_CONTROLLED & set(roles) or "admin" in roles:
+        requested = client.post("/api/v1/users", json=body, headers=second_admin(client, headers))
+        if requested.status_code == 401:  # its token expired (a test moved the clock): log in again
+            _second_admins.pop(client, None)
+            requested = client.post("/api/v1/users", json=body, headers=second_admin(client, headers))
+        assert requested.status_code == 202, requested.text
+        decided = approve(client, headers, requested.json()["id"])
+        user_id, one_time = decided["user"]["id"], decided["one_time_password"]
+    else:
+        response = client.post("/api/v1/users", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        user_id, one_time = response.json()["id"], response.json()["one_time_password"]
+    set_own_password(client, username, one_time)
+    read = client.get(f"/api/v1/users/{user_id}", headers=headers)
+    assert read.status_code == 200, read.text
+    return read.json()

@@ -60,25 +60,38 @@ def test_init_shows_admin_once_and_serve_accepts_it(tmp_path):
     assert password not in logs
 
 
-def test_users_create_from_the_console(tmp_path):
-    env = {**os.environ, "REGISTRY_DATA_DIR": str(tmp_path / "data"), "REGISTRY_NEW_PASSWORD": "a console password"}
-    subprocess.run([REGISTRY, "init"], env=env, capture_output=True, timeout=60, check=True)
-    made = subprocess.run(
-        [REGISTRY, "users", "create", "--username", "second.admin", "--role", "admin"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([REGISTRY, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_users_create_and_approve_from_the_console(tmp_path):
+    """The console follows dual control: the second administrator is made alone, a third (or
+    a data role) is a request that an administrator approves by logging in."""
+    env = {**os.environ, "REGISTRY_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "250"}
+    first = _run("init", env=env)
+    username, password = re.search(r"username (\S+) password (\S+)", first.stderr).groups()
+    made = _run("users", "create", "--username", "second.admin", "--role", "admin", env=env)
     assert made.returncode == 0, made.stderr
-    refused = subprocess.run(
-        [REGISTRY, "users", "create", "--username", "mixed.admin", "--role", "admin", "--role", "auditor"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    assert "created second.admin" in made.stderr and "one-time password" in made.stderr
+    refused = _run("users", "create", "--username", "mixed.admin", "--role", "admin", "--role", "auditor", env=env)
     assert refused.returncode == 1 and "separation_of_duties" in refused.stderr
+
+    asked = _run("users", "create", "--username", "third.admin", "--role", "admin", env=env)
+    assert asked.returncode == 0, asked.stderr
+    request = re.search(r"request ([0-9a-f-]{36}) recorded", asked.stderr).group(1)
+    assert "one-time password" not in asked.stderr
+    assert request in _run("users", "pending", env=env).stdout
+
+    approver = env | {"REGISTRY_APPROVER_PASSWORD": "not the password at all"}
+    wrong = _run("users", "approve", request, "--username", username, env=approver)
+    assert wrong.returncode == 1 and "invalid credentials" in wrong.stderr
+    approver["REGISTRY_APPROVER_PASSWORD"] = password
+    done = _run("users", "approve", request, "--username", username, env=approver)
+    assert done.returncode == 0, done.stderr
+    assert "approved user_create" in done.stderr and "one-time password" in done.stderr
+    again = _run("users", "approve", request, "--username", username, env=approver)
+    assert again.returncode == 1 and "already approved" in again.stderr
+    assert request not in _run("users", "pending", env=env).stdout
 
 
 def test_audit_checkpoint_and_verify_from_the_console(tmp_path):

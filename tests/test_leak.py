@@ -21,7 +21,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+import registry.models  # noqa: F401  (every descriptor registered)
 from registry.audit.models import AuditEntry
+from registry.crypto.sealed import descriptors
 from registry.people.synthetic import SyntheticPeople
 from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
 from tests.support.leak import Needles, captured_logs, pg_dump
@@ -54,6 +56,7 @@ def _read_and_search(client, police, people, ids) -> None:
         assert [m["id"] for m in search.json()["items"]] == [person_id]
 
 
+INTAKE = {"documents_checked": True, "identity_verified": True, "rules_read": True}
 WORKLOAD = 20  # persons who also get a dwelling, a registration and a casefile with notes
 CORRECTION = {
     "category": "probation",
@@ -91,10 +94,59 @@ def _residence_and_casefiles(client, police, corrections, people, ids, synthetic
         assert made.status_code == 201, f"event answered {made.status_code}"
 
 
+def _free_text(client, police, corrections, corrections_b, p, person_id, synthetic) -> None:
+    """Every other sealed column, each holding text that names the person (staff write
+    such text): the permit's materials list and reason, a leave's destination, reason and
+    decision note, a break-glass justification."""
+    dwelling = {"org_unit": "320571001", "address": synthetic.address(), "kind": "owned"}
+    dwelling_id = client.post("/api/v1/dwellings", json=dwelling, headers=police).json()["id"]
+    registration = {"person_id": person_id, "dwelling_id": dwelling_id, "arrived_on": "2025-06-01", "basis": "family"}
+    registration["registered_on"] = "2025-06-01"  # six months before the clock: a permit is possible
+    registration_id = client.post("/api/v1/residence-registrations", json=registration, headers=police).json()["id"]
+    permit = {"person_id": person_id, "registration_id": registration_id, "basis": "residence"}
+    made = client.post("/api/v1/residence-permits", json=permit, headers=police)
+    assert made.status_code == 201, f"permit answered {made.status_code}"
+    permit_id = made.json()["id"]
+    for step, body in (("request-materials", {"missing": [f"{p.name}的居住证明"]}), ("reject", {"reason": p.name})):
+        made = client.post(f"/api/v1/residence-permits/{permit_id}/{step}", json=body, headers=police)
+        assert made.status_code == 200, f"{step} answered {made.status_code}"
+    issued = client.post("/api/v1/residence-permits", json=permit, headers=police).json()["id"]
+    for step in ("accept", "issue"):
+        made = client.post(f"/api/v1/residence-permits/{issued}/{step}", headers=police)
+        assert made.status_code == 200, f"{step} answered {made.status_code}"
+    casefile = {"person_id": person_id, "kind": "community_correction", "org_unit": "320571", "details": CORRECTION}
+    file_id = client.post("/api/v1/casefiles", json=casefile, headers=corrections).json()["id"]
+    intake = {"to": "received", "on": "2026-01-05", "facts": INTAKE}
+    made = client.post(f"/api/v1/casefiles/{file_id}/transitions", json=intake, headers=corrections)
+    assert made.status_code == 200, f"intake answered {made.status_code}"
+    leave = {"starts_on": "2026-01-10", "ends_on": "2026-01-12", "destination": p.name, "reason": f"探望{p.name}"}
+    made = client.post(f"/api/v1/casefiles/{file_id}/leave-requests", json=leave, headers=corrections)
+    assert made.status_code == 201, f"leave answered {made.status_code}"
+    decision = {"approve": False, "note": f"{p.name}：与报到冲突"}
+    made = client.post(f"/api/v1/leave-requests/{made.json()['id']}/decision", json=decision, headers=corrections)
+    assert made.status_code == 200, f"decision answered {made.status_code}"
+    grant = {"reason_code": "emergency", "justification": f"协查{p.name}（{p.phone}）"}
+    made = client.post(f"/api/v1/casefiles/{file_id}/break-glass", json=grant, headers=corrections_b)
+    assert made.status_code == 201, f"break-glass answered {made.status_code}"
+
+
+def _every_sealed_column_written(engine: sa.Engine) -> None:
+    """The workload reaches every column the descriptors seal: a new one fails here until
+    the workload writes it, so the scan below covers it."""
+    with engine.connect() as conn:
+        for d in descriptors():
+            for f in d.fields:
+                column = d.table.c[f.column]
+                written = conn.execute(sa.select(sa.func.count()).where(column.is_not(None))).scalar()
+                assert written, f"{d.name}.{f.name}: the leak workload writes no value into it"
+
+
 def _audit_rows(engine: sa.Engine) -> bytes:
     with engine.connect() as conn:
         rows = [dict(row._mapping) for row in conn.execute(sa.select(AuditEntry.__table__))]
-    assert sum(r["action"] == "person:create" for r in rows) == COUNT
+    assert sum(r["action"] == "person:create" and r["outcome"] == "allowed" for r in rows) == COUNT
+    # The duplicate (a 409 that tells an ID number exists) is on the record as refused.
+    assert sum(r["action"] == "person:create" and r["outcome"] == "denied" for r in rows) == 1
     return json.dumps(rows, default=str, ensure_ascii=False).encode()
 
 
@@ -141,6 +193,13 @@ def test_no_personal_value_in_storage_logs_or_audit(client, bootstrap, runtime, 
 
         _read_and_search(client, police, seeded, ids)
         _residence_and_casefiles(client, police, corrections, seeded, ids, SyntheticPeople(SEED + 1))
+        create_user(client, admin, "corrections.other", ["corrections"], "320505")
+        corrections_b = as_user(client, "corrections.other", STRONG_PASSWORD) | {"X-Purpose": "emergency"}
+        # A person outside the first workload, who has no registration yet.
+        _free_text(
+            client, police, corrections, corrections_b, seeded[WORKLOAD], ids[WORKLOAD], SyntheticPeople(SEED + 2)
+        )
+        _every_sealed_column_written(runtime.engine)
         first = seeded[0]
         duplicate = {"id_number": first.id_number, "name": first.name, "phone": first.phone}
         assert client.post("/api/v1/persons", json=duplicate, headers=police).status_code == 409

@@ -1,4 +1,4 @@
-"""Merkle audit log: leaves, tree nodes, signed checkpoints; application role
+"""Merkle audit log: leaves, tree nodes, signed checkpoints
 
 Revision ID: 0004
 Revises: 0003
@@ -10,23 +10,8 @@ from alembic import op
 # The log, its tree and its checkpoints are append-only on both engines.
 LOG_TABLES = ("audit_entry", "audit_leaf", "audit_node", "audit_checkpoint")
 
-# The service runs as `registry_app` (SET ROLE on connect): every privilege on the
-# domain tables, but only INSERT and SELECT on the log, so not even a bug in the service
-# can rewrite history. Created once per cluster; granted per database.
-_PG_APP_ROLE = """
-DO $$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'registry_app') THEN
-    CREATE ROLE registry_app NOLOGIN;
-  END IF;
-END $$;
-GRANT registry_app TO CURRENT_USER;
-GRANT USAGE ON SCHEMA public TO registry_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO registry_app;
-GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO registry_app;
-REVOKE UPDATE, DELETE, TRUNCATE ON audit_entry, audit_leaf, audit_node, audit_checkpoint FROM registry_app;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO registry_app;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO registry_app;
-"""
+# The service's privileges (INSERT and SELECT only on these tables) are not set here:
+# `registry.db.migrate` grants them to the service role after every upgrade.
 
 revision = "0004"
 down_revision = "0003"
@@ -75,7 +60,6 @@ def upgrade() -> None:
                 f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
                 "FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only()"
             )
-        op.execute(_PG_APP_ROLE)
     else:
         for table in LOG_TABLES[1:]:
             for event in ("UPDATE", "DELETE"):

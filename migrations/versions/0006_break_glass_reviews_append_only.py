@@ -34,7 +34,6 @@ def upgrade() -> None:
             "CREATE TRIGGER audit_review_no_update BEFORE UPDATE OR DELETE ON audit_review "
             "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()"
         )
-        op.execute("REVOKE UPDATE, DELETE, TRUNCATE ON audit_review FROM registry_app")
     else:
         for event in ("UPDATE", "DELETE"):
             op.execute(

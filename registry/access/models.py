@@ -55,6 +55,48 @@ class UserAccount(SQLModel, table=True):
     totp_enabled: bool = False
     # Last accepted TOTP time step: a code is never accepted twice (replay).
     totp_last_step: int | None = None
+    # Set by an administrator's create or reset: the password is one-time and only lets its
+    # owner choose a new one (`login.set_password_with_one_time`); no token is issued.
+    password_change_required: bool = Field(
+        default=False, sa_column=Column(sa.Boolean, nullable=False, server_default=sa.false())
+    )
+    # The administrator who made the account (the requester when it took an approval): an
+    # admin cannot approve a request of the admin that made it (dual control).
+    created_by: uuid.UUID | None = None
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     version: int = 1
+
+
+class ApprovalAction(StrEnum):
+    USER_CREATE = "user_create"
+    USER_UPDATE = "user_update"
+    PASSWORD_RESET = "password_reset"
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class AccountApproval(SQLModel, table=True):
+    """A change to an account that waits for a second administrator (dual control)."""
+
+    __tablename__ = "account_approval"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    action: str = Field(max_length=32)
+    status: str = Field(default=ApprovalStatus.PENDING, max_length=16, index=True)
+    # The account concerned: set at request time for updates and resets, at approval for creates.
+    account_id: uuid.UUID | None = Field(default=None, index=True)
+    # The org unit that decides who sees the request (None: tree-wide administrators only).
+    org_unit_code: str | None = Field(default=None, max_length=15)
+    # What to do, as the request validated it: roles, org unit, names; never a password.
+    payload: dict[str, object] = Field(sa_column=Column(sa.JSON, nullable=False))
+    # The account version the request was made against: approval of a stale request is refused.
+    target_version: int | None = None
+    requested_by: uuid.UUID
+    requested_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    decided_by: uuid.UUID | None = None
+    decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

@@ -100,10 +100,12 @@ POLICY: dict[Role, RolePolicy] = {
 
 # Separation of duties (GB/T 22239 level 3): each of these stands alone.
 SEPARATED_ROLES = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR})
-# Roles whose accounts must pass a second factor when MFA is required.
-MFA_ROLES = SEPARATED_ROLES
 # Roles a service account (client credentials) may hold.
 SERVICE_ROLES = frozenset({Role.VERIFIER})
+# Roles whose accounts must pass a second factor when MFA is required: every role a human
+# account can hold (PRIVACY.md: TOTP for every human account in production); services
+# authenticate with client credentials instead.
+MFA_ROLES = frozenset(Role) - SERVICE_ROLES
 
 
 def permissions_of(roles: Iterable[Role]) -> frozenset[Permission]:

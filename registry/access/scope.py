@@ -7,9 +7,15 @@ filter lives inside the SQL: out-of-scope rows are never loaded, and answer 404.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from registry.access.models import OrgUnit
+from registry.errors import NotFound
 
 
 @dataclass(frozen=True)
@@ -21,8 +27,38 @@ class Scope:
     def covers(self, path: str) -> bool:
         return self.path_prefix is None or path.startswith(self.path_prefix)
 
-    def clause(self, path_column: sa.ColumnElement[str] | sa.orm.InstrumentedAttribute[str]) -> ColumnElement[bool]:
+    def clause(self, path_column: sa.SQLColumnExpression[str]) -> ColumnElement[bool]:
         if self.path_prefix is None:
             return sa.true()
         # Paths are digits and slashes only, so LIKE needs no escaping.
         return path_column.startswith(self.path_prefix)
+
+
+class InOrgUnit(Protocol):
+    """A table whose rows belong to an org unit (persons, dwellings, registrations, ...)."""
+
+    org_unit_code: str
+
+
+M = TypeVar("M", bound=InOrgUnit)
+
+
+def get_org_unit(session: Session, scope: Scope, *, code: str) -> OrgUnit:
+    unit = session.exec(select(OrgUnit).where(OrgUnit.code == code, scope.clause(col(OrgUnit.path)))).first()
+    if unit is None:
+        raise NotFound("org unit not found", targets=(code,))
+    return unit
+
+
+def scoped_select(session: Session, model: type[M], scope: Scope, *, org_unit: str | None = None) -> SelectOfScalar[M]:
+    """`SELECT model` limited to the caller's subtree (and, if given, to `org_unit`'s
+    subtree, which must itself be in scope): the scope filter lives in the SQL."""
+    query = (
+        select(model)
+        .join(OrgUnit, col(OrgUnit.code) == col(model.org_unit_code))
+        .where(scope.clause(col(OrgUnit.path)))
+    )
+    if org_unit is not None:
+        unit = get_org_unit(session, scope, code=org_unit)
+        query = query.where(col(OrgUnit.path).startswith(unit.path))
+    return query

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from registry.access.models import OrgUnit
 from registry.access.policy import Permission
-from registry.access.scope import Scope
+from registry.access.scope import Scope, get_org_unit
 from registry.accounts.schemas import OrgUnitCreate
 from registry.audit.actions import Action
 from registry.context import Context
@@ -15,25 +15,10 @@ from registry.errors import Conflict, NotFound, RuleViolation
 PAGE_MAX = 500
 
 
-def get_org_unit(session: Session, scope: Scope, *, code: str) -> OrgUnit:
-    unit = session.exec(select(OrgUnit).where(OrgUnit.code == code, scope.clause(OrgUnit.path))).first()
-    if unit is None:
-        raise NotFound("org unit not found")
-    return unit
-
-
-def scoped_select(session: Session, model, scope: Scope, *, org_unit: str | None = None):  # type: ignore[no-untyped-def]
-    """`SELECT model` limited to the caller's subtree (and, if given, to `org_unit`'s
-    subtree, which must itself be in scope): the scope filter lives in the SQL."""
-    query = select(model).join(OrgUnit, OrgUnit.code == model.org_unit_code).where(scope.clause(OrgUnit.path))
-    if org_unit is not None:
-        unit = get_org_unit(session, scope, code=org_unit)
-        query = query.where(OrgUnit.path.startswith(unit.path))  # type: ignore[attr-defined]
-    return query
-
-
 def list_org_units(session: Session, scope: Scope, *, after: str | None, limit: int) -> list[OrgUnit]:
-    query = select(OrgUnit).where(scope.clause(OrgUnit.path)).order_by(OrgUnit.code).limit(min(limit, PAGE_MAX))
+    query = (
+        select(OrgUnit).where(scope.clause(col(OrgUnit.path))).order_by(col(OrgUnit.code)).limit(min(limit, PAGE_MAX))
+    )
     if after is not None:
         query = query.where(OrgUnit.code > after)
     return list(session.exec(query))

@@ -43,7 +43,6 @@ class UserCreate(Strict):
     sex: Sex | None = None
     org_unit: OrgUnitCode | None = None
     roles: list[Role] = Field(min_length=1, max_length=8)
-    password: Password
 
 
 class UserUpdate(Strict):
@@ -65,12 +64,52 @@ class UserRead(Strict):
     status: str
     locked: bool
     mfa_enabled: bool
+    password_change_required: bool = False
     created_at: datetime
     version: int
 
 
+class UserCreated(UserRead):
+    one_time_password: str = Field(
+        description="Shown once. It only lets the owner choose a password (POST /api/v1/auth/password/one-time)."
+    )
+
+
 class PasswordReset(Strict):
+    """Empty: the service makes the one-time password; an administrator never chooses one."""
+
+
+class OneTimePassword(Strict):
+    account_id: uuid.UUID
+    one_time_password: str = Field(description="Shown once; hand it to the account's owner.")
+
+
+class OneTimePasswordSet(Strict):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    one_time_password: Password
+    otp: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
     new_password: Password
+
+
+class ApprovalRead(Strict):
+    id: uuid.UUID
+    action: Literal["user_create", "user_update", "password_reset"]
+    status: Literal["pending", "approved", "rejected"]
+    account_id: uuid.UUID | None
+    org_unit: str | None
+    changes: dict[str, object] = Field(description="What approval does: roles, org unit, names, status.")
+    requested_by: uuid.UUID
+    requested_at: datetime
+    decided_by: uuid.UUID | None
+    decided_at: datetime | None
+
+
+class ApprovalDecided(Strict):
+    approval: ApprovalRead
+    user: UserRead | None = None
+    one_time_password: str | None = Field(
+        default=None, description="Creates and resets: shown once, to the approver; hand it to the owner."
+    )
 
 
 class PasswordChange(Strict):

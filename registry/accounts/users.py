@@ -1,22 +1,92 @@
-"""Staff and service accounts: creation, changes, unlock, password resets."""
+"""Staff and service accounts: creation, changes, unlock, password resets.
+
+Separation of duties (issue 13): an administrator never chooses a password; creates and
+resets yield a one-time password that only lets the owner choose one. Changes that could
+turn an administrator into a data user (a data role granted, scope widened, a data-role or
+administrator account created or reset) wait for a second administrator (`approvals`).
+"""
 
 from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session, select
 
 from registry.access import passwords
-from registry.access.models import AccountKind, AccountStatus, OrgUnit, UserAccount
+from registry.access.models import (
+    AccountApproval,
+    AccountKind,
+    AccountStatus,
+    ApprovalAction,
+    ApprovalStatus,
+    OrgUnit,
+    UserAccount,
+)
 from registry.access.policy import POLICY, SERVICE_ROLES, Permission, Role, check_role_combination
-from registry.access.scope import Scope
-from registry.accounts.orgunits import PAGE_MAX, get_org_unit
-from registry.accounts.schemas import PasswordReset, ServiceAccountCreate, UserCreate, UserUpdate
+from registry.access.scope import Scope, get_org_unit
+from registry.accounts import approvals
+from registry.accounts.orgunits import PAGE_MAX
+from registry.accounts.schemas import ServiceAccountCreate, UserCreate, UserUpdate
 from registry.audit.actions import Action
 from registry.clock import Clock
 from registry.context import Context
 from registry.errors import Conflict, NotFound, PreconditionFailed, RuleViolation
+
+
+@dataclass(frozen=True)
+class WithOneTimePassword:
+    """An account an administrator just created or reset, and its one-time password (shown once)."""
+
+    account: UserAccount
+    one_time_password: str
+
+
+@dataclass(frozen=True)
+class Approved:
+    approval: AccountApproval
+    account: UserAccount | None
+    one_time_password: str | None
+
+
+def _dual_controlled(roles: Iterable[str]) -> bool:
+    """Roles one administrator may not hand out alone: those that reach personal data, and
+    security_admin, which can destroy it (crypto-shredding, retention runs, legal holds)."""
+    return any(POLICY[Role(r)].personal_data or Role(r) is Role.SECURITY_ADMIN for r in roles)
+
+
+def admin_accounts(session: Session) -> int:
+    """Administrator accounts of any status: disabling the others must not reopen the
+    "fewer than two" door, through which one administrator would make a second alone."""
+    rows = session.exec(select(UserAccount.roles).where(UserAccount.kind == AccountKind.HUMAN))
+    return sum(1 for roles in rows if Role.ADMIN in roles)
+
+
+def _admin_needs_approval(session: Session, roles: Iterable[str]) -> bool:
+    # The first administrator makes the second alone; from then on, never alone.
+    return Role.ADMIN in set(roles) and admin_accounts(session) >= 2
+
+
+def _widens_scope(session: Session, old: str | None, new: str | None) -> bool:
+    """True unless `new` lies within `old` (None is the whole tree)."""
+    if new == old or old is None:
+        return False
+    if new is None:
+        return True
+    old_unit, new_unit = session.get(OrgUnit, old), session.get(OrgUnit, new)
+    if old_unit is None or new_unit is None:
+        return True
+    return not new_unit.path.startswith(old_unit.path)
+
+
+def _one_time(account: UserAccount) -> str:
+    one_time = passwords.generate_password()
+    account.password_hash = passwords.hash_password(one_time)
+    account.password_change_required = True
+    return one_time
 
 
 def _scoped_accounts(scope: Scope):  # type: ignore[no-untyped-def]
@@ -41,7 +111,7 @@ def list_accounts(session: Session, scope: Scope, *, after: str | None, limit: i
     return list(session.exec(query))
 
 
-def _check_placement(session: Session, ctx: Context, *, roles: list[Role], org_unit: str | None) -> None:
+def _check_placement(session: Session, ctx: Context, *, roles: Iterable[Role], org_unit: str | None) -> None:
     check_role_combination(roles)
     if org_unit is None:
         if ctx.principal.scope.path_prefix is not None:
@@ -57,14 +127,26 @@ def _unique_username(session: Session, username: str) -> None:
         raise Conflict("username is taken")
 
 
-def create_user(session: Session, ctx: Context, *, data: UserCreate) -> UserAccount:
+def create_user(session: Session, ctx: Context, *, data: UserCreate) -> WithOneTimePassword | AccountApproval:
+    """A new staff account with a one-time password, or (data roles; a third administrator)
+    a pending request that a second administrator approves."""
     ctx.principal.require(Permission.USER_MANAGE)
     roles = sorted(set(data.roles))
     _check_placement(session, ctx, roles=roles, org_unit=data.org_unit)
     if set(roles) & SERVICE_ROLES:
         raise RuleViolation("roles: verifier is for service accounts only")
-    passwords.check_password_policy(data.password, username=data.username)
     _unique_username(session, data.username)
+    if _dual_controlled(roles) or _admin_needs_approval(session, roles):
+        payload = data.model_dump(mode="json", exclude_none=True) | {"roles": roles}
+        return approvals.request(
+            session, ctx, action=ApprovalAction.USER_CREATE, account=None, org_unit=data.org_unit, payload=payload
+        )
+    return _create_user(session, ctx, data=data, roles=roles, created_by=ctx.principal.account_id)
+
+
+def _create_user(
+    session: Session, ctx: Context, *, data: UserCreate, roles: list[Role], created_by: uuid.UUID
+) -> WithOneTimePassword:
     account = _add_account(
         session,
         ctx.clock,
@@ -74,10 +156,11 @@ def create_user(session: Session, ctx: Context, *, data: UserCreate) -> UserAcco
         sex=data.sex,
         org_unit=data.org_unit,
         roles=roles,
-        password_hash=passwords.hash_password(data.password),
+        created_by=created_by,
     )
+    one_time = _one_time(account)
     ctx.audit.append(session, ctx.event(Action.USER_CREATE, targets=(str(account.id),), fields=("roles", "org_unit")))
-    return account
+    return WithOneTimePassword(account, one_time)
 
 
 def _add_account(session: Session, clock: Clock, *, org_unit: str | None, **values: object) -> UserAccount:
@@ -100,6 +183,7 @@ def create_bootstrap_admin(session: Session, clock: Clock, *, username: str, pas
         display_name="Bootstrap administrator",
         org_unit=None,
         roles=[Role.ADMIN],
+        # Not one-time: `registry init` prints it to the operator who is this administrator.
         password_hash=passwords.hash_password(password),
     )
 
@@ -136,22 +220,61 @@ def _touch(account: UserAccount, ctx: Context, *, revoke_tokens: bool) -> None:
 
 def update_user(
     session: Session, ctx: Context, *, account_id: uuid.UUID, data: UserUpdate, if_match: int
-) -> UserAccount:
+) -> UserAccount | AccountApproval:
+    """Apply the change, or, when it grants a data role, widens a data user's or
+    administrator's scope, or makes another administrator, record it for approval."""
     ctx.principal.require(Permission.USER_MANAGE)
     account = get_account(session, ctx.principal.scope, account_id=account_id)
     if account.version != if_match:
         raise PreconditionFailed("the user changed since it was read")
-    changes = data.model_dump(exclude_unset=True)
-    roles = sorted(set(changes.get("roles") or account.roles))
+    changes = data.model_dump(exclude_unset=True, mode="json")
+    roles, org_unit = _check_update(session, ctx, account, changes)
+    added = set(roles) - set(account.roles)
+    powerful = _dual_controlled(roles) or Role.ADMIN in roles
+    if (
+        _dual_controlled(added)
+        or _admin_needs_approval(session, added)
+        or (powerful and _widens_scope(session, account.org_unit_code, org_unit))
+    ):
+        if "roles" in changes:
+            changes["roles"] = [str(r) for r in roles]
+        return approvals.request(
+            session,
+            ctx,
+            action=ApprovalAction.USER_UPDATE,
+            account=account,
+            org_unit=account.org_unit_code,
+            payload=changes,
+        )
+    _apply_update(session, ctx, account, changes, roles=roles, org_unit=org_unit)
+    return account
+
+
+def _check_update(
+    session: Session, ctx: Context, account: UserAccount, changes: dict[str, Any]
+) -> tuple[list[Role], str | None]:
+    roles = sorted({Role(r) for r in (changes.get("roles") or account.roles)})
     org_unit = changes.get("org_unit", account.org_unit_code)
     if "roles" in changes or "org_unit" in changes:
-        _check_placement(session, ctx, roles=[Role(r) for r in roles], org_unit=org_unit)
+        _check_placement(session, ctx, roles=roles, org_unit=org_unit)
         if account.kind == AccountKind.HUMAN and set(roles) & SERVICE_ROLES:
             raise RuleViolation("roles: verifier is for service accounts only")
         if account.kind == AccountKind.SERVICE and not set(roles) <= SERVICE_ROLES:
             raise RuleViolation("roles: a service account may hold only service roles (verifier)")
     if account.id == ctx.principal.account_id and (changes.get("status") == "disabled" or "roles" in changes):
         raise RuleViolation("self_administration: administrators cannot disable or re-role themselves")
+    return roles, org_unit
+
+
+def _apply_update(
+    session: Session,
+    ctx: Context,
+    account: UserAccount,
+    changes: dict[str, Any],
+    *,
+    roles: list[Role],
+    org_unit: str | None,
+) -> None:
     events = []
     revoke = False
     if "sex" in changes:
@@ -164,7 +287,7 @@ def update_user(
         account.org_unit_code, revoke = org_unit, True
         events.append(ctx.event(Action.USER_UPDATE, targets=(str(account.id), org_unit or ""), fields=("org_unit",)))
     if "roles" in changes and roles != sorted(account.roles):
-        account.roles, revoke = roles, True
+        account.roles, revoke = [str(r) for r in roles], True
         events.append(ctx.event(Action.USER_ROLE_GRANT, targets=(str(account.id), *roles), fields=("roles",)))
     if "status" in changes and changes["status"] != account.status:
         account.status, revoke = changes["status"], True
@@ -173,7 +296,6 @@ def update_user(
     if events:
         _touch(account, ctx, revoke_tokens=revoke)
         ctx.audit.append_all(session, events)
-    return account
 
 
 def unlock_user(session: Session, ctx: Context, *, account_id: uuid.UUID) -> UserAccount:
@@ -185,14 +307,69 @@ def unlock_user(session: Session, ctx: Context, *, account_id: uuid.UUID) -> Use
     return account
 
 
-def reset_password(session: Session, ctx: Context, *, account_id: uuid.UUID, data: PasswordReset) -> UserAccount:
+def reset_password(session: Session, ctx: Context, *, account_id: uuid.UUID) -> WithOneTimePassword | AccountApproval:
+    """A one-time password for the owner to replace; for a data user or an administrator,
+    a pending request first. The second factor stays: a reset alone does not let anyone in
+    where TOTP is enrolled."""
     ctx.principal.require(Permission.USER_MANAGE)
     account = get_account(session, ctx.principal.scope, account_id=account_id)
+    _check_reset(ctx, account)
+    if _dual_controlled(account.roles) or Role.ADMIN in account.roles:
+        return approvals.request(
+            session,
+            ctx,
+            action=ApprovalAction.PASSWORD_RESET,
+            account=account,
+            org_unit=account.org_unit_code,
+            payload={},
+        )
+    return _reset(session, ctx, account)
+
+
+def _check_reset(ctx: Context, account: UserAccount) -> None:
     if account.kind != AccountKind.HUMAN:
         raise RuleViolation("password: service accounts authenticate with client credentials")
-    passwords.check_password_policy(data.new_password, username=account.username)
-    account.password_hash = passwords.hash_password(data.new_password)
+    if account.id == ctx.principal.account_id:
+        raise RuleViolation("self_administration: change your own password at /api/v1/auth/password")
+
+
+def _reset(session: Session, ctx: Context, account: UserAccount) -> WithOneTimePassword:
+    one_time = _one_time(account)
     account.failed_logins, account.locked_until = 0, None
     _touch(account, ctx, revoke_tokens=True)
     ctx.audit.append(session, ctx.event(Action.USER_PASSWORD_RESET, targets=(str(account.id),)))
-    return account
+    return WithOneTimePassword(account, one_time)
+
+
+# -- dual control ------------------------------------------------------------------------
+
+
+def approve(session: Session, ctx: Context, *, approval_id: uuid.UUID) -> Approved:
+    """Carry out a pending request as the approving administrator, under its own scope and
+    the same checks as the direct route; the request, the decision and the change are audited."""
+    approval = approvals.claim(session, ctx, approval_id=approval_id, status=ApprovalStatus.APPROVED)
+    done = _carry_out(session, ctx, approval)
+    approvals.record(session, ctx, approval)
+    return done
+
+
+def _carry_out(session: Session, ctx: Context, approval: AccountApproval) -> Approved:
+    payload = dict(approval.payload)
+    if approval.action == ApprovalAction.USER_CREATE:
+        data = UserCreate.model_validate(payload)
+        roles = sorted(set(data.roles))
+        _check_placement(session, ctx, roles=roles, org_unit=data.org_unit)
+        _unique_username(session, data.username)
+        made = _create_user(session, ctx, data=data, roles=roles, created_by=approval.requested_by)
+        approval.account_id = made.account.id
+        return Approved(approval, made.account, made.one_time_password)
+    assert approval.account_id is not None
+    account = get_account(session, ctx.principal.scope, account_id=approval.account_id)
+    if approval.action == ApprovalAction.PASSWORD_RESET:
+        _check_reset(ctx, account)
+        return Approved(approval, account, _reset(session, ctx, account).one_time_password)
+    if account.version != approval.target_version:
+        raise PreconditionFailed("the user changed since the request was made: reject it and ask again")
+    roles, org_unit = _check_update(session, ctx, account, payload)
+    _apply_update(session, ctx, account, payload, roles=roles, org_unit=org_unit)
+    return Approved(approval, account, None)

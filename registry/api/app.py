@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from registry.api.errors import install_error_handlers
 from registry.api.middleware import (
     BodyLimitMiddleware,
-    NulGuardMiddleware,
+    InputGuardMiddleware,
+    LoginGateMiddleware,
     RequestLogMiddleware,
     TransactionMiddleware,
 )
@@ -44,6 +45,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.runtime = runtime
+    app.state.login_throttle = auth.new_login_throttle(runtime.settings)
     install_error_handlers(app)
     for router in (
         health.router,
@@ -59,9 +61,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         retention.router,
     ):
         app.include_router(router)
-    # Added innermost first: the transaction sits inside the NUL guard, the body limit and the request log.
+    # Added innermost first: the transaction sits inside the input guard, the body limit and the request log.
     app.add_middleware(TransactionMiddleware, engine=runtime.engine)
-    app.add_middleware(NulGuardMiddleware)
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(LoginGateMiddleware, throttle=app.state.login_throttle)
+    app.add_middleware(RequestLogMiddleware, trusted_proxies=runtime.settings.trusted_proxies)
     return app

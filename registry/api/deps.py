@@ -37,8 +37,14 @@ def get_session(uow: Annotated[UnitOfWork, Depends(get_uow)]) -> Session:
 
 
 def get_meta(request: Request) -> RequestMeta:
-    client = request.client.host if request.client else None
-    return RequestMeta(request_id=getattr(request.state, "request_id", None), client_addr=client)
+    """What RequestLogMiddleware resolved: the server's request id, the client's own id
+    beside it, and the client address (X-Forwarded-For only through a declared proxy)."""
+    state = request.state
+    return RequestMeta(
+        request_id=getattr(state, "request_id", None),
+        client_addr=getattr(state, "client_addr", None),
+        client_request_id=getattr(state, "client_request_id", None),
+    )
 
 
 def get_anonymous_trail(
@@ -47,11 +53,13 @@ def get_anonymous_trail(
     return AuditTrail(runtime.clock, ANONYMOUS, meta)
 
 
-def _refuse_token(uow: UnitOfWork, trail: AuditTrail, reason: str) -> Unauthenticated:
+def _refuse_token(
+    uow: UnitOfWork, trail: AuditTrail, reason: str, detail: str = "missing, invalid or expired token"
+) -> Unauthenticated:
     uow.on_failure.append(
         lambda side: trail.append(side, Event(Action.AUTH_TOKEN_REFUSED, Outcome.DENIED, reason=reason))
     )
-    return Unauthenticated("missing, invalid or expired token")
+    return Unauthenticated(detail)
 
 
 # Every request runs this: plain columns, no ORM object to build and track.
@@ -75,7 +83,7 @@ def _load_principal(
     request: Request, token: str | None, runtime: Runtime, session: Session, uow: UnitOfWork, trail: AuditTrail
 ) -> tuple[Principal, bool]:
     if not token:
-        raise Unauthenticated("a bearer token is required")
+        raise _refuse_token(uow, trail, "missing_token", "a bearer token is required")
     try:
         claims = read_token(runtime.token_secret, token, now=runtime.clock.now())
     except Unauthenticated:
@@ -97,11 +105,25 @@ def _load_principal(
     audit = AuditTrail(runtime.clock, actor_of(principal), trail.meta)
 
     def audit_failure(exc: RegistryError) -> None:
-        event = Event(Action(exc.audit_as), Outcome.DENIED, targets=exc.targets, reason=exc.detail[:200])
+        event = Event(
+            Action(exc.audit_as),
+            Outcome.DENIED,
+            # What the error names, else the ids in the path: a denial without a target
+            # cannot show probing of one record.
+            targets=exc.targets or _named_in(request),
+            reason=(exc.audit_reason or exc.detail)[:200],
+            break_glass_grant=exc.audit_grant,
+        )
         uow.on_failure.append(lambda side: audit.append(side, event))
 
     request.state.audit_failure = audit_failure
     return principal, claims.mfa_pending
+
+
+def _named_in(request: Request) -> tuple[str, ...]:
+    """The ids a refused request named (path, and the query's unit or record), for its entry."""
+    query = [v for k, v in request.query_params.items() if k == "org_unit" or k.endswith("_id")]
+    return tuple(dict.fromkeys([*(str(v) for v in request.path_params.values()), *query]))
 
 
 def _principal(mfa_enrolment: bool):  # type: ignore[no-untyped-def]
@@ -126,24 +148,31 @@ get_principal = _principal(mfa_enrolment=False)
 get_enrolling_principal = _principal(mfa_enrolment=True)
 
 
-def _context(principal: Principal, runtime: Runtime, meta: RequestMeta) -> Context:
-    return Context(principal=principal, audit=AuditTrail(runtime.clock, actor_of(principal), meta), clock=runtime.clock)
+def _context(principal: Principal, runtime: Runtime, meta: RequestMeta, uow: UnitOfWork) -> Context:
+    audit = AuditTrail(runtime.clock, actor_of(principal), meta)
+
+    def on_failure(event: Event) -> None:
+        uow.on_failure.append(lambda side: audit.append(side, event))
+
+    return Context(principal=principal, audit=audit, clock=runtime.clock, on_failure=on_failure)
 
 
 def get_context(
     principal: Annotated[Principal, Depends(get_principal)],
     runtime: Annotated[Runtime, Depends(get_runtime)],
     meta: Annotated[RequestMeta, Depends(get_meta)],
+    uow: Annotated[UnitOfWork, Depends(get_uow)],
 ) -> Context:
-    return _context(principal, runtime, meta)
+    return _context(principal, runtime, meta, uow)
 
 
 def get_enrolling_context(
     principal: Annotated[Principal, Depends(get_enrolling_principal)],
     runtime: Annotated[Runtime, Depends(get_runtime)],
     meta: Annotated[RequestMeta, Depends(get_meta)],
+    uow: Annotated[UnitOfWork, Depends(get_uow)],
 ) -> Context:
-    return _context(principal, runtime, meta)
+    return _context(principal, runtime, meta, uow)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

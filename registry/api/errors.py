@@ -50,7 +50,9 @@ async def _registry_error(request: Request, exc: RegistryError) -> JSONResponse:
             audit_failure(exc)
     if exc.status >= 500:
         log.error("request failed", extra={"error": type(exc).__name__})
-    return problem(exc.status, exc.title, exc.detail, **exc.extra)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return problem(exc.status, exc.title, exc.detail, headers=headers, **exc.extra)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""ASGI middleware: request id and access log, body limit, NUL guard, and the request transaction.
+"""ASGI middleware: request id, client address and access log, body limit, input guard
+(NUL characters, JSON nesting), and the request transaction.
 
 Pure ASGI (not BaseHTTPMiddleware) so the transaction commits before the first response
 byte: a response is never sent for work that did not commit.
@@ -6,12 +7,16 @@ byte: a response is never sent for work that did not commit.
 
 from __future__ import annotations
 
+import array
+import asyncio
+import ipaddress
+import itertools
 import json
 import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -19,19 +24,31 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from registry.accounts.throttle import THROTTLED, LoginThrottle
 from registry.api import metrics
 from registry.logs import request_id_var
 
 log = logging.getLogger("registry.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# JSON nested deeper than this is refused at the door: no record format comes near it, and
+# Python's parser and pydantic recurse once per level (about 1,000 levels is a crash).
+MAX_JSON_DEPTH = 64
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+TARPIT_S = 1.0  # how long the door holds a refused login before it answers 429
 
 
-def _problem_messages(status: int, slug: str, title: str, detail: str) -> tuple[Message, Message]:
+def _problem_messages(
+    status: int, slug: str, title: str, detail: str, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> tuple[Message, Message]:
     body = json.dumps({"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail}).encode()
     start = {
         "type": "http.response.start",
         "status": status,
-        "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())],
+        "headers": [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ],
     }
     return start, {"type": "http.response.body", "body": body}
 
@@ -167,6 +184,27 @@ class BodyLimitMiddleware:
 # (SQLite can): refusing it at the door keeps both engines answering alike.
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _FORM = b"application/x-www-form-urlencoded"
+_MULTIPART = b"multipart/"
+# A JSON string, or an unterminated one up to the end: every `"` starts a match, so removing
+# strings is one linear pass whatever the body (no rescanning from each quote).
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signed bytes
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether brackets outside strings nest deeper than `limit` (malformed JSON is the
+    parser's to refuse). Counted without parsing: the parser is what must not recurse."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    steps = array.array("b", _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKET).translate(_BRACKET_STEP))
+    return max(itertools.accumulate(steps), default=0) > limit
+
+
+def _is_json(scope: Scope) -> bool:
+    """FastAPI parses a body as JSON when it declares no content type, too."""
+    content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
+    return not content_type.startswith((_FORM, _MULTIPART))
 
 
 def _has_nul(scope: Scope, body: bytes) -> bool:
@@ -178,9 +216,10 @@ def _has_nul(scope: Scope, body: bytes) -> bool:
     return content_type.startswith(_FORM) and b"%00" in body
 
 
-class NulGuardMiddleware:
+class InputGuardMiddleware:
     """400 for a NUL in the path, the query string or the body (raw, JSON-escaped or
-    form-encoded). The body is read whole first; BodyLimitMiddleware bounds it."""
+    form-encoded), and for a JSON body nested deeper than MAX_JSON_DEPTH: once here for
+    every route. The body is read whole first; BodyLimitMiddleware bounds it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -201,6 +240,11 @@ class NulGuardMiddleware:
             for m in _problem_messages(400, "invalid-input", "Invalid input", "the request contains a NUL character"):
                 await send(m)
             return
+        if body and _is_json(scope) and json_too_deep(body):
+            detail = f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels"
+            for m in _problem_messages(400, "invalid-input", "Invalid input", detail):
+                await send(m)
+            return
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
 
 
@@ -213,20 +257,77 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replayed
 
 
-class RequestLogMiddleware:
-    """Request id (echoed as X-Request-ID), one JSON access-log line, Prometheus metrics.
-    Routes are logged by template (`/api/v1/users/{account_id}`), never with query strings."""
+def client_address(scope: Scope, trusted_proxies: Sequence[Network]) -> str | None:
+    """The address the request came from. The peer's, unless the peer is a declared proxy:
+    then the nearest address in X-Forwarded-For that is not one (proxies append, so what
+    lies left of the last untrusted hop is the client's to invent)."""
+    peer = scope.get("client")
+    address = peer[0] if peer else None
+    if not trusted_proxies or address is None or not _trusted(address, trusted_proxies):
+        return address
+    forwarded = b",".join(value for name, value in scope["headers"] if name == b"x-forwarded-for")
+    for hop in reversed(forwarded.decode("latin-1").split(",")):
+        hop = hop.strip()
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return address  # garbage in the chain: believe only the proxy itself
+        address = hop
+        if not _trusted(hop, trusted_proxies):
+            break
+    return address
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+
+def _trusted(address: str, trusted_proxies: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted_proxies)
+
+
+class LoginGateMiddleware:
+    """429 at the door for a client the login throttle has already refused (and audited):
+    a flood of guesses then costs a look-up each, not form parsing, the dependency graph
+    and a worker thread, which the service's other requests need. The answer waits
+    TARPIT_S first (a sleeping coroutine, no thread): a client looping on refusals would
+    otherwise spin at hundreds a second, and even cheap refusals at that rate hold the
+    event loop and the GIL that every other request waits on."""
+
+    def __init__(self, app: ASGIApp, throttle: LoginThrottle, path: str = "/api/v1/auth/token") -> None:
+        self.app, self.throttle, self.path = app, throttle, path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path:
+            retry_after = self.throttle.refused_client(scope.get("state", {}).get("client_addr"))
+            if retry_after is not None:
+                await asyncio.sleep(TARPIT_S)
+                headers = [(b"retry-after", str(retry_after).encode())]
+                for m in _problem_messages(429, "too-many-requests", "Too many requests", THROTTLED, headers):
+                    await send(m)
+                return
+        await self.app(scope, receive, send)
+
+
+class RequestLogMiddleware:
+    """The server's request id (sent back as X-Request-ID; a client's own X-Request-ID is
+    kept beside it, never in its place), the client address (through declared proxies
+    only), one JSON access-log line, Prometheus metrics. Routes are logged by template
+    (`/api/v1/users/{account_id}`), never with query strings."""
+
+    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network] = ()) -> None:
+        self.app, self.trusted_proxies = app, tuple(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         offered = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+        request_id = uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["client_request_id"] = offered if _REQUEST_ID.match(offered) else None
+        state["client_addr"] = client_address(scope, self.trusted_proxies)
         status = 500
         started = time.perf_counter()
 
@@ -251,6 +352,7 @@ class RequestLogMiddleware:
                     "route": template,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 1),
+                    "client_request_id": state["client_request_id"],
                 },
             )
             request_id_var.reset(token)

@@ -20,6 +20,11 @@ class Action(StrEnum):
     USER_UNLOCK = "user:unlock"
     USER_PASSWORD_RESET = "user:password-reset"
     SERVICE_ACCOUNT_CREATE = "service_account:create"
+    # Dual control: a change to an account that waits for a second administrator.
+    ACCOUNT_APPROVAL_REQUEST = "account_approval:request"
+    ACCOUNT_APPROVAL_APPROVE = "account_approval:approve"
+    ACCOUNT_APPROVAL_REJECT = "account_approval:reject"
+    ACCOUNT_APPROVAL_READ = "account_approval:read"
     PERSON_CREATE = "person:create"
     PERSON_READ = "person:read"
     PERSON_UPDATE = "person:update"
@@ -56,6 +61,7 @@ class Action(StrEnum):
     LEGAL_HOLD_LIFT = "legal_hold:lift"
     RETENTION_RUN = "retention:run"
     INTEGRITY_FAILURE = "integrity:failure"
+    RULE_INPUT = "record:rule-input"
     KEY_ROTATE = "key:rotate"
     AUDIT_QUERY = "audit:query"
     AUDIT_VERIFY = "audit:verify"
@@ -70,6 +76,15 @@ class Action(StrEnum):
     TRANSFER_ACCEPT = "transfer:accept"
     TRANSFER_CANCEL = "transfer:cancel"
     TRANSFER_LIST = "transfer:list"
+    PERSON_TRANSFER_REQUEST = "person_transfer:request"
+    PERSON_TRANSFER_ACCEPT = "person_transfer:accept"
+    PERSON_TRANSFER_REFUSE = "person_transfer:refuse"
+    PERSON_TRANSFER_WITHDRAW = "person_transfer:withdraw"
+    PERSON_TRANSFER_READ = "person_transfer:read"
+    PERSON_TRANSFER_LIST = "person_transfer:list"
+    PERSON_JURISDICTION_MOVE = "person:jurisdiction-move"
+    CASEFILE_CLOSURE_REQUEST = "casefile:closure-request"
+    CASEFILE_CLOSURE_DECIDE = "casefile:closure-decide"
 
 
 class Outcome(StrEnum):

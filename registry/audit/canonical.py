@@ -18,9 +18,17 @@ from registry.audit.models import AuditEntry
 FORMAT = 1
 
 
+# Columns added after entries were first hashed: left out while null, so an entry written
+# before the column existed keeps its bytes and its leaf hash.
+_OMITTED_WHEN_NULL = ("client_request_id",)
+
+
 def record_bytes(record: Mapping[str, Any]) -> bytes:
     """From a row's column values (an entry's `model_dump()` or a Core result mapping)."""
     canonical = dict(record)
+    for name in _OMITTED_WHEN_NULL:
+        if canonical.get(name, 0) is None:
+            del canonical[name]
     canonical["at"] = record["at"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     canonical["format"] = FORMAT
     return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

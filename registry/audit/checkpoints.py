@@ -71,6 +71,16 @@ def sign_checkpoint(checkpoint: Checkpoint, *, sign: Callable[[bytes], bytes], p
     return f"{checkpoint.body()}\n{_SIG_PREFIX}{checkpoint.origin} {line}\n"
 
 
+def verifier_key(name: str, public_key: Ed25519PublicKey) -> str:
+    """The signed-note verifier key, `<name>+<key hash hex>+<base64(0x01 ‖ public key)>`: the
+    form golang.org/x/mod/sumdb/note's `NewVerifier` and C2SP witnesses take, published so
+    that whoever holds a checkpoint can check it without the service's key file."""
+    _check_origin(name)
+    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    material = base64.b64encode(_ALG_ED25519 + raw).decode("ascii")
+    return f"{name}+{_key_hash(name, public_key).hex()}+{material}"
+
+
 def parse_signed_note(note: str, *, public_key: Ed25519PublicKey, origin: str) -> Checkpoint:
     """Verify `note` under (`origin`, `public_key`) and return its checkpoint.
 

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from registry.audit.actions import Action, Outcome
 from registry.audit.models import AuditEntry
 from registry.clock import Clock
-from registry.db import insert_many
+from registry.db import insert_many, table_of
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,9 @@ ANONYMOUS = Actor(account_id=None)
 
 @dataclass(frozen=True)
 class RequestMeta:
-    request_id: str | None = None
+    request_id: str | None = None  # the server's
     client_addr: str | None = None
+    client_request_id: str | None = None  # the client's X-Request-ID, kept beside it
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class AuditTrail:
             reason=event.reason,
             request_id=self.meta.request_id,
             client_addr=self.meta.client_addr,
+            client_request_id=self.meta.client_request_id,
         )
 
     def append(self, session: Session, event: Event) -> None:
@@ -80,4 +82,4 @@ class AuditTrail:
         """Written at once, as plain rows: every request appends, and an ORM object's
         unit-of-work flush costs more than the insert itself. One time for all."""
         at = self.clock.now()
-        insert_many(session, AuditEntry.__table__, [self._values(e, at) for e in events])  # type: ignore[arg-type]
+        insert_many(session, table_of(AuditEntry), [self._values(e, at) for e in events])

@@ -31,8 +31,11 @@ class AuditEntry(SQLModel, table=True):
     break_glass_grant: str | None = Field(default=None, max_length=64)
     outcome: str = Field(max_length=16)
     reason: str | None = Field(default=None, max_length=200)
+    # The server's own id of the request; what a client sent as X-Request-ID is kept beside
+    # it, never in its place (a client must not choose the id an investigation follows).
     request_id: str | None = Field(default=None, max_length=64)
     client_addr: str | None = Field(default=None, max_length=64)
+    client_request_id: str | None = Field(default=None, max_length=64)
 
 
 class AuditLeaf(SQLModel, table=True):

@@ -7,8 +7,10 @@ the proof from them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from registry.audit.merkle import HASH_SIZE, HashSource, consistency_proof, inclusion_proof
 from registry.audit.models import AuditCheckpoint, AuditLeaf, AuditNode
@@ -17,7 +19,7 @@ from registry.errors import NotFound, RuleViolation
 _PLACEHOLDER = bytes(HASH_SIZE)
 
 
-def _prefetched(session: Session, build) -> list[bytes]:  # type: ignore[no-untyped-def]
+def _prefetched(session: Session, build: Callable[[HashSource], list[bytes]]) -> list[bytes]:
     wanted: set[tuple[int, int]] = set()
 
     def record(level: int, index: int) -> bytes:
@@ -28,7 +30,7 @@ def _prefetched(session: Session, build) -> list[bytes]:  # type: ignore[no-unty
     found: dict[tuple[int, int], bytes] = {}
     if wanted:
         # OR'd key lookups, not a tuple IN: SQLite plans the latter as a full table scan.
-        keys = [sa.and_(AuditNode.level == lv, AuditNode.index == ix) for lv, ix in sorted(wanted)]
+        keys = [sa.and_(col(AuditNode.level) == lv, col(AuditNode.index) == ix) for lv, ix in sorted(wanted)]
         rows = session.exec(select(AuditNode).where(sa.or_(*keys)))
         found = {(n.level, n.index): n.hash for n in rows}
 

@@ -7,16 +7,26 @@ value; the queries themselves are audited by the caller.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from registry.audit.models import AuditEntry, AuditLeaf
 
 READ_ACTIONS = ("person:read", "casefile:read", "registration:read", "permit:read")
+# What reads personal data, for the account-change alert: any read, list or search of a
+# record about people (a new read action of these resources is covered without a change here).
+PERSONAL_RESOURCES = frozenset(
+    {"person", "dwelling", "registration", "permit", "casefile", "leave", "transfer", "person_transfer"}
+)
+PERSONAL_READ_VERBS = frozenset({"read", "list", "search", "occupants", "events-read"})
+# Changes that give an account its power: made, re-roled, moved, or its password reset.
+ACCOUNT_CHANGES = frozenset({"user:create", "user:role-grant", "user:password-reset"})
+ACCOUNT_CHANGE_READS_KEPT = 20  # entry ids an alert lists after the change itself
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,7 @@ def events(
     session: Session, filters: EventFilter, *, after_id: int | None, limit: int
 ) -> list[tuple[AuditEntry, int | None]]:
     """Entries (with their sequence number once sequenced), oldest first."""
-    query = select(AuditEntry, AuditLeaf.seq).outerjoin(AuditLeaf, AuditLeaf.entry_id == AuditEntry.id)
+    query = select(AuditEntry, AuditLeaf.seq).outerjoin(AuditLeaf, col(AuditLeaf.entry_id) == col(AuditEntry.id))
     if filters.actor is not None:
         query = query.where(AuditEntry.actor_id == filters.actor)
     if filters.target is not None:
@@ -55,13 +65,17 @@ def events(
     if filters.until is not None:
         query = query.where(AuditEntry.at < filters.until)
     if after_id is not None:
-        query = query.where(AuditEntry.id > after_id)
-    return list(session.exec(query.order_by(AuditEntry.id).limit(limit)).all())
+        query = query.where(col(AuditEntry.id) > after_id)
+    return list(session.exec(query.order_by(col(AuditEntry.id)).limit(limit)).all())
 
 
-def accesses_to(session: Session, record_id: str, *, limit: int = 1000) -> list[AuditEntry]:
-    """Every entry naming the record: the data-subject access report (PIPL Art. 45)."""
-    return list(session.exec(select(AuditEntry).where(_mentions(record_id)).order_by(AuditEntry.id).limit(limit)))
+def accesses_to(session: Session, record_ids: Sequence[str], *, before_id: int | None, limit: int) -> list[AuditEntry]:
+    """Every entry naming any of the records (a person and each record of theirs), newest
+    first, a page at a time: the data-subject access report (PIPL Art. 45)."""
+    query = select(AuditEntry).where(sa.or_(*(_mentions(r) for r in record_ids)))
+    if before_id is not None:
+        query = query.where(col(AuditEntry.id) < before_id)
+    return list(session.exec(query.order_by(col(AuditEntry.id).desc()).limit(limit)))
 
 
 @dataclass(frozen=True)
@@ -73,11 +87,12 @@ class AlertPolicy:
     baseline_days: int = 30
     office_hours: tuple[int, int] = (7, 20)  # local hours in which reads are ordinary
     timezone: str = "Asia/Shanghai"
+    account_change_window: timedelta = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # break_glass | denial_burst | heavy_reader | out_of_hours
+    kind: str  # break_glass | denial_burst | heavy_reader | out_of_hours | account_change_read
     actor_id: str | None
     at: datetime
     count: int
@@ -86,13 +101,21 @@ class Alert:
 
 def alerts(session: Session, policy: AlertPolicy, *, now: datetime) -> list[Alert]:
     since = now - timedelta(days=policy.baseline_days)
-    recent = session.exec(select(AuditEntry).where(AuditEntry.at >= since).order_by(AuditEntry.id)).all()
+    recent = session.exec(select(AuditEntry).where(AuditEntry.at >= since).order_by(col(AuditEntry.id))).all()
     found: list[Alert] = []
     zone = ZoneInfo(policy.timezone)
     denials: dict[str | None, list[AuditEntry]] = defaultdict(list)
     reads_per_day: dict[str | None, Counter[str]] = defaultdict(Counter)
+    changed: dict[str, AuditEntry] = {}  # account id → its latest power-giving change
+    reads_after_change: dict[int, list[AuditEntry]] = defaultdict(list)  # change entry id → reads
     for entry in recent:
         assert entry.id is not None
+        if _is_account_change(entry):
+            changed[entry.targets[0]] = entry
+        if entry.actor_id in changed and _reads_personal(entry):
+            change = changed[entry.actor_id]
+            if entry.at - change.at <= policy.account_change_window:
+                reads_after_change[change.id].append(entry)  # type: ignore[index]
         if entry.break_glass_grant is not None or entry.action.endswith(":break-glass"):
             found.append(Alert("break_glass", entry.actor_id, entry.at, 1, (entry.id,)))
         if entry.outcome == "denied" and entry.actor_id is not None:
@@ -106,6 +129,9 @@ def alerts(session: Session, policy: AlertPolicy, *, now: datetime) -> list[Aler
             start, end = policy.office_hours
             if not start <= local.hour < end or local.weekday() >= 5:
                 found.append(Alert("out_of_hours", entry.actor_id, entry.at, 1, (entry.id,)))
+    for change_id, reads in reads_after_change.items():
+        ids = (change_id, *(e.id for e in reads[:ACCOUNT_CHANGE_READS_KEPT]))
+        found.append(Alert("account_change_read", reads[0].actor_id, reads[0].at, len(reads), ids))  # type: ignore[arg-type]
     today = now.astimezone(zone).date().isoformat()
     for actor, days in reads_per_day.items():
         today_reads = days.get(today, 0)
@@ -114,3 +140,14 @@ def alerts(session: Session, policy: AlertPolicy, *, now: datetime) -> list[Aler
         if today_reads >= policy.heavy_reader_minimum and today_reads > policy.heavy_reader_factor * max(median, 1):
             found.append(Alert("heavy_reader", actor, now, today_reads, ()))
     return found
+
+
+def _is_account_change(entry: AuditEntry) -> bool:
+    if entry.outcome != "allowed" or not entry.targets:
+        return False
+    return entry.action in ACCOUNT_CHANGES or (entry.action == "user:update" and "org_unit" in entry.fields)
+
+
+def _reads_personal(entry: AuditEntry) -> bool:
+    resource, _, verb = entry.action.partition(":")
+    return entry.outcome == "allowed" and resource in PERSONAL_RESOURCES and verb in PERSONAL_READ_VERBS

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from registry.audit.models import AuditEntry, AuditReview
 from registry.clock import Clock
@@ -14,10 +14,10 @@ def queue(session: Session, *, limit: int = 500) -> list[tuple[str, int, object]
     """(grant id, entries that used it, first use) for grants without a review, oldest first."""
     reviewed = select(AuditReview.grant_id)
     rows = session.execute(
-        sa.select(AuditEntry.break_glass_grant, sa.func.count(), sa.func.min(AuditEntry.at))
-        .where(AuditEntry.break_glass_grant.is_not(None), AuditEntry.break_glass_grant.not_in(reviewed))  # type: ignore[union-attr]
-        .group_by(AuditEntry.break_glass_grant)
-        .order_by(sa.func.min(AuditEntry.at))
+        sa.select(col(AuditEntry.break_glass_grant), sa.func.count(), sa.func.min(col(AuditEntry.at)))
+        .where(col(AuditEntry.break_glass_grant).is_not(None), col(AuditEntry.break_glass_grant).not_in(reviewed))
+        .group_by(col(AuditEntry.break_glass_grant))
+        .order_by(sa.func.min(col(AuditEntry.at)))
         .limit(limit)
     ).all()
     return [(grant, count, first) for grant, count, first in rows]

@@ -17,12 +17,13 @@ from typing import Protocol
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from registry.audit.canonical import entry_leaf_hash
 from registry.audit.checkpoints import Checkpoint, sign_checkpoint
 from registry.audit.merkle import Frontier, HashSource
 from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf, AuditNode
+from registry.audit.sink import CheckpointSink, WitnessConflict
 from registry.clock import Clock
 from registry.db import is_sqlite, read_only, transaction
 
@@ -80,8 +81,10 @@ class Sequencer:
         origin: str,
         batch: int = 1000,
         straggler_scan_interval_s: float = STRAGGLER_SCAN_INTERVAL_S,
+        sink: CheckpointSink | None = None,
     ) -> None:
         self.engine, self.signer, self.clock, self.origin, self.batch = engine, signer, clock, origin, batch
+        self.sink = sink
         self.straggler_scan_interval_s = straggler_scan_interval_s
         # On SQLite the write lock commits ids in order: nothing commits below a sequenced id.
         self._stragglers = not is_sqlite(engine)
@@ -108,13 +111,14 @@ class Sequencer:
             )
             query = (
                 select(AuditEntry)
-                .outerjoin(AuditLeaf, AuditLeaf.entry_id == AuditEntry.id)
-                .where(AuditLeaf.seq.is_(None), AuditEntry.id > floor)  # type: ignore[union-attr]
-                .order_by(AuditEntry.id)
+                .outerjoin(AuditLeaf, col(AuditLeaf.entry_id) == col(AuditEntry.id))
+                .where(col(AuditLeaf.seq).is_(None), col(AuditEntry.id) > floor)
+                .order_by(col(AuditEntry.id))
                 .limit(self.batch)
             )
             entries = session.exec(query).all()
-            leaves, nodes = [], []
+            leaves: list[dict[str, object]] = []
+            nodes: list[dict[str, object]] = []
             for offset, entry in enumerate(entries):
                 assert entry.id is not None
                 leaf = entry_leaf_hash(entry)
@@ -163,9 +167,25 @@ class Sequencer:
             root = Frontier.from_hash_source(stored_hashes(session), size).root()
             checkpoint = Checkpoint(origin=self.origin, size=size, root_hash=root, timestamp=now)
             note = sign_checkpoint(checkpoint, sign=self.signer.sign, public_key=self.signer.public_key())
+            self._publish(session, checkpoint, note)
             row = AuditCheckpoint(size=size, root_hash=root, timestamp=now, key_id=self.signer.key_id, note=note)
             session.add(row)
             return row
+
+    def _publish(self, session: Session, checkpoint: Checkpoint, note: str) -> None:
+        """Hand the note to the sink while holding leadership, so sinks see notes in order.
+        A tree the sink's note does not extend is not signed into the database either
+        (WitnessConflict rolls the transaction back); a sink that cannot be written only
+        costs the witness its freshness, not the log its checkpoints."""
+        if self.sink is None:
+            return
+        try:
+            self.sink.publish(checkpoint, note, stored_hashes(session))
+        except WitnessConflict as exc:
+            log.error("checkpoint refused: the log does not extend the witnessed tree", extra={"error": str(exc)})
+            raise
+        except OSError as exc:
+            log.error("checkpoint sink could not be written", extra={"error": type(exc).__name__})
 
     def drain(self) -> int:
         """Sequence everything committed so far (CLI, tests, shutdown)."""

@@ -1,38 +1,74 @@
 """`registry audit verify`: recompute the whole log and check it against every signed
-checkpoint, and optionally against a checkpoint an auditor saved earlier (a witness).
+checkpoint, and against witnesses: checkpoints kept outside the database (the checkpoint
+sink, a note an auditor saved earlier).
 
 Someone who controls the database can edit rows, disable triggers and rebuild the tree,
-but cannot sign: a rewrite shows up as a root that no longer matches a signature.
+but cannot sign: a rewrite shows up as a root that no longer matches a signature. A wipe
+of the signed state itself (leaves, nodes, checkpoints) shows up as entries that no
+checkpoint covers long after the service would have signed one, as entry ids that the
+counts do not account for, and as a log shorter than, or different from, a witness.
+
+Restores (PRIVACY.md §5) will start a new log epoch from a signed restore statement;
+verify will then check each epoch and the link between them, and a witness ahead of a
+declared restore point will be reconciled with the statement. Until then a witness beyond
+the log is a truncation.
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from registry.audit.canonical import ENTRY_COLUMNS, record_bytes
 from registry.audit.checkpoints import Checkpoint, CheckpointError, parse_signed_note
 from registry.audit.merkle import Frontier, leaf_hash
-from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
-from registry.audit.sequencer import stored_hashes
-from registry.db import create_engine, read_only
+from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf, AuditNode
+from registry.db import create_engine, is_sqlite, read_only
 
 Progress = Callable[[int, int], None]
+_MAX_NODE_PROBLEMS = 10  # a rebuilt tree differs everywhere: name the first few nodes
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A checkpoint held outside the database, and where it came from (for the report)."""
+
+    source: str
+    checkpoint: Checkpoint
+
+
+@dataclass(frozen=True)
+class Timeliness:
+    """What "covered in time" means: an entry older than `grace_s` at `now` must be under a
+    signed checkpoint (the service signs one every `checkpoint_interval_s` while entries
+    arrive)."""
+
+    now: datetime
+    grace_s: float
+    checkpoint_interval_s: float
+
+    @property
+    def cutoff(self) -> datetime:
+        return self.now - timedelta(seconds=self.grace_s)
 
 
 @dataclass
 class VerifyReport:
-    size: int = 0
+    size: int = 0  # sequenced entries (tree size)
+    entries: int = 0  # entries in the entry table
     checkpoints_checked: int = 0
-    pending: int = 0  # committed entries not yet sequenced (not an error)
+    covered: int = 0  # tree size of the newest signed checkpoint in the database
+    pending: int = 0  # committed entries not yet sequenced (an error only past the grace period)
+    witnesses: list[str] = field(default_factory=list)  # the witnesses checked, described
     problems: list[str] = field(default_factory=list)
     first_bad_seq: int | None = None
     first_bad_entry_id: int | None = None
@@ -47,10 +83,17 @@ class VerifyReport:
             self.first_bad_seq, self.first_bad_entry_id = seq, entry_id
 
 
-def _checkpoints(session: Session, public_key: Ed25519PublicKey, origin: str, report: VerifyReport) -> dict[int, bytes]:
-    """Signed roots by size; a row whose note does not verify, or disagrees with its own
-    columns, is itself a finding."""
-    roots: dict[int, bytes] = {}
+# Roots the recomputed tree must reach, by size: (what signed or witnessed it, root).
+Expected = dict[int, list[tuple[str, bytes]]]
+
+
+def _checkpoints(
+    session: Session, public_key: Ed25519PublicKey, origin: str, report: VerifyReport
+) -> tuple[Expected, AuditCheckpoint | None]:
+    """Signed roots by size, and the newest row whose note verifies; a row whose note does
+    not verify, or disagrees with its own columns, is itself a finding."""
+    roots: Expected = {}
+    newest = None
     for row in session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.size)):  # type: ignore[arg-type]
         try:
             signed = parse_signed_note(row.note, public_key=public_key, origin=origin)
@@ -59,8 +102,18 @@ def _checkpoints(session: Session, public_key: Ed25519PublicKey, origin: str, re
             continue
         if signed.size != row.size or signed.root_hash != row.root_hash:
             report.fail(f"checkpoint at size {row.size}: row differs from its signed note")
-        roots[signed.size] = signed.root_hash
-    return roots
+        roots.setdefault(signed.size, []).append((f"the checkpoint signed at size {signed.size}", signed.root_hash))
+        newest = row
+    return roots, newest
+
+
+def _witnessed(roots: Expected, witnesses: Sequence[Witness], report: VerifyReport) -> None:
+    for witness in witnesses:
+        size, root = witness.checkpoint.size, witness.checkpoint.root_hash
+        report.witnesses.append(f"{witness.source} (size {size})")
+        if any(signed != root for _, signed in roots.get(size, ())):
+            report.fail(f"{witness.source} at size {size} disagrees with the log's checkpoint of that size")
+        roots.setdefault(size, []).append((f"{witness.source} (size {size})", root))
 
 
 def verify_log(
@@ -69,33 +122,32 @@ def verify_log(
     origin: str,
     *,
     against: Checkpoint | None = None,
+    witnesses: Sequence[Witness] = (),
+    timeliness: Timeliness | None = None,
     progress: Progress | None = None,
     batch: int = 20_000,
     workers: int = 1,
 ) -> VerifyReport:
     """Recompute the log as it stands when the call begins. With `workers` > 1, processes
     of their own recompute the leaf hashes of batches side by side (the canonical bytes of
-    each entry are the cost); this process checks them in order and builds the tree."""
+    each entry are the cost); this process checks them in order, builds the tree and
+    compares every stored node. Without `timeliness`, entries left uncovered are counted
+    but not judged (the CLI always judges them)."""
     report = VerifyReport()
-    # One snapshot of the log, read without holding up the service's writers.
+    witnesses = [*witnesses, *([Witness("the saved checkpoint", against)] if against is not None else [])]
+    # One snapshot of the log, read without holding up the service's writers: the counts
+    # below must agree with each other while the service keeps appending.
     with Session(read_only(engine)) as session:
-        roots = _checkpoints(session, public_key, origin, report)
-        if against is not None:
-            roots.setdefault(against.size, against.root_hash)
-            if roots[against.size] != against.root_hash:
-                report.fail(f"the saved checkpoint at size {against.size} disagrees with the log's checkpoint")
-                roots[against.size] = against.root_hash
+        if engine.dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        roots, newest_checkpoint = _checkpoints(session, public_key, origin, report)
+        report.covered = 0 if newest_checkpoint is None else newest_checkpoint.size
+        _witnessed(roots, witnesses, report)
         newest = session.exec(select(sa.func.max(AuditLeaf.seq))).one()
         end = 0 if newest is None else newest + 1
-        report.pending = session.exec(
-            select(sa.func.count())
-            .select_from(AuditEntry)
-            .outerjoin(AuditLeaf, AuditLeaf.entry_id == AuditEntry.id)
-            .where(AuditLeaf.seq.is_(None))  # type: ignore[union-attr]
-        ).one()
         ranges = [(lo, min(lo + batch, end)) for lo in range(0, end, batch)]
         frontier = Frontier()
-        expected = 0
+        expected = present = node_problems = 0
         with contextlib.ExitStack() as stack:
             if workers > 1 and len(ranges) > 1:
                 pool = stack.enter_context(_worker_pool(session, min(workers, len(ranges))))
@@ -103,6 +155,8 @@ def verify_log(
             else:
                 checked = (_checked_leaves(session, lo, hi) for lo, hi in ranges)
             for leaves in checked:
+                first = frontier.size
+                nodes: list[tuple[int, int, bytes]] = []
                 for seq, entry_id, stored, recomputed in leaves:
                     if seq != expected:
                         report.fail(f"sequence gap: expected {expected}, found {seq}", seq=expected)
@@ -110,38 +164,157 @@ def verify_log(
                     if recomputed is None:
                         report.fail(f"entry of seq {seq} is missing (deleted)", seq=seq, entry_id=entry_id)
                         recomputed = stored
-                    elif recomputed != stored:
-                        report.fail(f"entry of seq {seq} was altered", seq=seq, entry_id=entry_id)
-                    frontier.append(recomputed)
+                    else:
+                        present += 1
+                        if recomputed != stored:
+                            report.fail(f"entry of seq {seq} was altered", seq=seq, entry_id=entry_id)
+                    nodes += frontier.append(recomputed)
                     expected += 1
-                    if expected in roots:
+                    for label, root in roots.get(expected, ()):
                         report.checkpoints_checked += 1
-                        if frontier.root() != roots[expected]:
-                            report.fail(
-                                f"history up to seq {expected - 1} differs from the checkpoint signed at size "
-                                f"{expected}",
-                                seq=expected - 1,
-                            )
+                        if frontier.root() != root:
+                            report.fail(f"history up to seq {expected - 1} differs from {label}", seq=expected - 1)
+                node_problems += _compare_nodes(session, nodes, first, frontier.size, report, node_problems)
                 if progress is not None:
                     progress(expected, end)
         report.size = expected
-        beyond = [size for size in roots if size > expected]
-        if beyond:
-            report.fail(
-                f"the log has {expected} entries but a checkpoint covers {max(beyond)}: it was truncated", seq=expected
-            )
-        if expected and not report.problems:
-            try:
-                stored_root = Frontier.from_hash_source(stored_hashes(session), expected).root()
-            except LookupError:
-                stored_root = None
-            if stored_root != frontier.root():
-                report.fail("stored tree nodes disagree with the entries (proofs would not verify)")
+        for size in sorted(size for size in roots if size > expected):
+            for label, _ in roots[size]:
+                report.fail(f"the log has {expected} entries but {label} covers {size}: it was truncated", seq=expected)
+        if node_problems > _MAX_NODE_PROBLEMS:
+            report.fail(f"… {node_problems - _MAX_NODE_PROBLEMS} more stored tree nodes differ")
+        _check_counts(session, report, present, timeliness)
+        if timeliness is not None:
+            _check_coverage(session, report, newest_checkpoint, end, timeliness)
     return report
 
 
+def _compare_nodes(
+    session: Session, nodes: list[tuple[int, int, bytes]], lo: int, hi: int, report: VerifyReport, known: int
+) -> int:
+    """Compare the subtrees completed by leaves [lo, hi) with the stored ones (proofs are
+    built from those, so a tampered node would serve proofs that fail). Returns how many differ."""
+    if hi <= lo:
+        return 0
+    # At level l, leaves [lo, hi) complete exactly the nodes [lo >> l, hi >> l).
+    ranges: list[sa.ColumnElement[bool]] = []
+    level = 0
+    while hi >> level > lo >> level:
+        ranges.append(
+            sa.and_(
+                col(AuditNode.level) == level, col(AuditNode.index) >= lo >> level, col(AuditNode.index) < hi >> level
+            )
+        )
+        level += 1
+    query = sa.select(col(AuditNode.level), col(AuditNode.index), col(AuditNode.hash)).where(sa.or_(*ranges))
+    rows = [tuple(row) for row in session.execute(query.order_by(col(AuditNode.level), col(AuditNode.index)))]
+    nodes.sort(key=lambda node: (node[0], node[1]))
+    if rows == nodes:
+        return 0  # the common case, compared in one go
+    stored = {(level, index): digest for level, index, digest in rows}
+    differing = 0
+    for level, index, digest in nodes:
+        found = stored.get((level, index))
+        if found == digest:
+            continue
+        differing += 1
+        if known + differing <= _MAX_NODE_PROBLEMS:
+            state = "is missing" if found is None else "differs from the entries"
+            report.fail(
+                f"stored tree node (level {level}, index {index}) {state}: proofs over seq "
+                f"{index << level}..{((index + 1) << level) - 1} would not verify"
+            )
+    return differing
+
+
+def _check_counts(session: Session, report: VerifyReport, present: int, timeliness: Timeliness | None) -> None:
+    """Every entry is either sequenced once or pending, and (where ids are dense) no id is
+    missing: a deleted entry whose leaf was wiped too leaves a hole in the ids."""
+    entries, low, high = session.execute(
+        sa.select(sa.func.count(), sa.func.min(col(AuditEntry.id)), sa.func.max(col(AuditEntry.id)))
+    ).one()
+    report.entries = entries
+    unsequenced = (
+        sa.select(sa.func.count(), sa.func.min(col(AuditEntry.id)))
+        .select_from(AuditEntry)
+        .outerjoin(AuditLeaf, col(AuditLeaf.entry_id) == col(AuditEntry.id))
+        .where(col(AuditLeaf.seq).is_(None))
+    )
+    report.pending = session.execute(unsequenced).one()[0]
+    if present + report.pending != entries:
+        report.fail(
+            f"{present} sequenced and {report.pending} pending entries do not add up to the {entries} entries "
+            "in the log: the leaf table was edited"
+        )
+    # On SQLite ids are dense: a rolled-back insert gives its id back. On PostgreSQL a
+    # rolled-back request burns sequence values, so a hole there is no evidence.
+    if is_sqlite(session.get_bind().engine) and entries and high != entries:
+        report.fail(
+            f"entry ids run to {high} but the log holds {entries} entries: {high - entries} were deleted "
+            f"(first missing id {_first_missing_id(session, low)})"
+        )
+    if timeliness is not None and report.pending:
+        stale, oldest = session.execute(
+            unsequenced.with_only_columns(sa.func.count(), sa.func.min(col(AuditEntry.id))).where(
+                col(AuditEntry.at) < timeliness.cutoff
+            )
+        ).one()
+        if stale:
+            report.fail(
+                f"{stale} entries written more than {timeliness.grace_s:g} s ago were never sequenced "
+                f"(first: entry id {oldest}): the leaf table was wiped, or no sequencer has run since"
+            )
+
+
+def _first_missing_id(session: Session, low: int) -> int:
+    if low > 1:
+        return 1
+    after = sa.orm.aliased(AuditEntry)
+    gap = session.execute(
+        sa.select(sa.func.min(col(AuditEntry.id))).where(
+            ~sa.exists().where(col(after.id) == col(AuditEntry.id) + 1),
+            col(AuditEntry.id) < sa.select(sa.func.max(col(AuditEntry.id))).scalar_subquery(),
+        )
+    ).scalar_one()
+    return int(gap) + 1
+
+
+def _check_coverage(
+    session: Session, report: VerifyReport, newest: AuditCheckpoint | None, end: int, timeliness: Timeliness
+) -> None:
+    """Sequenced entries beyond the newest checkpoint are fine for an interval; past the
+    grace period the signer has stopped, or the checkpoints were wiped."""
+    covered = 0 if newest is None else newest.size
+    if end <= covered:
+        return
+    stale, first = session.execute(
+        sa.select(sa.func.count(), sa.func.min(col(AuditLeaf.seq)))
+        .select_from(AuditLeaf)
+        .join(AuditEntry, col(AuditEntry.id) == col(AuditLeaf.entry_id))
+        .where(col(AuditLeaf.seq) >= covered, col(AuditLeaf.seq) < end, col(AuditEntry.at) < timeliness.cutoff)
+    ).one()
+    if not stale:
+        return
+    if newest is None:
+        report.fail(
+            f"no signed checkpoint covers the log, yet {stale} sequenced entries are older than "
+            f"{timeliness.grace_s:g} s (from seq {first}): the checkpoints were wiped, or none was ever signed"
+        )
+        return
+    age = int(timeliness.now.timestamp()) - newest.timestamp
+    report.fail(
+        f"the newest checkpoint (size {newest.size}, signed {age} s ago) is older than its interval "
+        f"({timeliness.checkpoint_interval_s:g} s) while {stale} entries older than {timeliness.grace_s:g} s "
+        f"follow it (from seq {first}): checkpoints stopped being signed, or newer ones were deleted"
+    )
+
+
 Checked = list[tuple[int, int, bytes, bytes | None]]
-_LEAF_COLUMNS = (AuditLeaf.seq, AuditLeaf.entry_id.label("leaf_entry_id"), AuditLeaf.leaf_hash)
+_LEAF_COLUMNS: tuple[sa.SQLColumnExpression[int], sa.SQLColumnExpression[int], sa.SQLColumnExpression[bytes]] = (
+    col(AuditLeaf.seq),
+    col(AuditLeaf.entry_id).label("leaf_entry_id"),
+    col(AuditLeaf.leaf_hash),
+)
 _ENTRY_NAMES = tuple(c.name for c in ENTRY_COLUMNS)
 _ENTRY_ID = _ENTRY_NAMES.index("id")
 
@@ -153,9 +326,9 @@ def _checked_leaves(session: Session, lo: int, hi: int) -> Checked:
     rows = session.execute(
         sa.select(*_LEAF_COLUMNS, *ENTRY_COLUMNS)
         .select_from(AuditLeaf)
-        .outerjoin(AuditEntry, AuditEntry.id == AuditLeaf.entry_id)
-        .where(AuditLeaf.seq >= lo, AuditLeaf.seq < hi)
-        .order_by(AuditLeaf.seq)
+        .outerjoin(AuditEntry, col(AuditEntry.id) == col(AuditLeaf.entry_id))
+        .where(col(AuditLeaf.seq) >= lo, col(AuditLeaf.seq) < hi)
+        .order_by(col(AuditLeaf.seq))
     ).all()
     checked: Checked = []
     for row in rows:
@@ -175,7 +348,7 @@ _worker_engine: Engine | None = None
 def _worker_pool(session: Session, workers: int) -> ProcessPoolExecutor:
     """Processes started afresh (not forked from a process that may run threads), each with
     an engine of its own on the same database, acting as the same role."""
-    engine = session.get_bind()
+    engine = session.get_bind().engine
     role = None
     if engine.dialect.name == "postgresql":
         current, login = session.execute(sa.text("SELECT current_user, session_user")).one()

@@ -7,6 +7,12 @@ lets the query skip), assignment (social workers), the restriction list and the 
 of which only a live break-glass grant opens (a sealed file only with purpose
 `court_request`). Access that rests on a grant names it, so every use is audited as one;
 a grant widens which files a role opens, never which fields it sees.
+
+A grant is read-only (PRIVACY.md §3): `open_for_write` refuses access that rests on one
+with the same 404 the caller gets without it, so no write (exclusion and restriction lists, assignments, transfers,
+transitions, events, leave, closure decisions) ever rests on a grant and a grant cannot
+become lasting power over the file. Expiry is compared with the server's clock on every
+use (`live_grant`), never taken from the client.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from sqlmodel import Session, select
 from registry.access.models import OrgUnit
 from registry.access.policy import Permission, Purpose
 from registry.access.principal import Principal
+from registry.audit.actions import Action
 from registry.casefiles.models import BreakGlassGrant, Casefile, CasefileMember
 from registry.casefiles.workflows.common import Kind
 from registry.clock import Clock
@@ -120,6 +127,44 @@ def open_casefile(
         raise NotFound(HIDDEN)
     # A grant widens which files, never which fields: social workers still see no offence details.
     return Opened(casefile, grant.id, hide_offence=assigned_only(principal))
+
+
+class ReadOnlyGrant(NotFound):
+    """A write that would rest on a break-glass grant. The caller gets exactly the 404 of a
+    file they cannot reach (which, without the grant, it is); the request boundary audits
+    the refusal as a denied `action` naming the file and the grant."""
+
+    def __init__(
+        self,
+        *,
+        action: Action,
+        casefile_id: uuid.UUID,
+        grant_id: uuid.UUID,
+        detail: str = HIDDEN,
+        record_id: uuid.UUID | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.audit_as = str(action)
+        # The record the request named (a leave, a transfer), beside its file.
+        self.targets = (str(casefile_id),) if record_id is None else (str(record_id), str(casefile_id))
+        self.audit_reason = "break_glass.read_only: a grant opens the file for reading only"
+        self.audit_grant = str(grant_id)
+
+
+def open_for_write(
+    session: Session,
+    principal: Principal,
+    clock: Clock,
+    *,
+    casefile_id: uuid.UUID,
+    purpose: Purpose | None,
+    action: Action,
+) -> Opened:
+    """`open_casefile` for a write: only access that needs no grant."""
+    opened = open_casefile(session, principal, clock, casefile_id=casefile_id, purpose=purpose)
+    if opened.grant_id is not None:
+        raise ReadOnlyGrant(action=action, casefile_id=opened.casefile.id, grant_id=opened.grant_id)
+    return opened
 
 
 def visible_list_filter(principal: Principal):  # type: ignore[no-untyped-def]

@@ -19,7 +19,9 @@ Approver level: the level of the deciding user's own org unit (DOMAIN.md codes):
     city unit (a 6-digit root)                  → above_county
     account without an org unit (tree-wide)     → above_county
     community/village or deeper (12+ digits)    → no approving authority
-The user must also be able to open the file, i.e. the file is in their subtree.
+The user must also be able to open the file, i.e. the file is in their subtree, without
+a break-glass grant: a grant reads a file's leaves, it never requests, decides or records
+a return (same 404 as without it, audited as a denied use of the grant).
 
 Decisions. Approving *and* refusing both belong to the authority the leave needs: a user
 below the required level gets 422 `approval.level: this leave needs approval at <level>
@@ -64,19 +66,17 @@ from registry.casefiles.leave import (
     is_return_overdue,
     may_approve,
 )
-from registry.casefiles.models import Casefile, LeaveRequest
+from registry.casefiles.models import LEAVE_REQUEST, Casefile, LeaveRequest
 from registry.casefiles.schemas import EventCreate
 from registry.casefiles.service import add_event
 from registry.casefiles.workflows.common import Kind
 from registry.casefiles.workflows.correction import Status as CorrectionStatus
 from registry.clock import today as today_of
 from registry.context import Context
-from registry.crypto.fields import seal
 from registry.crypto.keyring import Compartment, Keyring
-from registry.disclosure import Visibility, disclose
+from registry.disclosure import disclose
 from registry.errors import Conflict, NotFound, RuleViolation
 
-TABLE = "leave_request"
 HIDDEN = "leave request not found"
 # The subject is under supervision: reported and not detained, missing or closed.
 LEAVE_STATES = frozenset({CorrectionStatus.received, CorrectionStatus.supervised})
@@ -136,14 +136,23 @@ def _leaves_of(session: Session, casefile_id: uuid.UUID) -> list[LeaveRequest]:
 # -- opening ------------------------------------------------------------------------------
 
 
-def _open_casefile(session: Session, ctx: Context, casefile_id: uuid.UUID) -> Opened:
-    opened = access.open_casefile(session, ctx.principal, ctx.clock, casefile_id=casefile_id, purpose=ctx.purpose)
+def _open_casefile(session: Session, ctx: Context, casefile_id: uuid.UUID, *, writing: Action | None) -> Opened:
+    """`writing`: the audit action of a write, which never rests on a break-glass grant."""
+    if writing is None:
+        opened = access.open_casefile(session, ctx.principal, ctx.clock, casefile_id=casefile_id, purpose=ctx.purpose)
+    else:
+        opened = access.open_for_write(
+            session, ctx.principal, ctx.clock, casefile_id=casefile_id, purpose=ctx.purpose, action=writing
+        )
     ctx.principal.require(KIND_PERMISSION[Kind(opened.casefile.kind)])
     return opened
 
 
-def _open_leave(session: Session, ctx: Context, leave_id: uuid.UUID, *, lock: bool) -> tuple[LeaveRequest, Opened]:
-    """The leave and its file, if the caller may open the file; one 404 otherwise."""
+def _open_leave(
+    session: Session, ctx: Context, leave_id: uuid.UUID, *, lock: bool, writing: Action | None
+) -> tuple[LeaveRequest, Opened]:
+    """The leave and its file, if the caller may open the file; one 404 otherwise. A write
+    (`writing`) that would rest on a break-glass grant is that same 404, audited."""
     leave = session.get(LeaveRequest, leave_id)
     if leave is None:
         raise NotFound(HIDDEN)
@@ -153,6 +162,10 @@ def _open_leave(session: Session, ctx: Context, leave_id: uuid.UUID, *, lock: bo
         )
     except NotFound:
         raise NotFound(HIDDEN) from None
+    if writing is not None and opened.grant_id is not None:
+        raise access.ReadOnlyGrant(
+            action=writing, casefile_id=opened.casefile.id, grant_id=opened.grant_id, detail=HIDDEN, record_id=leave.id
+        )
     ctx.principal.require(KIND_PERMISSION[Kind(opened.casefile.kind)])
     if lock:  # only once access is decided; then re-read under the row lock
         session.refresh(leave, with_for_update={"key_share": True})
@@ -177,7 +190,7 @@ def request_leave(
     destination: str,
     reason: str,
 ) -> LeaveRequest:
-    opened = _open_casefile(session, ctx, casefile_id)
+    opened = _open_casefile(session, ctx, casefile_id, writing=Action.LEAVE_REQUEST)
     casefile = opened.casefile
     if casefile.kind != Kind.community_correction:
         raise RuleViolation("leave.kind: leave is for community correction casefiles only (社区矫正法 Art. 27)")
@@ -202,8 +215,7 @@ def request_leave(
         casefile_id=casefile.id,
         starts_on=starts_on,
         ends_on=ends_on,
-        destination_ct=seal(key, destination, table=TABLE, column="destination", record_id=str(leave_id)),
-        reason_ct=seal(key, reason, table=TABLE, column="reason", record_id=str(leave_id)),
+        **LEAVE_REQUEST.seal_row(key, record_id=str(leave_id), values={"destination": destination, "reason": reason}),
         status=LeaveStatus.requested,
         required_level=required,
         requested_by=ctx.principal.account_id,
@@ -232,7 +244,7 @@ def decide_leave(
     approve: bool,
     note: str | None = None,
 ) -> LeaveRequest:
-    leave, opened = _open_leave(session, ctx, leave_id, lock=True)
+    leave, opened = _open_leave(session, ctx, leave_id, lock=True, writing=Action.LEAVE_DECIDE)
     casefile = opened.casefile
     on = today_of(ctx.clock)
     to = LeaveStatus.approved if approve else LeaveStatus.refused
@@ -260,7 +272,7 @@ def decide_leave(
     leave.decided_on = on
     if note is not None:
         key = keyring.write_key(session, owner=str(casefile.person_id), compartment=Compartment.CASEFILE)
-        leave.decision_note_ct = seal(key, note, table=TABLE, column="decision_note", record_id=str(leave.id))
+        leave.decision_note_ct = LEAVE_REQUEST.seal(key, record_id=str(leave.id), name="decision_note", value=note)
     leave.version += 1
     session.add(leave)
     ctx.audit.append(
@@ -279,7 +291,7 @@ def decide_leave(
 def record_return(
     session: Session, ctx: Context, *, keyring: Keyring, leave_id: uuid.UUID, returned_on: date
 ) -> LeaveRequest:
-    leave, opened = _open_leave(session, ctx, leave_id, lock=True)
+    leave, opened = _open_leave(session, ctx, leave_id, lock=True, writing=Action.LEAVE_RETURN)
     casefile = opened.casefile
     today = today_of(ctx.clock)
     if returned_on > today:
@@ -329,26 +341,17 @@ def read_leave(
     session: Session, ctx: Context, *, keyring: Keyring, leave_id: uuid.UUID
 ) -> tuple[LeaveRequest, dict[str, str | None]]:
     """The leave with its destination, reason and decision note, through `disclose`."""
-    leave, opened = _open_leave(session, ctx, leave_id, lock=False)
+    leave, opened = _open_leave(session, ctx, leave_id, lock=False, writing=None)
     values = disclose(
         session,
         ctx,
         keyring,
+        LEAVE_REQUEST,
+        leave,
         action=Action.LEAVE_READ,
-        record_id=str(leave.id),
-        owner=str(opened.casefile.person_id),
-        compartment=Compartment.CASEFILE,
-        table=TABLE,
-        sealed={
-            "destination": leave.destination_ct,
-            "reason": leave.reason_ct,
-            "decision_note": leave.decision_note_ct,
-        },
-        visibility=dict.fromkeys(
-            ctx.principal.roles,
-            {"destination": Visibility.FULL, "reason": Visibility.FULL, "decision_note": Visibility.FULL},
-        ),
-        break_glass_grant=_grant(opened),
+        subject=str(opened.casefile.person_id),
+        also=(str(opened.casefile.id),),
+        grant=_grant(opened),
     )
     return leave, values
 
@@ -357,7 +360,7 @@ def list_leaves(
     session: Session, ctx: Context, *, casefile_id: uuid.UUID, after: str | None = None, limit: int = 50
 ) -> list[LeaveRequest]:
     """One file's leaves (plain fields only), in id order."""
-    opened = _open_casefile(session, ctx, casefile_id)
+    opened = _open_casefile(session, ctx, casefile_id, writing=None)
     query = select(LeaveRequest).where(LeaveRequest.casefile_id == opened.casefile.id)
     if after is not None:
         query = query.where(LeaveRequest.id > uuid.UUID(after))
@@ -398,6 +401,11 @@ def overdue_leaves(
             query = query.where(LeaveRequest.id > uuid.UUID(after))
         rows = list(session.exec(query.order_by(LeaveRequest.id).limit(limit)))
     ctx.audit.append(
-        session, ctx.event(Action.LEAVE_LIST, targets=tuple(str(r.id) for r in rows), reason="return_overdue")
+        session,
+        ctx.event(
+            Action.LEAVE_LIST,
+            targets=tuple(t for r in rows for t in (str(r.id), str(r.casefile_id))),
+            reason="return_overdue",
+        ),
     )
     return rows

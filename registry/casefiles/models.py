@@ -9,6 +9,10 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
+from registry.access.policy import Role
+from registry.casefiles.details import OFFENCE_FIELDS
+from registry.crypto.keyring import Compartment
+from registry.crypto.sealed import SealedField, SealedTable, Visibility, describe
 from registry.db import UTCDateTime
 
 
@@ -21,7 +25,7 @@ class Casefile(SQLModel, table=True):
     org_unit_code: str = Field(foreign_key="org_unit.code", max_length=15, index=True)  # supervising unit
     status: str = Field(max_length=32, index=True)
     opened_on: date
-    closed_on: date | None = None  # discharged, closed, revoked…: the day the supervision ended
+    closed_on: date | None = None  # the day the closure (discharged, revoked…) was approved: retention counts from it
     # Plain deadlines for the worklists, derived from the sealed details at opening.
     report_due_on: date | None = None
     term_ends_on: date | None = Field(default=None, index=True)
@@ -117,3 +121,114 @@ class Transfer(SQLModel, table=True):
     cancelled_on: date | None = None
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     version: int = 1
+
+
+class CasefileClosure(SQLModel, table=True):
+    """A transition that ends a file, awaiting (or given) the supervising level's approval.
+    The file keeps its state until approval; its `closed_on` is then the approval date, so
+    retention never counts from `declared_on` alone (issue 13). The request's reason and
+    certificate number are on the file's sealed timeline; this row holds no personal data."""
+
+    __tablename__ = "casefile_closure"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    casefile_id: uuid.UUID = Field(foreign_key="casefile.id", index=True)
+    from_status: str = Field(max_length=32)
+    to_status: str = Field(max_length=32)
+    declared_on: date  # the date the request states (of the discharge, the death…)
+    status: str = Field(max_length=16, index=True)  # pending | approved | refused
+    requested_by: uuid.UUID
+    requested_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    decided_by: uuid.UUID | None = None
+    decided_on: date | None = None
+    version: int = 1
+
+
+# Roles that may hold casefiles see the sealed fields in full once `access.open_casefile`
+# let them in; social workers never see the offence fields of the file's kind (PRIVACY.md §3).
+_CASEFILE_ROLES = (Role.CORRECTIONS, Role.CIVIL_AFFAIRS, Role.POLICE, Role.SOCIAL_WORKER)
+_FULL = dict.fromkeys(_CASEFILE_ROLES, Visibility.FULL)
+_OF_THE_FILE = frozenset({"id", "casefile_id"})
+
+CASEFILE = describe(
+    SealedTable(
+        model=Casefile,
+        compartment=Compartment.CASEFILE,
+        owner_column="person_id",
+        fields=(
+            SealedField(
+                "details",
+                _FULL,
+                json=True,
+                withheld_keys={Role.SOCIAL_WORKER: lambda casefile: OFFENCE_FIELDS[casefile.kind]},
+            ),
+        ),
+        plain=frozenset(
+            {
+                "id",
+                "person_id",
+                "kind",
+                "org_unit_code",
+                "status",
+                "opened_on",
+                "closed_on",
+                "report_due_on",
+                "term_ends_on",
+                "handover_due_on",
+                "minor",
+                "sealed",
+                "sealed_at",
+                "legal_hold",
+                "erased_at",
+                "created_at",
+                "version",
+            }
+        ),
+        erased_column="erased_at",
+    )
+)
+
+CASEFILE_EVENT = describe(
+    SealedTable(
+        model=CasefileEvent,
+        compartment=Compartment.CASEFILE,
+        parent=("casefile_id", "casefile"),
+        fields=(SealedField("body", _FULL, json=True),),
+        # `type` is a code of the event catalogue (`[a-z_]{2,32}`), `recorded_by` an account id.
+        plain=_OF_THE_FILE | {"type", "occurred_on", "recorded_by", "created_at"},
+    )
+)
+
+BREAK_GLASS_GRANT = describe(
+    SealedTable(
+        model=BreakGlassGrant,
+        compartment=Compartment.CASEFILE,
+        parent=("casefile_id", "casefile"),
+        # The justification is kept for the review; no role reads it back through the API.
+        fields=(SealedField("justification", {}),),
+        plain=_OF_THE_FILE | {"user_id", "reason_code", "created_at", "expires_at"},
+    )
+)
+
+LEAVE_REQUEST = describe(
+    SealedTable(
+        model=LeaveRequest,
+        compartment=Compartment.CASEFILE,
+        parent=("casefile_id", "casefile"),
+        fields=(SealedField("destination", _FULL), SealedField("reason", _FULL), SealedField("decision_note", _FULL)),
+        plain=_OF_THE_FILE
+        | {
+            "starts_on",
+            "ends_on",
+            "status",
+            "required_level",
+            "requested_by",
+            "decided_by",
+            "decided_level",
+            "decided_on",
+            "returned_on",
+            "created_at",
+            "version",
+        },
+    )
+)

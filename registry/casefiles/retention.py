@@ -17,7 +17,10 @@ Interpretations of the DOMAIN.md table, each a setting in `RetentionPolicy`:
   is the day after the latest relapse (or None if none was recorded); the 3 years count
   from the later of it and `discharged_on`. A file terminated rather than discharged
   follows the adult row.
-- `closed_on` is the day supervision or assistance ended; when only `discharged_on` is
+- `closed_on` is the day the file's closure was approved by the supervising level
+  (`registry.casefiles.closures`), never a date the closing request declared: a closure
+  back-dated to before the file existed must not start a clock that has already run out
+  (issue 13). Until approval the file is open and kept. When only `discharged_on` is
   given it serves as `closed_on`. An open file (neither date) is kept.
 - A legal hold suspends everything: while it is on, nothing is due. The hold pauses
   actions, not the dates: when it is lifted, whatever fell due meanwhile is due at once

@@ -23,6 +23,32 @@ class CasefileCreate(Strict):
     details: dict[str, Any] = Field(description="Validated by the JSON Schema of the kind in schemas/.")
 
 
+class PendingClosure(Strict):
+    """A transition that ends the file, awaiting the supervising level's approval."""
+
+    id: uuid.UUID
+    to: str
+    declared_on: date
+    requested_by: uuid.UUID
+    requested_at: datetime
+
+
+class ClosureDecision(Strict):
+    approve: bool
+    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] | None = None
+
+
+class ClosureRead(Strict):
+    id: uuid.UUID
+    casefile_id: uuid.UUID
+    status: Literal["pending", "approved", "refused"]
+    from_status: str
+    to: str
+    declared_on: date
+    decided_on: date | None
+    version: int
+
+
 class CasefileRead(Strict):
     id: uuid.UUID
     person_id: uuid.UUID
@@ -30,7 +56,10 @@ class CasefileRead(Strict):
     status: str
     org_unit: str
     opened_on: date
-    closed_on: date | None
+    closed_on: date | None = Field(description="The date the closure was approved (DOMAIN.md).")
+    pending_closure: PendingClosure | None = Field(
+        default=None, description="A transition that ends the file, awaiting approval; the status stays until then."
+    )
     minor: bool
     sealed: bool
     legal_hold: bool

@@ -18,9 +18,11 @@ from sqlmodel import Session, select
 
 from registry.audit.actions import Action
 from registry.audit.log import AuditTrail, Event
-from registry.casefiles.models import BreakGlassGrant, Casefile, CasefileEvent
+from registry.casefiles.models import CASEFILE, Casefile
 from registry.casefiles.retention import DEFAULT_POLICY, RetentionPolicy, casefile_due
+from registry.casefiles.workflows import workflow_for
 from registry.clock import today
+from registry.crypto.erasure import clear_sealed
 from registry.crypto.keyring import Compartment, Keyring
 from registry.db import transaction
 from registry.errors import NotFound
@@ -39,11 +41,11 @@ class RetentionCounts:
 
 def _erase(session: Session, keyring: Keyring, casefile: Casefile, trail: AuditTrail) -> int:
     now = trail.clock.now()
-    session.execute(sa.update(CasefileEvent).where(CasefileEvent.casefile_id == casefile.id).values(body_ct=b""))
-    session.execute(
-        sa.update(BreakGlassGrant).where(BreakGlassGrant.casefile_id == casefile.id).values(justification_ct=b"")
-    )
-    casefile.details_ct, casefile.erased_at, casefile.sealed = b"", now, True
+    session.flush()
+    # The file and every row that belongs to it (events, grants, leaves), by its descriptor.
+    clear_sealed(session, CASEFILE, [str(casefile.id)])
+    session.refresh(casefile)
+    casefile.erased_at, casefile.sealed = now, True
     casefile.version += 1
     session.flush()
     live = session.exec(
@@ -88,6 +90,10 @@ def run_retention(
                 query = query.where(Casefile.id > last)
             batch = list(session.exec(query.order_by(Casefile.id).limit(BATCH)))
             for casefile in batch:
+                # `closed_on` is the approval date, set only with a terminal state: a file
+                # whose closure is still pending (or any other) is not counted at all.
+                if not workflow_for(casefile.kind).is_terminal(casefile.status):
+                    continue
                 due = casefile_due(
                     casefile.kind,
                     minor=casefile.minor,

@@ -14,13 +14,21 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from registry.access.models import OrgUnit, UserAccount
-from registry.access.policy import Role
-from registry.accounts.orgunits import get_org_unit
-from registry.audit.actions import Action, Outcome
+from registry.access.scope import get_org_unit
+from registry.audit.actions import Action
 from registry.casefiles import access
 from registry.casefiles.access import HIDDEN, KIND_PERMISSION, MemberRole, Opened
-from registry.casefiles.details import OFFENCE_FIELDS, details_model
-from registry.casefiles.models import BreakGlassGrant, Casefile, CasefileEvent, CasefileMember
+from registry.casefiles.details import details_model
+from registry.casefiles.models import (
+    BREAK_GLASS_GRANT,
+    CASEFILE,
+    CASEFILE_EVENT,
+    BreakGlassGrant,
+    Casefile,
+    CasefileClosure,
+    CasefileEvent,
+    CasefileMember,
+)
 from registry.casefiles.schemas import (
     Assignments,
     BreakGlassRequest,
@@ -33,24 +41,17 @@ from registry.casefiles.workflows import WORKFLOWS
 from registry.casefiles.workflows import correction as correction_workflow
 from registry.casefiles.workflows import drug as drug_workflow
 from registry.casefiles.workflows import resettlement as resettlement_workflow
-from registry.casefiles.workflows.common import Kind
+from registry.casefiles.workflows.common import Kind, check_transition_date
 from registry.clock import today
 from registry.context import Context
-from registry.crypto.fields import seal
 from registry.crypto.keyring import Compartment, Keyring
-from registry.disclosure import Visibility, disclose, disclose_rows, reveal_for_match
-from registry.errors import NotFound, RuleViolation
-from registry.people.models import Person
-from registry.people.service import identity_field
+from registry.disclosure import disclose, disclose_rows, rule_inputs
+from registry.errors import Conflict, NotFound, RuleViolation
+from registry.people.models import PERSON, Person
+from registry.people.service import get_person
 
-TABLE, EVENTS = "casefile", "casefile_event"
-# Roles that may hold casefiles see the details in full once `access.open_casefile` let them
-# in; social workers then lose the offence fields (OFFENCE_FIELDS).
-VISIBILITY = {
-    role: {"details": Visibility.FULL}
-    for role in (Role.CORRECTIONS, Role.CIVIL_AFFAIRS, Role.POLICE, Role.SOCIAL_WORKER)
-}
 ADULT_AGE = 18
+DEFAULT_BACKDATE_DAYS = 30  # settings.casefile_backdate_days
 
 
 def _require_kind(ctx: Context, kind: str) -> None:
@@ -97,15 +98,20 @@ def _deadlines(kind: Kind, details: dict) -> dict:  # type: ignore[type-arg]
 def create_casefile(session: Session, ctx: Context, keyring: Keyring, *, data: CasefileCreate) -> Casefile:
     _require_kind(ctx, data.kind)
     get_org_unit(session, ctx.principal.scope, code=data.org_unit)
-    person = session.get(Person, data.person_id)
-    if person is None or person.erased_at is not None:
-        raise NotFound("person not found")
+    # Access to the person is decided before any rule reads their identity (the minor flag
+    # reads the birth date, the team rule the sex): out of scope is the 404 of no person.
+    try:
+        person = get_person(session, ctx.principal.scope, person_id=data.person_id)
+    except NotFound:
+        raise PersonHidden(data.person_id) from None
     details = _validated_details(data.kind, data.details)
     opened_on = data.opened_on or today(ctx.clock)
     if opened_on > today(ctx.clock):
         raise RuleViolation("opened_on: in the future")
     owner = str(person.id)
-    birth = identity_field(session, keyring, person, "birth_date")
+    birth = rule_inputs(
+        session, ctx, keyring, PERSON, person, fields=("birth_date",), serving=Action.CASEFILE_CREATE, subject=owner
+    )["birth_date"]
     casefile_id = uuid.uuid4()
     key = keyring.write_key(session, owner=owner, compartment=Compartment.CASEFILE)
     casefile = Casefile(
@@ -118,8 +124,8 @@ def create_casefile(session: Session, ctx: Context, keyring: Keyring, *, data: C
         **_deadlines(Kind(data.kind), details),
         # Minor at opening (社区矫正法 Art. 54): the file is sealed soon after discharge.
         minor=_age_on(date.fromisoformat(birth), opened_on) < ADULT_AGE,
-        details_ct=seal(
-            key, json.dumps(details, ensure_ascii=False), table=TABLE, column="details", record_id=str(casefile_id)
+        details_ct=CASEFILE.seal(
+            key, record_id=str(casefile_id), name="details", value=json.dumps(details, ensure_ascii=False)
         ),
         created_at=ctx.clock.now(),
     )
@@ -128,8 +134,26 @@ def create_casefile(session: Session, ctx: Context, keyring: Keyring, *, data: C
     return casefile
 
 
+class PersonHidden(NotFound):
+    """The person of a new file is out of the caller's scope or does not exist: one 404,
+    audited as a denied access naming the person id."""
+
+    audit_as = Action.ACCESS_DENIED
+
+    def __init__(self, person_id: uuid.UUID) -> None:
+        super().__init__("person not found")
+        self.targets = (str(person_id),)
+
+
 def _open(session: Session, ctx: Context, casefile_id: uuid.UUID) -> Opened:
     return access.open_casefile(session, ctx.principal, ctx.clock, casefile_id=casefile_id, purpose=ctx.purpose)
+
+
+def _open_for_write(session: Session, ctx: Context, casefile_id: uuid.UUID, action: Action) -> Opened:
+    """Writes never rest on a break-glass grant (`access.open_for_write`)."""
+    return access.open_for_write(
+        session, ctx.principal, ctx.clock, casefile_id=casefile_id, purpose=ctx.purpose, action=action
+    )
 
 
 def _assigned(session: Session, casefile_id: uuid.UUID) -> list[uuid.UUID]:
@@ -147,24 +171,35 @@ def read_casefile(
 ) -> tuple[Casefile, dict, list[uuid.UUID], list[str]]:  # type: ignore[type-arg]
     opened = _open(session, ctx, casefile_id)
     casefile = opened.casefile
-    values = disclose(
-        session,
-        ctx,
-        keyring,
-        action=Action.CASEFILE_READ,
-        record_id=str(casefile.id),
-        owner=str(casefile.person_id),
-        compartment=Compartment.CASEFILE,
-        table=TABLE,
-        sealed={"details": casefile.details_ct},
-        visibility=VISIBILITY,
-        break_glass_grant=str(opened.grant_id) if opened.grant_id else None,
+    subject = str(casefile.person_id)
+    # Offence fields are withheld inside `disclose` for roles that may not see them.
+    details = (
+        disclose(
+            session,
+            ctx,
+            keyring,
+            CASEFILE,
+            casefile,
+            action=Action.CASEFILE_READ,
+            subject=subject,
+            grant=_grant(opened),
+        ).get("details")
+        or {}
     )
-    details = json.loads(values["details"] or "{}")
-    found_hints = hints(session, casefile, details)
-    if opened.hide_offence:
-        details = {k: v for k, v in details.items() if k not in OFFENCE_FIELDS[Kind(casefile.kind)]}
-    return casefile, details, _assigned(session, casefile.id), found_hints
+    if casefile.kind == Kind.community_correction and "category" not in details:
+        # The sanction hints count by category, which this caller may not see: a rule input,
+        # and the hint names no sanction (which one would tell the category: 管制 or not).
+        facts = rule_inputs(
+            session, ctx, keyring, CASEFILE, casefile, fields=("details",), serving=Action.CASEFILE_READ
+        )["details"]
+        found = ["sanction_may_be_proposed" for _ in hints(session, casefile, facts)]
+    else:
+        found = hints(session, casefile, details)
+    return casefile, details, _assigned(session, casefile.id), found
+
+
+def _grant(opened: Opened) -> str | None:
+    return str(opened.grant_id) if opened.grant_id else None
 
 
 # Event types the counting hints read (plain types, so no body is opened for them). An
@@ -203,7 +238,7 @@ def list_casefiles(
     due: str | None = None,
 ) -> list[Casefile]:
     """Minimal rows in scope; `due` picks a worklist (DOMAIN.md): report_overdue, missing,
-    terms_ending (within 30 days), handover_due (within 7 days). Overdue leave returns are
+    terms_ending (within 30 days), handover_due (within 7 days), closure_pending. Overdue leave returns are
     `GET /api/v1/leave-requests?due=return_overdue`."""
     query = (
         select(Casefile)
@@ -226,7 +261,7 @@ def list_casefiles(
     return rows
 
 
-WORKLISTS = ("report_overdue", "missing", "terms_ending", "handover_due")
+WORKLISTS = ("report_overdue", "missing", "terms_ending", "handover_due", "closure_pending")
 OPEN_UNDER_TERM = ("received", "supervised", "detained", "active", "suspended")
 
 
@@ -245,13 +280,16 @@ def _worklist(due: str, on: date):  # type: ignore[no-untyped-def]
             Casefile.status == "released",
             Casefile.handover_due_on.between(on - timedelta(days=30), on + timedelta(days=7)),
         )  # type: ignore[union-attr]
+    if due == "closure_pending":  # for the supervising level: closures awaiting its approval
+        pending = sa.select(CasefileClosure.casefile_id).where(CasefileClosure.status == ClosureStatus.PENDING)
+        return Casefile.id.in_(pending)  # type: ignore[attr-defined]
     raise RuleViolation(f"due: one of {', '.join(WORKLISTS)}")
 
 
 def add_event(
     session: Session, ctx: Context, keyring: Keyring, *, casefile_id: uuid.UUID, data: EventCreate
 ) -> CasefileEvent:
-    opened = _open(session, ctx, casefile_id)
+    opened = _open_for_write(session, ctx, casefile_id, Action.CASEFILE_EVENT)
     casefile = opened.casefile
     if data.occurred_on > today(ctx.clock):
         raise RuleViolation("occurred_on: in the future")
@@ -262,8 +300,8 @@ def add_event(
         casefile_id=casefile.id,
         type=data.type,
         occurred_on=data.occurred_on,
-        body_ct=seal(
-            key, json.dumps(data.body, ensure_ascii=False), table=EVENTS, column="body", record_id=str(event_id)
+        body_ct=CASEFILE_EVENT.seal(
+            key, record_id=str(event_id), name="body", value=json.dumps(data.body, ensure_ascii=False)
         ),
         recorded_by=str(ctx.principal.account_id),
         created_at=ctx.clock.now(),
@@ -273,7 +311,7 @@ def add_event(
         session,
         ctx.event(
             Action.CASEFILE_EVENT,
-            targets=(str(casefile.id), str(event_id)),
+            targets=(str(casefile.id), str(event_id), str(casefile.person_id)),
             fields=("body",),
             reason=data.type,
             break_glass_grant=str(opened.grant_id) if opened.grant_id else None,
@@ -300,48 +338,76 @@ def list_events(
         session,
         ctx,
         keyring,
+        CASEFILE_EVENT,
+        events,
+        field="body",
         action=Action.CASEFILE_EVENTS_READ,
-        targets=(str(casefile.id),),
-        owner=str(casefile.person_id),
-        compartment=Compartment.CASEFILE,
-        table=EVENTS,
-        column="body",
-        rows={str(e.id): e.body_ct for e in events},
-        break_glass_grant=str(opened.grant_id) if opened.grant_id else None,
+        subject=str(casefile.person_id),
+        also=(str(casefile.id),),
+        grant=_grant(opened),
     )
-    return [(e, json.loads(bodies[str(e.id)])) for e in events]
+    return [(e, bodies[str(e.id)]) for e in events]
+
+
+class ClosureStatus:
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+
+def pending_closure(session: Session, casefile_id: uuid.UUID) -> CasefileClosure | None:
+    return session.exec(
+        select(CasefileClosure).where(
+            CasefileClosure.casefile_id == casefile_id, CasefileClosure.status == ClosureStatus.PENDING
+        )
+    ).first()
 
 
 def transition(
-    session: Session, ctx: Context, keyring: Keyring, *, casefile_id: uuid.UUID, data: Transition
+    session: Session,
+    ctx: Context,
+    keyring: Keyring,
+    *,
+    casefile_id: uuid.UUID,
+    data: Transition,
+    backdate_days: int = DEFAULT_BACKDATE_DAYS,
 ) -> Casefile:
-    opened = _open(session, ctx, casefile_id)
+    """Moves the file, or, for a state that ends it, records a pending closure that the
+    supervising level approves (`registry.casefiles.closures`): the state stays until then."""
+    opened = _open_for_write(session, ctx, casefile_id, Action.CASEFILE_TRANSITION)
     casefile = opened.casefile
     ctx.principal.require(KIND_PERMISSION[Kind(casefile.kind)])  # social workers record, they do not decide
-    if data.on > today(ctx.clock):
-        raise RuleViolation("on: in the future")
+    session.refresh(casefile, with_for_update={"key_share": True})  # one transition or closure at a time
+    last_event_on = session.exec(
+        select(sa.func.max(CasefileEvent.occurred_on)).where(CasefileEvent.casefile_id == casefile.id)
+    ).one()
+    try:
+        check_transition_date(
+            data.on,
+            opened_on=casefile.opened_on,
+            last_event_on=last_event_on,
+            today=today(ctx.clock),
+            backdate_days=backdate_days,
+        )
+    except RuleViolation as refused:
+        # Audited although the request rolls back: a back-dated closure is how a file was
+        # destroyed before its time (issue 13, finding 5).
+        raise RuleViolation(refused.detail, audit_as=Action.CASEFILE_TRANSITION, targets=(str(casefile.id),)) from None
+    if pending_closure(session, casefile.id) is not None:
+        raise Conflict("closure.pending: a closure of this casefile awaits approval")
     workflow = WORKFLOWS[Kind(casefile.kind)]
     # The file's own details (term dates, key-person flag…) are facts the rules read; they
     # are opened for the check only and never returned from here.
-    owner = str(casefile.person_id)
-    details = json.loads(
-        reveal_for_match(
-            session,
-            keyring,
-            casefile.details_ct,
-            owner=owner,
-            compartment=Compartment.CASEFILE,
-            table=TABLE,
-            column="details",
-            record_id=str(casefile.id),
-        )
-    )
+    details = rule_inputs(
+        session, ctx, keyring, CASEFILE, casefile, fields=("details",), serving=Action.CASEFILE_TRANSITION
+    )["details"]
     typed = details_model(Kind(casefile.kind)).model_validate(details).model_dump()  # dates as dates
     facts = {**typed, **data.facts, "reason": data.reason, "certificate_no": data.certificate_no}
     workflow.check_transition(casefile.status, data.to, on=data.on, facts=facts)
-    previous, casefile.status = casefile.status, data.to
     if data.to in workflow.terminal:
-        casefile.closed_on = data.on
+        _request_closure(session, ctx, keyring, casefile, data)
+        return casefile
+    previous, casefile.status = casefile.status, data.to
     casefile.version += 1
     add_event(
         session,
@@ -358,6 +424,43 @@ def transition(
         session, ctx.event(Action.CASEFILE_TRANSITION, targets=(str(casefile.id),), reason=f"{previous}->{data.to}")
     )
     return casefile
+
+
+def _request_closure(session: Session, ctx: Context, keyring: Keyring, casefile: Casefile, data: Transition) -> None:
+    closure = CasefileClosure(
+        casefile_id=casefile.id,
+        from_status=casefile.status,
+        to_status=data.to,
+        declared_on=data.on,
+        status=ClosureStatus.PENDING,
+        requested_by=ctx.principal.account_id,
+        requested_at=ctx.clock.now(),
+    )
+    session.add(closure)
+    casefile.version += 1
+    session.flush()
+    transition = f"{casefile.status}->{data.to}"
+    add_event(
+        session,
+        ctx,
+        keyring,
+        casefile_id=casefile.id,
+        data=EventCreate(
+            type="closure_requested",
+            occurred_on=data.on,
+            body={
+                "closure_id": str(closure.id),
+                "from": casefile.status,
+                "to": data.to,
+                "reason": data.reason,
+                "certificate_no": data.certificate_no,
+            },
+        ),
+    )
+    ctx.audit.append(
+        session,
+        ctx.event(Action.CASEFILE_CLOSURE_REQUEST, targets=(str(casefile.id), str(closure.id)), reason=transition),
+    )
 
 
 def _users_exist(session: Session, user_ids: list[uuid.UUID]) -> None:
@@ -378,13 +481,22 @@ def _replace_members(session: Session, casefile_id: uuid.UUID, role: str, user_i
 def set_assignments(
     session: Session, ctx: Context, keyring: Keyring, *, casefile_id: uuid.UUID, data: Assignments
 ) -> list[uuid.UUID]:
-    casefile = _open(session, ctx, casefile_id).casefile
+    casefile = _open_for_write(session, ctx, casefile_id, Action.CASEFILE_ASSIGN).casefile
     ctx.principal.require(KIND_PERMISSION[Kind(casefile.kind)])
     _users_exist(session, data.user_ids)
     if casefile.kind == Kind.community_correction:
         person = session.get(Person, casefile.person_id)
         assert person is not None
-        subject_sex = identity_field(session, keyring, person, "sex")
+        subject_sex = rule_inputs(
+            session,
+            ctx,
+            keyring,
+            PERSON,
+            person,
+            fields=("sex",),
+            serving=Action.CASEFILE_ASSIGN,
+            subject=str(person.id),
+        )["sex"]
         team = session.exec(select(UserAccount.sex).where(UserAccount.id.in_(data.user_ids))).all()  # type: ignore[attr-defined]
         correction_workflow.check_team(subject_sex, team)
     _replace_members(session, casefile.id, MemberRole.ASSIGNED, data.user_ids)
@@ -393,7 +505,7 @@ def set_assignments(
 
 
 def set_restrictions(session: Session, ctx: Context, *, casefile_id: uuid.UUID, data: Restrictions) -> None:
-    casefile = _open(session, ctx, casefile_id).casefile
+    casefile = _open_for_write(session, ctx, casefile_id, Action.CASEFILE_RESTRICT).casefile
     ctx.principal.require(KIND_PERMISSION[Kind(casefile.kind)])
     if ctx.principal.account_id in data.excluded_user_ids:
         raise RuleViolation("excluded_user_ids: you cannot exclude yourself")
@@ -411,8 +523,9 @@ def break_glass(
     """A time-boxed grant on one file outside the caller's normal access; audited, reviewed
     by auditors. Never for an excluded user; only roles that may know of casefiles."""
     kinds = access.kinds_known_to(ctx.principal)
+    refused = NotFound(HIDDEN, audit_as=Action.CASEFILE_BREAK_GLASS, targets=(str(casefile_id),))
     if not kinds:
-        raise NotFound(HIDDEN)
+        raise refused
     # A kind the role may not know of is the same 404 as no file (compartment hiding).
     casefile = session.exec(
         select(Casefile).where(Casefile.id == casefile_id, Casefile.kind.in_(kinds), Casefile.erased_at.is_(None))  # type: ignore[attr-defined,union-attr]
@@ -429,14 +542,10 @@ def break_glass(
         is not None
     )
     if casefile is None or excluded:
-        if excluded:
-            ctx.audit.append(
-                session,
-                ctx.event(
-                    Action.CASEFILE_BREAK_GLASS, outcome=Outcome.DENIED, targets=(str(casefile_id),), reason="excluded"
-                ),
-            )
-        raise NotFound(HIDDEN)
+        # The refusal is on the record (written after the rollback, by the request boundary);
+        # the caller sees the 404 of a file that does not exist.
+        refused.audit_reason = "excluded" if excluded else "not_found"
+        raise refused
     grant_id = uuid.uuid4()
     key = keyring.write_key(session, owner=str(casefile.person_id), compartment=Compartment.CASEFILE)
     now = ctx.clock.now()
@@ -445,8 +554,8 @@ def break_glass(
         casefile_id=casefile.id,
         user_id=ctx.principal.account_id,
         reason_code=data.reason_code,
-        justification_ct=seal(
-            key, data.justification, table="break_glass_grant", column="justification", record_id=str(grant_id)
+        justification_ct=BREAK_GLASS_GRANT.seal(
+            key, record_id=str(grant_id), name="justification", value=data.justification
         ),
         created_at=now,
         expires_at=now + access.GRANT_LIFETIME,

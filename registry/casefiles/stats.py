@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from registry.access.models import OrgUnit
 from registry.access.policy import Permission
-from registry.accounts.orgunits import get_org_unit
+from registry.access.scope import get_org_unit
 from registry.audit.actions import Action
 from registry.casefiles.access import kinds_known_to
 from registry.casefiles.models import Casefile

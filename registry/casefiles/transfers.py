@@ -107,7 +107,16 @@ def _is_excluded(session: Session, casefile_id: uuid.UUID, user_id: uuid.UUID) -
 def propose_transfer(
     session: Session, ctx: Context, *, keyring: Keyring, casefile_id: uuid.UUID, to_org_unit: str
 ) -> Transfer:
-    opened = access.open_casefile(session, ctx.principal, ctx.clock, casefile_id=casefile_id, purpose=ctx.purpose)
+    # Never on a break-glass grant: a grant holder's transfer to their own unit, accepted by
+    # a colleague, would turn a read-only hour into lasting power over the file (issue 13).
+    opened = access.open_for_write(
+        session,
+        ctx.principal,
+        ctx.clock,
+        casefile_id=casefile_id,
+        purpose=ctx.purpose,
+        action=Action.TRANSFER_PROPOSE,
+    )
     casefile = opened.casefile
     ctx.principal.require(KIND_PERMISSION[Kind(casefile.kind)])
     if casefile.kind != Kind.community_correction:
@@ -222,11 +231,19 @@ def cancel_transfer(session: Session, ctx: Context, *, keyring: Keyring, transfe
         if transfer is None:
             raise NotFound(HIDDEN)
         try:
-            access.open_casefile(
+            opened = access.open_casefile(
                 session, ctx.principal, ctx.clock, casefile_id=transfer.casefile_id, purpose=ctx.purpose
             )
         except NotFound:
             raise NotFound(HIDDEN) from None
+        if opened.grant_id is not None:  # a grant reads; it withdraws nothing
+            raise access.ReadOnlyGrant(
+                action=Action.TRANSFER_CANCEL,
+                casefile_id=transfer.casefile_id,
+                grant_id=opened.grant_id,
+                detail=HIDDEN,
+                record_id=transfer.id,
+            )
         session.refresh(transfer, with_for_update={"key_share": True})  # once access is decided
     ctx.principal.require(Permission.CASEFILE_CORRECTION)
     if transfer.status != TransferStatus.PROPOSED:
@@ -276,5 +293,7 @@ def list_transfers(
         if after is not None:
             query = query.where(Transfer.id > uuid.UUID(after))
         rows = list(session.exec(query.order_by(Transfer.id).limit(limit)))
-    ctx.audit.append(session, ctx.event(Action.TRANSFER_LIST, targets=tuple(str(r.id) for r in rows)))
+    # Each row names its file: the file's person's access report finds the listing.
+    targets = tuple(t for r in rows for t in (str(r.id), str(r.casefile_id)))
+    ctx.audit.append(session, ctx.event(Action.TRANSFER_LIST, targets=targets))
     return rows

@@ -7,14 +7,15 @@ version. A token is a bucket: callers decrypt the candidates and re-check the va
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from registry.crypto.blind_index import token
 from registry.crypto.keyring import Keyring, KeyStatus
 from registry.crypto.models import BlindIndexEntry
-from registry.db import chunked, insert_many
+from registry.db import chunked, insert_many, table_of
 
 
 def entries(
@@ -26,7 +27,7 @@ def entries(
     record_id: str,
     value: str,
     version: int | None = None,
-) -> list[dict]:  # type: ignore[type-arg]
+) -> list[dict[str, Any]]:
     """The `blind_index` rows that index `value` under every live version (or only
     `version`): what `put` writes, for a bulk writer to insert many records' at once."""
     rows = []
@@ -66,12 +67,12 @@ def put(
         versions = [r["version"] for r in rows]
         session.execute(
             sa.delete(BlindIndexEntry).where(
-                BlindIndexEntry.record_table == table,
-                BlindIndexEntry.field == field,
-                BlindIndexEntry.record_id == record_id,
-                BlindIndexEntry.version.in_(versions),
+                col(BlindIndexEntry.record_table) == table,
+                col(BlindIndexEntry.field) == field,
+                col(BlindIndexEntry.record_id) == record_id,
+                col(BlindIndexEntry.version).in_(versions),
             )
-        )  # type: ignore[attr-defined]
+        )
     session.execute(sa.insert(BlindIndexEntry), rows)
 
 
@@ -99,11 +100,11 @@ def candidates_of(
     found: dict[bytes, list[str]] = {}
     for chunk in chunked(sorted(tokens)):
         rows = session.execute(
-            sa.select(BlindIndexEntry.token, BlindIndexEntry.record_id).where(
-                BlindIndexEntry.record_table == table,
-                BlindIndexEntry.field == field,
-                BlindIndexEntry.version == version,
-                BlindIndexEntry.token.in_(chunk),  # type: ignore[attr-defined]
+            sa.select(col(BlindIndexEntry.token), col(BlindIndexEntry.record_id)).where(
+                col(BlindIndexEntry.record_table) == table,
+                col(BlindIndexEntry.field) == field,
+                col(BlindIndexEntry.version) == version,
+                col(BlindIndexEntry.token).in_(chunk),
             )
         )
         for token_value, record_id in rows:
@@ -111,9 +112,9 @@ def candidates_of(
     return found
 
 
-def insert_entries(session: Session, rows: list[dict]) -> None:  # type: ignore[type-arg]
+def insert_entries(session: Session, rows: list[dict[str, Any]]) -> None:
     """Write rows from `entries` for records new in this transaction (nothing to replace)."""
-    insert_many(session, BlindIndexEntry.__table__, rows)  # type: ignore[arg-type]
+    insert_many(session, table_of(BlindIndexEntry), rows)
 
 
 def candidates(session: Session, *, table: str, field: str, version: int, token_value: bytes) -> list[str]:
@@ -131,7 +132,7 @@ def candidates(session: Session, *, table: str, field: str, version: int, token_
 
 def drop_record(session: Session, *, table: str, record_id: str, field: str | None = None) -> None:
     """Remove a record's entries (every field, or one), in every version."""
-    where = [BlindIndexEntry.record_table == table, BlindIndexEntry.record_id == record_id]
+    where = [col(BlindIndexEntry.record_table) == table, col(BlindIndexEntry.record_id) == record_id]
     if field is not None:
-        where.append(BlindIndexEntry.field == field)
+        where.append(col(BlindIndexEntry.field) == field)
     session.execute(sa.delete(BlindIndexEntry).where(*where))

@@ -12,9 +12,10 @@ from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from registry.clock import Clock
 from registry.crypto.blind_index import IndexKey
@@ -22,7 +23,7 @@ from registry.crypto.ciphertext import DataKey
 from registry.crypto.models import CryptoConfig, DataKeyRecord, IndexRootKey
 from registry.crypto.providers import KeyProvider
 from registry.crypto.suites import Suite
-from registry.db import chunked, insert_many
+from registry.db import chunked, insert_many, table_of
 from registry.errors import ConfigurationError, Gone
 
 ROOT_KEY_BYTES = 32
@@ -54,21 +55,26 @@ def _index_aad(version: int) -> bytes:
 
 
 # One stored DEK version, as plain columns (every disclosure reads one; no ORM object needed).
-_KEY_COLUMNS = (DataKeyRecord.owner_id, DataKeyRecord.compartment, DataKeyRecord.version, DataKeyRecord.wrapped)
+_KEY_COLUMNS = (
+    col(DataKeyRecord.owner_id),
+    col(DataKeyRecord.compartment),
+    col(DataKeyRecord.version),
+    col(DataKeyRecord.wrapped),
+)
 _KEY_QUERY = sa.select(*_KEY_COLUMNS).where(
-    DataKeyRecord.owner_id == sa.bindparam("owner"),
-    DataKeyRecord.compartment == sa.bindparam("compartment"),
-    DataKeyRecord.version == sa.bindparam("version"),
+    col(DataKeyRecord.owner_id) == sa.bindparam("owner"),
+    col(DataKeyRecord.compartment) == sa.bindparam("compartment"),
+    col(DataKeyRecord.version) == sa.bindparam("version"),
 )
 
 
 _REWRAP = (
-    sa.update(DataKeyRecord.__table__)  # type: ignore[arg-type]
+    sa.update(table_of(DataKeyRecord))
     .where(
-        DataKeyRecord.owner_id == sa.bindparam("k_owner"),
-        DataKeyRecord.compartment == sa.bindparam("k_compartment"),
-        DataKeyRecord.version == sa.bindparam("k_version"),
-        DataKeyRecord.wrapped == sa.bindparam("k_wrapped"),
+        col(DataKeyRecord.owner_id) == sa.bindparam("k_owner"),
+        col(DataKeyRecord.compartment) == sa.bindparam("k_compartment"),
+        col(DataKeyRecord.version) == sa.bindparam("k_version"),
+        col(DataKeyRecord.wrapped) == sa.bindparam("k_wrapped"),
     )
     .values(wrapped=sa.bindparam("new_wrapped"), kek_version=sa.bindparam("new_kek"))
 )
@@ -100,10 +106,12 @@ class _UnwrapCache:
         return f"_UnwrapCache(size={len(self._items)}/{self._size})"
 
 
-def _memo(session: Session) -> dict:  # type: ignore[type-arg]
+def _memo(session: Session) -> dict[object, Any]:
     """Keys looked up in this session's transaction; a shred or rotation step clears it.
-    Sessions live for one request or one batch, so another process's shred is seen at once."""
-    return session.info.setdefault("registry.keyring", {})
+    Sessions live for one request or one batch, so another process's shred is seen at once.
+    Values: a `DataKey` under a ("dek" | "newest", ...) tuple, the index roots under "roots"."""
+    memo: dict[object, Any] = session.info.setdefault("registry.keyring", {})
+    return memo
 
 
 def forget(session: Session) -> None:
@@ -149,7 +157,7 @@ class Keyring:
 
     def _generate(
         self, owner: str, compartment: str, version: int, kek_version: int, now: datetime
-    ) -> tuple[DataKey, dict]:  # type: ignore[type-arg]
+    ) -> tuple[DataKey, dict[str, Any]]:
         """A fresh DEK and its wrapped key row (column values), not yet written. `kek_version`
         is read before wrapping: if the KEK rotates in between, the row names the older
         version and the rewrap sweep picks it up, never the other way round."""
@@ -175,13 +183,13 @@ class Keyring:
     def write_key(self, session: Session, *, owner: str, compartment: Compartment) -> DataKey:
         """The newest DEK of the owner's compartment, created on first use."""
         memo = _memo(session)
-        cached = memo.get(("newest", owner, compartment))
+        cached: DataKey | None = memo.get(("newest", owner, compartment))
         if cached is not None:
             return cached
         row = session.exec(
             select(DataKeyRecord)
             .where(DataKeyRecord.owner_id == owner, DataKeyRecord.compartment == compartment)
-            .order_by(DataKeyRecord.version.desc())  # type: ignore[attr-defined]
+            .order_by(col(DataKeyRecord.version).desc())
             .limit(1)
         ).first()
         key = self._new_key(session, owner, compartment, 1) if row is None else self._unwrap(row)
@@ -206,7 +214,7 @@ class Keyring:
             memo[("dek", owner, compartment, version)] = memo[("newest", owner, compartment)] = key
             keys.append(key)
             rows.append(row)
-        insert_many(session, DataKeyRecord.__table__, rows)  # type: ignore[arg-type]
+        insert_many(session, table_of(DataKeyRecord), rows)
         return keys
 
     def load_keys(self, session: Session, *, owners: Collection[str], compartment: Compartment) -> dict[str, DataKey]:
@@ -218,8 +226,8 @@ class Keyring:
         for chunk in chunked(sorted(owners)):
             rows = session.execute(
                 sa.select(*_KEY_COLUMNS)
-                .where(DataKeyRecord.compartment == compartment, DataKeyRecord.owner_id.in_(chunk))  # type: ignore[attr-defined]
-                .order_by(DataKeyRecord.version)
+                .where(col(DataKeyRecord.compartment) == compartment, col(DataKeyRecord.owner_id).in_(chunk))
+                .order_by(col(DataKeyRecord.version))
             )
             for row in rows:
                 cached = ("dek", row.owner_id, compartment, row.version)
@@ -233,7 +241,7 @@ class Keyring:
 
     def read_key(self, session: Session, *, owner: str, compartment: Compartment, version: int) -> DataKey:
         memo = _memo(session)
-        cached = memo.get(("dek", owner, compartment, version))
+        cached: DataKey | None = memo.get(("dek", owner, compartment, version))
         if cached is not None:
             return cached
         row = session.execute(_KEY_QUERY, {"owner": owner, "compartment": compartment, "version": version}).first()
@@ -255,8 +263,10 @@ class Keyring:
     def shred(self, session: Session, *, owner: str, compartment: Compartment) -> int:
         """Crypto-shredding: delete every version of the owner's compartment key."""
         _memo(session).clear()
-        result = session.execute(
-            sa.delete(DataKeyRecord).where(DataKeyRecord.owner_id == owner, DataKeyRecord.compartment == compartment)
+        result = session.exec(
+            sa.delete(DataKeyRecord).where(
+                col(DataKeyRecord.owner_id) == owner, col(DataKeyRecord.compartment) == compartment
+            )
         )
         return result.rowcount or 0
 
@@ -265,7 +275,9 @@ class Keyring:
         DEKs wrapped under the provider's current KEK, with one select and one executemany
         (no ORM objects: at tens of thousands of keys a second they cost more than the
         wraps). A key shredded or rewrapped by someone else meanwhile is left alone."""
-        rows = session.execute(sa.select(*_KEY_COLUMNS).where(DataKeyRecord.kek_version < below).limit(limit)).all()
+        rows = session.execute(
+            sa.select(*_KEY_COLUMNS).where(col(DataKeyRecord.kek_version) < below).limit(limit)
+        ).all()
         kek_version = self.provider.kek_version
         changes = []
         for row in rows:
@@ -292,10 +304,13 @@ class Keyring:
         if "roots" not in memo:
             memo["roots"] = list(
                 session.exec(
-                    select(IndexRootKey).where(IndexRootKey.status != KeyStatus.RETIRED).order_by(IndexRootKey.version)
+                    select(IndexRootKey)
+                    .where(IndexRootKey.status != KeyStatus.RETIRED)
+                    .order_by(col(IndexRootKey.version))
                 )
             )
-        return memo["roots"]
+        roots: list[IndexRootKey] = memo["roots"]
+        return roots
 
     def index_key(self, root: IndexRootKey, *, table: str, field: str) -> IndexKey:
         cache_key = (root.wrapped, table, field)

@@ -7,19 +7,20 @@
 - Index: a new root in `writing` state (every write now fills both), backfill, switch
   reads to it, drop the old version's entries.
 Each batch is its own transaction and every step is idempotent, so a crash or kill
-mid-way is resumed by running the same command again.
+mid-way is resumed by running the same command again. The tables swept are the callers'
+`registry.crypto.sealed.descriptors()`: every sealed table, never a hand-kept list.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from registry.crypto import indexes
 from registry.crypto.ciphertext import header_key_version
@@ -27,24 +28,10 @@ from registry.crypto.fields import seal
 from registry.crypto.keyring import Compartment, Keyring, KeyStatus
 from registry.crypto.models import BlindIndexEntry, DataKeyRecord, DekRotation, IndexRootKey
 from registry.crypto.reveal import open_sealed
+from registry.crypto.sealed import SealedTable
 from registry.db import chunked, transaction
 
 Progress = Callable[[int, int], None]  # (done, total)
-
-
-@dataclass(frozen=True)
-class SealedTable:
-    """Where a domain keeps sealed columns, so rotation can sweep them without importing it."""
-
-    table: sa.Table
-    id_column: str
-    owner_column: str
-    compartment: Compartment
-    columns: tuple[str, ...]  # logical names; the stored column is f"{name}_ct"
-    # Blind index field → function of the opened columns giving its normalised value (None: no entry).
-    indexes: Mapping[str, Callable[[Mapping[str, str | None]], str | None]] = field(default_factory=dict)
-    skip_column: str | None = None  # rows with this column set (e.g. erased_at) are skipped
-    index_columns: tuple[str, ...] = ()  # the columns the index functions read (opened for a backfill)
 
 
 def _noop(done: int, total: int) -> None:
@@ -56,8 +43,8 @@ def _id_batches(engine: Engine, spec: SealedTable, batch: int) -> Iterator[list[
     last = None
     while True:
         query = sa.select(table.c[spec.id_column]).order_by(table.c[spec.id_column]).limit(batch)
-        if spec.skip_column:
-            query = query.where(table.c[spec.skip_column].is_(None))
+        if spec.erased_column:
+            query = query.where(table.c[spec.erased_column].is_(None))
         if last is not None:
             query = query.where(table.c[spec.id_column] > last)
         with engine.connect() as conn:
@@ -84,8 +71,8 @@ def _yield_to_requests(engine: Engine, rows: int) -> None:
 def _count(engine: Engine, spec: SealedTable) -> int:
     table = spec.table
     query = sa.select(sa.func.count()).select_from(table)
-    if spec.skip_column:
-        query = query.where(table.c[spec.skip_column].is_(None))
+    if spec.erased_column:
+        query = query.where(table.c[spec.erased_column].is_(None))
     with engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
 
@@ -130,9 +117,9 @@ def rotate_kek(
 def _owners(session: Session, spec: SealedTable, ids: list[object]) -> dict[object, str]:
     table = spec.table
     rows = session.execute(
-        sa.select(table.c[spec.id_column], table.c[spec.owner_column]).where(table.c[spec.id_column].in_(ids))
+        sa.select(table.c[spec.id_column], spec.owner_expression()).where(table.c[spec.id_column].in_(ids))
     )
-    return {rid: str(owner) for rid, owner in rows}
+    return {rid: str(owner) for rid, owner in rows if owner is not None}
 
 
 def _newest_keys(session: Session, owners: set[str], compartment: Compartment) -> dict[str, tuple[int, datetime]]:
@@ -141,9 +128,9 @@ def _newest_keys(session: Session, owners: set[str], compartment: Compartment) -
     newest: dict[str, tuple[int, datetime]] = {}
     for chunk in chunked(sorted(owners)):
         rows = session.execute(
-            sa.select(DataKeyRecord.owner_id, DataKeyRecord.version, DataKeyRecord.created_at).where(
-                DataKeyRecord.compartment == compartment,
-                DataKeyRecord.owner_id.in_(chunk),  # type: ignore[attr-defined]
+            sa.select(col(DataKeyRecord.owner_id), col(DataKeyRecord.version), col(DataKeyRecord.created_at)).where(
+                col(DataKeyRecord.compartment) == compartment,
+                col(DataKeyRecord.owner_id).in_(chunk),
             )
         )
         for owner, version, created_at in rows:
@@ -157,7 +144,7 @@ def rotate_deks(
 ) -> int:
     """New DEK version for every owner of every sealed table, then sweep. Returns rows re-sealed."""
     with transaction(engine) as session:
-        rotation = session.exec(select(DekRotation).where(DekRotation.finished_at.is_(None))).first()  # type: ignore[union-attr]
+        rotation = session.exec(select(DekRotation).where(col(DekRotation.finished_at).is_(None))).first()
         if rotation is None:
             rotation = DekRotation(started_at=keyring.clock.now())
             session.add(rotation)
@@ -165,24 +152,29 @@ def rotate_deks(
         rotation_id, started = rotation.id, rotation.started_at
     total = sum(_count(engine, s) for s in specs)
     done = 0
+    # An owner appears in several tables (a person's registrations and permits): one new
+    # version per owner and compartment in a run, however many rows and tables name it.
+    bumped: set[tuple[str, Compartment]] = set()
     for spec in specs:
         for ids in _id_batches(engine, spec, batch):
             with transaction(engine) as session:
                 owners = set(_owners(session, spec, ids).values())
                 newest = _newest_keys(session, owners, spec.compartment)
-                # Resumable: an owner keyed since this rotation started keeps that key.
+                # Resumable: an owner keyed after this rotation started (by a run that was
+                # cut short, or by a write) keeps that key.
                 wanted = [
                     (owner, spec.compartment, version + 1)
                     for owner, (version, created_at) in sorted(newest.items())
-                    if created_at <= started
+                    if created_at <= started and (owner, spec.compartment) not in bumped
                 ]
                 keyring.new_keys(session, wanted)
+                bumped.update((owner, compartment) for owner, compartment, _ in wanted)
             done += len(ids)
             progress(done, total * 2)
     resealed = sweep(engine, keyring, specs, batch=batch, progress=lambda d, t: progress(total + d, total * 2))
     with transaction(engine) as session:
         session.execute(
-            sa.update(DekRotation).where(DekRotation.id == rotation_id).values(finished_at=keyring.clock.now())
+            sa.update(DekRotation).where(col(DekRotation.id) == rotation_id).values(finished_at=keyring.clock.now())
         )
     return resealed
 
@@ -216,22 +208,25 @@ def _reseal_batch(session: Session, keyring: Keyring, spec: SealedTable, ids: li
     # FOR UPDATE (PostgreSQL; on SQLite the writer lock serialises already): else a write
     # committed between this read and the UPDATE below is overwritten with the old value.
     rows = session.execute(
-        sa.select(table.c[spec.id_column], table.c[spec.owner_column], *cols)
+        sa.select(table.c[spec.id_column], spec.owner_expression(), *cols)
         .where(table.c[spec.id_column].in_(ids))
-        .with_for_update()
+        .with_for_update(of=table)
     ).all()
-    # Every key version of the batch's owners in one query, so `write_key` and `open_sealed`
-    # below find them memoised instead of querying per row.
-    keyring.load_keys(session, owners={str(row[1]) for row in rows}, compartment=spec.compartment)
+    # Every key version of the batch's owners in one query, so `open_sealed` below finds
+    # them memoised instead of querying per row.
+    newest = keyring.load_keys(session, owners={str(row[1]) for row in rows}, compartment=spec.compartment)
     updates = []
     for rid, owner, *blobs in rows:
+        key = newest.get(str(owner))
+        if key is None:
+            continue  # shredded: nothing under this owner can be opened, nor needs to be
         owner = str(owner)
-        key = keyring.write_key(session, owner=owner, compartment=spec.compartment)
         record_id = str(rid)
         values, changed = {"b_id": rid}, False
         for name, blob in zip(spec.columns, blobs, strict=True):
             values[f"b_{name}"] = blob
-            if blob is None or header_key_version(blob) == key.version:
+            # Cleared by erasure (empty) or never set (None): nothing to re-seal.
+            if not blob or header_key_version(blob) == key.version:
                 continue
             value = open_sealed(
                 session,
@@ -266,12 +261,12 @@ def _retire_unused(session: Session) -> int:
         .subquery()
     )
     stale = session.execute(
-        sa.select(DataKeyRecord.owner_id, DataKeyRecord.compartment, DataKeyRecord.version).join(
+        sa.select(col(DataKeyRecord.owner_id), col(DataKeyRecord.compartment), col(DataKeyRecord.version)).join(
             newest,
             sa.and_(
-                DataKeyRecord.owner_id == newest.c.owner_id,
-                DataKeyRecord.compartment == newest.c.compartment,
-                DataKeyRecord.version < newest.c.v,
+                col(DataKeyRecord.owner_id) == newest.c.owner_id,
+                col(DataKeyRecord.compartment) == newest.c.compartment,
+                col(DataKeyRecord.version) < newest.c.v,
             ),
         )
     ).all()
@@ -315,7 +310,7 @@ def rotate_index(
             if root.version < new_version:
                 root.status = KeyStatus.RETIRED
                 root.wrapped = b""  # the old root key is destroyed, not just set aside
-                session.execute(sa.delete(BlindIndexEntry).where(BlindIndexEntry.version == root.version))
+                session.execute(sa.delete(BlindIndexEntry).where(col(BlindIndexEntry.version) == root.version))
             elif root.version == new_version:
                 root.status = KeyStatus.ACTIVE
     return filled
@@ -323,9 +318,11 @@ def rotate_index(
 
 def _backfill_batch(session: Session, keyring: Keyring, spec: SealedTable, ids: list[object], version: int) -> int:
     table = spec.table
-    needed = sorted(spec.index_columns)
+    needed = spec.index_reads
+    if not needed:
+        return 0
     rows = session.execute(
-        sa.select(table.c[spec.id_column], table.c[spec.owner_column], *[table.c[f"{c}_ct"] for c in needed]).where(
+        sa.select(table.c[spec.id_column], spec.owner_expression(), *[table.c[f"{c}_ct"] for c in needed]).where(
             table.c[spec.id_column].in_(ids)
         )
     ).all()
@@ -334,7 +331,7 @@ def _backfill_batch(session: Session, keyring: Keyring, spec: SealedTable, ids: 
         record_id = str(rid)
         opened = {
             name: None
-            if blob is None
+            if not blob
             else open_sealed(
                 session,
                 keyring,
@@ -347,14 +344,14 @@ def _backfill_batch(session: Session, keyring: Keyring, spec: SealedTable, ids: 
             )
             for name, blob in zip(needed, blobs, strict=True)
         }
-        for index_field, normalise in spec.indexes.items():
-            value = normalise(opened)
+        for index in spec.indexes:
+            value = index.normalise(opened)
             if value is not None:
                 indexes.put(
                     session,
                     keyring,
-                    table=spec.table.name,
-                    field=index_field,
+                    table=spec.name,
+                    field=index.field,
                     record_id=record_id,
                     value=value,
                     version=version,
@@ -377,16 +374,16 @@ def key_status(session: Session, keyring: Keyring) -> list[KeyStatusRow]:
     rows = [KeyStatusRow("kek", keyring.provider.kek_version, "active", 1, None)]
     for compartment, version, status, count, created_at in session.execute(
         sa.select(
-            DataKeyRecord.compartment,
-            DataKeyRecord.version,
-            DataKeyRecord.status,
+            col(DataKeyRecord.compartment),
+            col(DataKeyRecord.version),
+            col(DataKeyRecord.status),
             sa.func.count(),
-            sa.func.min(DataKeyRecord.created_at),
+            sa.func.min(col(DataKeyRecord.created_at)),
         )
-        .group_by(DataKeyRecord.compartment, DataKeyRecord.version, DataKeyRecord.status)
-        .order_by(DataKeyRecord.compartment, DataKeyRecord.version)
+        .group_by(col(DataKeyRecord.compartment), col(DataKeyRecord.version), col(DataKeyRecord.status))
+        .order_by(col(DataKeyRecord.compartment), col(DataKeyRecord.version))
     ):
         rows.append(KeyStatusRow(f"dek:{compartment}", version, status, count, created_at))
-    for root in session.exec(select(IndexRootKey).order_by(IndexRootKey.version)):
+    for root in session.exec(select(IndexRootKey).order_by(col(IndexRootKey.version))):
         rows.append(KeyStatusRow("index", root.version, root.status, 1, root.created_at))
     return rows

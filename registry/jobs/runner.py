@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from registry.clock import Clock
 from registry.db import transaction
@@ -76,7 +76,7 @@ class JobRunner:
 
     def _set(self, job_id: uuid.UUID, **values: object) -> None:
         with transaction(self.engine) as session:
-            session.execute(sa.update(Job).where(Job.id == job_id).values(**values))
+            session.execute(sa.update(Job).where(col(Job.id) == job_id).values(**values))
 
     def _run(self, job_id: uuid.UUID, work: Work) -> None:
         self._set(job_id, status=JobStatus.RUNNING)

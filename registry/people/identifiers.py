@@ -184,6 +184,18 @@ def normalise_name(value: str) -> str:
     return unicodedata.normalize("NFKC", joined)
 
 
+def normalise_address(value: str) -> str:
+    """The blind-index form of an address: NFKC with all whitespace removed (PRIVACY.md).
+    Normalised again after the join so the function is idempotent, as an index needs."""
+    joined = "".join(unicodedata.normalize("NFKC", value).split())
+    return unicodedata.normalize("NFKC", joined)
+
+
+def name_key(name: str, birth_date: date) -> str:
+    """The `name_birth` blind-index value: the normalised name and the ISO birth date."""
+    return f"{normalise_name(name)}|{birth_date.isoformat()}"
+
+
 def display_name(value: str) -> str:
     """A name as stored and shown: NFKC, internal whitespace collapsed, trimmed."""
     text = _nfkc(value, "name")

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
+from registry.access.policy import Role
+from registry.crypto.keyring import Compartment
+from registry.crypto.sealed import BlindIndex, Mask, SealedField, SealedTable, Visibility, describe
 from registry.db import UTCDateTime
+from registry.people.identifiers import name_key
 
 
 class Person(SQLModel, table=True):
@@ -30,4 +35,42 @@ class Person(SQLModel, table=True):
     version: int = 1
 
 
-SEALED_COLUMNS = ("name", "id_number", "sex", "birth_date", "phone", "hukou_address")
+FULL, MASKED = Visibility.FULL, Visibility.MASKED
+_RESIDENCE_ROLES = (Role.POLICE, Role.CIVIL_AFFAIRS)
+
+
+def _identity_field(name: str, *, corrections: Visibility = FULL, mask: Mask = Mask.TEXT) -> SealedField:
+    # Residence staff see the identity in full; corrections recognise and reach the subject
+    # (PRIVACY.md §3: a masked ID number); every other role sees none of it.
+    return SealedField(name, {**dict.fromkeys(_RESIDENCE_ROLES, FULL), Role.CORRECTIONS: corrections}, mask=mask)
+
+
+def _name_birth(opened: Mapping[str, str | None]) -> str | None:
+    name, birth = opened.get("name"), opened.get("birth_date")
+    return None if name is None or birth is None else name_key(name, date.fromisoformat(birth))
+
+
+PERSON = describe(
+    SealedTable(
+        model=Person,
+        compartment=Compartment.IDENTITY,
+        owner_column="id",
+        fields=(
+            _identity_field("name", mask=Mask.NAME),
+            _identity_field("id_number", corrections=MASKED, mask=Mask.ID_NUMBER),
+            _identity_field("sex"),
+            _identity_field("birth_date"),
+            _identity_field("phone", mask=Mask.PHONE),
+            _identity_field("hukou_address"),
+        ),
+        plain=frozenset({"id", "org_unit_code", "erased_at", "created_at", "updated_at", "version"}),
+        indexes=(
+            BlindIndex("id_number", ("id_number",), lambda opened: opened.get("id_number")),
+            BlindIndex("phone", ("phone",), lambda opened: opened.get("phone")),  # stored normalised
+            BlindIndex("name_birth", ("name", "birth_date"), _name_birth),
+        ),
+        erased_column="erased_at",
+        # Enough to tell a duplicate from a namesake, never who it is (PRIVACY.md §3).
+        search_hit={"name": Mask.NAME, "birth_date": Mask.YEAR},
+    )
+)

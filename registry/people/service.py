@@ -4,44 +4,31 @@ person's `identity` DEK; exact search through blind indexes; every access audite
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import date
 
 from sqlmodel import Session, select
 
 from registry.access.models import OrgUnit
-from registry.access.policy import Permission, Role
-from registry.access.scope import Scope
-from registry.accounts.orgunits import get_org_unit, scoped_select
+from registry.access.policy import Permission
+from registry.access.scope import Scope, get_org_unit, scoped_select
 from registry.audit.actions import Action
 from registry.clock import today
 from registry.context import Context
 from registry.crypto import indexes
-from registry.crypto.fields import seal, seal_optional
 from registry.crypto.keyring import Compartment, DataKey, Keyring
-from registry.crypto.rotation import SealedTable
-from registry.disclosure import Visibility, disclose, mask_name, reveal_for_match
+from registry.disclosure import disclose, matches, rule_inputs, search_hits
 from registry.errors import Conflict, Gone, NotFound, PreconditionFailed, RuleViolation
-from registry.people.identifiers import IdNumber, display_name, normalise_name, normalise_phone, parse_id_number
-from registry.people.models import Person
+from registry.people.identifiers import (
+    IdNumber,
+    display_name,
+    name_key,
+    normalise_name,
+    normalise_phone,
+    parse_id_number,
+)
+from registry.people.models import PERSON, Person
 from registry.people.schemas import PersonCreate, PersonSearch, PersonUpdate
-
-TABLE = "person"
-V = Visibility
-# Who sees which identity field (PRIVACY.md §3 masking). Roles absent here see nothing.
-VISIBILITY: dict[Role, dict[str, Visibility]] = {
-    Role.POLICE: dict.fromkeys(("name", "id_number", "sex", "birth_date", "phone", "hukou_address"), V.FULL),
-    Role.CIVIL_AFFAIRS: dict.fromkeys(("name", "id_number", "sex", "birth_date", "phone", "hukou_address"), V.FULL),
-    # Corrections need to recognise the subject and reach them, not the full ID number.
-    Role.CORRECTIONS: {
-        "name": V.FULL,
-        "id_number": V.MASKED,
-        "sex": V.FULL,
-        "birth_date": V.FULL,
-        "phone": V.FULL,
-        "hukou_address": V.FULL,
-    },
-}
 
 
 def get_person(session: Session, scope: Scope, *, person_id: uuid.UUID) -> Person:
@@ -53,40 +40,28 @@ def get_person(session: Session, scope: Scope, *, person_id: uuid.UUID) -> Perso
     return person
 
 
-def identity_field(session: Session, keyring: Keyring, person: Person, column: str) -> str:
-    """One of a person's sealed identity values, for a rule check or an exact match inside
-    the service (the caller never returns it): ages, sexes, names compared, not shown."""
-    rid = str(person.id)
-    return reveal_for_match(
-        session,
-        keyring,
-        getattr(person, f"{column}_ct"),
-        owner=rid,
-        compartment=Compartment.IDENTITY,
-        table=TABLE,
-        column=column,
-        record_id=rid,
-    )
-
-
-def _name_key(name: str, birth_date: date) -> str:
-    return f"{normalise_name(name)}|{birth_date.isoformat()}"
-
-
 def _matches(
-    session: Session, keyring: Keyring, *, field: str, value: str, column: str, normalise: Callable[[str], str]
+    session: Session,
+    keyring: Keyring,
+    *,
+    index: str,
+    value: str,
+    check: Callable[[Person], bool],
 ) -> tuple[list[Person], str]:
-    version, token_value = indexes.read_token(session, keyring, table=TABLE, field=field, value=value)
-    ids = indexes.candidates(session, table=TABLE, field=field, version=version, token_value=token_value)
+    """Live persons whose `index` token equals `value`'s, each re-checked by `check` (a token
+    is a bucket: other persons share it), and the token searched, as hex for the audit."""
+    version, token_value = indexes.read_token(session, keyring, table=PERSON.name, field=index, value=value)
+    ids = indexes.candidates(session, table=PERSON.name, field=index, version=version, token_value=token_value)
     found: list[Person] = []
     for person in session.exec(select(Person).where(Person.id.in_([uuid.UUID(i) for i in ids]))):  # type: ignore[attr-defined]
-        if person.erased_at is not None:
-            continue
-        # A token is a bucket: open the candidate's own value and compare exactly.
-        stored = identity_field(session, keyring, person, column)
-        if normalise(stored) == value:
+        if person.erased_at is None and check(person):
             found.append(person)
     return found, token_value.hex()
+
+
+def _is(session: Session, keyring: Keyring, field: str, expected: str, normalise: Callable[[str], str] = str):
+    # A yes/no check of one sealed value: nothing leaves `disclosure` but the answer.
+    return lambda person: matches(session, keyring, PERSON, person, field=field, expected=expected, normalise=normalise)
 
 
 def sealed_identity(
@@ -94,21 +69,23 @@ def sealed_identity(
 ) -> dict[str, bytes | None]:
     """A new person's sealed columns (`<column>_ct`) from checked values (`display_name`,
     `normalise_phone`): `create_person`'s, and the bulk importer's."""
-    return {
-        "name_ct": seal(key, name, table=TABLE, column="name", record_id=record_id),
-        "id_number_ct": seal(key, id_number.value, table=TABLE, column="id_number", record_id=record_id),
-        "sex_ct": seal(key, id_number.sex, table=TABLE, column="sex", record_id=record_id),
-        "birth_date_ct": seal(
-            key, id_number.birth_date.isoformat(), table=TABLE, column="birth_date", record_id=record_id
-        ),
-        "phone_ct": seal_optional(key, phone, table=TABLE, column="phone", record_id=record_id),
-        "hukou_address_ct": seal_optional(key, hukou, table=TABLE, column="hukou_address", record_id=record_id),
-    }
+    return PERSON.seal_row(
+        key,
+        record_id=record_id,
+        values={
+            "name": name,
+            "id_number": id_number.value,
+            "sex": id_number.sex,
+            "birth_date": id_number.birth_date.isoformat(),
+            "phone": phone,
+            "hukou_address": hukou,
+        },
+    )
 
 
 def identity_indexes(id_number: IdNumber, *, name: str, phone: str | None) -> dict[str, str]:
     """Blind-index field → normalised value for a new person (what exact search looks up)."""
-    values = {"id_number": id_number.value, "name_birth": _name_key(name, id_number.birth_date)}
+    values = {"id_number": id_number.value, "name_birth": name_key(name, id_number.birth_date)}
     if phone is not None:
         values["phone"] = phone
     return values
@@ -127,11 +104,21 @@ def create_person(session: Session, ctx: Context, keyring: Keyring, *, data: Per
     if org_unit is None:
         raise RuleViolation("org_unit: required for a tree-wide account")
     get_org_unit(session, ctx.principal.scope, code=org_unit)
-    existing, _ = _matches(
-        session, keyring, field="id_number", value=id_number.value, column="id_number", normalise=lambda v: v
+    existing, token_hex = _matches(
+        session,
+        keyring,
+        index="id_number",
+        value=id_number.value,
+        check=_is(session, keyring, "id_number", id_number.value),
     )
     if existing:
-        raise Conflict("a person with this ID number exists", person_id=str(existing[0].id))
+        # A hit tells the caller the ID number exists, maybe elsewhere: on the record.
+        raise Conflict(
+            "a person with this ID number exists",
+            person_id=str(existing[0].id),
+            audit_as=Action.PERSON_CREATE,
+            targets=(str(existing[0].id), token_hex),
+        )
 
     person_id = uuid.uuid4()
     rid = str(person_id)
@@ -146,7 +133,7 @@ def create_person(session: Session, ctx: Context, keyring: Keyring, *, data: Per
     )
     session.add(person)
     for field, value in identity_indexes(id_number, name=name, phone=phone).items():
-        indexes.put(session, keyring, table=TABLE, field=field, record_id=rid, value=value, fresh=True)
+        indexes.put(session, keyring, table=PERSON.name, field=field, record_id=rid, value=value, fresh=True)
     written = [c for c, v in (("phone", phone), ("hukou_address", data.hukou_address)) if v is not None]
     fields = ("name", "id_number", "sex", "birth_date", *written)
     ctx.audit.append(session, ctx.event(Action.PERSON_CREATE, targets=(rid,), fields=fields))
@@ -157,26 +144,7 @@ def read_person(session: Session, ctx: Context, keyring: Keyring, *, person_id: 
     ctx.principal.require(Permission.PERSON_READ)
     person = get_person(session, ctx.principal.scope, person_id=person_id)
     rid = str(person.id)
-    values = disclose(
-        session,
-        ctx,
-        keyring,
-        action=Action.PERSON_READ,
-        record_id=rid,
-        owner=rid,
-        compartment=Compartment.IDENTITY,
-        table=TABLE,
-        visibility=VISIBILITY,
-        sealed={
-            "name": person.name_ct,
-            "id_number": person.id_number_ct,
-            "sex": person.sex_ct,
-            "birth_date": person.birth_date_ct,
-            "phone": person.phone_ct,
-            "hukou_address": person.hukou_address_ct,
-        },
-    )
-    return person, values
+    return person, disclose(session, ctx, keyring, PERSON, person, action=Action.PERSON_READ, subject=rid)
 
 
 def update_person(
@@ -193,26 +161,27 @@ def update_person(
     key = keyring.write_key(session, owner=rid, compartment=Compartment.IDENTITY)
     if "name" in changes:
         name = display_name(changes["name"])
-        person.name_ct = seal(key, name, table=TABLE, column="name", record_id=rid)
-        birth = identity_field(session, keyring, person, "birth_date")
+        person.name_ct = PERSON.seal(key, record_id=rid, name="name", value=name)
+        # The birth date is sealed too: the new name's index entry needs it (a rule input).
+        birth = rule_inputs(
+            session, ctx, keyring, PERSON, person, fields=("birth_date",), serving=Action.PERSON_UPDATE, subject=rid
+        )["birth_date"]
         indexes.put(
             session,
             keyring,
-            table=TABLE,
+            table=PERSON.name,
             field="name_birth",
             record_id=rid,
-            value=_name_key(name, date.fromisoformat(birth)),
+            value=name_key(name, date.fromisoformat(birth)),
         )
     if "phone" in changes:
         phone = normalise_phone(changes["phone"]) if changes["phone"] is not None else None
-        person.phone_ct = seal_optional(key, phone, table=TABLE, column="phone", record_id=rid)
-        indexes.drop_record(session, table=TABLE, record_id=rid, field="phone")
+        person.phone_ct = PERSON.seal(key, record_id=rid, name="phone", value=phone)
+        indexes.drop_record(session, table=PERSON.name, record_id=rid, field="phone")
         if phone is not None:
-            indexes.put(session, keyring, table=TABLE, field="phone", record_id=rid, value=phone)
+            indexes.put(session, keyring, table=PERSON.name, field="phone", record_id=rid, value=phone)
     if "hukou_address" in changes:
-        person.hukou_address_ct = seal_optional(
-            key, changes["hukou_address"], table=TABLE, column="hukou_address", record_id=rid
-        )
+        person.hukou_address_ct = PERSON.seal(key, record_id=rid, name="hukou_address", value=changes["hukou_address"])
     if changes:
         person.version += 1
         person.updated_at = ctx.clock.now()
@@ -227,49 +196,39 @@ def search_persons(session: Session, ctx: Context, keyring: Keyring, *, query: P
     if query.id_number is not None:
         value = parse_id_number(query.id_number, today=today(ctx.clock)).value
         found, token_hex = _matches(
-            session, keyring, field="id_number", value=value, column="id_number", normalise=lambda v: v
+            session, keyring, index="id_number", value=value, check=_is(session, keyring, "id_number", value)
         )
     elif query.phone is not None:
         value = normalise_phone(query.phone)
         found, token_hex = _matches(
-            session, keyring, field="phone", value=value, column="phone", normalise=normalise_phone
+            session, keyring, index="phone", value=value, check=_is(session, keyring, "phone", value)
         )
     else:
         assert query.name is not None and query.birth_date is not None
-        value = _name_key(query.name, query.birth_date)
+        name, birth = normalise_name(query.name), query.birth_date.isoformat()
+        # Name and birth date both re-checked: the bucket is keyed on the pair.
         found, token_hex = _matches(
             session,
             keyring,
-            field="name_birth",
-            value=value,
-            column="name",
-            normalise=lambda stored: _name_key(stored, query.birth_date),  # type: ignore[arg-type]
+            index="name_birth",
+            value=name_key(query.name, query.birth_date),
+            check=lambda p: (
+                _is(session, keyring, "name", name, normalise_name)(p) and _is(session, keyring, "birth_date", birth)(p)
+            ),
         )
     paths = dict(
         session.exec(select(OrgUnit.code, OrgUnit.path).where(OrgUnit.code.in_({p.org_unit_code for p in found}))).all()
     )  # type: ignore[attr-defined]
-    ctx.audit.append(
-        session,
-        ctx.event(
-            Action.PERSON_SEARCH,
-            targets=tuple(str(p.id) for p in found),
-            fields=("name_masked", "birth_year"),
-            search_token=token_hex,
-        ),
-    )
-    items = []
-    for person in found:
-        name = identity_field(session, keyring, person, "name")
-        birth = identity_field(session, keyring, person, "birth_date")
-        items.append(
-            {
-                "id": person.id,
-                "name_masked": mask_name(name),
-                "birth_year": int(birth[:4]),
-                "in_scope": ctx.principal.scope.covers(paths[person.org_unit_code]),
-            }
-        )
-    return items
+    hits = search_hits(session, ctx, keyring, PERSON, found, action=Action.PERSON_SEARCH, search_token=token_hex)
+    return [
+        {
+            "id": person.id,
+            "name_masked": hit["name"],
+            "birth_year": int(hit["birth_date"] or 0),
+            "in_scope": ctx.principal.scope.covers(paths[person.org_unit_code]),
+        }
+        for person, hit in zip(found, hits, strict=True)
+    ]
 
 
 def erase_person(session: Session, ctx: Context, keyring: Keyring, *, person_id: uuid.UUID, reason: str) -> None:
@@ -285,29 +244,7 @@ def erase_person(session: Session, ctx: Context, keyring: Keyring, *, person_id:
         raise Gone("the person's identity data was erased")
     rid = str(person.id)
     keyring.shred(session, owner=rid, compartment=Compartment.IDENTITY)
-    indexes.drop_record(session, table=TABLE, record_id=rid)
+    indexes.drop_record(session, table=PERSON.name, record_id=rid)
     person.erased_at = ctx.clock.now()
     person.version += 1
     ctx.audit.append(session, ctx.event(Action.PERSON_ERASE, targets=(rid,), reason=reason))
-
-
-def _index_name_birth(opened: Mapping[str, str | None]) -> str | None:
-    name, birth = opened.get("name"), opened.get("birth_date")
-    return None if name is None or birth is None else _name_key(name, date.fromisoformat(birth))
-
-
-# Where persons keep sealed values and blind indexes, for key rotation's sweeps.
-SEALED = SealedTable(
-    table=Person.__table__,  # type: ignore[arg-type]
-    id_column="id",
-    owner_column="id",
-    compartment=Compartment.IDENTITY,
-    columns=("name", "id_number", "sex", "birth_date", "phone", "hukou_address"),
-    index_columns=("name", "id_number", "birth_date", "phone"),
-    indexes={
-        "id_number": lambda opened: opened.get("id_number"),
-        "phone": lambda opened: opened.get("phone"),
-        "name_birth": _index_name_birth,
-    },
-    skip_column="erased_at",
-)

@@ -25,8 +25,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from registry.access.models import OrgUnit
 from registry.access.policy import Permission
 from registry.audit.actions import Action
 from registry.audit.log import Event
@@ -246,6 +247,20 @@ class _Batch:
             late=is_late(data.arrived_on, registered_on, report_days=self.policy.report_days),
         )
 
+    def _check_holder(self, pid: uuid.UUID, unit: str) -> None:
+        """Jurisdiction moves only by consent (PRIVACY.md §3): registering a person held by
+        a unit outside the importing scope is refused here; through the API it becomes a
+        transfer request to the holder. Inside the scope (a unit above both) it may move."""
+        holder = self.found.holders.get(pid)
+        if holder is None or holder == unit:
+            return
+        path = self.session.exec(select(OrgUnit.path).where(OrgUnit.code == holder)).first()
+        if path is None or not self.ctx.principal.scope.covers(path):
+            raise Conflict(
+                "jurisdiction: the person is held by another unit; register the arrival through the API, "
+                "which asks the holder to transfer them"
+            )
+
     def decide(self, row: ResidenceRow, person: PersonCreate) -> Done:
         """One row, checked in the order the services check it; nothing is planned unless
         every check passes. Raises the error the services would."""
@@ -269,6 +284,8 @@ class _Batch:
             d == did and a == row.arrived_on and s == RegistrationStatus.active for d, a, s in held
         )
         registration = None if duplicate else self._registration(row, pid, did)
+        if registration is not None and new_person is None:
+            self._check_holder(pid, registration.org_unit)
         # Every check passed: the row's records join the plan.
         if new_person is not None:
             self.plan.persons.append(new_person)

@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from registry.accounts.orgunits import scoped_select
+from registry.access.scope import scoped_select
 from registry.context import Context
 from registry.crypto import indexes
-from registry.crypto.keyring import Compartment, Keyring
+from registry.crypto.keyring import Keyring
+from registry.crypto.sealed import SealedTable
 from registry.db import chunked
-from registry.disclosure import reveal_for_match
+from registry.disclosure import matches
 from registry.errors import RegistryError
-from registry.people import service as people
 from registry.people.identifiers import IdNumber
-from registry.people.models import Person
+from registry.people.models import PERSON, Person
 from registry.residence import dwellings
-from registry.residence.models import Dwelling, Registration
+from registry.residence.models import DWELLING, Dwelling, Registration
 
 if TYPE_CHECKING:
     from registry.residence.bulk import RunMemo
@@ -48,6 +48,7 @@ class Found:
     person_tokens: dict[str, str] = field(default_factory=dict)  # ID number → its token, hex (for the audit)
     dwellings: dict[DwellingKey, uuid.UUID] = field(default_factory=dict)
     errors: dict[object, RegistryError] = field(default_factory=dict)
+    holders: dict[uuid.UUID, str] = field(default_factory=dict)  # person → the unit holding them
     # Registrations of persons known before the batch (and those the batch adds, as rows go).
     held: dict[uuid.UUID, list[tuple[uuid.UUID, date, str]]] = field(default_factory=dict)
 
@@ -70,47 +71,47 @@ class _Lookup:
         known.update(pid for ids in self.found.persons.values() for pid in ids)
         self._find_registrations(known)
 
-    def _open(self, blob: bytes, *, owner: str, compartment: Compartment, table: str, column: str) -> str:
-        """A candidate's indexed value, to re-check it exactly (its owner is the record)."""
-        session, keyring = self.session, self.keyring
-        return reveal_for_match(
-            session, keyring, blob, owner=owner, compartment=compartment, table=table, column=column, record_id=owner
-        )
+    def _matches(self, descriptor: SealedTable, row: object, field: str, expected: str) -> bool | RegistryError:
+        """Whether a candidate's indexed value is `expected` (a bucket holds others too), or
+        the error that kept it from being opened (an erased key, an altered ciphertext)."""
+        normalise = dwellings.normalise_address if descriptor is DWELLING else str
+        try:
+            return matches(
+                self.session, self.keyring, descriptor, row, field=field, expected=expected, normalise=normalise
+            )
+        except RegistryError as exc:
+            return exc
 
     def _find_persons(self, numbers: set[str]) -> None:
         """As `create_person`'s duplicate check and `search_persons` by ID number."""
         if not numbers:
             return
         version, tokens = indexes.read_tokens(
-            self.session, self.keyring, table=people.TABLE, field="id_number", values=numbers
+            self.session, self.keyring, table=PERSON.name, field="id_number", values=numbers
         )
         by_token = indexes.candidates_of(
-            self.session, table=people.TABLE, field="id_number", version=version, tokens=set(tokens.values())
+            self.session, table=PERSON.name, field="id_number", version=version, tokens=set(tokens.values())
         )
         ids = sorted({uuid.UUID(i) for ids in by_token.values() for i in ids})
         live = {}
         for chunk in chunked(ids):
-            query = sa.select(Person.id, Person.id_number_ct).where(
+            query = sa.select(Person.id, Person.id_number_ct, Person.org_unit_code).where(
                 Person.id.in_(chunk),  # type: ignore[attr-defined]
                 Person.erased_at.is_(None),  # type: ignore[union-attr]
             )
-            live.update({str(pid): blob for pid, blob in self.session.execute(query)})
-        self.keyring.load_keys(self.session, owners=live, compartment=Compartment.IDENTITY)
-        stored: dict[str, str | RegistryError] = {}
-        for rid, blob in live.items():
-            try:
-                stored[rid] = self._open(
-                    blob, owner=rid, compartment=Compartment.IDENTITY, table=people.TABLE, column="id_number"
-                )
-            except RegistryError as exc:
-                stored[rid] = exc
+            for row in self.session.execute(query):
+                live[str(row.id)] = row
+                self.found.holders[row.id] = row.org_unit_code
+        self.keyring.load_keys(self.session, owners=live, compartment=PERSON.compartment)
         for number, token in tokens.items():
             self.found.person_tokens[number] = token.hex()
-            candidates = [stored[i] for i in by_token.get(token, ()) if i in stored]
-            failed = next((c for c in candidates if isinstance(c, RegistryError)), None)
+            checked = {
+                i: self._matches(PERSON, live[i], "id_number", number) for i in by_token.get(token, ()) if i in live
+            }
+            failed = next((c for c in checked.values() if isinstance(c, RegistryError)), None)
             if failed is not None:
                 self.found.errors[number] = failed
-            self.found.persons[number] = [uuid.UUID(i) for i in by_token.get(token, ()) if stored.get(i) == number]
+            self.found.persons[number] = [uuid.UUID(i) for i, hit in checked.items() if hit is True]
 
     def _find_dwellings(self, places: set[DwellingKey]) -> None:
         """As `find_dwellings`: in the row's org unit, in scope, the address compared exactly."""
@@ -119,13 +120,13 @@ class _Lookup:
         version, tokens = indexes.read_tokens(
             self.session,
             self.keyring,
-            table=dwellings.TABLE,
+            table=DWELLING.name,
             field=dwellings.ADDRESS_INDEX,
             values={address for _, address in places},
         )
         by_token = indexes.candidates_of(
             self.session,
-            table=dwellings.TABLE,
+            table=DWELLING.name,
             field=dwellings.ADDRESS_INDEX,
             version=version,
             tokens=set(tokens.values()),
@@ -137,24 +138,17 @@ class _Lookup:
                 Dwelling.id.in_(chunk)  # type: ignore[attr-defined]
             )
             rows.update({str(d.id): d for d in self.session.exec(query)})
-        self.keyring.load_keys(self.session, owners=rows, compartment=Compartment.RESIDENCE)
+        self.keyring.load_keys(self.session, owners=rows, compartment=DWELLING.compartment)
         for unit, address in places:
             for rid in by_token.get(tokens[address], ()):
                 dwelling = rows.get(rid)
                 if dwelling is None or dwelling.org_unit_code != unit:
                     continue
-                try:
-                    stored = self._open(
-                        dwelling.address_ct,
-                        owner=rid,
-                        compartment=Compartment.RESIDENCE,
-                        table=dwellings.TABLE,
-                        column="address",
-                    )
-                except RegistryError as exc:
-                    self.found.errors[(unit, address)] = exc
+                hit = self._matches(DWELLING, dwelling, "address", address)
+                if isinstance(hit, RegistryError):
+                    self.found.errors[(unit, address)] = hit
                     break
-                if dwellings.normalise_address(stored) == address:
+                if hit:
                     self.found.dwellings[(unit, address)] = dwelling.id
                     break
 

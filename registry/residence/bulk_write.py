@@ -12,20 +12,18 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-import sqlalchemy as sa
 from sqlmodel import Session
 
 from registry.audit.log import Event
 from registry.context import Context
 from registry.crypto import indexes
-from registry.crypto.fields import seal, seal_optional
 from registry.crypto.keyring import Compartment, Keyring
 from registry.db import insert_many
 from registry.people import service as people
 from registry.people.identifiers import IdNumber
-from registry.people.models import Person
-from registry.residence import dwellings, registrations
-from registry.residence.models import Dwelling, Registration
+from registry.people.models import PERSON, Person
+from registry.residence import dwellings, transfers
+from registry.residence.models import DWELLING, REGISTRATION, Dwelling, Registration
 from registry.residence.rules import RegistrationStatus
 from registry.residence.schemas import DwellingCreate, RegistrationCreate
 
@@ -82,13 +80,13 @@ def write_plan(session: Session, ctx: Context, keyring: Keyring, plan: Plan) -> 
     for p in plan.persons:
         for name, value in people.identity_indexes(p.id_number, name=p.name, phone=p.phone).items():
             index_rows += indexes.entries(
-                session, keyring, table=people.TABLE, field=name, record_id=str(p.id), value=value
+                session, keyring, table=PERSON.name, field=name, record_id=str(p.id), value=value
             )
     for did, d in plan.dwellings:
         index_rows += indexes.entries(
             session,
             keyring,
-            table=dwellings.TABLE,
+            table=DWELLING.name,
             field=dwellings.ADDRESS_INDEX,
             record_id=str(did),
             value=dwellings.normalise_address(d.address),
@@ -100,16 +98,14 @@ def write_plan(session: Session, ctx: Context, keyring: Keyring, plan: Plan) -> 
     insert_many(session, Dwelling.__table__, dwelling_rows)  # type: ignore[arg-type]
     insert_many(session, Registration.__table__, registration_rows)  # type: ignore[arg-type]
     indexes.insert_entries(session, index_rows)
-    # The record follows the residence (as `create_registration`): only a person stored
-    # before can be elsewhere; a new one was captured in the dwelling's org unit.
-    moved = [{"b_id": r.person_id, "b_unit": r.org_unit} for r in plan.registrations if r.person_id not in created]
-    if moved:
-        table = Person.__table__  # type: ignore[attr-defined]
-        session.execute(
-            table.update().where(table.c.id == sa.bindparam("b_id")).values(org_unit_code=sa.bindparam("b_unit")),
-            moved,
-        )
     ctx.audit.append_all(session, plan.events)
+    # A person stored before, registered in another unit that the importing scope also
+    # covers (`decide` refused the rest): the move is explicit and audited, as the API's is.
+    for r in plan.registrations:
+        if r.person_id not in created:
+            person = session.get(Person, r.person_id)
+            if person is not None and person.org_unit_code != r.org_unit:
+                transfers.rehome(session, ctx, person=person, to_org_unit=r.org_unit, reason="import")
 
 
 def _person_row(p: NewPerson, keys: dict, now: datetime) -> dict:  # type: ignore[type-arg]
@@ -135,9 +131,7 @@ def _dwelling_row(did: uuid.UUID, d: DwellingCreate, keys: dict, now: datetime) 
     return {
         "id": did,
         "org_unit_code": d.org_unit,
-        "address_ct": seal(
-            keys[(rid, Compartment.RESIDENCE)], d.address, table=dwellings.TABLE, column="address", record_id=rid
-        ),
+        "address_ct": DWELLING.seal(keys[(rid, Compartment.RESIDENCE)], record_id=rid, name="address", value=d.address),
         "kind": d.kind,
         "landlord_person_id": d.landlord_person_id,
         "pledge_signed_on": d.pledge_signed_on,
@@ -147,7 +141,10 @@ def _dwelling_row(did: uuid.UUID, d: DwellingCreate, keys: dict, now: datetime) 
 
 
 def _registration_row(r: NewRegistration, keys: dict, now: datetime) -> dict:  # type: ignore[type-arg]
-    rid, table, key = str(r.id), registrations.TABLE, keys[str(r.person_id)]
+    rid, key = str(r.id), keys[str(r.person_id)]
+    sealed = REGISTRATION.seal_row(
+        key, record_id=rid, values={"employer_name": r.data.employer_name, "employer_uscc": r.employer_uscc}
+    )
     return {
         "id": r.id,
         "person_id": r.person_id,
@@ -157,10 +154,7 @@ def _registration_row(r: NewRegistration, keys: dict, now: datetime) -> dict:  #
         "registered_on": r.registered_on,
         "departed_on": None,
         "basis": r.data.basis,
-        "employer_name_ct": seal_optional(
-            key, r.data.employer_name, table=table, column="employer_name", record_id=rid
-        ),
-        "employer_uscc_ct": seal_optional(key, r.employer_uscc, table=table, column="employer_uscc", record_id=rid),
+        **sealed,
         "reported_by": r.data.reported_by,
         "status": RegistrationStatus.active,
         "late": r.late,

@@ -6,44 +6,32 @@ removed) so that a bulk import can find an existing dwelling instead of duplicat
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
-from collections.abc import Mapping
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from registry.access.policy import Permission
-from registry.access.scope import Scope
-from registry.accounts.orgunits import get_org_unit, scoped_select
+from registry.access.scope import Scope, get_org_unit, scoped_select
 from registry.audit.actions import Action
 from registry.context import Context
 from registry.crypto import indexes
-from registry.crypto.fields import seal
 from registry.crypto.keyring import Compartment, Keyring
-from registry.crypto.rotation import SealedTable
-from registry.disclosure import disclose, reveal_for_match
+from registry.disclosure import disclose, matches
 from registry.errors import NotFound, RuleViolation
+from registry.people.identifiers import normalise_address
 from registry.people.models import Person
-from registry.residence.models import Dwelling, Registration
+from registry.residence.models import DWELLING, Dwelling, Registration
 from registry.residence.rules import RegistrationStatus
 from registry.residence.schemas import DwellingCreate
-from registry.residence.visibility import VISIBILITY
 
-TABLE = "dwelling"
+__all__ = ["normalise_address"]  # the bulk importer's, too
 ADDRESS_INDEX = "address"
-
-
-def normalise_address(value: str) -> str:
-    """The blind-index form of an address: NFKC with all whitespace removed (PRIVACY.md).
-    Normalised again after the join so the function is idempotent, as an index needs."""
-    joined = "".join(unicodedata.normalize("NFKC", value).split())
-    return unicodedata.normalize("NFKC", joined)
 
 
 def get_dwelling(session: Session, scope: Scope, *, dwelling_id: uuid.UUID) -> Dwelling:
     dwelling = session.exec(scoped_select(session, Dwelling, scope).where(Dwelling.id == dwelling_id)).first()
     if dwelling is None:
-        raise NotFound("dwelling not found")
+        raise NotFound("dwelling not found", targets=(str(dwelling_id),))
     return dwelling
 
 
@@ -54,14 +42,22 @@ def create_dwelling(session: Session, ctx: Context, keyring: Keyring, *, data: D
         raise RuleViolation("landlord: a rental names its landlord (租赁房屋治安管理规定 Art. 6)")
     if data.kind != "rental" and (data.landlord_person_id or data.pledge_signed_on):
         raise RuleViolation("landlord: only rentals have a landlord and a pledge")
-    if data.landlord_person_id is not None and session.get(Person, data.landlord_person_id) is None:
-        raise NotFound("landlord person not found")
+    # The landlord is named by id from the caller's own records: a person held by another
+    # unit is the same 404 as no person (a lookup by id never reads outside the scope).
+    if (
+        data.landlord_person_id is not None
+        and session.exec(
+            scoped_select(session, Person, ctx.principal.scope).where(Person.id == data.landlord_person_id)
+        ).first()
+        is None
+    ):
+        raise NotFound("landlord person not found", targets=(str(data.landlord_person_id),))
     dwelling_id = uuid.uuid4()
     key = keyring.new_owner_key(session, owner=str(dwelling_id), compartment=Compartment.RESIDENCE)
     dwelling = Dwelling(
         id=dwelling_id,
         org_unit_code=data.org_unit,
-        address_ct=seal(key, data.address, table=TABLE, column="address", record_id=str(dwelling_id)),
+        address_ct=DWELLING.seal(key, record_id=str(dwelling_id), name="address", value=data.address),
         kind=data.kind,
         landlord_person_id=data.landlord_person_id,
         pledge_signed_on=data.pledge_signed_on,
@@ -71,7 +67,7 @@ def create_dwelling(session: Session, ctx: Context, keyring: Keyring, *, data: D
     indexes.put(
         session,
         keyring,
-        table=TABLE,
+        table=DWELLING.name,
         field=ADDRESS_INDEX,
         record_id=str(dwelling_id),
         value=normalise_address(data.address),
@@ -88,8 +84,10 @@ def find_dwellings(session: Session, ctx: Context, keyring: Keyring, *, org_unit
     Only ids leave this function (to link a new record, which its own service audits)."""
     ctx.principal.require(Permission.RESIDENCE_READ)
     value = normalise_address(address)
-    version, token_value = indexes.read_token(session, keyring, table=TABLE, field=ADDRESS_INDEX, value=value)
-    ids = indexes.candidates(session, table=TABLE, field=ADDRESS_INDEX, version=version, token_value=token_value)
+    version, token_value = indexes.read_token(session, keyring, table=DWELLING.name, field=ADDRESS_INDEX, value=value)
+    ids = indexes.candidates(
+        session, table=DWELLING.name, field=ADDRESS_INDEX, version=version, token_value=token_value
+    )
     if not ids:
         return []
     rows = session.exec(
@@ -98,41 +96,19 @@ def find_dwellings(session: Session, ctx: Context, keyring: Keyring, *, org_unit
             Dwelling.org_unit_code == org_unit,
         )
     )
-    found = []
-    for dwelling in rows:
-        rid = str(dwelling.id)
-        stored = reveal_for_match(
-            session,
-            keyring,
-            dwelling.address_ct,
-            owner=rid,
-            compartment=Compartment.RESIDENCE,
-            table=TABLE,
-            column="address",
-            record_id=rid,
-        )
-        if normalise_address(stored) == value:
-            found.append(dwelling)
-    return found
+    return [
+        d
+        for d in rows
+        if matches(session, keyring, DWELLING, d, field="address", expected=value, normalise=normalise_address)
+    ]
 
 
 def read_dwelling(session: Session, ctx: Context, keyring: Keyring, *, dwelling_id: uuid.UUID) -> tuple[Dwelling, dict]:
     ctx.principal.require(Permission.RESIDENCE_READ)
     dwelling = get_dwelling(session, ctx.principal.scope, dwelling_id=dwelling_id)
-    rid = str(dwelling.id)
-    values = disclose(
-        session,
-        ctx,
-        keyring,
-        action=Action.DWELLING_READ,
-        record_id=rid,
-        owner=rid,
-        compartment=Compartment.RESIDENCE,
-        table=TABLE,
-        sealed={"address": dwelling.address_ct},
-        visibility=VISIBILITY,
-    )
-    return dwelling, values
+    # An address is no one person's record; a rental's discloses where its landlord lets.
+    landlord = str(dwelling.landlord_person_id) if dwelling.landlord_person_id else None
+    return dwelling, disclose(session, ctx, keyring, DWELLING, dwelling, action=Action.DWELLING_READ, subject=landlord)
 
 
 def occupants(session: Session, ctx: Context, *, dwelling_id: uuid.UUID) -> list[Registration]:
@@ -140,7 +116,7 @@ def occupants(session: Session, ctx: Context, *, dwelling_id: uuid.UUID) -> list
     dwelling = get_dwelling(session, ctx.principal.scope, dwelling_id=dwelling_id)
     rows = list(
         session.exec(
-            select(Registration)
+            scoped_select(session, Registration, ctx.principal.scope)
             .where(Registration.dwelling_id == dwelling.id, Registration.status == RegistrationStatus.active)
             .order_by(Registration.arrived_on)
         )
@@ -149,21 +125,3 @@ def occupants(session: Session, ctx: Context, *, dwelling_id: uuid.UUID) -> list
         session, ctx.event(Action.DWELLING_OCCUPANTS, targets=(str(dwelling.id), *(str(r.person_id) for r in rows)))
     )
     return rows
-
-
-def _index_address(opened: Mapping[str, str | None]) -> str | None:
-    address = opened.get("address")
-    return None if address is None else normalise_address(address)
-
-
-# Where dwellings keep sealed values and blind indexes, for key rotation's sweeps
-# (`registry.maintenance.SEALED_TABLES` must list it for rotation to cover dwellings).
-SEALED = SealedTable(
-    table=Dwelling.__table__,  # type: ignore[arg-type]
-    id_column="id",
-    owner_column="id",
-    compartment=Compartment.RESIDENCE,
-    columns=("address",),
-    index_columns=("address",),
-    indexes={ADDRESS_INDEX: _index_address},
-)

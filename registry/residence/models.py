@@ -9,7 +9,11 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
+from registry.access.policy import Role
+from registry.crypto.keyring import Compartment
+from registry.crypto.sealed import BlindIndex, SealedField, SealedTable, Visibility, describe
 from registry.db import UTCDateTime
+from registry.people.identifiers import normalise_address
 
 
 class Dwelling(SQLModel, table=True):
@@ -61,12 +65,13 @@ class Permit(SQLModel, table=True):
     # Stored states only; `suspended` is derived from the endorsement dates, never stored.
     status: str = Field(max_length=16, index=True)
     applied_on: date
-    materials_missing: list[str] | None = Field(default=None, sa_column=Column(sa.JSON, nullable=True))
     accepted_on: date | None = None
     issued_on: date | None = None
     # Random and opaque (never derived from personal data); sealed and blind-indexed.
     permit_no_ct: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
-    decision_reason: str | None = Field(default=None, max_length=200)
+    # Free text, so sealed like the number: the Art. 9 notice's list and a decision's reason.
+    materials_missing_ct: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
+    decision_reason_ct: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
     cancelled_on: date | None = None
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
@@ -79,3 +84,100 @@ class Endorsement(SQLModel, table=True):
     permit_id: uuid.UUID = Field(foreign_key="residence_permit.id", primary_key=True)
     endorsed_on: date = Field(primary_key=True)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class PersonTransfer(SQLModel, table=True):
+    """A request to take over a person held by another unit (issue 13): the arriving unit's
+    registration waits as `pending_transfer` until the holder (or a unit above both)
+    accepts or refuses. No personal data: ids, org unit codes, dates, a reason code."""
+
+    __tablename__ = "person_transfer"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    person_id: uuid.UUID = Field(foreign_key="person.id", index=True)
+    registration_id: uuid.UUID = Field(foreign_key="residence_registration.id", index=True)
+    from_org_unit: str = Field(foreign_key="org_unit.code", max_length=15, index=True)  # the holder when asked
+    to_org_unit: str = Field(foreign_key="org_unit.code", max_length=15, index=True)
+    status: str = Field(max_length=16, index=True)  # requested | accepted | refused | withdrawn
+    requested_by: uuid.UUID
+    requested_on: date
+    decided_by: uuid.UUID | None = None
+    decided_on: date | None = None
+    reason: str | None = Field(default=None, max_length=32)  # a refusal's reason code
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    version: int = 1
+
+
+# Residence staff see the sealed residence fields in full; no other role sees them.
+_RESIDENCE = dict.fromkeys((Role.POLICE, Role.CIVIL_AFFAIRS), Visibility.FULL)
+_RECORD_COLUMNS = frozenset({"id", "org_unit_code", "created_at", "version"})
+
+DWELLING = describe(
+    SealedTable(
+        model=Dwelling,
+        compartment=Compartment.RESIDENCE,
+        # The dwelling's own DEK: an address belongs to no one person.
+        owner_column="id",
+        fields=(SealedField("address", _RESIDENCE),),
+        plain=_RECORD_COLUMNS | {"kind", "landlord_person_id", "pledge_signed_on"},
+        indexes=(
+            BlindIndex(
+                "address",
+                ("address",),
+                lambda opened: None if opened.get("address") is None else normalise_address(opened["address"]),  # type: ignore[arg-type]
+            ),
+        ),
+    )
+)
+
+REGISTRATION = describe(
+    SealedTable(
+        model=Registration,
+        compartment=Compartment.RESIDENCE,
+        owner_column="person_id",
+        fields=(SealedField("employer_name", _RESIDENCE), SealedField("employer_uscc", _RESIDENCE)),
+        plain=_RECORD_COLUMNS
+        | {
+            "person_id",
+            "dwelling_id",
+            "arrived_on",
+            "registered_on",
+            "departed_on",
+            "basis",
+            "reported_by",
+            "status",
+            "late",
+            "previous_id",
+            "erased_at",
+        },
+        erased_column="erased_at",
+    )
+)
+
+PERMIT = describe(
+    SealedTable(
+        model=Permit,
+        compartment=Compartment.RESIDENCE,
+        owner_column="person_id",
+        fields=(
+            SealedField("permit_no", _RESIDENCE),
+            SealedField("materials_missing", _RESIDENCE, json=True),
+            SealedField("decision_reason", _RESIDENCE),
+        ),
+        plain=_RECORD_COLUMNS
+        | {
+            "person_id",
+            "registration_id",
+            "basis",
+            "status",
+            "applied_on",
+            "accepted_on",
+            "issued_on",
+            "cancelled_on",
+            "erased_at",
+        },
+        # Stored upper-case as issued; verification normalises what it is given the same way.
+        indexes=(BlindIndex("permit_no", ("permit_no",), lambda opened: opened.get("permit_no")),),
+        erased_column="erased_at",
+    )
+)

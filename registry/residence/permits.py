@@ -6,6 +6,7 @@ endorsement dates on the injected clock, so no cron job has to flip it."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -15,21 +16,18 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from registry.access.policy import Permission
-from registry.access.scope import Scope
-from registry.accounts.orgunits import scoped_select
+from registry.access.scope import Scope, scoped_select
 from registry.audit.actions import Action, Outcome
 from registry.audit.models import AuditEntry
 from registry.clock import today
 from registry.context import Context
 from registry.crypto import indexes
-from registry.crypto.fields import seal
-from registry.crypto.keyring import Compartment, Keyring
-from registry.disclosure import disclose, reveal_for_match
+from registry.crypto.keyring import Keyring
+from registry.disclosure import disclose, matches
 from registry.errors import NotFound, RateLimited
 from registry.people.identifiers import normalise_name
-from registry.people.models import Person
-from registry.people.service import identity_field
-from registry.residence.models import Endorsement, Permit, Registration
+from registry.people.models import PERSON, Person
+from registry.residence.models import PERMIT, Endorsement, Permit, Registration
 from registry.residence.policy import ResidencePolicy
 from registry.residence.rules import (
     PermitAction,
@@ -42,9 +40,7 @@ from registry.residence.rules import (
     permit_state,
 )
 from registry.residence.schemas import PermitCreate
-from registry.residence.visibility import VISIBILITY
 
-TABLE = "residence_permit"
 # Who may take each step: applications at service points, decisions by public security.
 STEP_PERMISSION = {
     PermitAction.request_materials: Permission.PERMIT_APPLY,
@@ -68,7 +64,7 @@ class PermitView:
 def get_permit(session: Session, scope: Scope, *, permit_id: uuid.UUID) -> Permit:
     row = session.exec(scoped_select(session, Permit, scope).where(Permit.id == permit_id)).first()
     if row is None:
-        raise NotFound("permit not found")
+        raise NotFound("permit not found", targets=(str(permit_id),))
     return row
 
 
@@ -139,19 +135,20 @@ def take_step(
     on = today(ctx.clock)
     current = view(session, permit, policy, on=on).status
     permit.status = next_status(current, action)  # 409 for a step not allowed from here
+    rid = str(permit.id)
+    key = keyring.write_key(session, owner=str(permit.person_id), compartment=PERMIT.compartment)
     if action is PermitAction.request_materials:
-        permit.materials_missing = list(dict.fromkeys(missing or []))
+        listed = json.dumps(list(dict.fromkeys(missing or [])), ensure_ascii=False)
+        permit.materials_missing_ct = PERMIT.seal(key, record_id=rid, name="materials_missing", value=listed)
     elif action is PermitAction.accept:
-        permit.accepted_on, permit.materials_missing = on, None
+        permit.accepted_on, permit.materials_missing_ct = on, None
     elif action is PermitAction.issue:
         permit.issued_on = on
-        rid = str(permit.id)
         number = _new_permit_no()
-        key = keyring.write_key(session, owner=str(permit.person_id), compartment=Compartment.RESIDENCE)
-        permit.permit_no_ct = seal(key, number, table=TABLE, column="permit_no", record_id=rid)
-        indexes.put(session, keyring, table=TABLE, field="permit_no", record_id=rid, value=number, fresh=True)
+        permit.permit_no_ct = PERMIT.seal(key, record_id=rid, name="permit_no", value=number)
+        indexes.put(session, keyring, table=PERMIT.name, field="permit_no", record_id=rid, value=number, fresh=True)
     elif action in (PermitAction.reject, PermitAction.cancel):
-        permit.decision_reason = reason
+        permit.decision_reason_ct = PERMIT.seal(key, record_id=rid, name="decision_reason", value=reason)
         permit.cancelled_on = on if action is PermitAction.cancel else None
     elif action is PermitAction.endorse:
         assert permit.issued_on is not None
@@ -171,18 +168,7 @@ def read_permit(
 ) -> tuple[PermitView, dict]:
     ctx.principal.require(Permission.RESIDENCE_READ)
     permit = get_permit(session, ctx.principal.scope, permit_id=permit_id)
-    values = disclose(
-        session,
-        ctx,
-        keyring,
-        action=Action.PERMIT_READ,
-        record_id=str(permit.id),
-        owner=str(permit.person_id),
-        compartment=Compartment.RESIDENCE,
-        table=TABLE,
-        visibility=VISIBILITY,
-        sealed={"permit_no": permit.permit_no_ct},
-    )
+    values = disclose(session, ctx, keyring, PERMIT, permit, action=Action.PERMIT_READ, subject=str(permit.person_id))
     return view(session, permit, policy, on=today(ctx.clock)), values
 
 
@@ -246,31 +232,30 @@ def verify_permit(
     if recent >= policy.verifications_per_minute:
         raise RateLimited("too many verifications; try again in a minute")
     number = permit_no.strip().upper()
-    version, token_value = indexes.read_token(session, keyring, table=TABLE, field="permit_no", value=number)
+    version, token_value = indexes.read_token(session, keyring, table=PERMIT.name, field="permit_no", value=number)
     valid = False
     matched: list[str] = []
-    for rid in indexes.candidates(session, table=TABLE, field="permit_no", version=version, token_value=token_value):
+    for rid in indexes.candidates(
+        session, table=PERMIT.name, field="permit_no", version=version, token_value=token_value
+    ):
         permit = session.get(Permit, uuid.UUID(rid))
         person = session.get(Person, permit.person_id) if permit else None
         if permit is None or person is None or permit.permit_no_ct is None or person.erased_at is not None:
             continue
-        owner = str(permit.person_id)
-        stored_no = reveal_for_match(
+        if not matches(session, keyring, PERMIT, permit, field="permit_no", expected=number):
+            continue
+        # The check names the permit and its holder: it is in the holder's access report.
+        matched += [rid, str(person.id)]
+        status = view(session, permit, policy, on=today(ctx.clock)).status
+        valid = status is PermitStatus.issued and matches(
             session,
             keyring,
-            permit.permit_no_ct,
-            owner=owner,
-            compartment=Compartment.RESIDENCE,
-            table=TABLE,
-            column="permit_no",
-            record_id=rid,
+            PERSON,
+            person,
+            field="name",
+            expected=normalise_name(holder_name),
+            normalise=normalise_name,
         )
-        if stored_no != number:
-            continue
-        matched.append(rid)
-        name = identity_field(session, keyring, person, "name")
-        status = view(session, permit, policy, on=today(ctx.clock)).status
-        valid = status is PermitStatus.issued and normalise_name(name) == normalise_name(holder_name)
     ctx.audit.append(
         session,
         ctx.event(

@@ -1,7 +1,11 @@
 """Residence registrations: arrival, move (closes one, opens the next), departure.
 
-A person's record follows their residence: registering (or moving) them into a
-dwelling makes its org unit the person's jurisdiction, so the staff there can read them.
+The unit of a person's active registration holds the person (`registry.residence.transfers`).
+A registration takes effect at once only when the caller's scope covers the holder as
+well as the dwelling (the holder, or a unit above both, consents by acting); the person
+and their residence records then follow the new registration. An arrival of a person
+held elsewhere is stored as `pending_transfer` with a request to the holder, and the
+arriving unit gets nothing of the person until the holder accepts.
 """
 
 from __future__ import annotations
@@ -9,41 +13,32 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from registry.access.policy import Permission
-from registry.access.scope import Scope
-from registry.accounts.orgunits import scoped_select
+from registry.access.scope import Scope, scoped_select
 from registry.audit.actions import Action
 from registry.clock import today
 from registry.context import Context
-from registry.crypto.fields import seal_optional
 from registry.crypto.keyring import Compartment, Keyring
 from registry.disclosure import disclose
 from registry.errors import Conflict, NotFound, RuleViolation
 from registry.people.identifiers import parse_uscc
 from registry.people.models import Person
+from registry.people.service import get_person
+from registry.residence import transfers
 from registry.residence.dwellings import get_dwelling
-from registry.residence.models import Registration
+from registry.residence.models import REGISTRATION, PersonTransfer, Registration
 from registry.residence.policy import ResidencePolicy
 from registry.residence.rules import RegistrationStatus, check_registration_dates, is_late
 from registry.residence.schemas import Depart, Move, RegistrationCreate
-from registry.residence.visibility import VISIBILITY
-
-TABLE = "residence_registration"
 
 
 def get_registration(session: Session, scope: Scope, *, registration_id: uuid.UUID) -> Registration:
     row = session.exec(scoped_select(session, Registration, scope).where(Registration.id == registration_id)).first()
     if row is None:
-        raise NotFound("registration not found")
+        raise NotFound("registration not found", targets=(str(registration_id),))
     return row
-
-
-def _active_of(session: Session, person_id: uuid.UUID) -> Registration | None:
-    # By person only (indexed), then the state: SQLite would otherwise walk the status index.
-    rows = session.exec(select(Registration).where(Registration.person_id == person_id))
-    return next((r for r in rows if r.status == RegistrationStatus.active), None)
 
 
 def _open(
@@ -61,6 +56,7 @@ def _open(
     reported_by: str,
     report_days: int,
     previous_id: uuid.UUID | None,
+    status: RegistrationStatus = RegistrationStatus.active,
 ) -> Registration:
     dwelling = get_dwelling(session, ctx.principal.scope, dwelling_id=dwelling_id)
     check_registration_dates(arrived_on, registered_on, today=today(ctx.clock))
@@ -80,28 +76,37 @@ def _open(
         arrived_on=arrived_on,
         registered_on=registered_on,
         basis=basis,
-        employer_name_ct=seal_optional(key, employer_name, table=TABLE, column="employer_name", record_id=rid),
-        employer_uscc_ct=seal_optional(key, uscc, table=TABLE, column="employer_uscc", record_id=rid),
+        **REGISTRATION.seal_row(key, record_id=rid, values={"employer_name": employer_name, "employer_uscc": uscc}),
         reported_by=reported_by,
-        status=RegistrationStatus.active,
+        status=status,
         late=is_late(arrived_on, registered_on, report_days=report_days),
         previous_id=previous_id,
         created_at=ctx.clock.now(),
     )
     session.add(registration)
-    person.org_unit_code = dwelling.org_unit_code  # the record follows the residence
+    if status == RegistrationStatus.active:
+        # The caller covers the holder and the dwelling: a unit above both, which may move
+        # the person (and their residence records) by acting, as it could accept a request.
+        session.flush()
+        transfers.rehome(session, ctx, person=person, to_org_unit=dwelling.org_unit_code, reason="registration")
     return registration
 
 
 def create_registration(
     session: Session, ctx: Context, keyring: Keyring, policy: ResidencePolicy, *, data: RegistrationCreate
-) -> Registration:
+) -> tuple[Registration, PersonTransfer | None]:
+    """The registration, and the request to the holder when the person is held elsewhere
+    (then the registration is `pending_transfer` and nothing of the person is disclosed)."""
     ctx.principal.require(Permission.RESIDENCE_WRITE)
-    # Any existing person may be registered here (found by exact search); the id is opaque.
-    person = session.get(Person, data.person_id)
-    if person is None or person.erased_at is not None:
-        raise NotFound("person not found")
-    if _active_of(session, person.id) is not None:
+    get_dwelling(session, ctx.principal.scope, dwelling_id=data.dwelling_id)  # 404 before any person lookup
+    try:
+        person = get_person(session, ctx.principal.scope, person_id=data.person_id)
+        holder = None
+    except NotFound:
+        # Found by exact search in another unit's records (the id is opaque): ask its holder.
+        person = transfers.locate(session, person_id=data.person_id)
+        holder = transfers.holder_of(session, person)
+    if holder is None and transfers.active_registration(session, person.id) is not None:
         raise Conflict("the person has an active registration: move or depart it first")
     registration = _open(
         session,
@@ -117,13 +122,19 @@ def create_registration(
         reported_by=data.reported_by,
         report_days=policy.report_days,
         previous_id=None,
+        status=RegistrationStatus.active if holder is None else RegistrationStatus.pending_transfer,
     )
     fields = [f for f in ("employer_name", "employer_uscc") if getattr(data, f)]
     ctx.audit.append(
         session,
         ctx.event(Action.REGISTRATION_CREATE, targets=(str(registration.id), str(person.id)), fields=tuple(fields)),
     )
-    return registration
+    if holder is None:
+        return registration, None
+    session.flush()
+    return registration, transfers.request_transfer(
+        session, ctx, person=person, holder=holder, registration=registration
+    )
 
 
 def move_registration(
@@ -141,8 +152,7 @@ def move_registration(
         raise Conflict(f"transition: cannot move a registration that is {old.status}")
     if data.moved_on < old.arrived_on:
         raise RuleViolation("moved_on: before the arrival it ends")
-    person = session.get(Person, old.person_id)
-    assert person is not None
+    person = get_person(session, ctx.principal.scope, person_id=old.person_id)
     employer_name = employer_uscc = None
     if old.basis == "employment":
         _, values = _disclosed(session, ctx, keyring, old, action=Action.REGISTRATION_MOVE)
@@ -183,19 +193,8 @@ def depart_registration(session: Session, ctx: Context, *, registration_id: uuid
 
 
 def _disclosed(session: Session, ctx: Context, keyring: Keyring, registration: Registration, *, action: Action):  # type: ignore[no-untyped-def]
-    rid = str(registration.id)
-    return registration, disclose(
-        session,
-        ctx,
-        keyring,
-        action=action,
-        record_id=rid,
-        owner=str(registration.person_id),
-        compartment=Compartment.RESIDENCE,
-        table=TABLE,
-        visibility=VISIBILITY,
-        sealed={"employer_name": registration.employer_name_ct, "employer_uscc": registration.employer_uscc_ct},
-    )
+    subject = str(registration.person_id)
+    return registration, disclose(session, ctx, keyring, REGISTRATION, registration, action=action, subject=subject)
 
 
 def read_registration(

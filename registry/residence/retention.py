@@ -17,9 +17,10 @@ from registry.audit.actions import Action
 from registry.audit.log import AuditTrail, Event
 from registry.casefiles.retention import DEFAULT_POLICY, RetentionPolicy, permit_due, registration_due
 from registry.clock import today
-from registry.crypto import indexes
+from registry.crypto.erasure import clear_sealed
 from registry.crypto.keyring import Compartment, Keyring
-from registry.residence.models import Permit, Registration
+from registry.crypto.sealed import SealedTable
+from registry.residence.models import PERMIT, REGISTRATION, Permit, Registration
 
 
 @dataclass
@@ -35,24 +36,27 @@ def erase_expired(
     on, now = today(trail.clock), trail.clock.now()
     done = ResidenceErasures()
     people: set[uuid.UUID] = set()
+    erased: dict[SealedTable, list[str]] = {}
     for registration in session.exec(
         select(Registration).where(Registration.departed_on.is_not(None), Registration.erased_at.is_(None))
     ):  # type: ignore[union-attr]
         if registration_due(registration.departed_on, on, policy=policy) == "erase":
-            registration.employer_name_ct = registration.employer_uscc_ct = None
+            erased.setdefault(REGISTRATION, []).append(str(registration.id))
             registration.erased_at = now
             trail.append(session, Event(Action.REGISTRATION_ERASE, targets=(str(registration.id),)))
             people.add(registration.person_id)
             done.registrations += 1
     for permit in session.exec(select(Permit).where(Permit.cancelled_on.is_not(None), Permit.erased_at.is_(None))):  # type: ignore[union-attr]
         if permit_due(permit.cancelled_on, on, policy=policy) == "erase":
-            permit.permit_no_ct = None
+            erased.setdefault(PERMIT, []).append(str(permit.id))
             permit.erased_at = now
-            indexes.drop_record(session, table="residence_permit", record_id=str(permit.id))
             trail.append(session, Event(Action.PERMIT_ERASE, targets=(str(permit.id),)))
             people.add(permit.person_id)
             done.permits += 1
     session.flush()
+    # Sealed values and index entries go by the descriptors; dates and states stay.
+    for descriptor, ids in erased.items():
+        clear_sealed(session, descriptor, ids)
     for person_id in people:
         live = session.exec(
             select(Registration.id).where(Registration.person_id == person_id, Registration.erased_at.is_(None))

@@ -45,6 +45,11 @@ class RegistrationStatus(StrEnum):
     active = "active"
     moved = "moved"
     departed = "departed"
+    # An arrival of a person held by another unit waits for that unit's consent (issue 13):
+    # `pending_transfer → active` on acceptance, `→ refused | withdrawn` otherwise.
+    pending_transfer = "pending_transfer"
+    refused = "refused"
+    withdrawn = "withdrawn"
 
 
 class Basis(StrEnum):

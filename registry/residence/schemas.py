@@ -51,6 +51,31 @@ class RegistrationCreate(Strict):
     reported_by: Literal["self", "landlord", "employer"] = "self"
 
 
+class PersonTransferRead(Strict):
+    """A request to take over a person held by another unit (plain fields only). The
+    requesting side sees `from_org_unit` and `escalated_to` as null: which unit holds a
+    person is not its to know."""
+
+    id: uuid.UUID
+    person_id: uuid.UUID
+    registration_id: uuid.UUID
+    status: Literal["requested", "accepted", "refused", "withdrawn"]
+    from_org_unit: str | None
+    to_org_unit: str
+    requested_on: date
+    escalates_on: date
+    escalated: bool
+    escalated_to: str | None
+    decided_on: date | None
+    reason: str | None
+    version: int
+
+
+class TransferRefusal(Strict):
+    # A closed list, so no free text (and no personal value) is stored with the refusal.
+    reason: Literal["still_resident", "identity_doubt", "duplicate", "other"]
+
+
 class RegistrationRead(Strict):
     id: uuid.UUID
     person_id: uuid.UUID
@@ -67,6 +92,8 @@ class RegistrationRead(Strict):
     late: bool
     previous_id: uuid.UUID | None
     version: int
+    # Set on a `pending_transfer` registration (answered 202): the request to the holder.
+    transfer: PersonTransferRead | None = None
 
 
 class RegistrationRow(Strict):

@@ -50,9 +50,11 @@ from registry.context import Context
 from registry.errors import NotFound, RuleViolation
 from registry.residence.models import Endorsement, Permit, Registration
 from registry.residence.policy import ResidencePolicy
-from registry.residence.rules import Basis, PermitStatus, endorsement_due_within, permit_state
+from registry.residence.rules import Basis, PermitStatus, RegistrationStatus, endorsement_due_within, permit_state
 from registry.residence.suppression import THRESHOLD, Cell, SuppressedCell, SuppressedRate, rate, suppress
 
+# Arrivals still waiting for (or refused by) the holding unit are no registrations yet (issue 13).
+NOT_IN_EFFECT = (RegistrationStatus.pending_transfer, RegistrationStatus.refused, RegistrationStatus.withdrawn)
 ENDORSEMENT_DUE_DAYS = 30
 PERMIT_STATUSES = (
     PermitStatus.applied,
@@ -100,7 +102,7 @@ def residence_stats(session: Session, ctx: Context, policy: ResidencePolicy, *, 
         select(OrgUnit).where(OrgUnit.code == org_unit, ctx.principal.scope.clause(OrgUnit.path))
     ).first()
     if unit is None:
-        raise NotFound("org unit not found")
+        raise NotFound("org unit not found", targets=(org_unit,))
     as_of = min(span.end, now)
     # Both the caller's scope and the requested subtree, inside the SQL.
     where = (ctx.principal.scope.clause(OrgUnit.path), OrgUnit.path.startswith(unit.path))  # type: ignore[attr-defined]
@@ -124,7 +126,12 @@ def _registrations(session: Session, where: tuple, span: Period) -> list[Suppres
     rows = session.exec(
         select(Registration.late, Registration.basis, sa.func.count())
         .join(OrgUnit, OrgUnit.code == Registration.org_unit_code)
-        .where(*where, Registration.registered_on >= span.start, Registration.registered_on <= span.end)
+        .where(
+            *where,
+            Registration.registered_on >= span.start,
+            Registration.registered_on <= span.end,
+            Registration.status.not_in(NOT_IN_EFFECT),  # type: ignore[attr-defined]
+        )
         .group_by(Registration.late, Registration.basis)
     ).all()
     late = sum(n for is_late, _, n in rows if is_late)

@@ -13,9 +13,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
 from httpx import Response
 
 from registry.access.policy import POLICY, Purpose, Role
+from registry.audit.models import AuditEntry
 from registry.casefiles.details import OFFENCE_FIELDS
 from registry.casefiles.workflows.common import Kind
 from tests.api_helpers import STRONG_PASSWORD
@@ -77,18 +79,37 @@ class Matrix:
         label = f"{row.method} {row.path} [{target.name}] as {role or 'anonymous'} ({purpose})"
         if response.status_code != want:
             self.mismatches.append(f"{label}: {response.status_code}, expected {want}: {response.text[:160]}")
+        if response.status_code in (403, 404) and role is not None:
+            self.check_denial_audited(label, role, target, url=self.url(row, target))
         if role in PERSONAL_FREE:
             self.unseen.append((label, response.content))
             # The table itself: personal routes stay shut to these roles, or (lists) show them nothing.
             if row.personal and want < 400 and (row.gate is not G.CASEFILE_LIST or response.json()["items"]):
                 self.mismatches.append(f"{label}: {want} from a personal route to a role without personal data")
-        if response.status_code == 202:  # a job: let it finish before the next call
+        if response.status_code == 202 and "job_id" in response.json():  # a job: let it finish first
             w.runtime.jobs.wait(uuid.UUID(response.json()["job_id"]), timeout=60)
         if response.status_code == 200 and row.path == f"{V1}/casefiles" and role is not None:
             self.check_list(label, role, response.json())
         if response.status_code == 200 and row.path.endswith("{casefile_id}") and role is not None:
             self.check_offence_fields(label, role, target, response.json())
         return response
+
+    def check_denial_audited(self, label: str, role: Role, target: Target, *, url: str) -> None:
+        """Every refusal is on the record, as a denied entry of the caller naming the target
+        (written after the rollback, so a 404 for out of scope still shows the probing)."""
+        w = self.world
+        with w.runtime.engine.connect() as conn:
+            entry = conn.execute(
+                sa.select(AuditEntry.outcome, AuditEntry.targets)
+                .where(AuditEntry.actor_id == w.ids[w.callers[role]])
+                .order_by(AuditEntry.id.desc())
+                .limit(1)
+            ).first()
+        self.checks += 1
+        if entry is None or entry.outcome != "denied":
+            self.mismatches.append(f"{label}: refused without a denied audit entry")
+        elif target.value and target.value in url and target.value not in entry.targets:
+            self.mismatches.append(f"{label}: denied entry names {entry.targets}, not the target")
 
     def login_form(self, role: Role | None) -> dict[str, str]:
         if role is None:

@@ -11,13 +11,17 @@ ADMIN_ROUTES = [
     ("POST", "/api/v1/org-units", {"code": "320500", "name": "x"}),
     ("GET", "/api/v1/org-units", None),
     ("GET", "/api/v1/org-units/320500", None),
-    ("POST", "/api/v1/users", {"username": "someone", "display_name": "x", "roles": ["police"], "password": "x" * 12}),
+    ("POST", "/api/v1/users", {"username": "someone", "display_name": "x", "roles": ["police"]}),
     ("GET", "/api/v1/users", None),
     ("GET", f"/api/v1/users/{SOME_ID}", None),
     ("PATCH", f"/api/v1/users/{SOME_ID}", {"display_name": "y"}),
     ("POST", f"/api/v1/users/{SOME_ID}/unlock", None),
-    ("POST", f"/api/v1/users/{SOME_ID}/password", {"new_password": "x" * 12}),
+    ("POST", f"/api/v1/users/{SOME_ID}/password", None),
     ("POST", "/api/v1/service-accounts", {"name": "school-svc", "roles": ["verifier"]}),
+    ("GET", "/api/v1/account-approvals", None),
+    ("GET", f"/api/v1/account-approvals/{SOME_ID}", None),
+    ("POST", f"/api/v1/account-approvals/{SOME_ID}/approve", None),
+    ("POST", f"/api/v1/account-approvals/{SOME_ID}/reject", None),
 ]
 
 
@@ -71,7 +75,6 @@ def test_duplicate_org_unit_and_username_conflict(client, admin):
         "username": "officer.li",
         "display_name": "x",
         "roles": ["police"],
-        "password": STRONG_PASSWORD,
         "org_unit": "320571",
     }
     assert client.post("/api/v1/users", json=body, headers=admin).status_code == 409
@@ -86,7 +89,6 @@ def test_separation_of_duties_is_refused_on_create_and_update(client, admin, rol
         "username": "mixed.user",
         "display_name": "x",
         "roles": roles,
-        "password": STRONG_PASSWORD,
         "org_unit": "320571",
     }
     response = client.post("/api/v1/users", json=body, headers=admin)
@@ -100,18 +102,29 @@ def test_separation_of_duties_is_refused_on_create_and_update(client, admin, rol
     assert patched.status_code == 422
 
 
-def test_password_policy(client, admin):
-    base = {"display_name": "x", "roles": ["police"], "org_unit": "320571"}
-    short = client.post("/api/v1/users", json=base | {"username": "short.pw", "password": "elevenchars"}, headers=admin)
+def test_administrators_never_choose_a_password(client, admin):
+    """Creates and resets answer a one-time password the service made; a chosen one is refused."""
+    base = {"username": "chosen.password", "display_name": "x", "roles": ["auditor"]}
+    refused = client.post("/api/v1/users", json=base | {"password": STRONG_PASSWORD}, headers=admin)
+    assert refused.status_code == 422
+    assert [e["loc"] for e in refused.json()["errors"]] == [["body", "password"]]
+    made = client.post("/api/v1/users", json=base, headers=admin)
+    assert made.status_code == 201 and made.json()["password_change_required"] is True
+    assert len(made.json()["one_time_password"]) >= 24
+    path = f"/api/v1/users/{made.json()['id']}/password"
+    assert client.post(path, json={"new_password": STRONG_PASSWORD}, headers=admin).status_code == 422
+    reset = client.post(path, headers=admin)
+    assert reset.status_code == 200 and reset.json()["one_time_password"] != made.json()["one_time_password"]
+    # The owner's own choice still meets the policy.
+    body = {"username": "chosen.password", "one_time_password": reset.json()["one_time_password"]}
+    short = client.post("/api/v1/auth/password/one-time", json=body | {"new_password": "elevenchars"})
     assert short.status_code == 422 and "12" in short.json()["detail"]
-    same = client.post(
-        "/api/v1/users", json=base | {"username": "samename.user", "password": "samename.user"}, headers=admin
-    )
+    same = client.post("/api/v1/auth/password/one-time", json=body | {"new_password": "chosen.password"})
     assert same.status_code == 422 and "username" in same.json()["detail"]
 
 
 def test_data_roles_need_an_org_unit_and_verifier_is_service_only(client, admin):
-    body = {"username": "no.unit", "display_name": "x", "roles": ["police"], "password": STRONG_PASSWORD}
+    body = {"username": "no.unit", "display_name": "x", "roles": ["police"]}
     assert client.post("/api/v1/users", json=body, headers=admin).status_code == 422
     body = body | {"roles": ["verifier"], "org_unit": "320571"}
     assert client.post("/api/v1/users", json=body, headers=admin).status_code == 422
@@ -132,7 +145,7 @@ def test_district_admin_sees_only_its_subtree(client, admin):
     assert names == {"district.admin", "own.officer"}
     # Cannot plant a root or place users outside its subtree.
     assert client.post("/api/v1/org-units", json={"code": "330100", "name": "x"}, headers=district).status_code == 404
-    body = {"username": "moved.out", "display_name": "x", "roles": ["police"], "password": STRONG_PASSWORD}
+    body = {"username": "moved.out", "display_name": "x", "roles": ["police"]}
     assert client.post("/api/v1/users", json=body | {"org_unit": "320505"}, headers=district).status_code == 404
 
 
@@ -155,7 +168,8 @@ def test_list_pagination_with_cursor(client, admin):
     rest = client.get(f"/api/v1/users?limit=4&cursor={first['next_cursor']}", headers=admin).json()
     assert rest["next_cursor"] is None
     usernames = [u["username"] for u in first["items"] + rest["items"]]
-    assert usernames == sorted(usernames) and len(set(usernames)) == 6  # five officers and the bootstrap admin
+    # five officers, the bootstrap admin and the second admin that approved them
+    assert usernames == sorted(usernames) and len(set(usernames)) == 7
     assert client.get("/api/v1/users?limit=501", headers=admin).status_code == 422
     assert client.get("/api/v1/users?cursor=%%%", headers=admin).status_code == 400
 

@@ -100,7 +100,8 @@ def test_inclusion_and_consistency_proofs_verify_against_the_checkpoint(client, 
 
 
 def test_person_access_report_lists_who_when_and_why(client, world):
-    report = client.get(f"/api/v1/audit/persons/{world['person_id']}/accesses", headers=world["auditor"]).json()
+    path = f"/api/v1/audit/persons/{world['person_id']}/accesses"
+    report = client.get(path, headers=world["auditor"]).json()["items"]
     actions = {(a["action"], a["purpose"]) for a in report}
     assert ("person:create", "registration") in actions and ("person:read", "investigation") in actions
     assert all(a["org_unit"] == "320571" for a in report if a["actor_roles"] == ["police"])

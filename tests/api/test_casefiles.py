@@ -3,6 +3,8 @@ break-glass, sealing, workflows and the sealed timeline."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 import sqlalchemy as sa
 
@@ -45,7 +47,13 @@ def world(client, bootstrap):
     ).json()["id"]
     created = client.post(
         "/api/v1/casefiles",
-        json={"person_id": person_id, "kind": "community_correction", "org_unit": "320571", "details": CORRECTION},
+        json={
+            "person_id": person_id,
+            "kind": "community_correction",
+            "org_unit": "320571",
+            "opened_on": "2025-12-21",  # transitions are not dated before the file opened
+            "details": CORRECTION,
+        },
         headers=heads["corr.a"] | SUP,
     )
     assert created.status_code == 201, created.text
@@ -286,17 +294,9 @@ def test_female_subject_needs_a_female_team_member(client, bootstrap, world):
     admin = as_user(client, *bootstrap)
     ids = {}
     for name, sex in (("social.m", "male"), ("social.f", "female")):
-        body = {
-            "username": name,
-            "display_name": name,
-            "roles": ["social_worker"],
-            "org_unit": "320571",
-            "password": STRONG_PASSWORD,
-            "sex": sex,
-        }
-        made = client.post("/api/v1/users", json=body, headers=admin)
-        assert made.status_code == 201 and made.json()["sex"] == sex
-        ids[name] = made.json()["id"]
+        made = create_user(client, admin, name, ["social_worker"], "320571", sex=sex)
+        assert made["sex"] == sex
+        ids[name] = made["id"]
     people = SyntheticPeople(77)
     female = next(p for p in (people.person() for _ in range(100)) if p.sex == "female")
     person_id = client.post(
@@ -378,3 +378,79 @@ def test_counting_hints_two_warnings_and_three_missed_tests(client, world):
     for day in ("2026-01-01", "2026-01-02", "2026-01-03"):
         client.post(f"{drug_path}/events", json={"type": "test_missed", "occurred_on": day}, headers=police)
     assert client.get(drug_path, headers=police).json()["hints"] == ["serious_violation_to_report"]
+
+
+def test_a_file_on_a_person_out_of_scope_is_the_404_of_no_person_before_any_identity_rule(client, runtime, world):
+    """Issue 13, finding 4: the `minor` flag answered to `opened_on` (the birth date) and
+    the team rule's 422 to the sex of a person the caller could not read. Now access to the
+    person is decided first: out of scope is the 404 of an id that does not exist, whatever
+    the body asks, and the refusal is audited naming the person."""
+    people = SyntheticPeople(91)
+    minor = next(
+        p for p in (people.person() for _ in range(20_000)) if p.birth_date > date(2008, 1, 6) and p.sex == "female"
+    )
+    person_id = client.post(
+        "/api/v1/persons",
+        json={"id_number": minor.id_number, "name": minor.name},
+        headers=world["heads"]["police.a"] | {"X-Purpose": "registration"},
+    ).json()["id"]
+    far = world["heads"]["corr.far"] | SUP  # district B; the person is held by district A
+
+    def open_file(subject: str, opened_on: str, details: dict):  # type: ignore[no-untyped-def]
+        body = {
+            "person_id": subject,
+            "kind": "community_correction",
+            "org_unit": "320505",
+            "opened_on": opened_on,
+            "details": details,
+        }
+        return client.post("/api/v1/casefiles", json=body, headers=far)
+
+    nobody = open_file("6f1c1a52-2d0e-4f43-9d57-0a4f3a3c0b11", "2026-01-01", CORRECTION)
+    assert nobody.status_code == 404
+    # Dates either side of the 18th birthday, and even invalid details: one answer.
+    for opened_on in ("2000-01-01", f"{minor.birth_date.year + 18}-01-01", "2026-01-01"):
+        for details in (CORRECTION, {"religion": "x"}):
+            refused = open_file(person_id, opened_on, details)
+            assert refused.status_code == 404 and refused.json() == nobody.json(), refused.text
+    with runtime.engine.connect() as conn:
+        denied = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM audit_entry WHERE action = 'access:denied' AND CAST(targets AS TEXT) LIKE :p"
+            ),
+            {"p": f"%{person_id}%"},
+        ).scalar()
+        files = conn.execute(sa.text("SELECT count(*) FROM casefile WHERE org_unit_code = '320505'")).scalar()
+    assert denied == 6 and files == 0
+    # In scope, the holder's district opens it (and the flag is computed as before).
+    mine = client.post(
+        "/api/v1/casefiles",
+        json={"person_id": person_id, "kind": "community_correction", "org_unit": "320571", "details": CORRECTION},
+        headers=world["heads"]["corr.a"] | SUP,
+    )
+    assert mine.status_code == 201 and mine.json()["minor"] is True
+
+
+def test_a_social_workers_hint_names_no_sanction_so_it_tells_no_category(client, world):
+    """Two warnings: corrections see which sanction may be proposed (revocation, or a police
+    penalty for 管制); a social worker, who may not see the category, sees only that one may."""
+    corr = world["heads"]["corr.a"] | SUP
+    social = world["heads"]["social.a"] | SUP
+    seen = {}
+    for category in ("probation", "control"):
+        body = {
+            "person_id": world["person_id"],
+            "kind": "community_correction",
+            "org_unit": "320571",
+            "opened_on": "2025-12-21",
+            "details": CORRECTION | {"category": category},
+        }
+        path = f"/api/v1/casefiles/{client.post('/api/v1/casefiles', json=body, headers=corr).json()['id']}"
+        client.put(f"{path}/assignments", json={"user_ids": [world["ids"]["social.a"]]}, headers=corr)
+        for day in ("2026-01-02", "2026-01-04"):
+            client.post(f"{path}/events", json={"type": "warning", "occurred_on": day}, headers=corr)
+        seen[category] = (client.get(path, headers=corr).json()["hints"], client.get(path, headers=social).json())
+    assert seen["probation"][0] == ["revocation_may_be_proposed"]
+    assert seen["control"][0] == ["police_penalty_may_be_proposed"]
+    for _, read in seen.values():
+        assert read["hints"] == ["sanction_may_be_proposed"] and "category" not in read["details"]

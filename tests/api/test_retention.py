@@ -32,9 +32,10 @@ def world(client, bootstrap):
     admin = as_user(client, *bootstrap)
     create_tree(client, admin)
     create_user(client, admin, "corr.a", ["corrections"], "320571")
+    create_user(client, admin, "corr.city", ["corrections"], "320500")  # approves district A's closures
     create_user(client, admin, "police.a", ["police"], "320571")
     create_user(client, admin, "secadmin.x", ["security_admin"], None)
-    heads = {n: as_user(client, n, STRONG_PASSWORD) for n in ("corr.a", "police.a", "secadmin.x")}
+    heads = {n: as_user(client, n, STRONG_PASSWORD) for n in ("corr.a", "corr.city", "police.a", "secadmin.x")}
 
     def relogin() -> None:
         for name in heads:
@@ -61,6 +62,7 @@ def _discharged_file(client, world, clock, *, minor: bool) -> str:
             "person_id": _person(client, world, minor=minor),
             "kind": "community_correction",
             "org_unit": "320571",
+            "opened_on": "2025-12-01",
             "details": _correction("2026-01-31"),
         },
         headers=corr,
@@ -80,7 +82,13 @@ def _discharged_file(client, world, clock, *, minor: bool) -> str:
     done = client.post(
         f"{path}/transitions", json={"to": "discharged", "on": "2026-02-01", "certificate_no": "C-1"}, headers=corr
     )
-    assert done.status_code == 200, done.text
+    # A closure waits for the supervising level; `closed_on` is the approval date (02-04).
+    assert done.status_code == 202 and done.json()["status"] == "supervised", done.text
+    approved = client.post(
+        f"{path}/closure/decision", json={"approve": True}, headers=world["heads"]["corr.city"] | SUP
+    )
+    assert approved.status_code == 200, approved.text
+    assert client.get(path, headers=corr).json()["closed_on"] == "2026-02-04"
     return made.json()["id"]
 
 
@@ -95,7 +103,11 @@ def test_minor_file_sealed_three_days_after_discharge_then_court_request_only(cl
     casefile_id = _discharged_file(client, world, clock, minor=True)
     path = f"/api/v1/casefiles/{casefile_id}"
     assert client.post("/api/v1/retention/runs", headers=world["heads"]["corr.a"]).status_code == 403
-    _run(client, runtime, world)  # discharged 2026-02-01, today 2026-02-04: due on 02-04
+    _run(client, runtime, world)  # closure approved 2026-02-04: not yet due
+    assert client.get(path, headers=world["heads"]["corr.a"] | SUP).status_code == 200
+    clock.advance(days=3)  # 2026-02-07: due (approved + 3 days)
+    world["relogin"]()
+    _run(client, runtime, world)
     corr = world["heads"]["corr.a"]
     assert client.get(path, headers=corr | SUP).status_code == 404
     grant = client.post(

@@ -380,4 +380,6 @@ def test_access_scope_validation_and_audit(client, runtime, world):
     assert [e.targets for e in entries] == [["320571001", "2026"], ["320571", "2026-Q1"]]
     assert entries[-1].request_id == response.headers["x-request-id"] and entries[-1].outcome == "allowed"
     assert entries[-1].purpose is None
-    assert len(denied) == 2
+    # The two refused roles, and the three 404s (each naming the unit asked for).
+    assert len(denied) == 5
+    assert [e.targets for e in denied[2:]] == [["320505"], ["320500"], ["999999"]]

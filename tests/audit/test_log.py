@@ -21,9 +21,7 @@ from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
 from registry.audit.sequencer import Sequencer
 from registry.audit.verify import verify_log
 from registry.db import create_engine
-from tests.support.audit import append
-
-LOG_TABLES = ("audit_entry", "audit_leaf", "audit_node", "audit_checkpoint")
+from tests.support.audit import LOG_TABLES, append, disable_triggers
 
 
 @pytest.fixture
@@ -36,17 +34,6 @@ def owner(database_url):
 
 def verify(runtime, **kwargs):
     return verify_log(runtime.engine, runtime.provider.public_key(), runtime.settings.audit_origin, **kwargs)
-
-
-def disable_triggers(owner) -> None:
-    with owner.begin() as conn:
-        if owner.dialect.name == "sqlite":
-            names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars().all()
-            for name in names:
-                conn.exec_driver_sql(f"DROP TRIGGER {name}")
-        else:
-            for table in LOG_TABLES:
-                conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
 
 
 @pytest.fixture

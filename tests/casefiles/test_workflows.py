@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from registry.casefiles import leave
 from registry.casefiles.workflows import WORKFLOWS, Kind, Workflow, correction, drug, resettlement, workflow_for
-from registry.casefiles.workflows.common import add_months, add_years, inclusive_days
+from registry.casefiles.workflows.common import add_months, add_years, check_transition_date, inclusive_days
 from registry.errors import ConfigurationError, Conflict, RuleViolation
 
 D = date.fromisoformat
@@ -472,3 +472,49 @@ def test_drug_full_life() -> None:
     assert state in drug.TERMINAL
     assert drug.is_under_dynamic_control(D("2028-03-09"), D("2031-03-08"))
     assert not drug.is_under_dynamic_control(D("2028-03-09"), D("2031-03-09"))
+
+
+# -- transition dates (issue 13, finding 5) ---------------------------------------------------
+
+TODAY = D("2026-01-05")
+
+
+@pytest.mark.parametrize(
+    ("on", "opened_on", "last_event_on", "backdate_days", "refused"),
+    [
+        ("2026-01-05", "2026-01-05", "2026-01-05", 30, None),  # today, on the day it opened
+        ("2025-12-06", "2003-05-01", None, 30, None),  # exactly the limit
+        ("2025-12-05", "2003-05-01", None, 30, "back-dated more than 30 days"),
+        ("2026-01-04", "2003-05-01", None, 0, "back-dated more than 0 days"),
+        ("2026-01-05", "2003-05-01", None, 0, None),
+        ("2026-01-06", "2003-05-01", None, 30, "in the future"),
+        ("1990-01-01", "2003-05-01", None, 30, "before the file was opened"),  # the finding
+        ("2026-01-01", "2026-01-02", None, 30, "before the file was opened"),
+        ("2026-01-01", "2025-12-01", "2026-01-02", 30, "before the latest entry"),
+    ],
+)
+def test_transition_dates_are_bounded(on, opened_on, last_event_on, backdate_days, refused):
+    def check() -> None:
+        check_transition_date(
+            D(on),
+            opened_on=D(opened_on),
+            last_event_on=D(last_event_on) if last_event_on else None,
+            today=TODAY,
+            backdate_days=backdate_days,
+        )
+
+    if refused is None:
+        check()
+        return
+    with pytest.raises(RuleViolation) as excinfo:
+        check()
+    assert rule_of(excinfo) == "transition.on" and refused in excinfo.value.detail
+
+
+@given(on=dates, opened=dates, backdate=st.integers(min_value=0, max_value=365))
+def test_an_accepted_transition_date_lies_between_opening_and_today_within_the_limit(on, opened, backdate):
+    try:
+        check_transition_date(on, opened_on=opened, last_event_on=None, today=TODAY, backdate_days=backdate)
+    except RuleViolation:
+        return
+    assert opened <= on <= TODAY and (TODAY - on).days <= backdate

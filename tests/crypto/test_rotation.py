@@ -24,7 +24,7 @@ from registry.context import Context, actor_of
 from registry.crypto.models import DataKeyRecord
 from registry.crypto.rotation import key_status, rotate_deks, rotate_index, rotate_kek
 from registry.db import transaction
-from registry.maintenance import SEALED_TABLES
+from registry.maintenance import sealed_tables
 from registry.people import service
 from registry.people.schemas import PersonCreate, PersonSearch
 from registry.people.synthetic import SyntheticPeople
@@ -106,9 +106,9 @@ def test_any_sequence_of_rotations_and_crashes_keeps_everything_readable(initial
             elif kind == "kek":
                 rotate_kek(runtime.engine, runtime.keyring, batch=1, progress=progress)
             elif kind == "dek":
-                rotate_deks(runtime.engine, runtime.keyring, SEALED_TABLES, batch=1, progress=progress)
+                rotate_deks(runtime.engine, runtime.keyring, sealed_tables(), batch=1, progress=progress)
             elif kind == "index":
-                rotate_index(runtime.engine, runtime.keyring, SEALED_TABLES, batch=1, progress=progress)
+                rotate_index(runtime.engine, runtime.keyring, sealed_tables(), batch=1, progress=progress)
         except Crash:
             # Restart: a new process with the same files, and the same command run again.
             runtime.engine.dispose()
@@ -117,9 +117,9 @@ def test_any_sequence_of_rotations_and_crashes_keeps_everything_readable(initial
             if kind == "kek":
                 rotate_kek(runtime.engine, runtime.keyring, batch=2, new_version=False)
             elif kind == "dek":
-                rotate_deks(runtime.engine, runtime.keyring, SEALED_TABLES, batch=2)
+                rotate_deks(runtime.engine, runtime.keyring, sealed_tables(), batch=2)
             else:
-                rotate_index(runtime.engine, runtime.keyring, SEALED_TABLES, batch=2)
+                rotate_index(runtime.engine, runtime.keyring, sealed_tables(), batch=2)
 
     with Session(runtime.engine) as session:
         for person_id, p in written.items():

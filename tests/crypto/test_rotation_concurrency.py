@@ -18,7 +18,7 @@ from registry.context import Context, actor_of
 from registry.crypto.keyring import Compartment
 from registry.crypto.rotation import sweep
 from registry.db import create_engine, transaction
-from registry.maintenance import SEALED_TABLES
+from registry.maintenance import sealed_tables
 from registry.people import service
 from registry.people.schemas import PersonCreate, PersonUpdate
 from registry.people.synthetic import SyntheticPeople
@@ -75,7 +75,7 @@ def test_an_update_committed_during_the_sweep_is_kept(runtime, clock):
             update, ctx, runtime.keyring, person_id=person_id, data=PersonUpdate(name=NEW_NAME), if_match=1
         )
         update.flush()  # the row is changed and locked, not yet committed
-        sweeper = threading.Thread(target=sweep, args=(runtime.engine, runtime.keyring, SEALED_TABLES))
+        sweeper = threading.Thread(target=sweep, args=(runtime.engine, runtime.keyring, sealed_tables()))
         sweeper.start()
         _wait_until_blocked(runtime.settings.resolved_database_url)
         update.commit()

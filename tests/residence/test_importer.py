@@ -311,3 +311,32 @@ def test_import_command_writes_rejects_and_a_summary(tmp_path):
     assert "rows 4, imported 0, skipped as duplicates 3, rejected 1" in second.stderr
     assert "row 3: id_number: check character does not match" in second.stderr
     assert (bad_id in first.stderr + second.stderr) is False
+
+
+def test_an_import_never_takes_over_a_person_another_unit_holds(runtime, tmp_path):
+    """Jurisdiction moves only by consent: a district's import that names a person held by
+    another district is refused for that row; a tree-wide import (a unit above both) may
+    move them, and the move is on the record."""
+    ensure_demo_tree(runtime)
+    on = today(runtime.clock)
+    [row] = seed_rows(1, seed=11, units=["320505001"], on=on)
+    row = replace(row, dwelling_kind="owned", landlord_id_number=None, pledge_signed_on=None)
+    first = tmp_path / "held-in-b.csv"
+    _write_csv(first, [row])
+    assert import_file(runtime, first, org_unit="320505").imported == 1
+    with transaction(runtime.engine) as session:  # the person leaves B's dwelling (departure)
+        session.execute(sa.update(Registration).values(status="departed", departed_on=on))
+    arrival = replace(row, dwelling_org_unit="320571001", dwelling_address=row.dwelling_address + "A")
+    second = tmp_path / "arrives-in-a.csv"
+    _write_csv(second, [arrival])
+    rejected: list = []
+    counts = import_file(runtime, second, org_unit="320571", on_reject=rejected.append)
+    assert (counts.imported, counts.rejected) == (0, 1)
+    assert "jurisdiction" in rejected[0].reason
+    with transaction(runtime.engine) as session:
+        assert set(session.exec(select(Person.org_unit_code))) == {"320505001"}
+    assert import_file(runtime, second).imported == 1  # tree-wide: a unit above both
+    with transaction(runtime.engine) as session:
+        assert set(session.exec(select(Person.org_unit_code))) == {"320571001"}
+        moves = session.exec(select(AuditEntry).where(AuditEntry.action == "person:jurisdiction-move")).all()
+    assert len(moves) == 1 and moves[0].reason.endswith("(import)")

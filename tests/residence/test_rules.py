@@ -46,7 +46,7 @@ def rule_of(excinfo: pytest.ExceptionInfo[RuleViolation]) -> str:
 
 
 def test_enum_values() -> None:
-    assert list(RegistrationStatus) == ["active", "moved", "departed"]
+    assert list(RegistrationStatus) == ["active", "moved", "departed", "pending_transfer", "refused", "withdrawn"]
     assert list(Basis) == ["employment", "study", "family", "business", "other"]
     assert list(PermitBasis) == ["employment", "residence", "study"]
     assert list(PermitStatus) == [

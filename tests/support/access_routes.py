@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.api_helpers import STRONG_PASSWORD
 from tests.support.access_model import CORRECTION, Gate, P, Row
-from tests.support.access_world import ARRIVED, CITY, STREET_A, Target, World, details, owner_of
+from tests.support.access_world import ARRIVED, CITY, STREET_A, UNIT_A, Target, World, details, owner_of
 
 G = Gate
 V1 = "/api/v1"
@@ -71,6 +70,8 @@ ROWS: list[Row] = [
     Row("POST", f"{V1}/auth/token", G.LOGIN, 200),
     Row("POST", f"{V1}/auth/mfa", G.ANY, 201),
     Row("POST", f"{V1}/auth/mfa/confirm", G.ANY, 422, body=lambda w, t, a: {"otp": "000000"}),
+    # Validated before anything else, so the matrix's calls cost no failed attempt.
+    Row("POST", f"{V1}/auth/password/one-time", G.PUBLIC, 422, body=lambda w, t, a: {}),
     Row(
         "POST",
         f"{V1}/auth/password",
@@ -90,18 +91,17 @@ ROWS: list[Row] = [
     ),
     Row("GET", f"{V1}/org-units", G.PERMISSION, 200, perm=P.ORG_UNIT_MANAGE),
     Row("GET", f"{V1}/org-units/{{code}}", G.PERMISSION, 200, "unit", P.ORG_UNIT_MANAGE),
-    Row(
+    Row(  # a data role: a request for a second administrator (dual control)
         "POST",
         f"{V1}/users",
         G.PERMISSION,
-        201,
+        202,
         "unit",
         P.USER_MANAGE,
         body=lambda w, t, a: {
             "username": f"matrix.user{w.unique()}",
             "display_name": "Matrix user",
             "roles": ["police"],
-            "password": STRONG_PASSWORD,
             "org_unit": t.value,
         },
     ),
@@ -118,14 +118,27 @@ ROWS: list[Row] = [
         body=lambda w, t, a: {},
     ),
     Row("POST", f"{V1}/users/{{account_id}}/unlock", G.PERMISSION, 200, "user", P.USER_MANAGE),
+    # a data user's reset: a request for a second administrator (dual control)
+    Row("POST", f"{V1}/users/{{account_id}}/password", G.PERMISSION, 202, "user", P.USER_MANAGE),
+    Row("GET", f"{V1}/account-approvals", G.PERMISSION, 200, perm=P.USER_MANAGE),
+    Row("GET", f"{V1}/account-approvals/{{approval_id}}", G.PERMISSION, 200, "approval", P.USER_MANAGE),
     Row(
         "POST",
-        f"{V1}/users/{{account_id}}/password",
+        f"{V1}/account-approvals/{{approval_id}}/approve",
         G.PERMISSION,
-        204,
-        "user",
+        200,
+        "approval",
         P.USER_MANAGE,
-        body=lambda w, t, a: {"new_password": "another long password"},
+        fresh=lambda w, t: Target(t.name, w.approval(UNIT_A)),
+    ),
+    Row(
+        "POST",
+        f"{V1}/account-approvals/{{approval_id}}/reject",
+        G.PERMISSION,
+        200,
+        "approval",
+        P.USER_MANAGE,
+        fresh=lambda w, t: Target(t.name, w.approval(UNIT_A)),
     ),
     Row(
         "POST",
@@ -181,6 +194,7 @@ ROWS: list[Row] = [
     # -- audit --------------------------------------------------------------------------
     Row("GET", f"{V1}/audit/events", G.PERMISSION, 200, perm=P.AUDIT_READ, query="limit=20"),
     Row("GET", f"{V1}/audit/checkpoint", G.PERMISSION, 200, perm=P.AUDIT_READ),
+    Row("GET", f"{V1}/audit/verifier-key", G.PERMISSION, 200, perm=P.AUDIT_READ),
     Row("GET", f"{V1}/audit/proofs/inclusion", G.PERMISSION, 200, perm=P.AUDIT_READ, query="seq=0&size={size}"),
     Row("GET", f"{V1}/audit/proofs/consistency", G.PERMISSION, 200, perm=P.AUDIT_READ, query="from=1&to={size}"),
     Row("GET", f"{V1}/audit/persons/{{person_id}}/accesses", G.PERMISSION, 200, "person", P.AUDIT_READ, scoped=False),
@@ -248,6 +262,48 @@ ROWS: list[Row] = [
         **PERSON,
         body=lambda w, t, a: {"departed_on": _today(w, -4)},
         fresh=lambda w, t: Target(t.name, w.fresh_registration()),
+    ),
+    # Person transfers (issue 13): decided by the holder's side, withdrawn by the asker's.
+    Row("GET", f"{V1}/person-transfers", G.PERMISSION, 200, perm=P.RESIDENCE_READ, **PERSON),
+    Row(
+        "GET",
+        f"{V1}/person-transfers/{{transfer_id}}",
+        G.PERMISSION,
+        200,
+        "person_transfer",
+        P.RESIDENCE_READ,
+        **PERSON,
+    ),
+    Row(
+        "POST",
+        f"{V1}/person-transfers/{{transfer_id}}/accept",
+        G.PERMISSION,
+        200,
+        "person_transfer_held",
+        P.RESIDENCE_WRITE,
+        **PERSON,
+        fresh=lambda w, t: w.person_transfer(t.name),
+    ),
+    Row(
+        "POST",
+        f"{V1}/person-transfers/{{transfer_id}}/refuse",
+        G.PERMISSION,
+        200,
+        "person_transfer_held",
+        P.RESIDENCE_WRITE,
+        **PERSON,
+        body=lambda w, t, a: {"reason": "other"},
+        fresh=lambda w, t: w.person_transfer(t.name),
+    ),
+    Row(
+        "POST",
+        f"{V1}/person-transfers/{{transfer_id}}/withdraw",
+        G.PERMISSION,
+        200,
+        "person_transfer_asked",
+        P.RESIDENCE_WRITE,
+        **PERSON,
+        fresh=lambda w, t: w.person_transfer(t.name),
     ),
     Row(
         "POST",
@@ -374,6 +430,17 @@ ROWS: list[Row] = [
         True,
         **PERSON,
         body=lambda w, t, a: {"to": "no_such_state", "on": _today(w)},
+    ),
+    # No closure is pending on a stock file: past every access check, 409 and nothing changes.
+    Row(
+        "POST",
+        f"{V1}/casefiles/{{casefile_id}}/closure/decision",
+        G.CASEFILE_OPEN,
+        409,
+        "casefile",
+        True,
+        **PERSON,
+        body=lambda w, t, a: {"approve": True},
     ),
     Row(
         "PUT",

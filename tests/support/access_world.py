@@ -94,6 +94,7 @@ class World:
     etags: dict[str, str] = field(default_factory=dict)  # account or person id → ETag
     id_numbers: dict[str, str] = field(default_factory=dict)  # person id → ID number
     holders: dict[str, str] = field(default_factory=dict)  # registration id → person id
+    admin: dict[str, str] = field(default_factory=dict)  # the bootstrap admin's auth header (not a caller)
     client_id: str = ""  # the verifier's credentials
     client_secret: str = ""
     dwelling_a: str = ""
@@ -216,6 +217,17 @@ class World:
         cf = Casefile(file_id, "community_correction", in_scope=unit == UNIT_A, assigned=name == "outgoing")
         return Target(name, transfer["id"], cf.in_scope, cf, receiving_in_scope=to == UNIT_A)
 
+    def person_transfer(self, name: str) -> Target:
+        """held in A: district B registers a person district A holds; asked by A: the reverse.
+        Either waits as `pending_transfer` for the holder's answer (issue 13); `in_scope` is
+        the holder's side, the one that may accept or refuse."""
+        held_in_a = name == "held in A"
+        holder, asker = ("owner.police", "police.b") if held_in_a else ("police.b", "owner.police")
+        dwelling = self.targets["dwelling"][1 if held_in_a else 0].value
+        body = {"person_id": self.person(holder), "dwelling_id": dwelling, "arrived_on": ARRIVED, "basis": "family"}
+        transfer = self.ok(asker, "POST", "/api/v1/residence-registrations", 202, json=body)["transfer"]
+        return Target(name, transfer["id"], held_in_a)
+
     def fresh_registration(self) -> str:
         """A registration of a new person in district A (a move or departure uses it up)."""
         return self.registration("owner.police", self.person("owner.police"), self.dwelling_a)
@@ -223,10 +235,18 @@ class World:
     def unique(self) -> int:
         return next(self.counter)
 
+    def approval(self, unit: str) -> str:
+        """A pending request (dual control) for a police account in `unit`, by the bootstrap
+        admin: admin.a, which it did not make alone, may approve it."""
+        body = {"username": f"pending.user{self.unique()}", "display_name": "Pending", "roles": ["police"]}
+        response = self.client.post("/api/v1/users", json=body | {"org_unit": unit}, headers=self.admin)
+        assert response.status_code == 202, response.text
+        return response.json()["id"]
+
 
 def build_world(client: TestClient, runtime: Runtime, bootstrap: tuple[str, str], today: date) -> World:
     world = World(client, runtime, today)
-    admin = as_user(client, *bootstrap)
+    admin = world.admin = as_user(client, *bootstrap)
     create_tree(client, admin)
     staff = {f"{r}.a": ([r], UNIT_A) for r in Role if r is not Role.VERIFIER}
     staff |= {
@@ -275,6 +295,7 @@ def _records(world: World) -> None:
         "permit": [Target("permit in A", permit_a), Target("permit in B", permit_b, False)],
         "unit": [Target("unit A", UNIT_A), Target("unit B", UNIT_B, False)],
         "user": [Target("user in A", w.ids["dummy.a"]), Target("user in B", w.ids["dummy.b"], False)],
+        "approval": [Target("approval in A", w.approval(UNIT_A)), Target("approval in B", w.approval(UNIT_B), False)],
         "leave": [
             w.leave("owner.corrections", UNIT_A, person_a, assigned=True),
             w.leave("corrections.b", UNIT_B, person_b, assigned=False),
@@ -282,6 +303,11 @@ def _records(world: World) -> None:
         "transfer": [w.transfer(name) for name in ("incoming", "outgoing", "foreign")],
         "none": [Target("-", "")],
     }
+    # Person transfers by side: the holder's (accept, refuse), the asker's (withdraw), either (read).
+    held, asked = w.person_transfer("held in A"), w.person_transfer("asked by A")
+    w.targets["person_transfer_held"] = [held, asked]
+    w.targets["person_transfer_asked"] = [replace(asked, in_scope=True), replace(held, in_scope=False)]
+    w.targets["person_transfer"] = [held, replace(asked, in_scope=True)]
     files = [(kind, variant, w.casefile_variant(kind, variant)) for kind in KINDS for variant in VARIANTS]
     w.targets["casefile"] = [Target(f"{k} {v}", cf.id, cf.in_scope, cf) for k, v, cf in files]
     held = ("community_correction assigned", "community_correction in_b")

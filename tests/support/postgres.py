@@ -1,12 +1,15 @@
 """A real PostgreSQL server for the tests: the machine's own on 127.0.0.1:5432 when it
 answers, else a throwaway cluster started here (as the `postgres` user when run as root,
-since the server refuses to run as root) on a free loopback port."""
+since the server refuses to run as root) on a free loopback port. Tests of what a role
+may do get a throwaway cluster of their own that asks every login for its password
+(`password_server`): on a server that trusts every local login, roles bound nothing."""
 
 from __future__ import annotations
 
 import contextlib
 import glob
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -37,7 +40,11 @@ def _free_port() -> int:
 
 
 class ThrowawayServer:
-    def __init__(self) -> None:
+    """`password`: the superuser's, and every login needs its own (scram-sha-256);
+    None: every local login is trusted."""
+
+    def __init__(self, *, password: str | None = None) -> None:
+        self.password = password
         binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not binaries:
             raise RuntimeError("no PostgreSQL server binaries: install Debian's postgresql (see .ci/run)")
@@ -57,10 +64,22 @@ class ThrowawayServer:
 
     def start(self) -> str:
         data = self.root / "data"
-        self._run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        auth = ["--auth=trust"]
+        pwfile = self.root / "superuser-password"
+        if self.password is not None:
+            pwfile.write_text(self.password + "\n")
+            pwfile.chmod(0o600)
+            if self.as_root:
+                shutil.chown(pwfile, "postgres")
+            auth = ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
+        try:
+            self._run("initdb", "-D", str(data), "-U", "postgres", *auth, "-E", "UTF8", "--no-sync")
+        finally:
+            pwfile.unlink(missing_ok=True)
         options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        login = "postgres" if self.password is None else f"postgres:{self.password}"
+        return f"postgresql+psycopg://{login}@127.0.0.1:{self.port}/postgres"
 
     def stop(self) -> None:
         try:
@@ -78,12 +97,30 @@ def admin_url() -> tuple[str, ThrowawayServer | None]:
         return machine, None
     server = ThrowawayServer()
     url = server.start()
+    _wait_until_it_answers(url)
+    return url, server
+
+
+def _wait_until_it_answers(url: str) -> None:
     deadline = time.monotonic() + 30
     while not _answers(url):
         if time.monotonic() > deadline:
             raise RuntimeError("throwaway PostgreSQL did not start")
         time.sleep(0.2)
-    return url, server
+
+
+@contextlib.contextmanager
+def password_server() -> Iterator[str]:
+    """A throwaway cluster of its own where every login needs its password
+    (scram-sha-256); yields the superuser's URL (with its password) and stops it."""
+    server = ThrowawayServer(password=secrets.token_hex(16))  # hex: safe in a URL as is
+    try:
+        url = server.start()
+        _wait_until_it_answers(url)
+        yield url
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):  # never started: nothing to stop
+            server.stop()
 
 
 def run_admin(admin: str, statement: str) -> None:

@@ -7,11 +7,16 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
-from registry.access.models import UserAccount
+from registry.access.models import AccountApproval, ApprovalStatus, UserAccount
 from registry.access.policy import Permission
-from registry.accounts import orgunits, users
+from registry.accounts import approvals, orgunits, users
 from registry.accounts.schemas import (
+    ApprovalDecided,
+    ApprovalRead,
+    OneTimePassword,
     OrgUnitCreate,
     OrgUnitRead,
     Page,
@@ -19,15 +24,49 @@ from registry.accounts.schemas import (
     ServiceAccountCreate,
     ServiceAccountCreated,
     UserCreate,
+    UserCreated,
     UserRead,
     UserUpdate,
 )
 from registry.api.deps import ContextDep, SessionDep
-from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, etag, parse_if_match
+from registry.api.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    decode_cursor,
+    decode_uuid_cursor,
+    encode_cursor,
+    etag,
+    parse_if_match,
+)
 from registry.audit.actions import Action
 
 router = APIRouter(prefix="/api/v1", tags=["administration"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+# Dual control: a change that needs a second administrator answers 202 with the request.
+PENDING = {202: {"model": ApprovalRead, "description": "recorded; waits for a second administrator's approval"}}
+
+
+def _approval_read(approval: AccountApproval) -> ApprovalRead:
+    return ApprovalRead(
+        id=approval.id,
+        action=approval.action,  # type: ignore[arg-type]
+        status=approval.status,  # type: ignore[arg-type]
+        account_id=approval.account_id,
+        org_unit=approval.org_unit_code,
+        changes=approval.payload,
+        requested_by=approval.requested_by,
+        requested_at=approval.requested_at,
+        decided_by=approval.decided_by,
+        decided_at=approval.decided_at,
+    )
+
+
+def _pending(approval: AccountApproval) -> JSONResponse:
+    return JSONResponse(
+        jsonable_encoder(_approval_read(approval)),
+        status_code=202,
+        headers={"Location": f"/api/v1/account-approvals/{approval.id}"},
+    )
 
 
 def _user_read(account: UserAccount, now: datetime) -> UserRead:
@@ -42,6 +81,7 @@ def _user_read(account: UserAccount, now: datetime) -> UserRead:
         status=account.status,
         locked=account.locked_until is not None and account.locked_until > now,
         mfa_enabled=account.totp_enabled,
+        password_change_required=account.password_change_required,
         created_at=account.created_at,
         version=account.version,
     )
@@ -71,11 +111,14 @@ def get_org_unit(session: SessionDep, ctx: ContextDep, code: str) -> OrgUnitRead
     return OrgUnitRead.model_validate(unit, from_attributes=True)
 
 
-@router.post("/users", status_code=201, response_model=UserRead)
-def create_user(session: SessionDep, ctx: ContextDep, body: UserCreate, response: Response) -> UserRead:
-    account = users.create_user(session, ctx, data=body)
-    response.headers["ETag"] = etag(account.version)
-    return _user_read(account, ctx.clock.now())
+@router.post("/users", status_code=201, response_model=UserCreated, responses=PENDING)
+def create_user(session: SessionDep, ctx: ContextDep, body: UserCreate, response: Response) -> UserCreated | Response:
+    made = users.create_user(session, ctx, data=body)
+    if isinstance(made, AccountApproval):
+        return _pending(made)
+    response.headers["ETag"] = etag(made.account.version)
+    read = _user_read(made.account, ctx.clock.now())
+    return UserCreated(**read.model_dump(), one_time_password=made.one_time_password)
 
 
 @router.get("/users", response_model=Page[UserRead])
@@ -102,7 +145,7 @@ def get_user(session: SessionDep, ctx: ContextDep, account_id: uuid.UUID, respon
     return _user_read(account, ctx.clock.now())
 
 
-@router.patch("/users/{account_id}", response_model=UserRead, responses={412: {}, 428: {}})
+@router.patch("/users/{account_id}", response_model=UserRead, responses={412: {}, 428: {}, **PENDING})
 def update_user(
     session: SessionDep,
     ctx: ContextDep,
@@ -110,9 +153,11 @@ def update_user(
     body: UserUpdate,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
-) -> UserRead:
+) -> UserRead | Response:
     ctx.principal.require(Permission.USER_MANAGE)
     account = users.update_user(session, ctx, account_id=account_id, data=body, if_match=parse_if_match(if_match))
+    if isinstance(account, AccountApproval):
+        return _pending(account)
     response.headers["ETag"] = etag(account.version)
     return _user_read(account, ctx.clock.now())
 
@@ -122,9 +167,16 @@ def unlock_user(session: SessionDep, ctx: ContextDep, account_id: uuid.UUID) -> 
     return _user_read(users.unlock_user(session, ctx, account_id=account_id), ctx.clock.now())
 
 
-@router.post("/users/{account_id}/password", status_code=204)
-def reset_password(session: SessionDep, ctx: ContextDep, account_id: uuid.UUID, body: PasswordReset) -> None:
-    users.reset_password(session, ctx, account_id=account_id, data=body)
+@router.post("/users/{account_id}/password", response_model=OneTimePassword, responses=PENDING)
+def reset_password(
+    session: SessionDep, ctx: ContextDep, account_id: uuid.UUID, body: PasswordReset | None = None
+) -> OneTimePassword | Response:
+    """A one-time password that only lets the owner choose a new one; a data user's or an
+    administrator's reset waits for a second administrator (202)."""
+    reset = users.reset_password(session, ctx, account_id=account_id)
+    if isinstance(reset, AccountApproval):
+        return _pending(reset)
+    return OneTimePassword(account_id=reset.account.id, one_time_password=reset.one_time_password)
 
 
 @router.post("/service-accounts", status_code=201, response_model=ServiceAccountCreated)
@@ -138,3 +190,54 @@ def create_service_account(session: SessionDep, ctx: ContextDep, body: ServiceAc
         roles=account.roles,
         org_unit=account.org_unit_code,
     )
+
+
+# -- dual control ------------------------------------------------------------------------
+
+
+@router.get("/account-approvals", response_model=Page[ApprovalRead])
+def list_approvals(
+    session: SessionDep,
+    ctx: ContextDep,
+    status: ApprovalStatus | None = ApprovalStatus.PENDING,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[ApprovalRead]:
+    """Requests in the caller's scope, pending ones by default."""
+    ctx.principal.require(Permission.USER_MANAGE)
+    found = approvals.listed(
+        session, ctx.principal.scope, status=status, after=decode_uuid_cursor(cursor), limit=limit + 1
+    )
+    page = found[:limit]
+    ctx.audit.append(session, ctx.event(Action.ACCOUNT_APPROVAL_READ, targets=tuple(str(a.id) for a in page)))
+    return Page(
+        items=[_approval_read(a) for a in page],
+        next_cursor=encode_cursor(str(page[-1].id)) if len(found) > limit else None,
+    )
+
+
+@router.get("/account-approvals/{approval_id}", response_model=ApprovalRead)
+def get_approval(session: SessionDep, ctx: ContextDep, approval_id: uuid.UUID) -> ApprovalRead:
+    ctx.principal.require(Permission.USER_MANAGE)
+    approval = approvals.get(session, ctx.principal.scope, approval_id=approval_id)
+    ctx.audit.append(session, ctx.event(Action.ACCOUNT_APPROVAL_READ, targets=(str(approval.id),)))
+    return _approval_read(approval)
+
+
+@router.post("/account-approvals/{approval_id}/approve", response_model=ApprovalDecided, responses={409: {}, 412: {}})
+def approve(session: SessionDep, ctx: ContextDep, approval_id: uuid.UUID) -> ApprovalDecided:
+    """By a second administrator: not the requester, not the account concerned, not an
+    administrator the requester made. Creates and resets answer the one-time password once."""
+    done = users.approve(session, ctx, approval_id=approval_id)
+    now = ctx.clock.now()
+    return ApprovalDecided(
+        approval=_approval_read(done.approval),
+        user=_user_read(done.account, now) if done.account is not None else None,
+        one_time_password=done.one_time_password,
+    )
+
+
+@router.post("/account-approvals/{approval_id}/reject", response_model=ApprovalRead, responses={409: {}})
+def reject(session: SessionDep, ctx: ContextDep, approval_id: uuid.UUID) -> ApprovalRead:
+    """By any administrator who sees the request; the requester's own is a withdrawal."""
+    return _approval_read(approvals.reject(session, ctx, approval_id=approval_id))

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlmodel import select
 
 from registry.access.policy import Permission
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
-from registry.audit import proofs, reports, reviews
+from registry.audit import checkpoints, proofs, reports, reviews
 from registry.audit.actions import Action
+from registry.casefiles.models import Casefile
 from registry.context import Context
 from registry.errors import BadRequest
+from registry.residence.models import Permit, Registration
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -41,8 +44,9 @@ class EventRead(BaseModel):
     break_glass_grant: str | None
     outcome: str
     reason: str | None
-    request_id: str | None
+    request_id: str | None = Field(description="The server's id of the request (its X-Request-ID answer).")
     client_addr: str | None
+    client_request_id: str | None = Field(default=None, description="The X-Request-ID the client sent, if any.")
 
 
 class EventPage(BaseModel):
@@ -74,14 +78,23 @@ class ConsistencyProof(BaseModel):
 
 
 class AccessRead(BaseModel):
+    id: int
     actor_id: str | None
     actor_roles: list[str]
     org_unit: str | None
     at: datetime
     action: str
+    targets: list[str]
     fields: list[str]
     purpose: str | None
+    break_glass_grant: str | None
     outcome: str
+    reason: str | None
+
+
+class AccessPage(BaseModel):
+    items: list[AccessRead]
+    next_cursor: str | None
 
 
 class AlertRead(BaseModel):
@@ -136,6 +149,22 @@ def checkpoint(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> Che
     )
 
 
+class VerifierKeyRead(BaseModel):
+    origin: str
+    vkey: str = Field(
+        description="The signed-note verifier key `<origin>+<key hash>+<base64(0x01 ‖ Ed25519 key)>` that "
+        "checks every checkpoint note (golang.org/x/mod/sumdb/note `NewVerifier`)."
+    )
+
+
+@router.get("/verifier-key", response_model=VerifierKeyRead)
+def verifier_key(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> VerifierKeyRead:
+    """The key an auditor or witness checks checkpoint notes with, without the key file."""
+    _audited(session, ctx)
+    origin = runtime.settings.audit_origin
+    return VerifierKeyRead(origin=origin, vkey=checkpoints.verifier_key(origin, runtime.provider.public_key()))
+
+
 @router.get("/proofs/inclusion", response_model=InclusionProof)
 def inclusion_proof(
     session: SessionDep, ctx: ContextDep, seq: Annotated[int, Query(ge=0)], size: Annotated[int, Query(ge=1)]
@@ -157,23 +186,49 @@ def consistency_proof(
     return ConsistencyProof(**{"from": from_}, to=to, hashes=[b64(h) for h in hashes])
 
 
-@router.get("/persons/{person_id}/accesses", response_model=list[AccessRead])
-def person_accesses(session: SessionDep, ctx: ContextDep, person_id: uuid.UUID) -> list[AccessRead]:
-    """Who accessed this person's records, from which org unit, when, what, why."""
+@router.get("/persons/{person_id}/accesses", response_model=AccessPage)
+def person_accesses(
+    session: SessionDep,
+    ctx: ContextDep,
+    person_id: uuid.UUID,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> AccessPage:
+    """Who accessed this person's identity, residence records and casefiles, from which
+    org unit, when, what and why: newest first, paged."""
     _audited(session, ctx, str(person_id))
-    return [
+    before = decode_cursor(cursor)
+    if before is not None and not before.isdigit():
+        raise BadRequest("cursor is not valid")
+    records = [str(person_id), *(str(r) for r in _records_of(session, person_id))]
+    rows = reports.accesses_to(session, records, before_id=int(before) if before else None, limit=limit + 1)
+    items = [
         AccessRead(
+            id=e.id,
             actor_id=e.actor_id,
             actor_roles=e.actor_roles,
             org_unit=e.actor_org_unit,
             at=e.at,
             action=e.action,
+            targets=e.targets,
             fields=e.fields,
             purpose=e.purpose,
+            break_glass_grant=e.break_glass_grant,
             outcome=e.outcome,
+            reason=e.reason,
         )
-        for e in reports.accesses_to(session, str(person_id))
+        for e in rows[:limit]
     ]
+    return AccessPage(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
+
+
+def _records_of(session: SessionDep, person_id: uuid.UUID) -> list[uuid.UUID]:
+    """The person's own records (ids only): entries that name a record, not the person,
+    belong in the report too (an older entry, a transfer, a closure)."""
+    found: list[uuid.UUID] = []
+    for model in (Registration, Permit, Casefile):
+        found += session.exec(select(model.id).where(model.person_id == person_id)).all()  # type: ignore[attr-defined]
+    return found
 
 
 @router.get("/alerts", response_model=list[AlertRead])
@@ -185,6 +240,7 @@ def list_alerts(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> li
         heavy_reader_factor=settings.alert_heavy_reader_factor,
         office_hours=settings.alert_office_hours,
         timezone=settings.alert_timezone,
+        account_change_window=timedelta(hours=settings.alert_account_change_hours),
     )
     found = reports.alerts(session, policy, now=ctx.clock.now())
     return [

@@ -5,26 +5,65 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, Request
 
 from registry.access.tokens import TokenClaims, issue_token
 from registry.accounts import login
-from registry.accounts.schemas import MfaConfirm, MfaEnrolment, PasswordChange, Token
-from registry.api.deps import ContextDep, RuntimeDep, SessionDep, get_anonymous_trail, get_enrolling_context, get_uow
+from registry.accounts.schemas import MfaConfirm, MfaEnrolment, OneTimePasswordSet, PasswordChange, Token
+from registry.accounts.throttle import LoginThrottle
+from registry.api.deps import (
+    ContextDep,
+    RuntimeDep,
+    SessionDep,
+    get_anonymous_trail,
+    get_enrolling_context,
+    get_meta,
+    get_uow,
+)
 from registry.api.middleware import UnitOfWork
-from registry.audit.log import AuditTrail
+from registry.audit.log import AuditTrail, RequestMeta
 from registry.context import Context
+from registry.db import read_only
 from registry.errors import BadRequest
+from registry.settings import Settings
 
 router = APIRouter(prefix="/api/v1/auth", tags=["authentication"])
 
 
-@router.post("/token", response_model=Token, responses={401: {"description": "refused"}})
+def new_login_throttle(settings: Settings) -> LoginThrottle:
+    """One per application (its counts live in memory): see `accounts/throttle.py`."""
+    return LoginThrottle(
+        per_username=settings.login_failures_per_username,
+        per_client=settings.login_failures_per_client,
+        concurrent_verifications=settings.login_concurrent_verifications,
+    )
+
+
+def get_login_throttle(request: Request) -> LoginThrottle:
+    return request.app.state.login_throttle
+
+
+ThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
+MetaDep = Annotated[RequestMeta, Depends(get_meta)]
+_THROTTLED = {429: {"description": "too many failed attempts (Retry-After says when to retry)"}}
+
+
+def _policy(settings: Settings) -> login.LoginPolicy:
+    return login.LoginPolicy(
+        max_failures=settings.login_max_failures,
+        lockout=timedelta(seconds=settings.login_lockout_seconds),
+        mfa_required=settings.mfa_required,
+    )
+
+
+@router.post("/token", response_model=Token, responses={401: {"description": "refused"}, **_THROTTLED})
 def token(
     runtime: RuntimeDep,
     session: SessionDep,
     uow: Annotated[UnitOfWork, Depends(get_uow)],
     trail: Annotated[AuditTrail, Depends(get_anonymous_trail)],
+    throttle: ThrottleDep,
+    meta: MetaDep,
     grant_type: Annotated[Literal["password", "client_credentials"], Form()],
     username: Annotated[str | None, Form(max_length=64)] = None,
     password: Annotated[str | None, Form(max_length=256)] = None,
@@ -36,16 +75,13 @@ def token(
     if grant_type == "password":
         if username is None or password is None:
             raise BadRequest("grant_type=password needs username and password")
-        policy = login.LoginPolicy(
-            max_failures=settings.login_max_failures,
-            lockout=timedelta(seconds=settings.login_lockout_seconds),
-            mfa_required=settings.mfa_required,
-        )
         result = login.login_with_password(
             session,
+            read_only(runtime.engine),
             trail,
             runtime.provider,
-            policy,
+            _policy(settings),
+            login.Attempt(throttle, username, meta.client_addr),
             uow.on_failure.append,
             username=username,
             password=password,
@@ -55,7 +91,13 @@ def token(
         if client_id is None or client_secret is None:
             raise BadRequest("grant_type=client_credentials needs client_id and client_secret")
         result = login.login_with_client_credentials(
-            session, trail, uow.on_failure.append, client_id=client_id, client_secret=client_secret
+            session,
+            read_only(runtime.engine),
+            trail,
+            login.Attempt(throttle, f"client:{client_id}", meta.client_addr),
+            uow.on_failure.append,
+            client_id=client_id,
+            client_secret=client_secret,
         )
     claims = TokenClaims(result.account.id, result.account.token_version, result.mfa_pending)
     access_token = issue_token(runtime.token_secret, claims, now=runtime.clock.now(), lifetime=runtime.token_lifetime)
@@ -79,6 +121,39 @@ def mfa_confirm(runtime: RuntimeDep, session: SessionDep, ctx: EnrollingContext,
     login.confirm_mfa(session, ctx, runtime.provider, otp=body.otp)
 
 
-@router.post("/password", status_code=204)
-def password_change(session: SessionDep, ctx: ContextDep, body: PasswordChange) -> None:
-    login.change_password(session, ctx, data=body)
+@router.post("/password", status_code=204, responses=_THROTTLED)
+def password_change(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    uow: Annotated[UnitOfWork, Depends(get_uow)],
+    ctx: ContextDep,
+    throttle: ThrottleDep,
+    meta: MetaDep,
+    body: PasswordChange,
+) -> None:
+    attempt = login.Attempt(throttle, ctx.principal.username, meta.client_addr)
+    login.change_password(session, ctx, _policy(runtime.settings), attempt, uow.on_failure.append, data=body)
+
+
+@router.post("/password/one-time", status_code=204, responses={401: {"description": "refused"}, **_THROTTLED})
+def password_set_with_one_time(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    uow: Annotated[UnitOfWork, Depends(get_uow)],
+    trail: Annotated[AuditTrail, Depends(get_anonymous_trail)],
+    throttle: ThrottleDep,
+    meta: MetaDep,
+    body: OneTimePasswordSet,
+) -> None:
+    """The owner of an account an administrator created or reset chooses its password; no
+    token exists for the account until then. Then log in at /token as usual."""
+    login.set_password_with_one_time(
+        session,
+        read_only(runtime.engine),
+        trail,
+        runtime.provider,
+        _policy(runtime.settings),
+        login.Attempt(throttle, body.username, meta.client_addr),
+        uow.on_failure.append,
+        data=body,
+    )

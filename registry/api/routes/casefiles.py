@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from registry.accounts.schemas import Page
 from registry.api.deps import RuntimeDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_uuid_cursor, encode_cursor
 from registry.api.routes.persons import PurposeContext
-from registry.casefiles import service
+from registry.casefiles import closures, service
 from registry.casefiles.schemas import (
     Assignments,
     BreakGlassGranted,
@@ -19,8 +19,11 @@ from registry.casefiles.schemas import (
     CasefileCreate,
     CasefileRead,
     CasefileRow,
+    ClosureDecision,
+    ClosureRead,
     EventCreate,
     EventRead,
+    PendingClosure,
     Restrictions,
     Transition,
 )
@@ -32,6 +35,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 def _read(runtime, session, ctx: Context, casefile_id: uuid.UUID) -> CasefileRead:  # type: ignore[no-untyped-def]
     casefile, details, assigned, hints = service.read_casefile(session, ctx, runtime.keyring, casefile_id=casefile_id)
+    pending = service.pending_closure(session, casefile.id)
     return CasefileRead(
         id=casefile.id,
         person_id=casefile.person_id,
@@ -40,6 +44,15 @@ def _read(runtime, session, ctx: Context, casefile_id: uuid.UUID) -> CasefileRea
         org_unit=casefile.org_unit_code,
         opened_on=casefile.opened_on,
         closed_on=casefile.closed_on,
+        pending_closure=None
+        if pending is None
+        else PendingClosure(
+            id=pending.id,
+            to=pending.to_status,
+            declared_on=pending.declared_on,
+            requested_by=pending.requested_by,
+            requested_at=pending.requested_at,
+        ),
         minor=casefile.minor,
         sealed=casefile.sealed,
         legal_hold=casefile.legal_hold,
@@ -136,12 +149,61 @@ def list_events(
     ]
 
 
-@router.post("/{casefile_id}/transitions", response_model=CasefileRead, responses={409: {}, 422: {}})
+@router.post(
+    "/{casefile_id}/transitions",
+    response_model=CasefileRead,
+    responses={
+        202: {"description": "A transition that ends the file: pending the supervising level's approval"},
+        409: {},
+        422: {},
+    },
+)
 def transition(
-    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: Transition
+    runtime: RuntimeDep,
+    session: SessionDep,
+    ctx: PurposeContext,
+    casefile_id: uuid.UUID,
+    body: Transition,
+    response: Response,
 ) -> CasefileRead:
-    service.transition(session, ctx, runtime.keyring, casefile_id=casefile_id, data=body)
-    return _read(runtime, session, ctx, casefile_id)
+    """200 with the moved file; 202 when the move ends the file: it then shows
+    `pending_closure` and keeps its status until `POST …/closure/decision` approves it.
+    The date `on` is bounded: not in the future, not before the file opened or its latest
+    timeline entry, back-dated at most `casefile_backdate_days` (default 30)."""
+    service.transition(
+        session,
+        ctx,
+        runtime.keyring,
+        casefile_id=casefile_id,
+        data=body,
+        backdate_days=runtime.settings.casefile_backdate_days,
+    )
+    read = _read(runtime, session, ctx, casefile_id)
+    if read.pending_closure is not None:
+        response.status_code = 202
+    return read
+
+
+@router.post("/{casefile_id}/closure/decision", response_model=ClosureRead, responses={404: {}, 409: {}, 422: {}})
+def decide_closure(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: ClosureDecision
+) -> ClosureRead:
+    """The supervising level (a user of the parent org unit with the kind's role) approves or
+    refuses the pending closure; on approval the file takes the requested state and its
+    `closed_on` is today."""
+    closure = closures.decide_closure(
+        session, ctx, runtime.keyring, casefile_id=casefile_id, approve=body.approve, note=body.note
+    )
+    return ClosureRead(
+        id=closure.id,
+        casefile_id=closure.casefile_id,
+        status=closure.status,  # type: ignore[arg-type]
+        from_status=closure.from_status,
+        to=closure.to_status,
+        declared_on=closure.declared_on,
+        decided_on=closure.decided_on,
+        version=closure.version,
+    )
 
 
 @router.put("/{casefile_id}/assignments", response_model=Assignments)

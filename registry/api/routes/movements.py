@@ -1,4 +1,5 @@
-"""Leave and transfer routes (API.md, Casefiles): a subject's movements.
+"""Leave and transfer routes (API.md, Casefiles): a subject's movements; and the
+person transfers (API.md, Residence): an arrival from another unit waits for its holder.
 
 Every route takes `X-Purpose`. Write responses carry plain status fields only; the sealed
 destination, reason and decision note leave only through `GET /leave-requests/{id}`, which
@@ -23,6 +24,8 @@ from registry.casefiles.leave import effective_status, leave_days
 from registry.casefiles.models import LeaveRequest, Transfer
 from registry.casefiles.schemas import OrgUnitCode
 from registry.clock import today
+from registry.residence import transfers as person_transfers
+from registry.residence.schemas import PersonTransferRead, TransferRefusal
 
 router = APIRouter(prefix="/api/v1", tags=["casefiles"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
@@ -252,3 +255,101 @@ def cancel_transfer(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, transfer_id: uuid.UUID
 ) -> TransferRead:
     return _transfer(transfers.cancel_transfer(session, ctx, keyring=runtime.keyring, transfer_id=transfer_id))
+
+
+# -- person transfers (issue 13: jurisdiction changes only by consent) --------------------
+
+
+def person_transfer_read(v: person_transfers.TransferView) -> PersonTransferRead:
+    t = v.transfer
+    return PersonTransferRead(
+        id=t.id,
+        person_id=t.person_id,
+        registration_id=t.registration_id,
+        status=t.status,  # type: ignore[arg-type]
+        from_org_unit=t.from_org_unit if v.holder_side else None,
+        to_org_unit=t.to_org_unit,
+        requested_on=t.requested_on,
+        escalates_on=v.escalates_on,
+        escalated=v.escalated,
+        escalated_to=v.escalated_to,
+        decided_on=t.decided_on,
+        reason=t.reason,
+        version=t.version,
+    )
+
+
+PERSON_TRANSFER = {"response_model": PersonTransferRead, "tags": ["residence"]}
+
+
+@router.get("/person-transfers", response_model=Page[PersonTransferRead], tags=["residence"])
+def list_person_transfers(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    ctx: PurposeContext,
+    box: Literal["incoming", "outgoing"] = "incoming",
+    status: Literal["requested", "accepted", "refused", "withdrawn"] | None = None,
+    escalated: bool | None = None,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[PersonTransferRead]:
+    """The worklist: `incoming`, requests for persons held by the caller's units (a unit above
+    sees its subtree's; `escalated=true` the ones unanswered past the setting's days, now
+    also its own to decide as the nearest common parent); `outgoing`, its own requests."""
+    rows = person_transfers.list_transfers(
+        session,
+        ctx,
+        box=box,
+        status=status,
+        escalated=escalated,
+        escalation_days=runtime.settings.person_transfer_escalation_days,
+        after=decode_uuid_cursor(cursor),
+        limit=limit + 1,
+    )
+    items = [person_transfer_read(v) for v in rows[:limit]]
+    return Page(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
+
+
+@router.get("/person-transfers/{transfer_id}", responses={404: {}}, **PERSON_TRANSFER)
+def read_person_transfer(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, transfer_id: uuid.UUID
+) -> PersonTransferRead:
+    days = runtime.settings.person_transfer_escalation_days
+    return person_transfer_read(
+        person_transfers.read_transfer(session, ctx, transfer_id=transfer_id, escalation_days=days)
+    )
+
+
+@router.post("/person-transfers/{transfer_id}/accept", responses={404: {}, 409: {}}, **PERSON_TRANSFER)
+def accept_person_transfer(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, transfer_id: uuid.UUID
+) -> PersonTransferRead:
+    """By the holding unit or a unit above it: the person, their registrations and permits
+    move to the requesting unit, whose pending registration becomes active."""
+    days = runtime.settings.person_transfer_escalation_days
+    return person_transfer_read(
+        person_transfers.accept_transfer(session, ctx, transfer_id=transfer_id, escalation_days=days)
+    )
+
+
+@router.post("/person-transfers/{transfer_id}/refuse", responses={404: {}, 409: {}}, **PERSON_TRANSFER)
+def refuse_person_transfer(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, transfer_id: uuid.UUID, body: TransferRefusal
+) -> PersonTransferRead:
+    days = runtime.settings.person_transfer_escalation_days
+    return person_transfer_read(
+        person_transfers.refuse_transfer(
+            session, ctx, transfer_id=transfer_id, reason=body.reason, escalation_days=days
+        )
+    )
+
+
+@router.post("/person-transfers/{transfer_id}/withdraw", responses={404: {}, 409: {}}, **PERSON_TRANSFER)
+def withdraw_person_transfer(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, transfer_id: uuid.UUID
+) -> PersonTransferRead:
+    """By the requesting side, while the request awaits an answer."""
+    days = runtime.settings.person_transfer_escalation_days
+    return person_transfer_read(
+        person_transfers.withdraw_transfer(session, ctx, transfer_id=transfer_id, escalation_days=days)
+    )

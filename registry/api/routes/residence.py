@@ -6,15 +6,16 @@ import uuid
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from registry.access.policy import Purpose
 from registry.accounts.schemas import Page
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_uuid_cursor, encode_cursor
+from registry.api.routes.movements import person_transfer_read
 from registry.api.routes.persons import PurposeContext
 from registry.context import Context
-from registry.residence import dwellings, permits, registrations
+from registry.residence import dwellings, permits, registrations, transfers
 from registry.residence.policy import ResidencePolicy
 from registry.residence.rules import PermitAction
 from registry.residence.schemas import (
@@ -117,13 +118,31 @@ def _registration_read(r, values) -> RegistrationRead:  # type: ignore[no-untype
     )
 
 
-@router.post("/residence-registrations", status_code=201, response_model=RegistrationRead)
+@router.post(
+    "/residence-registrations",
+    status_code=201,
+    response_model=RegistrationRead,
+    responses={202: {"model": RegistrationRead, "description": "the person is held by another unit: pending_transfer"}},
+)
 def create_registration(
-    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, policy: PolicyDep, body: RegistrationCreate
+    runtime: RuntimeDep,
+    session: SessionDep,
+    ctx: PurposeContext,
+    policy: PolicyDep,
+    body: RegistrationCreate,
+    response: Response,
 ) -> RegistrationRead:
-    registration = registrations.create_registration(session, ctx, runtime.keyring, policy, data=body)
+    """201 with an active registration; 202 with a `pending_transfer` one and its `transfer`
+    request when another unit holds the person (it must accept before anything moves)."""
+    registration, transfer = registrations.create_registration(session, ctx, runtime.keyring, policy, data=body)
     _, values = registrations.read_registration(session, ctx, runtime.keyring, registration_id=registration.id)
-    return _registration_read(registration, values)
+    read = _registration_read(registration, values)
+    if transfer is not None:
+        response.status_code = 202
+        response.headers["Location"] = f"/api/v1/person-transfers/{transfer.id}"
+        days = runtime.settings.person_transfer_escalation_days
+        read.transfer = person_transfer_read(transfers.view(session, ctx, transfer, escalation_days=days))
+    return read
 
 
 @router.get("/residence-registrations/{registration_id}", response_model=RegistrationRead)
@@ -205,7 +224,6 @@ def _permit_read(v: permits.PermitView, values: dict) -> PermitRead:  # type: ig
         basis=p.basis,
         status=v.status,
         applied_on=p.applied_on,
-        materials_missing=p.materials_missing,
         accepted_on=p.accepted_on,
         issue_due_on=v.issue_due_on,
         issued_on=p.issued_on,
@@ -213,7 +231,6 @@ def _permit_read(v: permits.PermitView, values: dict) -> PermitRead:  # type: ig
         endorsement_window=Window(opens_on=state.window_opens_on, closes_on=state.window_closes_on) if state else None,
         continuous_since=state.continuous_since if state else None,
         endorsements=v.endorsements,
-        decision_reason=p.decision_reason,
         cancelled_on=p.cancelled_on,
         version=p.version,
         **values,

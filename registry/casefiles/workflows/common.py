@@ -115,6 +115,23 @@ def require_not_before(on: date, limit: date, rule: str, why: str) -> None:
         raise RuleViolation(f"{rule}: {why}")
 
 
+def check_transition_date(
+    on: date, *, opened_on: date, last_event_on: date | None, today: date, backdate_days: int
+) -> None:
+    """Bounds on the date a transition states (issue 13: a closure back-dated to before the
+    file existed started a retention clock that had already run out). Not in the future, not
+    before the file was opened or its latest timeline entry, and back-dated by at most
+    `backdate_days` (setting `casefile_backdate_days`)."""
+    if on > today:
+        raise RuleViolation("transition.on: in the future")
+    if on < opened_on:
+        raise RuleViolation("transition.on: before the file was opened")
+    if (today - on).days > backdate_days:
+        raise RuleViolation(f"transition.on: back-dated more than {backdate_days} days (casefile_backdate_days)")
+    if last_event_on is not None and on < last_event_on:
+        raise RuleViolation("transition.on: before the latest entry of the file's timeline")
+
+
 # -- calendar -------------------------------------------------------------------------------
 
 

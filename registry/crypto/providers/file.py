@@ -29,6 +29,8 @@ class FileKeyProvider(SoftwareProvider):
     def __init__(self, path: Path) -> None:
         self._path = Path(path)
         self._lock = threading.Lock()
+        # The file's (inode, mtime_ns) when last read; None if it could not be stat'ed after a rotation.
+        self._stamp: tuple[int, int] | None
         keys, self._stamp = _load(self._path)
         super().__init__(keys)
 

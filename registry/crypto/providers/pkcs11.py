@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import pkcs11
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -37,6 +37,7 @@ from pkcs11 import (
 )
 from pkcs11 import exceptions as p11
 from pkcs11.mechanisms import GCMParams
+from pkcs11.types import DecryptMixin, EncryptMixin, SignMixin
 from pkcs11.util.ec import encode_named_curve_parameters
 
 from registry.crypto.ciphertext import DecryptionError
@@ -160,10 +161,11 @@ class Pkcs11KeyProvider:
             header = WrappedKey(version, nonce, b"")
             param = GCMParams(nonce, header.associated_data(aad))
             try:
-                sealed = self._keks[version].encrypt(key, mechanism=Mechanism.AES_GCM, mechanism_param=param)
+                sealed = _aes(self._keks[version]).encrypt(key, mechanism=Mechanism.AES_GCM, mechanism_param=param)
             except p11.PKCS11Error as error:
                 raise _unavailable(error) from None
-        return WrappedKey(version, nonce, bytes(sealed)).to_bytes()
+        # bytes in, bytes out (an iterator comes back only for an iterator of chunks).
+        return WrappedKey(version, nonce, bytes(cast(bytes, sealed))).to_bytes()
 
     def unwrap(self, wrapped: bytes, *, aad: bytes) -> bytes:
         parsed = WrappedKey.parse(wrapped)
@@ -177,13 +179,8 @@ class Pkcs11KeyProvider:
                 raise DecryptionError
             param = GCMParams(parsed.nonce, parsed.associated_data(aad))
             try:
-                return bytes(
-                    kek.decrypt(
-                        parsed.sealed,
-                        mechanism=Mechanism.AES_GCM,
-                        mechanism_param=param,
-                    )
-                )
+                opened = _aes(kek).decrypt(parsed.sealed, mechanism=Mechanism.AES_GCM, mechanism_param=param)
+                return bytes(cast(bytes, opened))  # bytes in, bytes out
             except _UNAVAILABLE as error:
                 raise _unavailable(error) from None
             except p11.PKCS11Error:
@@ -207,7 +204,9 @@ class Pkcs11KeyProvider:
         with self._lock:
             self._live_session()
             try:
-                return bytes(self._signer.sign(message, mechanism=Mechanism.EDDSA))
+                # python-pkcs11 types key objects without their capability mixins; the
+                # objects a token returns for a signing key carry SignMixin.
+                return bytes(cast(SignMixin, self._signer).sign(message, mechanism=Mechanism.EDDSA))
             except p11.PKCS11Error as error:
                 raise _unavailable(error) from None
 
@@ -332,7 +331,9 @@ def _kek_objects(session: Session, label: re.Pattern[str]) -> dict[int, SecretKe
     found: dict[int, SecretKey] = {}
     query = {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: KeyType.AES}
     for obj in session.get_objects(query):
-        match = label.fullmatch(obj.label or "") if isinstance(obj, SecretKey) else None
+        if not isinstance(obj, SecretKey):
+            continue
+        match = label.fullmatch(obj.label or "")
         if match is None:
             continue
         version = int(match.group(1))
@@ -341,6 +342,15 @@ def _kek_objects(session: Session, label: re.Pattern[str]) -> dict[int, SecretKe
             raise ConfigurationError(f"token has an ambiguous or invalid KEK {obj.label!r}")
         found[version] = obj
     return found
+
+
+class _AesKey(EncryptMixin, DecryptMixin):
+    """What a KEK object is at run time: python-pkcs11 types the objects a token returns as
+    the bare `SecretKey`, without the capability mixins its concrete classes carry."""
+
+
+def _aes(key: SecretKey) -> _AesKey:
+    return cast(_AesKey, key)
 
 
 def _generate_kek(session: Session, label: str) -> SecretKey:
