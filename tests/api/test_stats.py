@@ -375,8 +375,13 @@ def test_access_scope_validation_and_audit(client, runtime, world):
     response = client.get(URL, params={"org_unit": "320571", "period": "2026-Q1"}, headers=police)
     assert response.status_code == 200
     with Session(runtime.engine) as session:
-        entries = session.exec(select(AuditEntry).where(AuditEntry.action == "stats:read")).all()
-        denied = session.exec(select(AuditEntry).where(AuditEntry.action == "access:denied")).all()
+        # In the order written (PostgreSQL returns rows in no particular order otherwise).
+        entries = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "stats:read").order_by(AuditEntry.id)
+        ).all()
+        denied = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "access:denied").order_by(AuditEntry.id)
+        ).all()
     assert [e.targets for e in entries] == [["320571001", "2026"], ["320571", "2026-Q1"]]
     assert entries[-1].request_id == response.headers["x-request-id"] and entries[-1].outcome == "allowed"
     assert entries[-1].purpose is None
