@@ -122,9 +122,10 @@ def run_retention(
 
 def set_legal_hold(session: Session, trail: AuditTrail, *, record_id: uuid.UUID, held: bool) -> None:
     """A legal hold suspends the record's retention clock (DOMAIN.md, Retention)."""
+    # Tree-wide on purpose: legal holds are security_admin's, who holds no unit and reads nothing.
     casefile = session.get(Casefile, record_id)
     if casefile is None or casefile.erased_at is not None:
-        raise NotFound("no record with a retention clock has this id")
+        raise NotFound("no record with a retention clock has this id", targets=(str(record_id),))
     casefile.legal_hold = held
     casefile.version += 1
     trail.append(session, Event(Action.LEGAL_HOLD_SET if held else Action.LEGAL_HOLD_LIFT, targets=(str(record_id),)))

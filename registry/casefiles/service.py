@@ -485,6 +485,7 @@ def set_assignments(
     ctx.principal.require(KIND_PERMISSION[Kind(casefile.kind)])
     _users_exist(session, data.user_ids)
     if casefile.kind == Kind.community_correction:
+        # The opened file's own subject: holding the file gives the identity reads it needs.
         person = session.get(Person, casefile.person_id)
         assert person is not None
         subject_sex = rule_inputs(

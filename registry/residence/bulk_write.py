@@ -103,7 +103,7 @@ def write_plan(session: Session, ctx: Context, keyring: Keyring, plan: Plan) -> 
     # covers (`decide` refused the rest): the move is explicit and audited, as the API's is.
     for r in plan.registrations:
         if r.person_id not in created:
-            person = session.get(Person, r.person_id)
+            person = session.get(Person, r.person_id)  # `decide` checked the holder is in scope
             if person is not None and person.org_unit_code != r.org_unit:
                 transfers.rehome(session, ctx, person=person, to_org_unit=r.org_unit, reason="import")
 

@@ -238,6 +238,7 @@ def verify_permit(
     for rid in indexes.candidates(
         session, table=PERMIT.name, field="permit_no", version=version, token_value=token_value
     ):
+        # City-wide on purpose: a verifier checks any permit of the city, and only yes/no leaves.
         permit = session.get(Permit, uuid.UUID(rid))
         person = session.get(Person, permit.person_id) if permit else None
         if permit is None or person is None or permit.permit_no_ct is None or person.erased_at is not None:

@@ -187,12 +187,15 @@ def view(session: Session, ctx: Context, transfer: PersonTransfer, *, escalation
     return TransferView(transfer, holder_side, escalates_on, escalated, to if holder_side else None)
 
 
-def _decidable(session: Session, ctx: Context, transfer_id: uuid.UUID) -> PersonTransfer:
-    """The request if the caller's scope covers the holding unit (the holder or a unit above
-    it, so also every unit above both); anyone else gets the same 404 as for no request."""
+def _decidable(
+    session: Session, ctx: Context, transfer_id: uuid.UUID, *, side: str = "from_org_unit"
+) -> PersonTransfer:
+    """The open request if the caller's scope covers its `side`: the holding unit (to accept
+    or refuse: the holder or a unit above it, so also every unit above both) or the arriving
+    unit (to withdraw); anyone else gets the same 404 as for no request."""
     transfer = session.exec(
         select(PersonTransfer)
-        .join(OrgUnit, OrgUnit.code == PersonTransfer.from_org_unit)
+        .join(OrgUnit, OrgUnit.code == getattr(PersonTransfer, side))
         .where(PersonTransfer.id == transfer_id, ctx.principal.scope.clause(OrgUnit.path))
         .with_for_update(of=PersonTransfer)  # type: ignore[arg-type]
     ).first()
@@ -256,16 +259,7 @@ def refuse_transfer(
 def withdraw_transfer(session: Session, ctx: Context, *, transfer_id: uuid.UUID, escalation_days: int) -> TransferView:
     """The arriving side takes its request back (the person did not come after all)."""
     ctx.principal.require(Permission.RESIDENCE_WRITE)
-    transfer = session.exec(
-        select(PersonTransfer)
-        .join(OrgUnit, OrgUnit.code == PersonTransfer.to_org_unit)
-        .where(PersonTransfer.id == transfer_id, ctx.principal.scope.clause(OrgUnit.path))
-        .with_for_update(of=PersonTransfer)  # type: ignore[arg-type]
-    ).first()
-    if transfer is None:
-        raise NotFound(HIDDEN, targets=(str(transfer_id),))
-    if transfer.status != TransferStatus.REQUESTED:
-        raise Conflict(f"transfer: already {transfer.status}")
+    transfer = _decidable(session, ctx, transfer_id, side="to_org_unit")
     registration = _pending_registration(session, transfer)
     registration.status, registration.version = RegistrationStatus.withdrawn, registration.version + 1
     transfer.status, transfer.decided_by = TransferStatus.WITHDRAWN, ctx.principal.account_id
