@@ -62,7 +62,11 @@ TARGETS = {
         "registry/disclosure.py", ("tests/test_masks.py", "tests/test_disclosure.py"), ("-k", "not postgresql")
     ),
     # Database-backed: SQLite only, or a run takes hours (both engines run in the suite).
-    "verify": Target("registry/audit/verify.py", ("tests/audit/test_verify.py",), ("-k", "not postgresql")),
+    "verify": Target(
+        "registry/audit/verify.py",
+        ("tests/audit/test_verify.py", "tests/audit/test_verify_edges.py", "tests/audit/test_verify_workers.py"),
+        ("-k", "not postgresql"),
+    ),
 }
 
 

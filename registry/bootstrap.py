@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from registry.access import passwords
 from registry.access.models import UserAccount
+from registry.accounts import seal
 from registry.accounts.users import create_bootstrap_admin
 from registry.audit.actions import Action
 from registry.audit.log import AuditTrail, Event
@@ -58,12 +59,17 @@ def initialise(settings: Settings, *, clock: Clock | None = None, suite: Suite =
             keyring = Keyring(provider, suite, clock, index_bits=default_bits())
             if not keyring.index_roots(session):
                 keyring.add_index_root(session, status=KeyStatus.ACTIVE)
+        seal.use(engine, keyring)
         with transaction(engine) as session:
             if session.exec(select(UserAccount.id).limit(1)).first() is not None:
-                return InitResult(None, None)
-            password = passwords.generate_password()
-            admin = create_bootstrap_admin(session, clock, username=BOOTSTRAP_USERNAME, password=password)
-            AuditTrail(clock).append(session, Event(Action.SYSTEM_INIT, targets=(str(admin.id),)))
-            return InitResult(BOOTSTRAP_USERNAME, password)
+                made = None
+            else:
+                password = passwords.generate_password()
+                admin = create_bootstrap_admin(session, clock, username=BOOTSTRAP_USERNAME, password=password)
+                AuditTrail(clock).append(session, Event(Action.SYSTEM_INIT, targets=(str(admin.id),)))
+                made = InitResult(BOOTSTRAP_USERNAME, password)
+        # An upgrade's accounts (migration 0018) are sealed once; a new database's window closes now.
+        seal.initialise_once(engine, keyring, clock)
+        return made or InitResult(None, None)
     finally:
         engine.dispose()

@@ -18,8 +18,14 @@ from registry.access.models import AccountApproval
 from registry.access.policy import Role
 from registry.access.principal import system_principal
 from registry.accounts.schemas import UserCreate
-from registry.accounts.users import create_user
-from registry.accounts.users_console import approve_from_console, pending_requests
+from registry.accounts.users_console import (
+    Credentials,
+    approve_from_console,
+    create_founding_admin_at_console,
+    create_from_console,
+    founding_ceremony_open,
+    pending_requests,
+)
 from registry.audit.actions import Action
 from registry.audit.checkpoints import CheckpointError, parse_signed_note, verifier_key
 from registry.audit.log import AuditTrail, Event
@@ -27,7 +33,7 @@ from registry.audit.proofs import latest_checkpoint
 from registry.audit.sink import CheckpointSink, WitnessConflict
 from registry.audit.verify import Timeliness, Witness, verify_log
 from registry.bootstrap import initialise
-from registry.context import Context, actor_of
+from registry.context import actor_of
 from registry.crypto.rotation import key_status
 from registry.crypto.suites import Suite
 from registry.db import create_engine, schema_is_current, transaction
@@ -121,28 +127,58 @@ def serve(
     )
 
 
+def _credentials(who: str, username: str | None) -> Credentials:
+    """An administrator's login at the console: prompted on a terminal, else from
+    REGISTRY_<WHO>, REGISTRY_<WHO>_PASSWORD and REGISTRY_<WHO>_OTP."""
+    env, tty = f"REGISTRY_{who.upper()}", os.isatty(0)
+    username = username or (input(f"{who} administrator username: ") if tty else os.environ.get(env, ""))
+    password = os.environ.get(f"{env}_PASSWORD") or (getpass.getpass("password: ") if tty else "")
+    otp = os.environ.get(f"{env}_OTP") or (input("TOTP code (empty if none): ").strip() if tty else "")
+    return Credentials(username, password, otp or None)
+
+
+def _founding_password(username: str) -> str:
+    """Typed by the new administrator's owner, twice; never printed (REGISTRY_FOUNDING_PASSWORD
+    when not a terminal)."""
+    if not os.isatty(0):
+        return os.environ.get("REGISTRY_FOUNDING_PASSWORD", "")
+    first = getpass.getpass(f"{username}'s owner: choose a password: ")
+    if getpass.getpass("again: ") != first:
+        console.print("[red]the two passwords differ[/red]")
+        raise typer.Exit(1)
+    return first
+
+
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Option()],
     role: Annotated[list[Role], typer.Option(help="repeat for several roles")],
     org_unit: Annotated[str | None, typer.Option()] = None,
     display_name: Annotated[str | None, typer.Option()] = None,
+    requester: Annotated[str | None, typer.Option(help="the requesting administrator (logs in)")] = None,
 ) -> None:
-    """Create an account as the system (audited), with a one-time password; a data role (or a
-    third administrator) records a request that another administrator approves."""
+    """Create an account as a logged-in administrator (REGISTRY_REQUESTER[_PASSWORD|_OTP] when
+    not a terminal), with a one-time password; a data role (or a third administrator) records
+    a request that another administrator approves. While fewer than two founding
+    administrators exist, `--role admin` is the founding ceremony: its owner types its
+    password here, and no one else learns it."""
     settings = _settings()
     runtime = open_runtime(settings)
     try:
-        with transaction(runtime.engine) as session:
-            principal = system_principal(Role.ADMIN)
-            system = Context(principal, AuditTrail(runtime.clock, actor_of(principal)), runtime.clock)
-            made = create_user(
-                session,
-                system,
-                data=UserCreate(
-                    username=username, display_name=display_name or username, org_unit=org_unit, roles=role
-                ),
+        data = UserCreate(username=username, display_name=display_name or username, org_unit=org_unit, roles=role)
+    except ValueError:
+        console.print("[red]invalid username, org unit or roles[/red]")
+        raise typer.Exit(2) from None
+    try:
+        if set(role) == {Role.ADMIN} and founding_ceremony_open(runtime.engine):
+            account = create_founding_admin_at_console(
+                runtime.engine, runtime.clock, data=data, password=_founding_password(username)
             )
+            console.print(f"created founding administrator {account.username} ({account.id})")
+            return
+        made = create_from_console(
+            runtime.engine, runtime.clock, runtime.provider, settings, _credentials("requester", requester), data=data
+        )
     except RegistryError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from None
@@ -170,7 +206,7 @@ def users_pending() -> None:
     runtime = open_runtime(_settings())
     with transaction(runtime.engine) as session:
         rows = pending_requests(session, runtime.clock)
-    table = Table("request", "action", "org unit", "changes", "requested by", "requested at")
+    table = Table("request", "action", "org unit", "changes", "requested by", "requested at", "expires at")
     for row in rows:
         table.add_row(
             str(row.id),
@@ -179,6 +215,7 @@ def users_pending() -> None:
             ", ".join(sorted(row.payload)),
             str(row.requested_by),
             row.requested_at.isoformat(),
+            row.expires_at.isoformat() if row.expires_at else "-",
         )
     Console().print(table)
 
@@ -197,20 +234,14 @@ def users_approve(
         raise typer.Exit(2) from None
     settings = _settings()
     runtime = open_runtime(settings)
-    tty = os.isatty(0)
-    username = username or (input("administrator username: ") if tty else os.environ.get("REGISTRY_APPROVER", ""))
-    password = os.environ.get("REGISTRY_APPROVER_PASSWORD") or (getpass.getpass("password: ") if tty else "")
-    otp = os.environ.get("REGISTRY_APPROVER_OTP") or (input("TOTP code (empty if none): ").strip() if tty else "")
     try:
         done = approve_from_console(
             runtime.engine,
             runtime.clock,
             runtime.provider,
             settings,
+            _credentials("approver", username),
             approval_id=approval_id,
-            username=username,
-            password=password,
-            otp=otp or None,
         )
     except RegistryError as exc:
         console.print(f"[red]{exc.detail}[/red]")

@@ -60,13 +60,17 @@ MASKS: dict[Mask, Callable[[str], str]] = {
 }
 
 
-def visibility_of(roles: Iterable[Role], field: SealedField) -> Visibility:
-    """The most open visibility any of the caller's roles has on `field`."""
+def visibility_of(roles: Iterable[Role], field: SealedField, *, holder: bool = False) -> Visibility:
+    """The most open visibility any of the caller's roles has on `field` (with its `holder`
+    visibility when the caller holds a casefile of the row's person)."""
     best = Visibility.HIDDEN
     for role in roles:
-        seen = field.visibility.get(role, Visibility.HIDDEN)
-        if _ORDER.index(seen) > _ORDER.index(best):
-            best = seen
+        seen = [field.visibility.get(role, Visibility.HIDDEN)]
+        if holder:
+            seen.append(field.holder.get(role, Visibility.HIDDEN))
+        for one in seen:
+            if _ORDER.index(one) > _ORDER.index(best):
+                best = one
     return best
 
 
@@ -109,10 +113,10 @@ def _open(session: Session, keyring: Keyring, descriptor: SealedTable, row: Any,
     )
 
 
-def _shown(roles: frozenset[Role], field: SealedField, row: Any, value: str | None) -> Any:
+def _shown(roles: frozenset[Role], field: SealedField, row: Any, value: str | None, *, holder: bool = False) -> Any:
     if value is None:
         return None
-    how = visibility_of(roles, field)
+    how = visibility_of(roles, field, holder=holder)
     if field.json:
         data = json.loads(value)
         withheld = _withheld(roles, field, row)
@@ -133,23 +137,32 @@ def disclose(
     subject: str | None,
     also: Sequence[str] = (),
     grant: str | None = None,
+    held_file: str | None = None,
 ) -> dict[str, Any]:
     """The fields of `row` the caller's roles may see (masked where they only recognise
     them; JSON values parsed, with withheld keys removed); the others are left out.
-    `subject` is the person disclosed (None only for a record of no one person)."""
+    `subject` is the person disclosed (None only for a record of no one person).
+    `held_file`: a casefile of that person the caller opens (the caller decided it,
+    `casefiles.access.held_file_of`): fields are shown as to its holder, and the entry
+    names the file."""
     _authorize(ctx)
     owner = _owner(descriptor, row, subject)
     roles = ctx.principal.roles
-    shown = [f for f in descriptor.fields if visibility_of(roles, f) is not Visibility.HIDDEN]
+    holder = held_file is not None
+    shown = [f for f in descriptor.fields if visibility_of(roles, f, holder=holder) is not Visibility.HIDDEN]
     record_id = str(getattr(row, descriptor.id_column))
-    targets = tuple(dict.fromkeys((record_id, *((subject,) if subject else ()), *also)))
+    named = (*also, held_file) if held_file is not None else tuple(also)
+    targets = tuple(dict.fromkeys((record_id, *((subject,) if subject else ()), *named)))
     # The entry is in this transaction, which commits before the response is sent; if it
     # cannot commit, the response is a 503 with nothing in it.
     ctx.audit.append(
         session,
         ctx.event(action, targets=targets, fields=tuple(sorted(f.name for f in shown)), break_glass_grant=grant),
     )
-    return {f.name: _shown(roles, f, row, _open(session, keyring, descriptor, row, f.name, owner)) for f in shown}
+    return {
+        f.name: _shown(roles, f, row, _open(session, keyring, descriptor, row, f.name, owner), holder=holder)
+        for f in shown
+    }
 
 
 def disclose_rows(

@@ -7,14 +7,18 @@ import uuid
 from enum import StrEnum
 
 import registry.models  # noqa: F401  (every model module, so every descriptor, is registered)
+from registry.accounts import seal
 from registry.audit.actions import Action
 from registry.audit.log import Actor, AuditTrail, Event
 from registry.casefiles.retention import RetentionPolicy
 from registry.casefiles.sealing import run_retention
+from registry.crypto.keyring import KeyStatus
 from registry.crypto.rotation import Progress, rotate_deks, rotate_index, rotate_kek
 from registry.crypto.sealed import SealedTable, descriptors
 from registry.db import transaction
 from registry.jobs.runner import Work, create_job, mark_interrupted
+from registry.people.retention import BATCH as IDENTITY_BATCH
+from registry.people.retention import erase_unlinked
 from registry.residence.retention import erase_expired
 from registry.runtime import Runtime
 
@@ -38,9 +42,28 @@ def rotation_work(runtime: Runtime, target: RotationTarget, *, resume: bool = Fa
             return rotate_kek(runtime.engine, runtime.keyring, progress=progress, new_version=not resume)
         if target is RotationTarget.DEK:
             return rotate_deks(runtime.engine, runtime.keyring, sealed_tables(), progress=progress)
-        return rotate_index(runtime.engine, runtime.keyring, sealed_tables(), progress=progress)
+        _reseal_accounts_under_new_index_root(runtime)
+        # Once more just before the old root goes: an account written meanwhile by a
+        # transaction that began before the new root existed is moved over too.
+        return rotate_index(
+            runtime.engine,
+            runtime.keyring,
+            sealed_tables(),
+            progress=progress,
+            before_retire=lambda: seal.reseal_accounts(runtime.engine, runtime.keyring),
+        )
 
     return run
+
+
+def _reseal_accounts_under_new_index_root(runtime: Runtime) -> None:
+    """Account seals use the newest index root: make the rotation's `writing` root first
+    (`rotate_index` resumes it) and reseal every account under it, before the rotation
+    retires the old root, whose seals would then fail (`accounts/seal.py`)."""
+    with transaction(runtime.engine) as session:
+        if not any(r.status == KeyStatus.WRITING for r in runtime.keyring.index_roots(session)):
+            runtime.keyring.add_index_root(session, status=KeyStatus.WRITING)
+    seal.reseal_accounts(runtime.engine, runtime.keyring)
 
 
 def retention_work(runtime: Runtime, trail: AuditTrail) -> Work:
@@ -54,13 +77,22 @@ def retention_work(runtime: Runtime, trail: AuditTrail) -> Work:
         casefile_erase_years=s.retention_casefile_erase_years,
         minor_seal_days=s.retention_minor_seal_days,
         drug_relapse_free_years=s.retention_drug_relapse_free_years,
+        person_unlinked_days=s.retention_person_unlinked_days,
     )
 
     def run(progress: Progress) -> int:
         counts = run_retention(runtime.engine, runtime.keyring, trail, policy=policy, progress=progress)
         with transaction(runtime.engine) as session:
             residence = erase_expired(session, runtime.keyring, trail, policy=policy)
-        return counts.sealed + counts.erased + residence.registrations + residence.permits
+        # Identities last: their records' erasure above is what leaves some with nothing live.
+        identities = 0
+        while True:
+            with transaction(runtime.engine) as session:
+                erased = erase_unlinked(session, runtime.keyring, trail, unlinked_days=policy.person_unlinked_days)
+            identities += erased
+            if erased < IDENTITY_BATCH:
+                break
+        return counts.sealed + counts.erased + residence.registrations + residence.permits + identities
 
     return run
 

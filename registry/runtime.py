@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from registry.accounts import seal
 from registry.audit.sequencer import Sequencer
 from registry.audit.sink import CheckpointSink
 from registry.clock import Clock, SystemClock
@@ -66,11 +67,14 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, engine: Engi
     with transaction(engine) as session:
         suite, index_bits = configured_suite(session)
     sink = CheckpointSink(settings.checkpoint_sink, origin=settings.audit_origin, public_key=provider.public_key())
+    keyring = Keyring(provider, suite, clock, index_bits=index_bits)
+    seal.use(engine, keyring)  # account writes on this engine are sealed with its keys
+    seal.initialise_once(engine, keyring, clock)  # rows from before migration 0018, once
     return Runtime(
         settings=settings,
         engine=engine,
         provider=provider,
-        keyring=Keyring(provider, suite, clock, index_bits=index_bits),
+        keyring=keyring,
         jobs=JobRunner(engine, clock),
         sequencer=Sequencer(engine, provider, clock, origin=settings.audit_origin, sink=sink),
         token_secret=secret,

@@ -35,6 +35,7 @@ PRODUCTION_MAX_BODY_BYTES = 10 * 1024 * 1024
 PRODUCTION_MAX_VERIFICATIONS_PER_MINUTE = 600
 PRODUCTION_MAX_LOGIN_FAILURES_PER_USERNAME = 60
 PRODUCTION_MAX_LOGIN_FAILURES_PER_CLIENT = 600
+PRODUCTION_MAX_APPROVAL_TTL_HOURS = 7 * 24
 
 
 class Profile(StrEnum):
@@ -73,9 +74,14 @@ class Settings(BaseSettings):
     # An account created, re-roled or reset that reads personal data within this many hours
     # raises an alert (issue 13: an administrator turning into a data user).
     alert_account_change_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # A dual-control request not approved within this many hours expires (issue 13).
+    approval_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
     registration_report_days: int = Field(default=3, ge=1, le=30)
     move_report_days: int = Field(default=10, ge=1, le=60)
     permit_issue_days: int = Field(default=15, ge=1, le=30)  # 居住证暂行条例 Art. 9: at most 30
+    # 居住证暂行条例 Art. 10: permits are issued by county-level public security. The deepest
+    # org unit (1 = the tree's root city, 2 = its districts/counties) whose police issue.
+    permit_issue_max_depth: int = Field(default=2, ge=1, le=5)
     verifications_per_minute: int = Field(default=30, ge=1)
     # Days a request to take over a person waits for its holder before it escalates to the
     # nearest common parent unit's worklist (issue 13).
@@ -90,6 +96,7 @@ class Settings(BaseSettings):
     retention_casefile_erase_years: int = 30
     retention_minor_seal_days: int = Field(default=3, ge=0, le=3)
     retention_drug_relapse_free_years: int = 3
+    retention_person_unlinked_days: int = Field(default=30, ge=1)
     key_provider: str = "file"
     # Empty means: use the token secret generated at `registry init` in the data directory.
     token_secret: SecretStr = SecretStr("")
@@ -165,6 +172,11 @@ class Settings(BaseSettings):
         if self.verifications_per_minute > PRODUCTION_MAX_VERIFICATIONS_PER_MINUTE:
             problems.append(
                 f"REGISTRY_VERIFICATIONS_PER_MINUTE must be at most {PRODUCTION_MAX_VERIFICATIONS_PER_MINUTE}"
+                " in the production profile"
+            )
+        if self.approval_ttl_hours > PRODUCTION_MAX_APPROVAL_TTL_HOURS:
+            problems.append(
+                f"REGISTRY_APPROVAL_TTL_HOURS must be at most {PRODUCTION_MAX_APPROVAL_TTL_HOURS}"
                 " in the production profile"
             )
         if any(network.prefixlen == 0 for network in self.trusted_proxies):

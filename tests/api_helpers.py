@@ -1,4 +1,5 @@
-"""Small HTTP helpers for API tests (they speak HTTP only; no registry internals)."""
+"""Small HTTP helpers for API tests (they speak HTTP only; no registry internals, except
+the founding ceremony, which is a console act: `second_admin`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import weakref
 import httpx
 from fastapi.testclient import TestClient
 
+from registry.accounts.schemas import UserCreate
+from registry.accounts.users_console import create_founding_admin_at_console
+
 STRONG_PASSWORD = "correct horse battery"
 # Dual control (issue 13): data-role and further admin accounts are requested by one
-# administrator and approved by another. The helpers keep a second administrator for that.
+# administrator and approved by another, neither a maker of the other. The helpers keep a
+# second, founding administrator for that (made at the console, so nobody else's).
 SECOND_ADMIN = "second.admin"
 DATA_ROLES = frozenset({"police", "civil_affairs", "corrections", "social_worker"})
 DUAL_CONTROLLED = DATA_ROLES | {"security_admin"}  # roles a second administrator must approve
@@ -54,17 +59,17 @@ def set_own_password(client: TestClient, username: str, one_time_password: str, 
 
 
 def second_admin(client: TestClient, headers: dict[str, str]) -> dict[str, str]:
-    """The second administrator, made by `headers` (the first) while it may still do so alone."""
+    """The second, founding administrator, made as `registry users create --role admin` makes
+    it (its owner chose its password at the console): an independent key for `headers`."""
     cached = _second_admins.get(client)
     if cached is not None:
         return cached
     form = {"grant_type": "password", "username": SECOND_ADMIN, "password": STRONG_PASSWORD}
     logged_in = client.post("/api/v1/auth/token", data=form)
     if logged_in.status_code != 200:
-        body = {"username": SECOND_ADMIN, "display_name": "Second administrator", "roles": ["admin"]}
-        made = client.post("/api/v1/users", json=body, headers=headers)
-        assert made.status_code == 201, made.text
-        set_own_password(client, SECOND_ADMIN, made.json()["one_time_password"])
+        runtime = client.app.state.runtime
+        data = UserCreate(username=SECOND_ADMIN, display_name="Second administrator", roles=["admin"])
+        create_founding_admin_at_console(runtime.engine, runtime.clock, data=data, password=STRONG_PASSWORD)
         logged_in = client.post("/api/v1/auth/token", data=form)
         assert logged_in.status_code == 200, logged_in.text
     _second_admins[client] = bearer(logged_in.json()["access_token"])

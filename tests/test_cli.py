@@ -65,31 +65,46 @@ def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_users_create_and_approve_from_the_console(tmp_path):
-    """The console follows dual control: the second administrator is made alone, a third (or
-    a data role) is a request that an administrator approves by logging in."""
+    """The console is never a key (issue 13): the second, founding administrator chooses its
+    own password here; every later request and approval is made by an administrator who logs
+    in, and the requester cannot approve its own request."""
     env = {**os.environ, "REGISTRY_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "250"}
     first = _run("init", env=env)
     username, password = re.search(r"username (\S+) password (\S+)", first.stderr).groups()
-    made = _run("users", "create", "--username", "second.admin", "--role", "admin", env=env)
+    founding = env | {"REGISTRY_FOUNDING_PASSWORD": "the founder's own choice"}
+    made = _run("users", "create", "--username", "second.admin", "--role", "admin", env=founding)
     assert made.returncode == 0, made.stderr
-    assert "created second.admin" in made.stderr and "one-time password" in made.stderr
-    refused = _run("users", "create", "--username", "mixed.admin", "--role", "admin", "--role", "auditor", env=env)
-    assert refused.returncode == 1 and "separation_of_duties" in refused.stderr
+    assert "created founding administrator second.admin" in made.stderr
+    assert "one-time password" not in made.stderr and "the founder's own choice" not in made.stderr
 
-    asked = _run("users", "create", "--username", "third.admin", "--role", "admin", env=env)
+    # The ceremony is closed (two founding administrators): from now on an administrator asks.
+    unlogged = _run("users", "create", "--username", "third.admin", "--role", "admin", env=founding)
+    assert unlogged.returncode == 1 and "invalid credentials" in unlogged.stderr
+    requester = env | {"REGISTRY_REQUESTER": username, "REGISTRY_REQUESTER_PASSWORD": password}
+    mixed = ("--username", "mixed.admin", "--role", "admin", "--role", "auditor")
+    refused = _run("users", "create", *mixed, env=requester)
+    assert refused.returncode == 1 and "separation_of_duties" in refused.stderr
+    asked = _run("users", "create", "--username", "third.admin", "--role", "admin", env=requester)
     assert asked.returncode == 0, asked.stderr
     request = re.search(r"request ([0-9a-f-]{36}) recorded", asked.stderr).group(1)
     assert "one-time password" not in asked.stderr
     assert request in _run("users", "pending", env=env).stdout
+    with closing(sqlite3.connect(tmp_path / "data" / "registry.db")) as conn:
+        [(requested_by,)] = conn.execute("SELECT requested_by FROM account_approval").fetchall()
+        [(admin_id,)] = conn.execute("SELECT id FROM user_account WHERE username = ?", (username,)).fetchall()
+    assert requested_by == admin_id  # the administrator's request, not the system's
 
-    approver = env | {"REGISTRY_APPROVER_PASSWORD": "not the password at all"}
-    wrong = _run("users", "approve", request, "--username", username, env=approver)
+    approver = env | {"REGISTRY_APPROVER_PASSWORD": password}
+    own = _run("users", "approve", request, "--username", username, env=approver)
+    assert own.returncode == 1 and "dual_control" in own.stderr
+    approver["REGISTRY_APPROVER_PASSWORD"] = "not the password at all"
+    wrong = _run("users", "approve", request, "--username", "second.admin", env=approver)
     assert wrong.returncode == 1 and "invalid credentials" in wrong.stderr
-    approver["REGISTRY_APPROVER_PASSWORD"] = password
-    done = _run("users", "approve", request, "--username", username, env=approver)
+    approver["REGISTRY_APPROVER_PASSWORD"] = "the founder's own choice"
+    done = _run("users", "approve", request, "--username", "second.admin", env=approver)
     assert done.returncode == 0, done.stderr
     assert "approved user_create" in done.stderr and "one-time password" in done.stderr
-    again = _run("users", "approve", request, "--username", username, env=approver)
+    again = _run("users", "approve", request, "--username", "second.admin", env=approver)
     assert again.returncode == 1 and "already approved" in again.stderr
     assert request not in _run("users", "pending", env=env).stdout
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import subprocess
 import threading
 import time
 import uuid
@@ -40,8 +41,8 @@ from registry.people.synthetic import SyntheticPeople
 from registry.residence.models import Registration
 from registry.runtime import open_runtime
 from registry.settings import Settings
-from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
-from tests.support.server import Server
+from tests.api_helpers import SECOND_ADMIN, STRONG_PASSWORD, as_user, create_tree, create_user
+from tests.support.server import REGISTRY, Server
 
 REG = {"X-Purpose": "registration"}
 WRITERS = 4
@@ -206,6 +207,16 @@ def deployment(tmp_path: Path, database_url: str):
 def test_sigkill_under_load_loses_no_acknowledged_write(deployment: Deployment):
     server = deployment.server
     server.start()
+    # The second, founding administrator (the other key of dual control) is made at the
+    # console, as an operator would, while the service runs.
+    founded = subprocess.run(
+        [REGISTRY, "users", "create", "--username", SECOND_ADMIN, "--role", "admin"],
+        env=server.env | {"REGISTRY_FOUNDING_PASSWORD": STRONG_PASSWORD},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert founded.returncode == 0, founded.stderr
     with httpx.Client(base_url=server.base_url, timeout=TIMEOUT) as http:
         admin = as_user(http, *deployment.admin)
         create_tree(http, admin)

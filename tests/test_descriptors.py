@@ -21,7 +21,7 @@ NOT_PERSONAL = {
     "audit_leaf": "hashes",
     "audit_node": "hashes",
     "audit_checkpoint": "signed notes over hashes",
-    "audit_review": "an auditor's outcome code and note about a grant, no subject's value",
+    "audit_review": "an auditor's outcome and follow-up codes, a document number (older reviews: a note)",
     "data_key": "wrapped keys",
     "index_root_key": "wrapped keys",
     "blind_index": "HMAC tokens",
@@ -44,6 +44,8 @@ BINARY_NOT_SEALED = {
     ("index_root_key", "wrapped"),
     ("blind_index", "token"),
     ("user_account", "totp_secret_wrapped"),  # wrapped by the KEK like a data key
+    ("user_account", "security_seal"),  # an HMAC over the account's security columns (accounts.seal)
+    ("account_approval", "security_seal"),  # an HMAC over a dual-control request (accounts.seal)
 }
 
 
@@ -120,6 +122,9 @@ def test_the_sealed_tables_and_their_owners():
     }
 
 
+PERSON_FIELDS = ("name", "id_number", "sex", "birth_date", "phone", "hukou_address")
+
+
 def test_who_sees_which_field():
     """A literal, hand-written snapshot of PRIVACY.md §3's masking, per table and field."""
     F, M = Visibility.FULL, Visibility.MASKED
@@ -127,7 +132,7 @@ def test_who_sees_which_field():
     casefile = {Role.CORRECTIONS: F, Role.CIVIL_AFFAIRS: F, Role.POLICE: F, Role.SOCIAL_WORKER: F}
     expected = {
         ("person", "name"): residence | {Role.CORRECTIONS: F},
-        ("person", "id_number"): residence | {Role.CORRECTIONS: M},
+        ("person", "id_number"): residence | {Role.CORRECTIONS: M},  # full to a file's holder (below)
         ("person", "sex"): residence | {Role.CORRECTIONS: F},
         ("person", "birth_date"): residence | {Role.CORRECTIONS: F},
         ("person", "phone"): residence | {Role.CORRECTIONS: F},
@@ -147,6 +152,10 @@ def test_who_sees_which_field():
     }
     actual = {(d.name, f.name): dict(f.visibility) for d in descriptors() for f in d.fields}
     assert actual == expected
+    # Holding a casefile of the person (casefiles.access.held_file_of) gives corrections the
+    # identity intake verifies (社区矫正法 Art. 22, 26; issue 14), never the person (issue 13).
+    holder = {(d.name, f.name): dict(f.holder) for d in descriptors() for f in d.fields if f.holder}
+    assert holder == {("person", name): {Role.CORRECTIONS: F} for name in PERSON_FIELDS}
     # No role without personal data appears anywhere.
     for visibility in actual.values():
         assert not {Role.VERIFIER, Role.AUDITOR, Role.SECURITY_ADMIN, Role.ADMIN} & set(visibility)

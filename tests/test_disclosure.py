@@ -107,6 +107,13 @@ def test_disclose_audits_record_person_and_fields_then_masks_by_role(runtime, pe
         masked = disclose(session, corrections, runtime.keyring, PERSON, row, action=Action.PERSON_READ, subject=None)
         assert masked["id_number"] == p.id_number[:4] + "*" * 10 + p.id_number[-4:]
         assert masked["name"] == p.name
+        # The holder of a casefile of the person reads the full ID number (社区矫正法 Art. 22,
+        # issue 14); the entry names the file that justified it.
+        shown = disclose(
+            session, corrections, runtime.keyring, PERSON, row, action=Action.PERSON_READ, subject=None, held_file="f-1"
+        )
+        assert shown["id_number"] == p.id_number
+        assert _entries(session, corrections)[-1].targets == [str(row.id), "f-1"]
         social = _ctx(runtime.clock, Role.SOCIAL_WORKER)
         assert disclose(session, social, runtime.keyring, PERSON, row, action=Action.PERSON_READ, subject=None) == {}
         [entry] = _entries(session, police)

@@ -89,9 +89,9 @@ def _residence_and_casefiles(client, police, corrections, people, ids, synthetic
         made = client.post("/api/v1/casefiles", json=casefile | {"details": CORRECTION}, headers=corrections)
         assert made.status_code == 201, f"casefile answered {made.status_code}"
         note = {"note": f"{p.name}（{p.phone}，{p.id_number}）按时报到"}
-        event = {"type": "visit", "occurred_on": "2026-01-04", "body": note}
+        event = {"type": "visit", "occurred_on": "2026-01-05", "body": note}
         made = client.post(f"/api/v1/casefiles/{made.json()['id']}/events", json=event, headers=corrections)
-        assert made.status_code == 201, f"event answered {made.status_code}"
+        assert made.status_code == 201, f"event answered {made.status_code}: {made.json().get('detail')}"
 
 
 def _free_text(client, police, corrections, corrections_b, p, person_id, synthetic) -> None:

@@ -4,6 +4,9 @@ Revision ID: 0020
 Revises: 0019
 """
 
+import sqlalchemy as sa
+from alembic import op
+
 revision = "0020"
 down_revision = "0019"
 branch_labels = None
@@ -11,7 +14,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass  # slot reserved for issue 14 (event catalogue, offence date, terms); fill in, or leave empty if no schema change is needed
+    # The last day of an absence (戒毒条例 Art. 20 counts absences in days); its first day
+    # is the event's `occurred_on`.
+    with op.batch_alter_table("casefile_event", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("ends_on", sa.Date(), nullable=True))
 
 
 def downgrade() -> None:

@@ -60,9 +60,17 @@ class UserAccount(SQLModel, table=True):
     password_change_required: bool = Field(
         default=False, sa_column=Column(sa.Boolean, nullable=False, server_default=sa.false())
     )
-    # The administrator who made the account (the requester when it took an approval): an
-    # admin cannot approve a request of the admin that made it (dual control).
+    # The administrator who made the account (the requester when it took an approval).
     created_by: uuid.UUID | None = None
+    # Administrators who could have learned the account's credentials (`approvals.makers`):
+    # its creator, the approver of its creation, whoever reset its password. Empty for the
+    # bootstrap administrator and a founding administrator made at the console.
+    makers: list[str] = Field(
+        default_factory=list, sa_column=Column(sa.JSON, nullable=False, server_default=sa.text("'[]'"))
+    )
+    # HMAC over the security columns (`accounts/seal.py`) and the index root version it used.
+    security_seal: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
+    seal_version: int | None = None
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     version: int = 1
@@ -78,6 +86,8 @@ class ApprovalStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    # Undecided past `expires_at`: set when a list or a decision finds it so.
+    EXPIRED = "expired"
 
 
 class AccountApproval(SQLModel, table=True):
@@ -98,5 +108,11 @@ class AccountApproval(SQLModel, table=True):
     target_version: int | None = None
     requested_by: uuid.UUID
     requested_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # After this an approval is refused (REGISTRY_APPROVAL_TTL_HOURS from the request).
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     decided_by: uuid.UUID | None = None
     decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # HMAC over every column above (`accounts/seal.py` APPROVAL_SEALED), as for accounts:
+    # a database writer cannot swap the requester, revive a decided request or change it.
+    security_seal: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
+    seal_version: int | None = None

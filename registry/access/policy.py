@@ -30,6 +30,7 @@ class Permission(StrEnum):
     PERSON_READ = "person:read"
     PERSON_WRITE = "person:write"
     PERSON_SEARCH = "person:search"
+    PERSON_REGISTER = "person:register"  # a casefile's subject, registered as the file opens
     RESIDENCE_READ = "residence:read"
     RESIDENCE_WRITE = "residence:write"
     PERMIT_APPLY = "permit:apply"
@@ -81,7 +82,17 @@ POLICY: dict[Role, RolePolicy] = {
         personal_data=True,
     ),
     Role.CORRECTIONS: RolePolicy(
-        frozenset({P.PERSON_READ, P.PERSON_SEARCH, P.CASEFILE_CORRECTION, P.CASEFILE_RESETTLEMENT, P.STATS_READ}),
+        # Intake registers a new subject's identity (社区矫正法 Art. 22); no other person write.
+        frozenset(
+            {
+                P.PERSON_READ,
+                P.PERSON_SEARCH,
+                P.PERSON_REGISTER,
+                P.CASEFILE_CORRECTION,
+                P.CASEFILE_RESETTLEMENT,
+                P.STATS_READ,
+            }
+        ),
         frozenset({U.SUPERVISION, U.ASSISTANCE, U.COURT_REQUEST, U.DATA_SUBJECT_REQUEST, U.EMERGENCY}),
         personal_data=True,
     ),

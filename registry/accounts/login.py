@@ -26,6 +26,7 @@ from sqlmodel import Session, select
 from registry.access import mfa, passwords
 from registry.access.models import AccountKind, AccountStatus, UserAccount
 from registry.access.policy import MFA_ROLES
+from registry.accounts import seal
 from registry.accounts.schemas import OneTimePasswordSet, PasswordChange
 from registry.accounts.throttle import THROTTLED, LoginThrottle
 from registry.audit.actions import Action, Outcome
@@ -122,10 +123,28 @@ def _refuse(
     def remember_failure(session: Session) -> None:
         if count_in is not None and account_id is not None:
             _count_failure(session, account_id, count_in, now=audit.clock.now())
-        trail.append(session, Event(Action.AUTH_LOGIN, Outcome.DENIED, targets=(), reason=reason))
+        # The account tried is the target too, so a guessing run against one account is
+        # visible from that account's side (an unknown username names none).
+        targets = (str(account_id),) if account_id is not None else ()
+        trail.append(session, Event(Action.AUTH_LOGIN, Outcome.DENIED, targets=targets, reason=reason))
 
     on_failure(remember_failure)
     raise Unauthenticated(REFUSED)
+
+
+def _check_seal(
+    audit: AuditTrail, on_failure: OnFailure, attempt: Attempt, session: Session, account: UserAccount
+) -> None:
+    """An account whose security columns were changed outside the service is refused, and
+    the break is on the record as an integrity failure naming the account."""
+    if seal.account_intact(session, seal.keyring_of(session), account):
+        return
+    event = Event(Action.INTEGRITY_FAILURE, Outcome.DENIED, targets=(str(account.id),), reason=SEAL_BROKEN)
+    on_failure(lambda side: audit.append(side, event))
+    _refuse(audit, on_failure, attempt, account, SEAL_BROKEN)
+
+
+SEAL_BROKEN = "account_seal_mismatch"
 
 
 def _count_failure(session: Session, account_id: uuid.UUID, policy: LoginPolicy, *, now: datetime) -> None:
@@ -182,6 +201,7 @@ def login_with_password(
     ):
         _refuse(audit, on_failure, attempt, account, "changed_meanwhile")
     assert account is not None
+    _check_seal(audit, on_failure, attempt, session, account)
     mfa_pending = False
     if account.totp_enabled:
         if otp is None or not _accept_otp(account, provider, otp, at=now.timestamp()):
@@ -276,6 +296,11 @@ def login_with_client_credentials(
     if account is None or not ok or account.status != AccountStatus.ACTIVE:
         _refuse(audit, on_failure, attempt, account, "bad_client_credentials")
     assert account is not None
+    account = session.get(UserAccount, account.id)
+    if account is None:
+        _refuse(audit, on_failure, attempt, None, "changed_meanwhile")
+    assert account is not None
+    _check_seal(audit, on_failure, attempt, session, account)
     AuditTrail(audit.clock, _actor(account), audit.meta).append(
         session, Event(Action.AUTH_LOGIN, targets=(str(account.id),))
     )

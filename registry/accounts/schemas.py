@@ -94,12 +94,13 @@ class OneTimePasswordSet(Strict):
 class ApprovalRead(Strict):
     id: uuid.UUID
     action: Literal["user_create", "user_update", "password_reset"]
-    status: Literal["pending", "approved", "rejected"]
+    status: Literal["pending", "approved", "rejected", "expired"]
     account_id: uuid.UUID | None
     org_unit: str | None
     changes: dict[str, object] = Field(description="What approval does: roles, org unit, names, status.")
     requested_by: uuid.UUID
     requested_at: datetime
+    expires_at: datetime | None = Field(default=None, description="Not approved by then, the request expires.")
     decided_by: uuid.UUID | None
     decided_at: datetime | None
 

@@ -14,6 +14,7 @@ from registry.access.policy import Role
 from registry.access.principal import Principal
 from registry.access.scope import Scope
 from registry.access.tokens import read_token
+from registry.accounts import seal
 from registry.api.middleware import UnitOfWork
 from registry.audit.actions import Action, Outcome
 from registry.audit.log import ANONYMOUS, AuditTrail, Event, RequestMeta
@@ -54,26 +55,26 @@ def get_anonymous_trail(
 
 
 def _refuse_token(
-    uow: UnitOfWork, trail: AuditTrail, reason: str, detail: str = "missing, invalid or expired token"
+    uow: UnitOfWork,
+    trail: AuditTrail,
+    reason: str,
+    detail: str = "missing, invalid or expired token",
+    *,
+    request: Request,
+    account: object = None,
 ) -> Unauthenticated:
-    uow.on_failure.append(
-        lambda side: trail.append(side, Event(Action.AUTH_TOKEN_REFUSED, Outcome.DENIED, reason=reason))
-    )
+    # The entry names the token's account (when the token was genuine) and what the request
+    # asked for, so a revoked token tried against one record shows up as probing it.
+    targets = (*((str(account),) if account is not None else ()), *_named_in(request))
+    event = Event(Action.AUTH_TOKEN_REFUSED, Outcome.DENIED, targets=targets, reason=reason)
+    uow.on_failure.append(lambda side: trail.append(side, event))
     return Unauthenticated(detail)
 
 
-# Every request runs this: plain columns, no ORM object to build and track.
+# Every request runs this: plain columns, no ORM object to build and track; with the
+# sealed ones, so the account's seal is checked on every use of a token.
 _PRINCIPAL_QUERY = (
-    sa.select(
-        UserAccount.id,
-        UserAccount.username,
-        UserAccount.kind,
-        UserAccount.roles,
-        UserAccount.org_unit_code,
-        UserAccount.status,
-        UserAccount.token_version,
-        OrgUnit.path,
-    )
+    sa.select(*seal.columns(), OrgUnit.path)
     .outerjoin(OrgUnit, OrgUnit.code == UserAccount.org_unit_code)
     .where(UserAccount.id == sa.bindparam("account_id"))
 )
@@ -83,17 +84,24 @@ def _load_principal(
     request: Request, token: str | None, runtime: Runtime, session: Session, uow: UnitOfWork, trail: AuditTrail
 ) -> tuple[Principal, bool]:
     if not token:
-        raise _refuse_token(uow, trail, "missing_token", "a bearer token is required")
+        raise _refuse_token(uow, trail, "missing_token", "a bearer token is required", request=request)
     try:
         claims = read_token(runtime.token_secret, token, now=runtime.clock.now())
     except Unauthenticated:
-        raise _refuse_token(uow, trail, "invalid_token") from None
+        raise _refuse_token(uow, trail, "invalid_token", request=request) from None
     account = session.execute(_PRINCIPAL_QUERY, {"account_id": claims.account_id}).first()
     if account is None:
-        raise _refuse_token(uow, trail, "unknown_account")
+        raise _refuse_token(uow, trail, "unknown_account", request=request, account=claims.account_id)
     # Disabled, re-roled, moved or password changed since the token was issued: dead.
     if account.status != AccountStatus.ACTIVE or account.token_version != claims.token_version:
-        raise _refuse_token(uow, trail, "revoked")
+        raise _refuse_token(uow, trail, "revoked", request=request, account=account.id)
+    if not seal.intact(session, runtime.keyring, account._mapping):
+        # Its security columns were changed outside the service: refused, and on the record.
+        event = Event(
+            Action.INTEGRITY_FAILURE, Outcome.DENIED, targets=(str(account.id),), reason="account_seal_mismatch"
+        )
+        uow.on_failure.append(lambda side: trail.append(side, event))
+        raise _refuse_token(uow, trail, "account_seal_mismatch", request=request, account=account.id)
     principal = Principal(
         account_id=account.id,
         username=account.username,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -59,9 +61,17 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         return problem(400, "Malformed body", "the body is not valid JSON")
-    # Only where and what: pydantic's `input` may hold a personal value, so it never leaves.
-    listed = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "invalid"))} for e in errors]
+    # Only where and what: pydantic's `input` may hold a personal value, so it never leaves;
+    # nor does the name of a key nobody asked for (it is the sender's text, as a value is).
+    listed = [{"loc": _where(e), "msg": str(e.get("msg", "invalid"))} for e in errors]
     return problem(422, "Invalid input", "the request does not match the schema", errors=listed)
+
+
+def _where(error: Mapping[str, Any]) -> list[str]:
+    loc = [str(p) for p in error.get("loc", ())]
+    if error.get("type") == "extra_forbidden" and loc:
+        loc[-1] = "(unknown field)"
+    return loc
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

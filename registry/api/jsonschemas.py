@@ -12,11 +12,13 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from registry.casefiles.details import details_model
+from registry.casefiles.events_catalogue import json_schemas
 from registry.casefiles.workflows.common import Kind
 from registry.people.schemas import PersonCreate, PersonRead
 from registry.residence.schemas import (
     DwellingCreate,
     DwellingRead,
+    DwellingUpdate,
     PermitCreate,
     PermitRead,
     RegistrationCreate,
@@ -30,6 +32,9 @@ RECORDS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
     "registration": (RegistrationCreate, RegistrationRead),
     "permit": (PermitCreate, PermitRead),
 }
+
+# Records that change by PATCH: the body's form (only the fields sent change).
+UPDATES: dict[str, type[BaseModel]] = {"dwelling": DwellingUpdate}
 
 
 # The kind-specific `details` of a casefile, validated against these on create.
@@ -48,6 +53,21 @@ def render() -> dict[str, str]:
                 **schema,
             }
             files[f"{record}.{form}.json"] = _dump(schema)
+    for record, model in UPDATES.items():
+        schema = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://registry.invalid/schemas/{record}.update.json",
+            **model.model_json_schema(mode="validation"),
+        }
+        files[f"{record}.update.json"] = _dump(schema)
+    # The event catalogue: one schema per event type of each kind (issue 14).
+    for name, body in json_schemas().items():
+        schema = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://registry.invalid/schemas/{name}.json",
+            **body,
+        }
+        files[f"{name}.json"] = _dump(schema)
     for name, model in DETAILS.items():
         schema = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -33,6 +33,7 @@ class Action(StrEnum):
     DWELLING_CREATE = "dwelling:create"
     DWELLING_READ = "dwelling:read"
     DWELLING_OCCUPANTS = "dwelling:occupants"
+    DWELLING_UPDATE = "dwelling:update"
     REGISTRATION_CREATE = "registration:create"
     REGISTRATION_READ = "registration:read"
     REGISTRATION_LIST = "registration:list"
@@ -40,6 +41,8 @@ class Action(StrEnum):
     REGISTRATION_DEPART = "registration:depart"
     PERMIT_APPLY = "permit:apply"
     PERMIT_TRANSITION = "permit:transition"
+    # A move keeps the permit: its residence address follows the new registration (issue 14).
+    PERMIT_ADDRESS_CHANGE = "permit:address-change"
     PERMIT_READ = "permit:read"
     PERMIT_LIST = "permit:list"
     PERMIT_VERIFY = "permit:verify"
@@ -85,6 +88,7 @@ class Action(StrEnum):
     PERSON_JURISDICTION_MOVE = "person:jurisdiction-move"
     CASEFILE_CLOSURE_REQUEST = "casefile:closure-request"
     CASEFILE_CLOSURE_DECIDE = "casefile:closure-decide"
+    CASEFILE_TERM_CHANGE = "casefile:term-change"  # a court's ruling changes the term (社区矫正法 Art. 33)
 
 
 class Outcome(StrEnum):

@@ -79,6 +79,10 @@ class AuditReview(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
     grant_id: str = Field(max_length=64, index=True)
     outcome: str = Field(max_length=16)  # justified | unjustified | needs_follow_up
-    note: str | None = Field(default=None, max_length=500)
+    # Coded, never free text: auditors see no personal values, so nothing they write here may
+    # hold one (issue 12). `reference` is the number of a document kept elsewhere.
+    follow_up: str | None = Field(default=None, max_length=32)
+    reference: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, max_length=500)  # reviews before revision 0019 only; never written now
     reviewer_id: str = Field(max_length=64)
     at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

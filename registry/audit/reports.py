@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from registry.audit.actions import Action
 from registry.audit.models import AuditEntry, AuditLeaf
 
 READ_ACTIONS = ("person:read", "casefile:read", "registration:read", "permit:read")
@@ -92,7 +93,7 @@ class AlertPolicy:
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # break_glass | denial_burst | heavy_reader | out_of_hours | account_change_read
+    kind: str  # break_glass | denial_burst | heavy_reader | out_of_hours | account_change_read | integrity
     actor_id: str | None
     at: datetime
     count: int
@@ -116,6 +117,10 @@ def alerts(session: Session, policy: AlertPolicy, *, now: datetime) -> list[Aler
             change = changed[entry.actor_id]
             if entry.at - change.at <= policy.account_change_window:
                 reads_after_change[change.id].append(entry)  # type: ignore[index]
+        if entry.action == Action.INTEGRITY_FAILURE:
+            # A stored value failed its check (an account's seal, a ciphertext): someone
+            # with the database may have edited it. Every one is worth a look.
+            found.append(Alert("integrity", entry.actor_id, entry.at, 1, (entry.id,)))
         if entry.break_glass_grant is not None or entry.action.endswith(":break-glass"):
             found.append(Alert("break_glass", entry.actor_id, entry.at, 1, (entry.id,)))
         if entry.outcome == "denied" and entry.actor_id is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
@@ -23,14 +25,39 @@ def queue(session: Session, *, limit: int = 500) -> list[tuple[str, int, object]
     return [(grant, count, first) for grant, count, first in rows]
 
 
+# What an auditor may record as done about a grant: a closed list, so a review holds no free text.
+FollowUp = Literal[
+    "none",
+    "user_instructed",
+    "referred_to_supervisor",
+    "referred_to_discipline",
+    "account_suspended",
+    "grant_rules_changed",
+]
+
+
 def review(
-    session: Session, clock: Clock, *, grant_id: str, outcome: str, note: str | None, reviewer_id: str
+    session: Session,
+    clock: Clock,
+    *,
+    grant_id: str,
+    outcome: str,
+    follow_up: FollowUp | None,
+    reference: str | None,
+    reviewer_id: str,
 ) -> AuditReview:
     used = session.exec(select(AuditEntry.id).where(AuditEntry.break_glass_grant == grant_id).limit(1)).first()
     if used is None:
         raise NotFound("no break-glass grant with this id appears in the log")
     if session.exec(select(AuditReview.id).where(AuditReview.grant_id == grant_id)).first() is not None:
         raise Conflict("this grant has been reviewed")
-    row = AuditReview(grant_id=grant_id, outcome=outcome, note=note, reviewer_id=reviewer_id, at=clock.now())
+    row = AuditReview(
+        grant_id=grant_id,
+        outcome=outcome,
+        follow_up=follow_up,
+        reference=reference,
+        reviewer_id=reviewer_id,
+        at=clock.now(),
+    )
     session.add(row)
     return row

@@ -235,7 +235,7 @@ def _check_counts(session: Session, report: VerifyReport, present: int, timeline
     ).one()
     report.entries = entries
     unsequenced = (
-        sa.select(sa.func.count(), sa.func.min(col(AuditEntry.id)))
+        sa.select(sa.func.count())
         .select_from(AuditEntry)
         .outerjoin(AuditLeaf, col(AuditLeaf.entry_id) == col(AuditEntry.id))
         .where(col(AuditLeaf.seq).is_(None))

@@ -187,3 +187,20 @@ def visible_list_filter(principal: Principal):  # type: ignore[no-untyped-def]
     else:
         conditions.append(principal.scope.clause(OrgUnit.path))
     return sa.and_(*conditions)
+
+
+def held_file_of(session: Session, principal: Principal, person_id: uuid.UUID) -> uuid.UUID | None:
+    """A casefile of `person_id` that `principal` opens without a break-glass grant (the
+    conditions of `visible_list_filter`: kind, jurisdiction or assignment, exclusion,
+    restriction, seal; not erased), or None. The one rule for issue 13's "holding a casefile
+    gives that file's staff the identity reads the file needs, never the person": the
+    person's identity is shown as to a holder (PERSON's `holder` visibility: corrections
+    read the full ID number, 社区矫正法 Art. 22, 26) only with such a file, which the read's
+    audit entry names. A grant never counts: it widens which files, never which fields."""
+    return session.exec(
+        select(Casefile.id)
+        .join(OrgUnit, OrgUnit.code == Casefile.org_unit_code)
+        .where(Casefile.person_id == person_id, visible_list_filter(principal))
+        .order_by(Casefile.id)  # type: ignore[arg-type]
+        .limit(1)
+    ).first()

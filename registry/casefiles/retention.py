@@ -27,6 +27,9 @@ Interpretations of the DOMAIN.md table, each a setting in `RetentionPolicy`:
   (the shorter reading, which favours the data subject).
 - Residence registrations and permits are erased 5 years after `departed_on` /
   `cancelled_on`; an active record is kept.
+- An identity is erased when none of its records is left (`registry.people.retention`);
+  one that never had a record, `person_unlinked_days` after it was registered.
+- Holds cover persons, residence records and files alike (`registry.people.holds`).
 """
 
 from __future__ import annotations
@@ -50,12 +53,15 @@ class RetentionPolicy:
     casefile_erase_years: int = 30  # … erased after 30 years
     minor_seal_days: int = 3  # minor: discharged + 3 days → sealed
     drug_relapse_free_years: int = 3  # drug rehabilitation: discharged + 3 years without relapse → sealed
+    person_unlinked_days: int = 30  # an identity with no record of any kind left → erased (registry.people.retention)
 
     def __post_init__(self) -> None:
         if min(self.registration_erase_years, self.permit_erase_years, self.casefile_seal_years) < 1:
             raise ConfigurationError("retention: periods must be at least one year")
         if not 0 <= self.minor_seal_days <= 3:
             raise ConfigurationError("retention: a minor's casefile is sealed within 3 days (社区矫正法 Art. 54)")
+        if self.person_unlinked_days < 1:
+            raise ConfigurationError("retention: person_unlinked_days must be at least one")
         if self.drug_relapse_free_years < 1:
             raise ConfigurationError("retention: drug_relapse_free_years must be at least one")
         if self.casefile_erase_years < self.casefile_seal_years:

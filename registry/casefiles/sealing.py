@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from registry.audit.actions import Action
 from registry.audit.log import AuditTrail, Event
+from registry.casefiles.event_counts import relapse_free_since
 from registry.casefiles.models import CASEFILE, Casefile
 from registry.casefiles.retention import DEFAULT_POLICY, RetentionPolicy, casefile_due
 from registry.casefiles.workflows import workflow_for
@@ -25,7 +26,7 @@ from registry.clock import today
 from registry.crypto.erasure import clear_sealed
 from registry.crypto.keyring import Compartment, Keyring
 from registry.db import transaction
-from registry.errors import NotFound
+from registry.people.holds import unheld
 
 Progress = Callable[[int, int], None]
 BATCH = 200
@@ -85,7 +86,12 @@ def run_retention(
     last: uuid.UUID | None = None
     while True:
         with transaction(engine) as session:
-            query = select(Casefile).where(Casefile.erased_at.is_(None), Casefile.closed_on.is_not(None))  # type: ignore[union-attr]
+            # A held file, or a file of a held person, is not due for anything (people.holds).
+            query = select(Casefile).where(
+                Casefile.erased_at.is_(None),  # type: ignore[union-attr]
+                Casefile.closed_on.is_not(None),  # type: ignore[union-attr]
+                unheld(Casefile),
+            )
             if last is not None:
                 query = query.where(Casefile.id > last)
             batch = list(session.exec(query.order_by(Casefile.id).limit(BATCH)))
@@ -99,7 +105,7 @@ def run_retention(
                     minor=casefile.minor,
                     closed_on=casefile.closed_on,
                     discharged_on=casefile.closed_on if casefile.status == "discharged" else None,
-                    relapse_free_since=None,
+                    relapse_free_since=relapse_free_since(session, casefile),  # 戒毒条例 Art. 7
                     legal_hold=casefile.legal_hold,
                     today=on,
                     policy=policy,
@@ -118,14 +124,3 @@ def run_retention(
         counts.examined += len(batch)
         if progress is not None:
             progress(counts.examined, total)
-
-
-def set_legal_hold(session: Session, trail: AuditTrail, *, record_id: uuid.UUID, held: bool) -> None:
-    """A legal hold suspends the record's retention clock (DOMAIN.md, Retention)."""
-    # Tree-wide on purpose: legal holds are security_admin's, who holds no unit and reads nothing.
-    casefile = session.get(Casefile, record_id)
-    if casefile is None or casefile.erased_at is not None:
-        raise NotFound("no record with a retention clock has this id", targets=(str(record_id),))
-    casefile.legal_hold = held
-    casefile.version += 1
-    trail.append(session, Event(Action.LEGAL_HOLD_SET if held else Action.LEGAL_HOLD_LIFT, targets=(str(record_id),)))

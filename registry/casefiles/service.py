@@ -10,15 +10,16 @@ import uuid
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, select
 
 from registry.access.models import OrgUnit, UserAccount
 from registry.access.scope import get_org_unit
 from registry.audit.actions import Action
-from registry.casefiles import access
+from registry.casefiles import access, derived, event_counts
 from registry.casefiles.access import HIDDEN, KIND_PERMISSION, MemberRole, Opened
-from registry.casefiles.details import details_model
+from registry.casefiles.checklists import facts_for_rule, validated_checklist
+from registry.casefiles.details import Opening, details_model, error_summary
 from registry.casefiles.models import (
     BREAK_GLASS_GRANT,
     CASEFILE,
@@ -48,9 +49,8 @@ from registry.crypto.keyring import Compartment, Keyring
 from registry.disclosure import disclose, disclose_rows, rule_inputs
 from registry.errors import Conflict, NotFound, RuleViolation
 from registry.people.models import PERSON, Person
-from registry.people.service import get_person
+from registry.people.service import get_person, register_subject
 
-ADULT_AGE = 18
 DEFAULT_BACKDATE_DAYS = 30  # settings.casefile_backdate_days
 
 
@@ -61,17 +61,22 @@ def _require_kind(ctx: Context, kind: str) -> None:
     ctx.principal.require(KIND_PERMISSION[Kind(kind)])
 
 
-def _age_on(birth: date, on: date) -> int:
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
-
-
-def _validated_details(kind: str, details: dict) -> dict:  # type: ignore[type-arg]
+def _validated_details(kind: str, details: dict, opening: Opening) -> BaseModel:  # type: ignore[type-arg]
+    """The details of a new file, within the windows of the day it opens (`details.Opening`)."""
     try:
-        return details_model(Kind(kind)).model_validate(details).model_dump(mode="json")
+        return details_model(Kind(kind)).model_validate(details, context=opening)
     except ValidationError as exc:
-        # Field locations only: a detail value may be personal.
-        where = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
-        raise RuleViolation(f"details: invalid for {kind} ({where})") from None
+        raise RuleViolation(f"details: invalid for {kind} ({error_summary(exc)})") from None
+
+
+def _check_opened_on(opened_on: date, on: date, backdate_days: int) -> None:
+    """Not in the future, back-dated at most `casefile_backdate_days` (as a transition): the
+    opening date is the minor flag's reference when no offence date is recorded (刑事诉讼法
+    Art. 286), so an old one would make anyone a minor."""
+    if opened_on > on:
+        raise RuleViolation("opened_on: in the future")
+    if (on - opened_on).days > backdate_days:
+        raise RuleViolation(f"opened_on: back-dated more than {backdate_days} days (casefile_backdate_days)")
 
 
 def _initial_status(kind: Kind, details: dict) -> str:  # type: ignore[type-arg]
@@ -80,40 +85,45 @@ def _initial_status(kind: Kind, details: dict) -> str:  # type: ignore[type-arg]
     return WORKFLOWS[kind].initial
 
 
-def _deadlines(kind: Kind, details: dict) -> dict:  # type: ignore[type-arg]
-    """The dates worklists need, kept plain: report due, term end, handover due."""
-    typed = details_model(kind).model_validate(details)
-    if kind is Kind.community_correction:
-        return {
-            "report_due_on": correction_workflow.report_due_on(typed.judgment_effective_on),  # type: ignore[attr-defined]
-            "term_ends_on": typed.term_ends_on,
-        }  # type: ignore[attr-defined]
-    if kind is Kind.drug_rehabilitation:
-        served = typed.order_served_on  # type: ignore[attr-defined]
-        return {"report_due_on": drug_workflow.report_due_on(served) if served else None}
-    # Key persons are met at the gate on release day (安置帮教: 必接必送).
-    return {"handover_due_on": typed.release_on if typed.key_person else None}  # type: ignore[attr-defined]
+def _subject(session: Session, ctx: Context, keyring: Keyring, data: CasefileCreate) -> Person:
+    """The file's person: a registered one in the caller's scope, or a new subject
+    registered here, held by the file's unit (社区矫正法 Art. 22 intake)."""
+    if data.subject is not None:
+        return register_subject(session, ctx, keyring, data=data.subject.as_person(data.org_unit))
+    assert data.person_id is not None
+    try:
+        return get_person(session, ctx.principal.scope, person_id=data.person_id)
+    except NotFound:
+        raise PersonHidden(data.person_id) from None
 
 
-def create_casefile(session: Session, ctx: Context, keyring: Keyring, *, data: CasefileCreate) -> Casefile:
+def create_casefile(
+    session: Session,
+    ctx: Context,
+    keyring: Keyring,
+    *,
+    data: CasefileCreate,
+    backdate_days: int = DEFAULT_BACKDATE_DAYS,
+) -> Casefile:
     _require_kind(ctx, data.kind)
     get_org_unit(session, ctx.principal.scope, code=data.org_unit)
     # Access to the person is decided before any rule reads their identity (the minor flag
     # reads the birth date, the team rule the sex): out of scope is the 404 of no person.
-    try:
-        person = get_person(session, ctx.principal.scope, person_id=data.person_id)
-    except NotFound:
-        raise PersonHidden(data.person_id) from None
-    details = _validated_details(data.kind, data.details)
-    opened_on = data.opened_on or today(ctx.clock)
-    if opened_on > today(ctx.clock):
-        raise RuleViolation("opened_on: in the future")
+    person = _subject(session, ctx, keyring, data)
+    on = today(ctx.clock)
+    opened_on = data.opened_on or on
+    _check_opened_on(opened_on, on, backdate_days)
     owner = str(person.id)
-    birth = rule_inputs(
-        session, ctx, keyring, PERSON, person, fields=("birth_date",), serving=Action.CASEFILE_CREATE, subject=owner
-    )["birth_date"]
+    birth = date.fromisoformat(
+        rule_inputs(
+            session, ctx, keyring, PERSON, person, fields=("birth_date",), serving=Action.CASEFILE_CREATE, subject=owner
+        )["birth_date"]
+    )
+    typed = _validated_details(data.kind, data.details, Opening(today=on, opened_on=opened_on, birth=birth))
+    details = typed.model_dump(mode="json")
     casefile_id = uuid.uuid4()
     key = keyring.write_key(session, owner=owner, compartment=Compartment.CASEFILE)
+    deadlines = derived.at_opening(typed)
     casefile = Casefile(
         id=casefile_id,
         person_id=person.id,
@@ -121,9 +131,11 @@ def create_casefile(session: Session, ctx: Context, keyring: Keyring, *, data: C
         org_unit_code=data.org_unit,
         status=_initial_status(Kind(data.kind), details),
         opened_on=opened_on,
-        **_deadlines(Kind(data.kind), details),
-        # Minor at opening (社区矫正法 Art. 54): the file is sealed soon after discharge.
-        minor=_age_on(date.fromisoformat(birth), opened_on) < ADULT_AGE,
+        report_due_on=deadlines.report_due_on,
+        term_ends_on=deadlines.term_ends_on,
+        handover_due_on=deadlines.handover_due_on,
+        # Under 18 at the offence (刑事诉讼法 Art. 286), else at opening: sealed after discharge (社区矫正法 Art. 54).
+        minor=derived.is_minor(birth, typed, opened_on),
         details_ct=CASEFILE.seal(
             key, record_id=str(casefile_id), name="details", value=json.dumps(details, ensure_ascii=False)
         ),
@@ -202,28 +214,10 @@ def _grant(opened: Opened) -> str | None:
     return str(opened.grant_id) if opened.grant_id else None
 
 
-# Event types the counting hints read (plain types, so no body is opened for them). An
-# `absence_unauthorised` is recorded only for absences of 3 days or more (戒毒条例 Art. 19).
-DRUG_TESTS = {"test_negative": True, "test_missed": False, "test_positive": "positive"}
-ABSENCE_MIN_DAYS = 3
-
-
 def hints(session: Session, casefile: Casefile, details: dict) -> list[str]:  # type: ignore[type-arg]
-    """Counting hints (sanctions, missed tests, absences): shown, never acted on; a person decides."""
-    events = session.exec(
-        select(CasefileEvent.type, CasefileEvent.occurred_on).where(CasefileEvent.casefile_id == casefile.id)
-    ).all()
-    if casefile.kind == Kind.community_correction:
-        return correction_workflow.sanction_hints(list(events), category=details.get("category"))
-    if casefile.kind == Kind.drug_rehabilitation:
-        tests = [(on, DRUG_TESTS[kind]) for kind, on in events if kind in DRUG_TESTS]
-        absences = [
-            (on, on + timedelta(days=ABSENCE_MIN_DAYS - 1), False)
-            for kind, on in events
-            if kind == "absence_unauthorised"
-        ]
-        return drug_workflow.violation_hints(tests, absences)
-    return []
+    """Counting hints (sanctions, missed tests, absences in days, relapse): shown, never acted
+    on; a person decides (`registry.casefiles.event_counts`)."""
+    return event_counts.hints(session, casefile, details)
 
 
 def list_casefiles(
@@ -238,8 +232,8 @@ def list_casefiles(
     due: str | None = None,
 ) -> list[Casefile]:
     """Minimal rows in scope; `due` picks a worklist (DOMAIN.md): report_overdue, missing,
-    terms_ending (within 30 days), handover_due (within 7 days), closure_pending. Overdue leave returns are
-    `GET /api/v1/leave-requests?due=return_overdue`."""
+    terms_ending (within 30 days), handover_due (within 7 days), closure_pending,
+    street_notice_due. Overdue leave returns are `GET /api/v1/leave-requests?due=return_overdue`."""
     query = (
         select(Casefile)
         .join(OrgUnit, OrgUnit.code == Casefile.org_unit_code)
@@ -261,8 +255,9 @@ def list_casefiles(
     return rows
 
 
-WORKLISTS = ("report_overdue", "missing", "terms_ending", "handover_due", "closure_pending")
-OPEN_UNDER_TERM = ("received", "supervised", "detained", "active", "suspended")
+WORKLISTS = ("report_overdue", "missing", "terms_ending", "handover_due", "closure_pending", "street_notice_due")
+# Open files whose term (correction, drug) or assistance period (resettlement) runs out.
+OPEN_UNDER_TERM = ("received", "supervised", "detained", "active", "suspended", "released", "handed_over", "assisting")
 
 
 def _worklist(due: str, on: date):  # type: ignore[no-untyped-def]
@@ -283,12 +278,28 @@ def _worklist(due: str, on: date):  # type: ignore[no-untyped-def]
     if due == "closure_pending":  # for the supervising level: closures awaiting its approval
         pending = sa.select(CasefileClosure.casefile_id).where(CasefileClosure.status == ClosureStatus.PENDING)
         return Casefile.id.in_(pending)  # type: ignore[attr-defined]
+    if due == "street_notice_due":  # 戒毒条例 Art. 23, 40: discharged, the street/town not yet told
+        told = sa.select(CasefileEvent.casefile_id).where(CasefileEvent.type == "street_notified")
+        return sa.and_(
+            Casefile.kind == Kind.drug_rehabilitation,
+            Casefile.status == "discharged",
+            Casefile.id.not_in(told),  # type: ignore[attr-defined]
+        )
     raise RuleViolation(f"due: one of {', '.join(WORKLISTS)}")
 
 
 def add_event(
-    session: Session, ctx: Context, keyring: Keyring, *, casefile_id: uuid.UUID, data: EventCreate
+    session: Session,
+    ctx: Context,
+    keyring: Keyring,
+    *,
+    casefile_id: uuid.UUID,
+    data: EventCreate,
+    ends_on: date | None = None,
 ) -> CasefileEvent:
+    """Writes one timeline entry. The service's own entries come straight here; a caller's
+    goes through `registry.casefiles.events.record_event`, which checks it against the
+    catalogue first (`ends_on`: the last day of a period type)."""
     opened = _open_for_write(session, ctx, casefile_id, Action.CASEFILE_EVENT)
     casefile = opened.casefile
     if data.occurred_on > today(ctx.clock):
@@ -300,6 +311,7 @@ def add_event(
         casefile_id=casefile.id,
         type=data.type,
         occurred_on=data.occurred_on,
+        ends_on=ends_on,
         body_ct=CASEFILE_EVENT.seal(
             key, record_id=str(event_id), name="body", value=json.dumps(data.body, ensure_ascii=False)
         ),
@@ -396,34 +408,58 @@ def transition(
     if pending_closure(session, casefile.id) is not None:
         raise Conflict("closure.pending: a closure of this casefile awaits approval")
     workflow = WORKFLOWS[Kind(casefile.kind)]
-    # The file's own details (term dates, key-person flag…) are facts the rules read; they
-    # are opened for the check only and never returned from here.
+    rule = workflow.rule_for(casefile.status, data.to)  # 409 for a move not in the table
+    validated_checklist(casefile.kind, rule, data.facts)  # 422 before any sealed value is opened
+    # The file's own details (term dates, key-person flag…) and the values derived from them
+    # are facts the rules read; opened for the check only, never returned from here.
     details = rule_inputs(
         session, ctx, keyring, CASEFILE, casefile, fields=("details",), serving=Action.CASEFILE_TRANSITION
     )["details"]
-    typed = details_model(Kind(casefile.kind)).model_validate(details).model_dump()  # dates as dates
-    facts = {**typed, **data.facts, "reason": data.reason, "certificate_no": data.certificate_no}
+    typed = details_model(Kind(casefile.kind)).model_validate(details)
+    recorded = derived.recorded_facts(casefile.kind, typed.model_dump(), casefile.term_ends_on)  # dates as dates
+    # `facts` is the checklist of this one move (422 for any other key); the record wins.
+    facts = facts_for_rule(
+        casefile.kind, rule, data.facts, recorded, reason=data.reason, certificate_no=data.certificate_no
+    )
     workflow.check_transition(casefile.status, data.to, on=data.on, facts=facts)
     if data.to in workflow.terminal:
         _request_closure(session, ctx, keyring, casefile, data)
         return casefile
     previous, casefile.status = casefile.status, data.to
     casefile.version += 1
+    body = {"from": previous, "to": data.to, "reason": data.reason, "certificate_no": data.certificate_no}
+    if _move_term(casefile, typed, previous, data.to, data.on):
+        body["term_ends_on"] = casefile.term_ends_on.isoformat()  # type: ignore[union-attr]
     add_event(
         session,
         ctx,
         keyring,
         casefile_id=casefile.id,
-        data=EventCreate(
-            type="transition",
-            occurred_on=data.on,
-            body={"from": previous, "to": data.to, "reason": data.reason, "certificate_no": data.certificate_no},
-        ),
+        data=EventCreate(type="transition", occurred_on=data.on, body=body),
     )
     ctx.audit.append(
         session, ctx.event(Action.CASEFILE_TRANSITION, targets=(str(casefile.id),), reason=f"{previous}->{data.to}")
     )
     return casefile
+
+
+def _move_term(casefile: Casefile, details: BaseModel, frm: str, to: str, on: date) -> bool:
+    """A drug file's term follows its moves: it starts at the report (戒毒条例 Art. 14: 自报到之日
+    起计算) and a suspension does not count (Art. 24). True when the term end moved."""
+    if casefile.kind != Kind.drug_rehabilitation:
+        return False
+    Status = drug_workflow.Status  # noqa: N806  (the workflow's state names)
+    if (frm, to) == (Status.awaiting_report, Status.active):
+        casefile.term_ends_on = derived.drug_term_ends_on(details, on)
+        return True
+    if (frm, to) == (Status.active, Status.suspended):
+        casefile.term_paused_on = on
+        return False
+    if (frm, to) == (Status.suspended, Status.active) and casefile.term_paused_on and casefile.term_ends_on:
+        casefile.term_ends_on = derived.after_suspension(casefile.term_ends_on, casefile.term_paused_on, on)
+        casefile.term_paused_on = None
+        return True
+    return False
 
 
 def _request_closure(session: Session, ctx: Context, keyring: Keyring, casefile: Casefile, data: Transition) -> None:

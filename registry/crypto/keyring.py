@@ -239,6 +239,17 @@ class Keyring:
             memo.setdefault(("newest", owner, compartment), key)
         return newest
 
+    def open_row(self, session: Session, row: Any) -> DataKey:
+        """The DEK of a key row the caller selected (its `owner_id`, `compartment`, `version`
+        and `wrapped`), memoised as `read_key` would: a sweep that reads many owners' rows
+        at once unwraps only the versions it actually uses."""
+        memo = _memo(session)
+        cached = ("dek", row.owner_id, row.compartment, row.version)
+        key: DataKey | None = memo.get(cached)
+        if key is None:
+            key = memo[cached] = self._unwrap(row)
+        return key
+
     def read_key(self, session: Session, *, owner: str, compartment: Compartment, version: int) -> DataKey:
         memo = _memo(session)
         cached: DataKey | None = memo.get(("dek", owner, compartment, version))

@@ -45,13 +45,17 @@ class SealedField:
     """One sealed column, stored as `<name>_ct`. `visibility` maps a role name to how the
     field is shown to it (a role absent from it never sees the field). For a JSON value,
     `withheld_keys` maps a role to a function of the row giving the keys that role must not
-    see (e.g. offence details of a casefile, which depend on its kind)."""
+    see (e.g. offence details of a casefile, which depend on its kind). `holder` maps a role
+    to how the field is shown when the caller holds a casefile of the row's person (the
+    caller names the file to `registry.disclosure.disclose`; the wider of the two wins):
+    holding a file gives its staff the identity reads the file needs, never the person."""
 
     name: str
     visibility: Mapping[str, Visibility]
     mask: Mask = Mask.TEXT
     json: bool = False
     withheld_keys: Mapping[str, Callable[[Any], frozenset[str]]] = field(default_factory=dict)
+    holder: Mapping[str, Visibility] = field(default_factory=dict)
 
     @property
     def column(self) -> str:

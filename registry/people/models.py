@@ -30,6 +30,7 @@ class Person(SQLModel, table=True):
     hukou_address_ct: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
     # Set when the identity keys were shredded: the row stays, unreadable, and lists skip it.
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    legal_hold: bool = False  # suspends retention of this record (registry.people.holds)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     version: int = 1
@@ -40,9 +41,17 @@ _RESIDENCE_ROLES = (Role.POLICE, Role.CIVIL_AFFAIRS)
 
 
 def _identity_field(name: str, *, corrections: Visibility = FULL, mask: Mask = Mask.TEXT) -> SealedField:
-    # Residence staff see the identity in full; corrections recognise and reach the subject
-    # (PRIVACY.md §3: a masked ID number); every other role sees none of it.
-    return SealedField(name, {**dict.fromkeys(_RESIDENCE_ROLES, FULL), Role.CORRECTIONS: corrections}, mask=mask)
+    # Residence staff see the identity in full; corrections recognise and reach the persons
+    # of their scope (PRIVACY.md §3: a masked ID number), and read the full ID number of a
+    # subject of a casefile they hold, which intake verifies and home visits need (社区矫正法
+    # Art. 22, 26; issue 14). Holding a file gives that file's staff the identity reads the
+    # file needs, never the person (issue 13). Every other role sees none of it.
+    return SealedField(
+        name,
+        {**dict.fromkeys(_RESIDENCE_ROLES, FULL), Role.CORRECTIONS: corrections},
+        mask=mask,
+        holder={Role.CORRECTIONS: FULL},
+    )
 
 
 def _name_birth(opened: Mapping[str, str | None]) -> str | None:
@@ -63,7 +72,7 @@ PERSON = describe(
             _identity_field("phone", mask=Mask.PHONE),
             _identity_field("hukou_address"),
         ),
-        plain=frozenset({"id", "org_unit_code", "erased_at", "created_at", "updated_at", "version"}),
+        plain=frozenset({"id", "org_unit_code", "erased_at", "legal_hold", "created_at", "updated_at", "version"}),
         indexes=(
             BlindIndex("id_number", ("id_number",), lambda opened: opened.get("id_number")),
             BlindIndex("phone", ("phone",), lambda opened: opened.get("phone")),  # stored normalised

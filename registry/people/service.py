@@ -13,12 +13,14 @@ from registry.access.models import OrgUnit
 from registry.access.policy import Permission
 from registry.access.scope import Scope, get_org_unit, scoped_select
 from registry.audit.actions import Action
+from registry.casefiles.access import held_file_of
 from registry.clock import today
 from registry.context import Context
 from registry.crypto import indexes
 from registry.crypto.keyring import Compartment, DataKey, Keyring
 from registry.disclosure import disclose, matches, rule_inputs, search_hits
 from registry.errors import Conflict, Gone, NotFound, PreconditionFailed, RuleViolation
+from registry.people.holds import holds_anything_of
 from registry.people.identifiers import (
     IdNumber,
     display_name,
@@ -28,6 +30,7 @@ from registry.people.identifiers import (
     parse_id_number,
 )
 from registry.people.models import PERSON, Person
+from registry.people.retention import erase_identity, has_live_records
 from registry.people.schemas import PersonCreate, PersonSearch, PersonUpdate
 
 
@@ -93,6 +96,21 @@ def identity_indexes(id_number: IdNumber, *, name: str, phone: str | None) -> di
 
 def create_person(session: Session, ctx: Context, keyring: Keyring, *, data: PersonCreate) -> Person:
     ctx.principal.require(Permission.PERSON_WRITE)
+    return _create_person(session, ctx, keyring, data=data)
+
+
+def register_subject(session: Session, ctx: Context, keyring: Keyring, *, data: PersonCreate) -> Person:
+    """A casefile's subject registered as the file opens (社区矫正法 Art. 22: 核实身份、办理接收
+    登记): `person:register` (corrections) or `person:write`, held by the file's unit, which
+    the caller's scope covers. Only `casefiles.service.create_casefile` calls this."""
+    if not ctx.principal.can(Permission.PERSON_WRITE):
+        ctx.principal.require(Permission.PERSON_REGISTER)
+    if data.org_unit is None:
+        raise RuleViolation("org_unit: the file's unit holds its subject")
+    return _create_person(session, ctx, keyring, data=data)
+
+
+def _create_person(session: Session, ctx: Context, keyring: Keyring, *, data: PersonCreate) -> Person:
     id_number = parse_id_number(data.id_number, today=today(ctx.clock))
     if data.sex is not None and data.sex != id_number.sex:
         raise RuleViolation("sex: disagrees with the ID number")
@@ -141,10 +159,24 @@ def create_person(session: Session, ctx: Context, keyring: Keyring, *, data: Per
 
 
 def read_person(session: Session, ctx: Context, keyring: Keyring, *, person_id: uuid.UUID) -> tuple[Person, dict]:
+    """The person in the caller's scope (else 404, whatever files they hold), shown as the
+    role sees it; as to a file's holder (corrections: the full ID number) only when the
+    caller opens a casefile of this person (`casefiles.access.held_file_of`), which the
+    audit entry then names."""
     ctx.principal.require(Permission.PERSON_READ)
     person = get_person(session, ctx.principal.scope, person_id=person_id)
     rid = str(person.id)
-    return person, disclose(session, ctx, keyring, PERSON, person, action=Action.PERSON_READ, subject=rid)
+    held = held_file_of(session, ctx.principal, person.id)
+    return person, disclose(
+        session,
+        ctx,
+        keyring,
+        PERSON,
+        person,
+        action=Action.PERSON_READ,
+        subject=rid,
+        held_file=None if held is None else str(held),
+    )
 
 
 def update_person(
@@ -232,8 +264,9 @@ def search_persons(session: Session, ctx: Context, keyring: Keyring, *, query: P
 
 
 def erase_person(session: Session, ctx: Context, keyring: Keyring, *, person_id: uuid.UUID, reason: str) -> None:
-    """Crypto-shredding of the identity compartment: the DEKs go, the ciphertext stays
-    unreadable (also in backups), the blind-index entries go so nothing can match it."""
+    """Crypto-shredding of the identity on request: refused while a hold covers the person
+    or anything of theirs is live (a registration, permit, casefile... still relies on it);
+    retention erases it by itself once nothing is (`people.retention`)."""
     ctx.principal.require(Permission.RETENTION_RUN)
     person = session.exec(
         scoped_select(session, Person, ctx.principal.scope).where(Person.id == person_id).with_for_update()
@@ -243,8 +276,17 @@ def erase_person(session: Session, ctx: Context, keyring: Keyring, *, person_id:
     if person.erased_at is not None:
         raise Gone("the person's identity data was erased")
     rid = str(person.id)
-    keyring.shred(session, owner=rid, compartment=Compartment.IDENTITY)
-    indexes.drop_record(session, table=PERSON.name, record_id=rid)
-    person.erased_at = ctx.clock.now()
-    person.version += 1
+    if holds_anything_of(session, person.id):
+        raise Conflict(
+            "legal_hold: a legal hold covers this person or a record of theirs",
+            audit_as=Action.PERSON_ERASE,
+            targets=(rid,),
+        )
+    if has_live_records(session, person.id):
+        raise Conflict(
+            "records_live: records of this person still rely on the identity",
+            audit_as=Action.PERSON_ERASE,
+            targets=(rid,),
+        )
+    erase_identity(session, keyring, person, at=ctx.clock.now())
     ctx.audit.append(session, ctx.event(Action.PERSON_ERASE, targets=(rid,), reason=reason))

@@ -120,6 +120,7 @@ def _person_row(p: NewPerson, keys: dict, now: datetime) -> dict:  # type: ignor
     )
     return {"id": p.id, "org_unit_code": p.org_unit, **sealed} | {
         "erased_at": None,
+        "legal_hold": False,
         "created_at": now,
         "updated_at": now,
         "version": 1,
@@ -160,6 +161,7 @@ def _registration_row(r: NewRegistration, keys: dict, now: datetime) -> dict:  #
         "late": r.late,
         "previous_id": None,
         "erased_at": None,
+        "legal_hold": False,
         "created_at": now,
         "version": 1,
     }

@@ -50,12 +50,28 @@ class Registration(SQLModel, table=True):
     previous_id: uuid.UUID | None = Field(default=None, foreign_key="residence_registration.id")
     # Retention (departed + 5 years): the sealed fields are destroyed, the dates stay for statistics.
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    legal_hold: bool = False  # suspends retention of this record (registry.people.holds)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     version: int = 1
 
 
+# One live permit per person (issue 14), held by the database as well as the service, so
+# two concurrent applications cannot both commit. A partial unique index: SQLite and
+# PostgreSQL both take the WHERE clause.
+LIVE_PERMIT = "status IN ('applied', 'needs_materials', 'accepted', 'issued')"
+
+
 class Permit(SQLModel, table=True):
     __tablename__ = "residence_permit"
+    __table_args__ = (
+        sa.Index(
+            "uq_residence_permit_live_person",
+            "person_id",
+            unique=True,
+            sqlite_where=sa.text(LIVE_PERMIT),
+            postgresql_where=sa.text(LIVE_PERMIT),
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     person_id: uuid.UUID = Field(foreign_key="person.id", index=True)
@@ -73,7 +89,9 @@ class Permit(SQLModel, table=True):
     materials_missing_ct: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
     decision_reason_ct: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
     cancelled_on: date | None = None
+    rejected_on: date | None = None  # an application's end: retention counts from it (issue 14)
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    legal_hold: bool = False  # suspends retention of this record (registry.people.holds)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     version: int = 1
 
@@ -149,6 +167,7 @@ REGISTRATION = describe(
             "late",
             "previous_id",
             "erased_at",
+            "legal_hold",
         },
         erased_column="erased_at",
     )
@@ -174,7 +193,9 @@ PERMIT = describe(
             "accepted_on",
             "issued_on",
             "cancelled_on",
+            "rejected_on",
             "erased_at",
+            "legal_hold",
         },
         # Stored upper-case as issued; verification normalises what it is given the same way.
         indexes=(BlindIndex("permit_no", ("permit_no",), lambda opened: opened.get("permit_no")),),

@@ -2,7 +2,12 @@
 rejection, annual endorsement, cancellation; verification for partner services.
 
 The stored status never says `suspended`: that is derived from the issue and
-endorsement dates on the injected clock, so no cron job has to flip it."""
+endorsement dates on the injected clock, so no cron job has to flip it.
+
+A permit lives as long as the person's residence in the city (issue 14): it follows each
+move to the new registration (a change of address, Art. 4; 浙江省流动人口居住登记条例
+Art. 19 para. 3) and ends with a departure. One live permit per person, and only
+county-level accounts issue (Art. 10)."""
 
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from registry.access.policy import Permission
 from registry.access.scope import Scope, scoped_select
@@ -24,17 +30,21 @@ from registry.context import Context
 from registry.crypto import indexes
 from registry.crypto.keyring import Keyring
 from registry.disclosure import disclose, matches
-from registry.errors import NotFound, RateLimited
+from registry.errors import Conflict, NotFound, RateLimited
 from registry.people.identifiers import normalise_name
 from registry.people.models import PERSON, Person
+from registry.residence.continuity import resident_since
 from registry.residence.models import PERMIT, Endorsement, Permit, Registration
 from registry.residence.policy import ResidencePolicy
 from registry.residence.rules import (
+    LIVE_STATUSES,
     PermitAction,
     PermitState,
     PermitStatus,
     check_eligibility,
     check_endorsement,
+    check_issuer_level,
+    check_one_live_permit,
     issue_due_on,
     next_status,
     permit_state,
@@ -50,6 +60,8 @@ STEP_PERMISSION = {
     PermitAction.reject: Permission.PERMIT_ISSUE,
     PermitAction.cancel: Permission.PERMIT_ISSUE,
 }
+# What a departure records on the permit it ends (sealed like any decision's reason).
+DEPARTED = "departed: the residence registration was cancelled on leaving the city"
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,12 @@ def view(session: Session, permit: Permit, policy: ResidencePolicy, *, on: date)
     return PermitView(permit, status, endorsements, state, due)
 
 
+def live_permits(session: Session, person_id: uuid.UUID, *, lock: bool = False) -> list[Permit]:
+    """The person's live permits (at most one once the unique index holds), whatever the unit."""
+    query = select(Permit).where(Permit.person_id == person_id, col(Permit.status).in_(LIVE_STATUSES))
+    return list(session.exec(query.with_for_update() if lock else query))
+
+
 def apply_for_permit(session: Session, ctx: Context, policy: ResidencePolicy, *, data: PermitCreate) -> Permit:
     ctx.principal.require(Permission.PERMIT_APPLY)
     registration = session.exec(
@@ -94,11 +112,13 @@ def apply_for_permit(session: Session, ctx: Context, policy: ResidencePolicy, *,
     on = today(ctx.clock)
     check_eligibility(
         registration_status=registration.status,
-        registered_on=registration.registered_on,
+        # Art. 2: six months from the first registration in the city, whatever moves followed.
+        registered_on=resident_since(session, registration),
         permit_basis=data.basis,
         today=on,
         min_months=policy.min_months,
     )
+    check_one_live_permit(live_permits(session, data.person_id))
     permit = Permit(
         person_id=data.person_id,
         registration_id=registration.id,
@@ -109,8 +129,63 @@ def apply_for_permit(session: Session, ctx: Context, policy: ResidencePolicy, *,
         created_at=ctx.clock.now(),
     )
     session.add(permit)
+    try:
+        session.flush()
+    except IntegrityError:
+        # A concurrent application won the partial unique index: the same answer as above.
+        raise Conflict("permit.one_live: the person already holds a live permit or application") from None
     ctx.audit.append(session, ctx.event(Action.PERMIT_APPLY, targets=(str(permit.id), str(data.person_id))))
     return permit
+
+
+def follow_registration(session: Session, ctx: Context, *, registration: Registration) -> None:
+    """A move keeps the permit: the person's live permit now reads the new registration's
+    address (a change of address, Art. 4 lists 居住地住址 on the permit; 浙江省流动人口居住登记条例
+    Art. 19 para. 3) and its unit. Called for a move inside the holder's unit and for an
+    accepted transfer to another unit (`transfers.accept_transfer`)."""
+    for permit in live_permits(session, registration.person_id):
+        if permit.registration_id == registration.id:
+            continue
+        permit.registration_id, permit.org_unit_code = registration.id, registration.org_unit_code
+        permit.version += 1
+        session.add(permit)
+        ctx.audit.append(
+            session,
+            ctx.event(
+                Action.PERMIT_ADDRESS_CHANGE,
+                targets=(str(permit.id), str(permit.person_id), str(registration.id)),
+            ),
+        )
+
+
+def end_with_departure(
+    session: Session, ctx: Context, keyring: Keyring, *, person_id: uuid.UUID, departed_on: date
+) -> None:
+    """A departure (the registration cancelled on leaving) ends the person's live permit:
+    an issued one is `cancelled` on the day of departure, so verification answers not
+    valid from that day; an application not yet issued is `rejected` (nothing to issue)."""
+    for permit in live_permits(session, person_id, lock=True):
+        issued = permit.status == PermitStatus.issued
+        permit.status = PermitStatus.cancelled if issued else PermitStatus.rejected
+        permit.cancelled_on = departed_on if issued else None
+        permit.rejected_on = None if issued else departed_on
+        key = keyring.write_key(session, owner=str(person_id), compartment=PERMIT.compartment)
+        permit.decision_reason_ct = PERMIT.seal(key, record_id=str(permit.id), name="decision_reason", value=DEPARTED)
+        permit.version += 1
+        session.add(permit)
+        action = PermitAction.cancel if issued else PermitAction.reject
+        ctx.audit.append(
+            session,
+            ctx.event(
+                Action.PERMIT_TRANSITION, targets=(str(permit.id), str(person_id)), reason=f"{action} (departed)"
+            ),
+        )
+
+
+def _depth(ctx: Context) -> int:
+    """The caller's org unit counted from the root (1 = the root); 0 for a tree-wide account."""
+    path = ctx.principal.scope.path_prefix
+    return 0 if path is None else len(path.strip("/").split("/"))
 
 
 def _new_permit_no() -> str:
@@ -131,6 +206,9 @@ def take_step(
     endorsed_on: date | None = None,
 ) -> Permit:
     ctx.principal.require(STEP_PERMISSION[action])
+    if STEP_PERMISSION[action] is Permission.PERMIT_ISSUE:
+        # Issue, and the issuing authority's other decisions (reject, cancel): Art. 10.
+        check_issuer_level(_depth(ctx), max_depth=policy.issue_max_depth)
     permit = get_permit(session, ctx.principal.scope, permit_id=permit_id)
     on = today(ctx.clock)
     current = view(session, permit, policy, on=on).status
@@ -150,6 +228,7 @@ def take_step(
     elif action in (PermitAction.reject, PermitAction.cancel):
         permit.decision_reason_ct = PERMIT.seal(key, record_id=rid, name="decision_reason", value=reason)
         permit.cancelled_on = on if action is PermitAction.cancel else None
+        permit.rejected_on = on if action is PermitAction.reject else None
     elif action is PermitAction.endorse:
         assert permit.issued_on is not None
         when = endorsed_on or on

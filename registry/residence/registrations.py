@@ -1,5 +1,9 @@
 """Residence registrations: arrival, move (closes one, opens the next), departure.
 
+A move keeps the person's permit (it follows the new registration) and the six-month clock
+of 居住证暂行条例 Art. 2 (`continuity.resident_since` walks the moves back); a departure
+cancels the permit (`permits.end_with_departure`).
+
 The unit of a person's active registration holds the person (`registry.residence.transfers`).
 A registration takes effect at once only when the caller's scope covers the holder as
 well as the dwelling (the holder, or a unit above both, consents by acting); the person
@@ -26,7 +30,7 @@ from registry.errors import Conflict, NotFound, RuleViolation
 from registry.people.identifiers import parse_uscc
 from registry.people.models import Person
 from registry.people.service import get_person
-from registry.residence import transfers
+from registry.residence import permits, transfers
 from registry.residence.dwellings import get_dwelling
 from registry.residence.models import REGISTRATION, PersonTransfer, Registration
 from registry.residence.policy import ResidencePolicy
@@ -108,6 +112,7 @@ def create_registration(
         holder = transfers.holder_of(session, person)
     if holder is None and transfers.active_registration(session, person.id) is not None:
         raise Conflict("the person has an active registration: move or depart it first")
+    registered_on = data.registered_on or today(ctx.clock)
     registration = _open(
         session,
         ctx,
@@ -115,7 +120,7 @@ def create_registration(
         person=person,
         dwelling_id=data.dwelling_id,
         arrived_on=data.arrived_on,
-        registered_on=data.registered_on or today(ctx.clock),
+        registered_on=registered_on,
         basis=data.basis,
         employer_name=data.employer_name,
         employer_uscc=data.employer_uscc,
@@ -125,9 +130,17 @@ def create_registration(
         status=RegistrationStatus.active if holder is None else RegistrationStatus.pending_transfer,
     )
     fields = [f for f in ("employer_name", "employer_uscc") if getattr(data, f)]
+    # DOMAIN.md lets `registered_on` go back for records taken over from paper, and Art. 2's
+    # six months count from it: a back-dated registration says so in its entry, for review.
+    backdated = registered_on < today(ctx.clock)
     ctx.audit.append(
         session,
-        ctx.event(Action.REGISTRATION_CREATE, targets=(str(registration.id), str(person.id)), fields=tuple(fields)),
+        ctx.event(
+            Action.REGISTRATION_CREATE,
+            targets=(str(registration.id), str(person.id)),
+            fields=tuple(fields),
+            reason="backdated" if backdated else None,
+        ),
     )
     if holder is None:
         return registration, None
@@ -173,11 +186,14 @@ def move_registration(
         report_days=policy.move_report_days,
         previous_id=old.id,
     )
+    permits.follow_registration(session, ctx, registration=new)
     ctx.audit.append(session, ctx.event(Action.REGISTRATION_MOVE, targets=(str(old.id), str(new.id), str(person.id))))
     return new
 
 
-def depart_registration(session: Session, ctx: Context, *, registration_id: uuid.UUID, data: Depart) -> Registration:
+def depart_registration(
+    session: Session, ctx: Context, keyring: Keyring, *, registration_id: uuid.UUID, data: Depart
+) -> Registration:
     ctx.principal.require(Permission.RESIDENCE_WRITE)
     registration = get_registration(session, ctx.principal.scope, registration_id=registration_id)
     if registration.status != RegistrationStatus.active:
@@ -189,6 +205,7 @@ def depart_registration(session: Session, ctx: Context, *, registration_id: uuid
     ctx.audit.append(
         session, ctx.event(Action.REGISTRATION_DEPART, targets=(str(registration.id), str(registration.person_id)))
     )
+    permits.end_with_departure(session, ctx, keyring, person_id=registration.person_id, departed_on=data.departed_on)
     return registration
 
 

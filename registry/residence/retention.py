@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from registry.audit.actions import Action
@@ -20,6 +21,7 @@ from registry.clock import today
 from registry.crypto.erasure import clear_sealed
 from registry.crypto.keyring import Compartment, Keyring
 from registry.crypto.sealed import SealedTable
+from registry.people.holds import unheld
 from registry.residence.models import PERMIT, REGISTRATION, Permit, Registration
 
 
@@ -38,7 +40,9 @@ def erase_expired(
     people: set[uuid.UUID] = set()
     erased: dict[SealedTable, list[str]] = {}
     for registration in session.exec(
-        select(Registration).where(Registration.departed_on.is_not(None), Registration.erased_at.is_(None))
+        select(Registration).where(
+            Registration.departed_on.is_not(None), Registration.erased_at.is_(None), unheld(Registration)
+        )
     ):  # type: ignore[union-attr]
         if registration_due(registration.departed_on, on, policy=policy) == "erase":
             erased.setdefault(REGISTRATION, []).append(str(registration.id))
@@ -46,8 +50,15 @@ def erase_expired(
             trail.append(session, Event(Action.REGISTRATION_ERASE, targets=(str(registration.id),)))
             people.add(registration.person_id)
             done.registrations += 1
-    for permit in session.exec(select(Permit).where(Permit.cancelled_on.is_not(None), Permit.erased_at.is_(None))):  # type: ignore[union-attr]
-        if permit_due(permit.cancelled_on, on, policy=policy) == "erase":
+    for permit in session.exec(
+        select(Permit).where(
+            sa.or_(Permit.cancelled_on.is_not(None), Permit.rejected_on.is_not(None)),
+            Permit.erased_at.is_(None),
+            unheld(Permit),
+        )
+    ):  # type: ignore[union-attr]
+        # A refused application is kept as long as a cancelled permit, counted from its refusal.
+        if permit_due(permit.cancelled_on or permit.rejected_on, on, policy=policy) == "erase":
             erased.setdefault(PERMIT, []).append(str(permit.id))
             permit.erased_at = now
             trail.append(session, Event(Action.PERMIT_ERASE, targets=(str(permit.id),)))

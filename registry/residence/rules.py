@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
-from registry.errors import ConfigurationError, Conflict, RuleViolation
+from registry.errors import ConfigurationError, Conflict, Forbidden, RuleViolation
 
 ISSUE_DAYS_DEFAULT = 15  # Art. 9: issue within 15 days of acceptance
 ISSUE_DAYS_MAX = 30  # Art. 9: a local extension may not exceed 30 days
@@ -92,6 +92,9 @@ class PermitAction(StrEnum):
 
 STORED_STATUSES = frozenset(PermitStatus) - {PermitStatus.suspended}
 TERMINAL_STATUSES = frozenset({PermitStatus.rejected, PermitStatus.cancelled})
+# A live permit: an application under way or a permit in force (suspended is stored as issued).
+# One per person (a partial unique index on `residence_permit.person_id` says so too).
+LIVE_STATUSES = STORED_STATUSES - TERMINAL_STATUSES
 
 _S, _A = PermitStatus, PermitAction
 TRANSITIONS: dict[tuple[PermitStatus, PermitAction], PermitStatus] = {
@@ -142,6 +145,20 @@ def window_opens_on(anniversary_on: date) -> date:
     return add_months(anniversary_on, -1)
 
 
+# -- dwellings --------------------------------------------------------------------------
+
+
+def check_dwelling(*, kind: str, has_landlord: bool, pledge_signed_on: date | None, today: date) -> None:
+    """A rental names its landlord, who signs the security responsibility pledge
+    (租赁房屋治安管理规定 Art. 6-7); other kinds have neither; a pledge is never signed in the future."""
+    if kind == "rental" and not has_landlord:
+        raise RuleViolation("landlord: a rental names its landlord (租赁房屋治安管理规定 Art. 6)")
+    if kind != "rental" and (has_landlord or pledge_signed_on):
+        raise RuleViolation("landlord: only rentals have a landlord and a pledge")
+    if pledge_signed_on is not None and pledge_signed_on > today:
+        raise RuleViolation("pledge_signed_on: in the future")
+
+
 # -- registrations ----------------------------------------------------------------------
 
 
@@ -157,6 +174,28 @@ def check_registration_dates(arrived_on: date, registered_on: date, *, today: da
         raise RuleViolation("registered_on: in the future")
     if registered_on < arrived_on:
         raise RuleViolation("registered_on: before arrived_on")
+
+
+@dataclass(frozen=True)
+class Residence:
+    """One registration of a chain (the current one first, then each one it followed)."""
+
+    registered_on: date
+    status: RegistrationStatus | str
+    city: str  # the root of the org-unit tree its dwelling lies in
+
+
+def residence_since(chain: Sequence[Residence]) -> date:
+    """The day the Art. 2 clock (居住半年以上) started: the first registration of an unbroken
+    run of moves inside the current city. A move (inside a unit, or an accepted transfer to
+    another) continues the run; a departure, or a registration in another city, ends it
+    (浙江省流动人口居住登记条例 Art. 16: counted from the declaration of residence)."""
+    since = chain[0].registered_on
+    for earlier in chain[1:]:
+        if earlier.status != RegistrationStatus.moved or earlier.city != chain[0].city:
+            break
+        since = earlier.registered_on
+    return since
 
 
 # -- permit eligibility and deadlines ----------------------------------------------------
@@ -181,6 +220,25 @@ def check_eligibility(
     if today < add_months(registered_on, min_months):
         raise RuleViolation(
             f"eligibility.six_months: registered less than {min_months} months ago (居住证暂行条例 Art. 2)"
+        )
+
+
+def check_one_live_permit(live: Sequence[object]) -> None:
+    """One live permit per person: a second application while one is under way or in force
+    is a conflict (a permit is replaced by 换领/补领, Art. 11, never by a second one)."""
+    if live:
+        raise Conflict(
+            "permit.one_live: the person already holds a live permit or application (居住证暂行条例 Art. 11)"
+        )
+
+
+def check_issuer_level(depth: int, *, max_depth: int) -> None:
+    """Art. 10 (居住证由县级人民政府公安机关签发): only accounts at the county level or above
+    issue. `depth` counts the account's org unit from the root (1 = city, 2 = district/county
+    in the city → district → street tree); 0 is a tree-wide account."""
+    if depth > max_depth:
+        raise Forbidden(
+            "permit.issuer_level: permits are issued by county-level public security (居住证暂行条例 Art. 10)"
         )
 
 

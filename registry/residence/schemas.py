@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from registry.people.schemas import IdNumberText, PersonMatch
+
 OrgUnitCode = Annotated[str, StringConstraints(pattern=r"^\d{6}(\d{3}){0,3}$")]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 
@@ -24,6 +26,18 @@ class DwellingCreate(Strict):
     pledge_signed_on: date | None = None
 
 
+class DwellingUpdate(Strict):
+    """`PATCH /dwellings/{id}` with `If-Match`: only the fields sent change. A landlord is
+    named by `landlord_person_id` (a person in the caller's scope) or, for a landlord held
+    by another unit, by `landlord_id_number` (an exact match, answered as a masked hit)."""
+
+    address: Address | None = None
+    kind: Literal["rental", "owned", "dormitory", "other"] | None = None
+    landlord_person_id: uuid.UUID | None = None
+    landlord_id_number: IdNumberText | None = None
+    pledge_signed_on: date | None = None
+
+
 class DwellingRead(Strict):
     id: uuid.UUID
     org_unit: str
@@ -32,6 +46,9 @@ class DwellingRead(Strict):
     landlord_person_id: uuid.UUID | None
     pledge_signed_on: date | None
     version: int
+    # Only in the answer to a PATCH that named the landlord by ID number: the exact-search
+    # hit (masked name, birth year, whether in scope), nothing more.
+    landlord_match: PersonMatch | None = None
 
 
 class Occupant(Strict):
@@ -91,6 +108,9 @@ class RegistrationRead(Strict):
     reported_by: str
     late: bool
     previous_id: uuid.UUID | None
+    # Derived, never sent: the registration the six-month clock counts from is the first
+    # in the city, moves included (居住证暂行条例 Art. 2).
+    resident_since: date | None = None
     version: int
     # Set on a `pending_transfer` registration (answered 202): the request to the holder.
     transfer: PersonTransferRead | None = None
@@ -159,6 +179,7 @@ class PermitRead(Strict):
     endorsements: list[date]
     decision_reason: str | None
     cancelled_on: date | None
+    rejected_on: date | None
     version: int
 
 

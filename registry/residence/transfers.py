@@ -45,6 +45,7 @@ from registry.clock import today as today_of
 from registry.context import Context
 from registry.errors import Conflict, NotFound
 from registry.people.models import Person
+from registry.residence import permits
 from registry.residence.models import Permit, PersonTransfer, Registration
 from registry.residence.rules import RegistrationStatus
 
@@ -237,6 +238,8 @@ def accept_transfer(session: Session, ctx: Context, *, transfer_id: uuid.UUID, e
     session.add(transfer)
     session.flush()
     rehome(session, ctx, person=person, to_org_unit=transfer.to_org_unit, reason=f"person_transfer {transfer.id}")
+    # The live permit moves with the residence records and reads the new address (issue 14).
+    permits.follow_registration(session, ctx, registration=registration)
     _audit(session, ctx, Action.PERSON_TRANSFER_ACCEPT, transfer)
     return view(session, ctx, transfer, escalation_days=escalation_days)
 

@@ -61,7 +61,14 @@ ROLE_MATRIX: dict[str, RolePowers] = {
     ),
     "corrections": RolePowers(
         permissions=frozenset(
-            {"person:read", "person:search", "casefile:community_correction", "casefile:resettlement", "stats:read"}
+            {
+                "person:read",
+                "person:search",
+                "person:register",  # issue 14: a subject's identity, registered as a file opens (Art. 22)
+                "casefile:community_correction",
+                "casefile:resettlement",
+                "stats:read",
+            }
         ),
         purposes=frozenset({"supervision", "assistance", "court_request", "data_subject_request", "emergency"}),
         personal_data=True,

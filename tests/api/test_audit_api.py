@@ -140,10 +140,29 @@ def test_break_glass_uses_wait_in_the_review_queue_until_reviewed(client, runtim
         ).status_code
         == 403
     )
+    # A review is coded: free text (where a subject's name could land) is refused.
+    for free_text in ({"note": "ok"}, {"follow_up": "spoke to the officer"}, {"reference": "see file 4711"}):
+        refused = client.post(
+            "/api/v1/audit/reviews", json={"grant_id": "grant-1", "outcome": "justified", **free_text}, headers=auditor
+        )
+        assert refused.status_code == 422, free_text
     made = client.post(
-        "/api/v1/audit/reviews", json={"grant_id": "grant-1", "outcome": "justified", "note": "ok"}, headers=auditor
+        "/api/v1/audit/reviews",
+        json={
+            "grant_id": "grant-1",
+            "outcome": "justified",
+            "follow_up": "user_instructed",
+            "reference": "AUD-2026/17",
+        },
+        headers=auditor,
     )
-    assert made.status_code == 201 and made.json()["outcome"] == "justified"
+    assert made.status_code == 201
+    assert {k: made.json()[k] for k in ("outcome", "follow_up", "reference", "note")} == {
+        "outcome": "justified",
+        "follow_up": "user_instructed",
+        "reference": "AUD-2026/17",
+        "note": None,
+    }
     assert (
         client.post(
             "/api/v1/audit/reviews", json={"grant_id": "grant-1", "outcome": "unjustified"}, headers=auditor

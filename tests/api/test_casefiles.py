@@ -365,6 +365,7 @@ def test_counting_hints_two_warnings_and_three_missed_tests(client, world):
             "person_id": world["person_id"],
             "kind": "drug_rehabilitation",
             "org_unit": "320571",
+            "opened_on": "2025-12-31",  # the missed tests below are dated after the opening
             "details": {
                 "measure": "community_rehab",
                 "deciding_authority": "测试区公安分局",

@@ -108,7 +108,9 @@ def test_other_district_gets_404_but_finds_masked_match_by_exact_id(client, staf
     assert set(found[0]) == {"id", "name_masked", "birth_year", "in_scope"}
 
 
-def test_corrections_see_a_masked_id_number(client, staff, people):
+def test_corrections_see_a_masked_id_number_of_a_person_no_file_of_theirs_names(client, staff, people):
+    """Corrections read the full ID number of a subject of a casefile they hold (社区矫正法
+    Art. 22; tests/api/test_casefile_bounds.py), never of the person as such (issue 13)."""
     person = people.person()
     created = _create(client, staff["police.a"], person).json()
     read = client.get(f"/api/v1/persons/{created['id']}", headers=staff["corrections.a"] | {"X-Purpose": "supervision"})

@@ -87,13 +87,29 @@ def test_each_refusal_is_a_denied_entry_naming_its_target(client, runtime, boots
     assert client.post(f"/api/v1/casefiles/{missing}/break-glass", json=grant, headers=outsider).status_code == 404
     assert _last(runtime, outsider_id).reason == "not_found"
 
-    # A missing token: refused and on the record (anonymously).
+    def last_refused(action: str):  # type: ignore[no-untyped-def]
+        with runtime.engine.connect() as conn:
+            return conn.execute(
+                sa.select(AuditEntry.reason, AuditEntry.targets)
+                .where(AuditEntry.action == action)
+                .order_by(AuditEntry.id.desc())
+            ).first()
+
+    # A missing token: refused and on the record (anonymously), naming what it asked for.
     assert client.get(f"/api/v1/persons/{person}").status_code == 401
-    with runtime.engine.connect() as conn:
-        refused = conn.execute(
-            sa.select(AuditEntry.reason).where(AuditEntry.action == "auth:token-refused").order_by(AuditEntry.id.desc())
-        ).first()
-    assert refused is not None and refused.reason == "missing_token"
+    assert tuple(last_refused("auth:token-refused")) == ("missing_token", [person])
+
+    # A token revoked by a password change, tried on a record: names the account and the record.
+    change = {"current_password": STRONG_PASSWORD, "new_password": "the officer's next password"}
+    stale = dict(heads["police.a"])
+    assert client.post("/api/v1/auth/password", json=change, headers=stale).status_code == 204
+    assert client.get(f"/api/v1/persons/{person}", headers=stale | REG).status_code == 401
+    assert tuple(last_refused("auth:token-refused")) == ("revoked", [ids["police.a"], person])
+
+    # A wrong password names the account tried (an unknown username names none).
+    bad = {"username": "police.b", "password": "not the password", "grant_type": "password"}
+    assert client.post("/api/v1/auth/token", data=bad).status_code == 401
+    assert tuple(last_refused("auth:login")) == ("bad_password", [ids["police.b"]])
 
 
 def test_probing_other_districts_raises_a_denial_burst(client, runtime, bootstrap):

@@ -62,7 +62,7 @@ def _discharged_file(client, world, clock, *, minor: bool) -> str:
             "person_id": _person(client, world, minor=minor),
             "kind": "community_correction",
             "org_unit": "320571",
-            "opened_on": "2025-12-01",
+            "opened_on": "2025-12-06",  # back-dated by 30 days at most (setting)
             "details": _correction("2026-01-31"),
         },
         headers=corr,
@@ -132,7 +132,8 @@ def test_legal_hold_stops_the_clock_and_expired_file_is_crypto_shredded(client, 
     assert client.get(f"/api/v1/casefiles/{casefile_id}", headers=corr).status_code == 200  # held: kept open
     assert client.delete(f"/api/v1/holds/{casefile_id}", headers=world["heads"]["secadmin.x"]).status_code == 204
     job = _run(client, runtime, world)
-    assert job["status"] == "done" and job["done"] == 1
+    # The file, then its subject's identity: nothing of theirs is left (PIPL Art. 47).
+    assert job["status"] == "done" and job["done"] == 2
     assert client.get(f"/api/v1/casefiles/{casefile_id}", headers=corr).status_code == 404
     with runtime.engine.connect() as conn:
         keys = conn.exec_driver_sql("SELECT count(*) FROM data_key WHERE compartment = 'casefile'").scalar()

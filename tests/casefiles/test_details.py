@@ -140,8 +140,15 @@ def test_drug_details() -> None:
 
 def test_offence_fields() -> None:
     assert OFFENCE_FIELDS == {
-        Kind.community_correction: {"category", "deciding_authority", "document_no", "prohibition_order"},
-        Kind.resettlement: {"source", "releasing_institution", "release_certificate_no"},
+        # The offence date (issue 14, 刑事诉讼法 Art. 286) is an offence detail too.
+        Kind.community_correction: {
+            "category",
+            "deciding_authority",
+            "document_no",
+            "prohibition_order",
+            "offence_date",
+        },
+        Kind.resettlement: {"source", "releasing_institution", "release_certificate_no", "offence_date"},
         Kind.drug_rehabilitation: {"measure", "deciding_authority", "order_no"},
     }
     for kind, fields in OFFENCE_FIELDS.items():

@@ -12,7 +12,7 @@ scope, assignment, exclusion and restriction lists, sealing, break-glass.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum, auto
 from typing import Any
 
@@ -81,12 +81,14 @@ def default_purpose(role: Role) -> Purpose | None:
     return next((p for p in Purpose if p in snapshot.purposes(role)), None)
 
 
-def opens(world: World, role: Role, cf: Casefile, purpose: Purpose | None, *, grants: bool = True) -> bool:
-    """Whether `role` may open `cf` (PRIVACY.md §3 and casefiles/access.py's stated order);
-    with `grants` False, as if the role held no break-glass grant."""
+def opens(
+    world: World, role: Role, cf: Casefile, purpose: Purpose | None, *, grants: bool = True, who: str | None = None
+) -> bool:
+    """Whether `who` (by default the role's caller) may open `cf` (PRIVACY.md §3 and
+    casefiles/access.py's stated order); with `grants` False, as if it held no live grant."""
     if cf.kind not in kinds_known(role):
         return False
-    grant = grants and (role, cf.id) in world.grants
+    grant = grants and (who or world.callers[role], cf.id) in world.grants
     if not cf.in_scope and not grant and not assigned_only(role):
         return False
     if cf.excluded:  # exclusion beats break-glass
@@ -97,7 +99,28 @@ def opens(world: World, role: Role, cf: Casefile, purpose: Purpose | None, *, gr
     return grant and (not cf.sealed or purpose is Purpose.COURT_REQUEST)
 
 
-def expected(world: World, row: Row, role: Role, target: Target, purpose: Purpose | None) -> int:
+def without_token(row: Row) -> int:
+    """What a request without a valid token gets: an anonymous one, or one whose token died
+    with its account's reset (an administrator's one-time password opens nothing)."""
+    if row.gate is not Gate.PUBLIC:
+        return 401
+    assert isinstance(row.ok, int)
+    return row.ok
+
+
+def outside_view(target: Target) -> Target:
+    """A district A record as a caller of district B sees it: out of scope, and none of its
+    file's lists (assignment, exclusion: district A callers) name the caller."""
+    cf = target.casefile
+    seen = None if cf is None else replace(cf, in_scope=False, assigned=False, excluded=False)
+    return replace(target, in_scope=False, casefile=seen)
+
+
+def expected(
+    world: World, row: Row, role: Role, target: Target, purpose: Purpose | None, *, who: str | None = None
+) -> int:
+    """The status `who` (by default the role's caller in district A) gets; `target` as seen
+    from `who`'s unit (`outside_view` for a caller of district B)."""
     ok = row.ok(target) if callable(row.ok) else row.ok
     if row.gate in (Gate.PUBLIC, Gate.LOGIN, Gate.ANY):
         return ok
@@ -116,7 +139,7 @@ def expected(world: World, row: Row, role: Role, target: Target, purpose: Purpos
     # A break-glass grant is read-only: a write is the 404 of no grant (PRIVACY.md §3).
     reading = row.method == "GET"
     if row.gate is Gate.CASEFILE_OPEN:
-        if not opens(world, role, cf, purpose, grants=reading):
+        if not opens(world, role, cf, purpose, grants=reading, who=who):
             return 404
         return 403 if row.perm and kind_permission(cf.kind) not in perms else ok
     if row.gate is Gate.CASEFILE_LIST:
@@ -124,7 +147,7 @@ def expected(world: World, row: Row, role: Role, target: Target, purpose: Purpos
     if row.gate is Gate.BREAK_GLASS:
         return 404 if cf.kind not in kinds_known(role) or cf.excluded else ok
     if row.gate is Gate.LEAVE:
-        if not opens(world, role, cf, purpose, grants=reading):
+        if not opens(world, role, cf, purpose, grants=reading, who=who):
             return 404
         return ok if P.CASEFILE_CORRECTION in perms else 403
     knows_corrections = P.CASEFILE_CORRECTION in perms and not assigned_only(role)
@@ -134,7 +157,7 @@ def expected(world: World, row: Row, role: Role, target: Target, purpose: Purpos
     if row.gate is Gate.TRANSFER_CANCEL:
         if receiving:
             return ok
-        if not opens(world, role, cf, purpose, grants=False):
+        if not opens(world, role, cf, purpose, grants=False, who=who):
             return 404
         return ok if P.CASEFILE_CORRECTION in perms else 403
     raise AssertionError(f"no rule for {row.gate}")

@@ -43,8 +43,9 @@ def _restrictions(w: World, t: Target, allowed: bool) -> dict:  # type: ignore[t
 
 
 def _fresh_permit(*steps: str):  # type: ignore[no-untyped-def]
+    # A new person's registration: one live permit per person (issue 14), so never the stock one's.
     def fresh(w: World, t: Target) -> Target:
-        registration = w.targets["registration"][0].value
+        registration = w.fresh_registration()
         return Target(t.name, w.permit("owner.police", w.holders[registration], registration, steps=steps))
 
     return fresh
@@ -61,7 +62,7 @@ def _by_kind(correction: int, other: int):  # type: ignore[no-untyped-def]
 
 
 PERSON = {"purpose": True, "personal": True}
-REVIEW = {"outcome": "justified", "note": "checked"}
+REVIEW = {"outcome": "justified", "follow_up": "none"}
 ROWS: list[Row] = [
     # -- health and authentication ------------------------------------------------------
     Row("GET", "/healthz", G.PUBLIC, 200),
@@ -221,6 +222,17 @@ ROWS: list[Row] = [
     ),
     Row("GET", f"{V1}/dwellings/{{dwelling_id}}", G.PERMISSION, 200, "dwelling", P.RESIDENCE_READ, **PERSON),
     Row("GET", f"{V1}/dwellings/{{dwelling_id}}/occupants", G.PERMISSION, 200, "dwelling", P.RESIDENCE_READ, **PERSON),
+    Row(  # issue 14: landlord change, pledge signed later
+        "PATCH",
+        f"{V1}/dwellings/{{dwelling_id}}",
+        G.PERMISSION,
+        200,
+        "dwelling",
+        P.RESIDENCE_WRITE,
+        **PERSON,
+        if_match=True,
+        body=lambda w, t, a: {},  # an empty patch: the checks run, the record stays as the matrix knows it
+    ),
     Row(
         "POST",
         f"{V1}/residence-registrations",
@@ -314,6 +326,8 @@ ROWS: list[Row] = [
         P.PERMIT_APPLY,
         **PERSON,
         body=lambda w, t, a: {"person_id": w.holders[t.value], "registration_id": t.value, "basis": "residence"},
+        # The stock registration's person holds a live permit already (one per person, issue 14).
+        fresh=lambda w, t: Target(t.name, w.fresh_registration()),
     ),
     Row("GET", f"{V1}/residence-permits", G.PERMISSION, 200, perm=P.RESIDENCE_READ, **PERSON),
     Row("GET", f"{V1}/residence-permits/{{permit_id}}", G.PERMISSION, 200, "permit", P.RESIDENCE_READ, **PERSON),
@@ -441,6 +455,17 @@ ROWS: list[Row] = [
         True,
         **PERSON,
         body=lambda w, t, a: {"approve": True},
+    ),
+    # A term change (issue 14) is for correction files under their term: the stock files await the report.
+    Row(
+        "POST",
+        f"{V1}/casefiles/{{casefile_id}}/term-changes",
+        G.CASEFILE_OPEN,
+        _by_kind(409, 422),
+        "casefile",
+        True,
+        **PERSON,
+        body=lambda w, t, a: {"term_ends_on": "2026-06-30", "document_no": "(2026)测刑更1号", "decided_on": _today(w)},
     ),
     Row(
         "PUT",

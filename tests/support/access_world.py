@@ -5,6 +5,8 @@ records for out-of-scope checks. Casefiles of each kind come in variants the acc
 tell apart: assigned to the social worker, unassigned, in B, excluding every caller,
 restricted to a non-caller, sealed. Setup work is done by non-caller accounts ("owners"),
 so the callers start with no assignment, grant or membership the matrix does not declare.
+Beside the callers, the principals of issue 13 (World.principals): glass.b and hit.b in
+district B, reset.a and made.a (one-time password only), and pending.a (awaiting approval).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from registry.access.policy import Role
 from registry.casefiles.models import Casefile as CasefileRow
 from registry.people.synthetic import SyntheticPeople, SyntheticPerson
 from registry.runtime import Runtime
-from tests.api_helpers import STRONG_PASSWORD, as_user, bearer, create_tree, create_user
+from tests.api_helpers import STRONG_PASSWORD, as_user, bearer, create_tree, create_user, second_admin
 
 UNIT_A, STREET_A, UNIT_B, CITY = "320571", "320571001", "320505", "320500"
 KINDS = ("community_correction", "resettlement", "drug_rehabilitation")
@@ -88,9 +90,15 @@ class World:
     heads: dict[str, dict[str, str]] = field(default_factory=dict)  # username → auth header
     ids: dict[str, str] = field(default_factory=dict)  # username → account id
     callers: dict[Role, str] = field(default_factory=dict)  # role → username in district A
+    # The principals of issue 13 beside the callers, username → role: a grant-only reader
+    # (glass.b), another unit's officer with an exact-search hit (hit.b), an account an
+    # administrator reset (reset.a) or made (made.a), and one whose creation awaits approval.
+    principals: dict[str, Role] = field(default_factory=dict)
+    one_time: dict[str, str] = field(default_factory=dict)  # username → the administrator's one-time password
+    pending_account: str = ""  # the approval request of the account that does not exist yet
     targets: dict[str, list[Target]] = field(default_factory=dict)  # family → targets
     personal: dict[str, set[str]] = field(default_factory=dict)  # kind → values never to leak
-    grants: dict[tuple[Role, str], str] = field(default_factory=dict)  # (role, casefile id) → grant id
+    grants: dict[tuple[str, str], str] = field(default_factory=dict)  # (username, casefile id) → live grant id
     etags: dict[str, str] = field(default_factory=dict)  # account or person id → ETag
     id_numbers: dict[str, str] = field(default_factory=dict)  # person id → ID number
     holders: dict[str, str] = field(default_factory=dict)  # registration id → person id
@@ -138,7 +146,9 @@ class World:
         address = self.people.address()
         self.personal.setdefault("address", set()).add(address)
         body = {"org_unit": unit, "address": address, "kind": "owned"}
-        return self.ok(who, "POST", "/api/v1/dwellings", 201, json=body)["id"]
+        created = self.ok(who, "POST", "/api/v1/dwellings", 201, json=body)
+        self.etags[created["id"]] = f'"{created["version"]}"'  # for PATCH (If-Match)
+        return created["id"]
 
     def registration(self, who: str, person_id: str, dwelling_id: str) -> str:
         body = {"person_id": person_id, "dwelling_id": dwelling_id, "arrived_on": ARRIVED, "registered_on": ARRIVED}
@@ -235,11 +245,38 @@ class World:
     def unique(self) -> int:
         return next(self.counter)
 
+    def role_of(self, who: str) -> Role:
+        return self.principals.get(who) or next(r for r, u in self.callers.items() if u == who)
+
+    def account_request(self, username: str, role: str, unit: str) -> str:
+        """Dual control's first key: the second administrator asks for a data-role account."""
+        body = {"username": username, "display_name": username, "roles": [role], "org_unit": unit}
+        response = self.client.post("/api/v1/users", json=body, headers=second_admin(self.client, self.admin))
+        assert response.status_code == 202, response.text
+        return response.json()["id"]
+
+    def approve(self, approval_id: str) -> dict:  # type: ignore[type-arg]
+        """The second key, turned by the bootstrap admin (which did not make the requester alone)."""
+        response = self.client.post(f"/api/v1/account-approvals/{approval_id}/approve", headers=self.admin)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def reset(self, who: str) -> None:
+        """An administrator's password reset of `who`, approved: the owner holds only a one-time password."""
+        requested = self.client.post(
+            f"/api/v1/users/{self.ids[who]}/password", headers=second_admin(self.client, self.admin)
+        )
+        assert requested.status_code == 202, requested.text
+        self.one_time[who] = self.approve(requested.json()["id"])["one_time_password"]
+
     def approval(self, unit: str) -> str:
-        """A pending request (dual control) for a police account in `unit`, by the bootstrap
-        admin: admin.a, which it did not make alone, may approve it."""
+        """A pending request (dual control) for a police account in `unit`, by requester.admin:
+        neither of them made the other (the bootstrap and second administrators made both), so
+        admin.a may approve it."""
         body = {"username": f"pending.user{self.unique()}", "display_name": "Pending", "roles": ["police"]}
-        response = self.client.post("/api/v1/users", json=body | {"org_unit": unit}, headers=self.admin)
+        response = self.client.post(
+            "/api/v1/users", json=body | {"org_unit": unit}, headers=self.heads["requester.admin"]
+        )
         assert response.status_code == 202, response.text
         return response.json()["id"]
 
@@ -256,7 +293,10 @@ def build_world(client: TestClient, runtime: Runtime, bootstrap: tuple[str, str]
         "corrections.b": (["corrections"], UNIT_B),
         "dummy.a": (["police"], UNIT_A),
         "dummy.b": (["police"], UNIT_B),
+        "requester.admin": (["admin"], None),  # asks for the approvals admin.a decides
     }
+    principals = {"glass.b": Role.CORRECTIONS, "hit.b": Role.POLICE, "reset.a": Role.POLICE}
+    staff |= {who: ([role.value], UNIT_B if who.endswith(".b") else UNIT_A) for who, role in principals.items()}
     for username, (roles, unit) in staff.items():
         created = create_user(client, admin, username, roles, unit)
         world.ids[username], world.etags[created["id"]] = created["id"], f'"{created["version"]}"'
@@ -269,6 +309,10 @@ def build_world(client: TestClient, runtime: Runtime, bootstrap: tuple[str, str]
     world.ids["verifier.a"] = svc["id"]
     world.client_id, world.client_secret = svc["client_id"], svc["client_secret"]
     world.callers = {r: f"{r}.a" for r in Role}
+    world.principals = principals | {"made.a": Role.POLICE}
+    made = world.approve(world.account_request("made.a", "police", UNIT_A))
+    world.ids["made.a"], world.one_time["made.a"] = made["user"]["id"], made["one_time_password"]
+    world.pending_account = world.account_request("pending.a", "police", UNIT_A)
     _records(world)
     return world
 

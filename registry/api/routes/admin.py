@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
@@ -28,7 +28,7 @@ from registry.accounts.schemas import (
     UserRead,
     UserUpdate,
 )
-from registry.api.deps import ContextDep, SessionDep
+from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -56,6 +56,7 @@ def _approval_read(approval: AccountApproval) -> ApprovalRead:
         changes=approval.payload,
         requested_by=approval.requested_by,
         requested_at=approval.requested_at,
+        expires_at=approval.expires_at,
         decided_by=approval.decided_by,
         decided_at=approval.decided_at,
     )
@@ -111,9 +112,16 @@ def get_org_unit(session: SessionDep, ctx: ContextDep, code: str) -> OrgUnitRead
     return OrgUnitRead.model_validate(unit, from_attributes=True)
 
 
+def _ttl(runtime: RuntimeDep) -> timedelta:
+    """How long a dual-control request waits (REGISTRY_APPROVAL_TTL_HOURS)."""
+    return timedelta(hours=runtime.settings.approval_ttl_hours)
+
+
 @router.post("/users", status_code=201, response_model=UserCreated, responses=PENDING)
-def create_user(session: SessionDep, ctx: ContextDep, body: UserCreate, response: Response) -> UserCreated | Response:
-    made = users.create_user(session, ctx, data=body)
+def create_user(
+    session: SessionDep, ctx: ContextDep, runtime: RuntimeDep, body: UserCreate, response: Response
+) -> UserCreated | Response:
+    made = users.create_user(session, ctx, data=body, approval_ttl=_ttl(runtime))
     if isinstance(made, AccountApproval):
         return _pending(made)
     response.headers["ETag"] = etag(made.account.version)
@@ -149,13 +157,16 @@ def get_user(session: SessionDep, ctx: ContextDep, account_id: uuid.UUID, respon
 def update_user(
     session: SessionDep,
     ctx: ContextDep,
+    runtime: RuntimeDep,
     account_id: uuid.UUID,
     body: UserUpdate,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> UserRead | Response:
     ctx.principal.require(Permission.USER_MANAGE)
-    account = users.update_user(session, ctx, account_id=account_id, data=body, if_match=parse_if_match(if_match))
+    account = users.update_user(
+        session, ctx, account_id=account_id, data=body, if_match=parse_if_match(if_match), approval_ttl=_ttl(runtime)
+    )
     if isinstance(account, AccountApproval):
         return _pending(account)
     response.headers["ETag"] = etag(account.version)
@@ -169,11 +180,15 @@ def unlock_user(session: SessionDep, ctx: ContextDep, account_id: uuid.UUID) -> 
 
 @router.post("/users/{account_id}/password", response_model=OneTimePassword, responses=PENDING)
 def reset_password(
-    session: SessionDep, ctx: ContextDep, account_id: uuid.UUID, body: PasswordReset | None = None
+    session: SessionDep,
+    ctx: ContextDep,
+    runtime: RuntimeDep,
+    account_id: uuid.UUID,
+    body: PasswordReset | None = None,
 ) -> OneTimePassword | Response:
     """A one-time password that only lets the owner choose a new one; a data user's or an
     administrator's reset waits for a second administrator (202)."""
-    reset = users.reset_password(session, ctx, account_id=account_id)
+    reset = users.reset_password(session, ctx, account_id=account_id, approval_ttl=_ttl(runtime))
     if isinstance(reset, AccountApproval):
         return _pending(reset)
     return OneTimePassword(account_id=reset.account.id, one_time_password=reset.one_time_password)
@@ -203,10 +218,16 @@ def list_approvals(
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[ApprovalRead]:
-    """Requests in the caller's scope, pending ones by default."""
+    """Requests in the caller's scope, pending ones by default (undecided past their
+    expiry they are `expired`)."""
     ctx.principal.require(Permission.USER_MANAGE)
     found = approvals.listed(
-        session, ctx.principal.scope, status=status, after=decode_uuid_cursor(cursor), limit=limit + 1
+        session,
+        ctx.principal.scope,
+        status=status,
+        after=decode_uuid_cursor(cursor),
+        limit=limit + 1,
+        now=ctx.clock.now(),
     )
     page = found[:limit]
     ctx.audit.append(session, ctx.event(Action.ACCOUNT_APPROVAL_READ, targets=tuple(str(a.id) for a in page)))
@@ -219,15 +240,16 @@ def list_approvals(
 @router.get("/account-approvals/{approval_id}", response_model=ApprovalRead)
 def get_approval(session: SessionDep, ctx: ContextDep, approval_id: uuid.UUID) -> ApprovalRead:
     ctx.principal.require(Permission.USER_MANAGE)
-    approval = approvals.get(session, ctx.principal.scope, approval_id=approval_id)
+    approval = approvals.get(session, ctx.principal.scope, approval_id=approval_id, now=ctx.clock.now())
     ctx.audit.append(session, ctx.event(Action.ACCOUNT_APPROVAL_READ, targets=(str(approval.id),)))
     return _approval_read(approval)
 
 
 @router.post("/account-approvals/{approval_id}/approve", response_model=ApprovalDecided, responses={409: {}, 412: {}})
 def approve(session: SessionDep, ctx: ContextDep, approval_id: uuid.UUID) -> ApprovalDecided:
-    """By a second administrator: not the requester, not the account concerned, not an
-    administrator the requester made. Creates and resets answer the one-time password once."""
+    """By a second administrator: not the requester, not the account concerned, neither a
+    maker of the other (`approvals.check_keys`); not after the request expired (409).
+    Creates and resets answer the one-time password once."""
     done = users.approve(session, ctx, approval_id=approval_id)
     now = ctx.clock.now()
     return ApprovalDecided(

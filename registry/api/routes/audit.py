@@ -252,14 +252,18 @@ class ReviewCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     grant_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     outcome: Literal["justified", "unjustified", "needs_follow_up"]
-    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    follow_up: reviews.FollowUp | None = None
+    # A document number kept elsewhere (letters, digits, - / .), never a sentence about someone.
+    reference: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9./-]{0,63}$")] | None = None
 
 
 class ReviewRead(BaseModel):
     id: int
     grant_id: str
     outcome: str
-    note: str | None
+    follow_up: str | None
+    reference: str | None
+    note: str | None  # reviews written before free text was withdrawn (revision 0019)
     reviewer_id: str
     at: datetime
 
@@ -285,7 +289,8 @@ def create_review(session: SessionDep, ctx: ContextDep, body: ReviewCreate) -> R
         ctx.clock,
         grant_id=body.grant_id,
         outcome=body.outcome,
-        note=body.note,
+        follow_up=body.follow_up,
+        reference=body.reference,
         reviewer_id=str(ctx.principal.account_id),
     )
     ctx.audit.append(session, ctx.event(Action.AUDIT_REVIEW, targets=(body.grant_id,), reason=body.outcome))

@@ -11,7 +11,7 @@ from registry.accounts.schemas import Page
 from registry.api.deps import RuntimeDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_uuid_cursor, encode_cursor
 from registry.api.routes.persons import PurposeContext
-from registry.casefiles import closures, service
+from registry.casefiles import closures, events, service, terms
 from registry.casefiles.schemas import (
     Assignments,
     BreakGlassGranted,
@@ -25,6 +25,8 @@ from registry.casefiles.schemas import (
     EventRead,
     PendingClosure,
     Restrictions,
+    TermChange,
+    TermChanged,
     Transition,
 )
 from registry.context import Context
@@ -54,6 +56,9 @@ def _read(runtime, session, ctx: Context, casefile_id: uuid.UUID) -> CasefileRea
             requested_at=pending.requested_at,
         ),
         minor=casefile.minor,
+        report_due_on=casefile.report_due_on,
+        term_ends_on=casefile.term_ends_on,
+        handover_due_on=casefile.handover_due_on,
         sealed=casefile.sealed,
         legal_hold=casefile.legal_hold,
         details=details,
@@ -67,7 +72,9 @@ def _read(runtime, session, ctx: Context, casefile_id: uuid.UUID) -> CasefileRea
 def create_casefile(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, body: CasefileCreate
 ) -> CasefileRead:
-    casefile = service.create_casefile(session, ctx, runtime.keyring, data=body)
+    casefile = service.create_casefile(
+        session, ctx, runtime.keyring, data=body, backdate_days=runtime.settings.casefile_backdate_days
+    )
     return _read(runtime, session, ctx, casefile.id)
 
 
@@ -117,12 +124,13 @@ def list_casefiles(
 def add_event(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: EventCreate
 ) -> EventRead:
-    event = service.add_event(session, ctx, runtime.keyring, casefile_id=casefile_id, data=body)
+    # Checked against the event catalogue (schemas/casefile.<kind>.event.<type>.json).
+    event, recorded = events.record_event(session, ctx, runtime.keyring, casefile_id=casefile_id, data=body)
     return EventRead(
         id=event.id,
         type=event.type,
         occurred_on=event.occurred_on,
-        body=body.body,
+        body=recorded,
         recorded_by=event.recorded_by,
         created_at=event.created_at,
     )
@@ -203,6 +211,31 @@ def decide_closure(
         declared_on=closure.declared_on,
         decided_on=closure.decided_on,
         version=closure.version,
+    )
+
+
+@router.post("/{casefile_id}/term-changes", response_model=TermChanged, responses={404: {}, 409: {}, 422: {}})
+def change_term(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: TermChange
+) -> TermChanged:
+    """A court's ruling on the term of a community-correction file under its term (社区矫正法
+    Art. 33: a reduction, the only ruling accepted), with the ruling's own document number:
+    the new end is earlier than the current one, not before the ruling; the ruling is not in
+    the future, not before the file opened, back-dated at most `casefile_backdate_days`. The
+    old and new term end are on the sealed timeline (`term_changed`); the audit names fields."""
+    casefile, before = terms.change_term(
+        session,
+        ctx,
+        runtime.keyring,
+        casefile_id=casefile_id,
+        data=body,
+        backdate_days=runtime.settings.casefile_backdate_days,
+    )
+    return TermChanged(
+        casefile_id=casefile.id,
+        term_ends_on=body.term_ends_on,
+        previous_term_ends_on=before.term_ends_on,
+        version=casefile.version,
     )
 
 

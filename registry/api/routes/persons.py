@@ -66,7 +66,7 @@ def search_persons(runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext
     return PersonMatches.model_validate({"items": service.search_persons(session, ctx, runtime.keyring, query=body)})
 
 
-@router.post("/{person_id}/erasure", status_code=204, responses={404: {}, 410: {}})
+@router.post("/{person_id}/erasure", status_code=204, responses={404: {}, 409: {}, 410: {}})
 def erase_person(
     runtime: RuntimeDep, session: SessionDep, ctx: ContextDep, person_id: uuid.UUID, body: PersonErase
 ) -> None:

@@ -6,22 +6,24 @@ import uuid
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from registry.access.policy import Purpose
 from registry.accounts.schemas import Page
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
-from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_uuid_cursor, encode_cursor
+from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_uuid_cursor, encode_cursor, etag, parse_if_match
 from registry.api.routes.movements import person_transfer_read
 from registry.api.routes.persons import PurposeContext
 from registry.context import Context
-from registry.residence import dwellings, permits, registrations, transfers
+from registry.people.schemas import PersonMatch
+from registry.residence import continuity, dwellings, permits, registrations, transfers
 from registry.residence.policy import ResidencePolicy
 from registry.residence.rules import PermitAction
 from registry.residence.schemas import (
     Depart,
     DwellingCreate,
     DwellingRead,
+    DwellingUpdate,
     EndorseRequest,
     MaterialsRequest,
     Move,
@@ -50,6 +52,7 @@ def residence_policy(runtime: RuntimeDep) -> ResidencePolicy:
         move_report_days=s.move_report_days,
         issue_days=s.permit_issue_days,
         verifications_per_minute=s.verifications_per_minute,
+        issue_max_depth=s.permit_issue_max_depth,
     )
 
 
@@ -73,19 +76,47 @@ def _dwelling_read(d, values) -> DwellingRead:  # type: ignore[no-untyped-def]
 
 @router.post("/dwellings", status_code=201, response_model=DwellingRead)
 def create_dwelling(
-    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, body: DwellingCreate
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, body: DwellingCreate, response: Response
 ) -> DwellingRead:
     dwelling = dwellings.create_dwelling(session, ctx, runtime.keyring, data=body)
     _, values = dwellings.read_dwelling(session, ctx, runtime.keyring, dwelling_id=dwelling.id)
+    response.headers["ETag"] = etag(dwelling.version)
     return _dwelling_read(dwelling, values)
 
 
 @router.get("/dwellings/{dwelling_id}", response_model=DwellingRead)
 def read_dwelling(
-    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, dwelling_id: uuid.UUID
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, dwelling_id: uuid.UUID, response: Response
 ) -> DwellingRead:
     dwelling, values = dwellings.read_dwelling(session, ctx, runtime.keyring, dwelling_id=dwelling_id)
+    response.headers["ETag"] = etag(dwelling.version)
     return _dwelling_read(dwelling, values)
+
+
+@router.patch(
+    "/dwellings/{dwelling_id}", response_model=DwellingRead, responses={404: {}, 409: {}, 412: {}, 422: {}, 428: {}}
+)
+def update_dwelling(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    ctx: PurposeContext,
+    dwelling_id: uuid.UUID,
+    body: DwellingUpdate,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> DwellingRead:
+    """A new landlord, a pledge signed later, a corrected address (`If-Match` required). A
+    landlord held by another unit is named by `landlord_id_number`; the answer carries its
+    masked exact-search hit as `landlord_match`, nothing more of that person."""
+    version = parse_if_match(if_match)
+    _, match = dwellings.update_dwelling(
+        session, ctx, runtime.keyring, dwelling_id=dwelling_id, data=body, if_match=version
+    )
+    dwelling, values = dwellings.read_dwelling(session, ctx, runtime.keyring, dwelling_id=dwelling_id)
+    response.headers["ETag"] = etag(dwelling.version)
+    read = _dwelling_read(dwelling, values)
+    read.landlord_match = PersonMatch.model_validate(match) if match is not None else None
+    return read
 
 
 @router.get("/dwellings/{dwelling_id}/occupants", response_model=list[Occupant])
@@ -99,7 +130,7 @@ def dwelling_occupants(session: SessionDep, ctx: PurposeContext, dwelling_id: uu
 # -- registrations -----------------------------------------------------------------------
 
 
-def _registration_read(r, values) -> RegistrationRead:  # type: ignore[no-untyped-def]
+def _registration_read(session, r, values) -> RegistrationRead:  # type: ignore[no-untyped-def]
     return RegistrationRead(
         id=r.id,
         person_id=r.person_id,
@@ -113,6 +144,7 @@ def _registration_read(r, values) -> RegistrationRead:  # type: ignore[no-untype
         reported_by=r.reported_by,
         late=r.late,
         previous_id=r.previous_id,
+        resident_since=continuity.resident_since(session, r),
         version=r.version,
         **values,
     )
@@ -136,7 +168,7 @@ def create_registration(
     request when another unit holds the person (it must accept before anything moves)."""
     registration, transfer = registrations.create_registration(session, ctx, runtime.keyring, policy, data=body)
     _, values = registrations.read_registration(session, ctx, runtime.keyring, registration_id=registration.id)
-    read = _registration_read(registration, values)
+    read = _registration_read(session, registration, values)
     if transfer is not None:
         response.status_code = 202
         response.headers["Location"] = f"/api/v1/person-transfers/{transfer.id}"
@@ -152,7 +184,7 @@ def read_registration(
     registration, values = registrations.read_registration(
         session, ctx, runtime.keyring, registration_id=registration_id
     )
-    return _registration_read(registration, values)
+    return _registration_read(session, registration, values)
 
 
 @router.get("/residence-registrations", response_model=Page[RegistrationRow])
@@ -197,18 +229,18 @@ def move_registration(
         session, ctx, runtime.keyring, policy, registration_id=registration_id, data=body
     )
     _, values = registrations.read_registration(session, ctx, runtime.keyring, registration_id=new.id)
-    return _registration_read(new, values)
+    return _registration_read(session, new, values)
 
 
 @router.post("/residence-registrations/{registration_id}/depart", response_model=RegistrationRead)
 def depart_registration(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, registration_id: uuid.UUID, body: Depart
 ) -> RegistrationRead:
-    registrations.depart_registration(session, ctx, registration_id=registration_id, data=body)
+    registrations.depart_registration(session, ctx, runtime.keyring, registration_id=registration_id, data=body)
     registration, values = registrations.read_registration(
         session, ctx, runtime.keyring, registration_id=registration_id
     )
-    return _registration_read(registration, values)
+    return _registration_read(session, registration, values)
 
 
 # -- permits -----------------------------------------------------------------------------
@@ -232,6 +264,7 @@ def _permit_read(v: permits.PermitView, values: dict) -> PermitRead:  # type: ig
         continuous_since=state.continuous_since if state else None,
         endorsements=v.endorsements,
         cancelled_on=p.cancelled_on,
+        rejected_on=p.rejected_on,
         version=p.version,
         **values,
     )

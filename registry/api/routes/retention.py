@@ -12,9 +12,9 @@ from registry.api.deps import ContextDep, RuntimeDep, SessionDep, get_uow
 from registry.api.middleware import UnitOfWork
 from registry.api.routes.keys import JobAccepted
 from registry.audit.actions import Action
-from registry.casefiles.sealing import set_legal_hold
 from registry.jobs.runner import create_job
 from registry.maintenance import retention_work
+from registry.people.holds import set_legal_hold
 
 router = APIRouter(prefix="/api/v1", tags=["retention"])
 

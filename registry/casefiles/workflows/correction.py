@@ -9,7 +9,7 @@ States (DOMAIN.md):
     received        → supervised
     supervised      ⇄ detained            detention needs a reason
     supervised      → discharged          term ended and certificate number (Art. 44)
-    supervised | detained | missing → revoked   a reason (Art. 45-46, 49)
+    supervised | detained | missing → revoked   a reason (Art. 45-46, 49); never for 管制 (Art. 28)
     any non-terminal → deceased           (Art. 45)
 
 Decisions beyond DOMAIN.md's diagram, because the law needs them: revocation is also
@@ -149,7 +149,20 @@ def _discharge(on: date, facts: Facts) -> None:
         raise RuleViolation("discharge.term_ended: the term has not ended (社区矫正法 Art. 44)")
 
 
+def check_revocable(category: Category | str | None) -> None:
+    """管制 (control) cannot be revoked: 社区矫正法 Art. 28 lists revocation of 缓刑 and 假释 and
+    收监执行 of 暂予监外执行 only (also Art. 46, 49); a 管制 subject who breaks the rules
+    is proposed for a police penalty instead. Refuses both the `revoked` transition and a
+    `revocation_proposal` event. An unknown category (None) is not refused here: the file's
+    details always carry one."""
+    if category == Category.control:
+        raise RuleViolation("revocation.category: 管制 (control) has no revocation (社区矫正法 Art. 28, 46, 49)")
+
+
 def _revocation(on: date, facts: Facts) -> None:
+    """Facts: `reason`; `category` from the file's details (管制 cannot be revoked)."""
+    category = facts.get("category")
+    check_revocable(category if isinstance(category, str) else None)
     require_text(facts, "reason", "revocation", "a revocation needs a reason (社区矫正法 Art. 45)")
 
 

@@ -18,7 +18,7 @@ counts them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from enum import StrEnum
 
@@ -105,6 +105,16 @@ def term_ends_on(report_on: date, *, months: int = TERM_MONTHS) -> date:
 def dynamic_control_ends_on(relapse_free_since: date, *, years: int = RELAPSE_FREE_YEARS) -> date:
     """The first day on which 3 full years without relapse have passed (Art. 7)."""
     return add_years(relapse_free_since, years)
+
+
+def relapse_free_since(relapses: Iterable[date], *, since: date | None = None) -> date | None:
+    """The day the 3 relapse-free years of Art. 7 start: the day after the latest relapse,
+    or `since` (the discharge day) when no relapse is later. A relapse restarts the count
+    (Art. 7: 戒断3年未复吸); None when neither is known."""
+    latest = max(relapses, default=None)
+    after = latest + timedelta(days=1) if latest is not None else None
+    candidates = [day for day in (after, since) if day is not None]
+    return max(candidates) if candidates else None
 
 
 def is_under_dynamic_control(relapse_free_since: date, today: date, *, years: int = RELAPSE_FREE_YEARS) -> bool:
