@@ -82,6 +82,18 @@ def approve(client: TestClient, headers: dict[str, str], approval_id: str) -> di
     return response.json()
 
 
+def create_admin_apart(client: TestClient, headers: dict[str, str], username: str) -> dict:
+    """An administrator whose one-time password went to the second founder, not to `headers`:
+    made apart from the administrators `create_user` makes (whose passwords `headers`
+    received), so a key for them; two made by one hand would be siblings, never two keys."""
+    body = {"username": username, "display_name": username, "roles": ["admin"]}
+    requested = client.post("/api/v1/users", json=body, headers=headers)
+    assert requested.status_code == 202, requested.text
+    decided = approve(client, second_admin(client, headers), requested.json()["id"])
+    set_own_password(client, username, decided["one_time_password"])
+    return decided["user"]
+
+
 def create_user(
     client: TestClient,
     headers: dict[str, str],

@@ -1,12 +1,13 @@
 """Dual control: account changes that wait for a second administrator.
 
 The rule, once (`check_keys`): an account's makers are the administrators who could have
-learned its credentials (who created or requested it, who approved its creation and so
-received its one-time password, whoever reset its password). A request and its approval
-are two keys only if requester and approver are different logged-in administrators, the
-approver is not the account concerned, and neither is a maker of the other, directly or
-through a chain (the maker of a maker: `made_by`): else one person could hold both (make
-an administrator alone, set its password, approve as it, or as the one it made).
+learned its credentials, i.e. who received a one-time password of it (its creator when made
+alone, the approver of its creation, whoever reset its password or approved a grant that
+re-issued it). A request and its approval are two keys only if requester and approver are
+different logged-in administrators, the approver is not the account concerned, neither is a
+maker of the other, directly or through a chain (the maker of a maker: `made_by`), and they
+share no maker: else one person could hold both (make an administrator alone, set its
+password, approve as it, as the one it made, or as a sibling made by the same hand).
 The requester must still be an active administrator when the request is approved.
 The system account (the console) is never a key. A request expires at `expires_at`.
 A request is sealed as accounts are (`seal.seal_approval`): every writer here reseals it,
@@ -167,6 +168,10 @@ def check_keys(session: Session, *, requester: uuid.UUID, approver: uuid.UUID, c
         raise Forbidden("dual_control: an administrator that made the requester cannot approve its requests")
     if requester in made_by(session, approver):
         raise Forbidden("dual_control: an administrator made by the requester cannot approve its requests")
+    # Siblings: two administrators whose credentials went to the same maker (both approved,
+    # or both reset, by one administrator) are one person's two accounts.
+    if made_by(session, requester) & made_by(session, approver):
+        raise Forbidden("dual_control: requester and approver share a maker: ask an administrator made apart")
 
 
 def _check_approver(session: Session, ctx: Context, approval: AccountApproval) -> None:

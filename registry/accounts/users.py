@@ -487,14 +487,16 @@ def _carry_out(session: Session, ctx: Context, approval: AccountApproval) -> App
         roles = sorted(set(data.roles))
         _check_placement(session, ctx, roles=roles, org_unit=data.org_unit)
         _unique_username(session, data.username)
-        # Both keys are makers: the approver receives the one-time password.
+        # The approver receives the one-time password, so it alone is a maker: the requester
+        # never learns the credentials (and two administrators approved by one are siblings,
+        # whose shared maker `approvals.check_keys` refuses as both keys).
         made = _create_user(
             session,
             ctx,
             data=data,
             roles=roles,
             created_by=approval.requested_by,
-            makers=[approval.requested_by, ctx.principal.account_id],
+            makers=[ctx.principal.account_id],
         )
         approval.account_id = made.account.id
         approvals.reseal(session, approval)

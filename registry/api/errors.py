@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -67,9 +68,14 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return problem(422, "Invalid input", "the request does not match the schema", errors=listed)
 
 
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
 def _where(error: Mapping[str, Any]) -> list[str]:
     loc = [str(p) for p in error.get("loc", ())]
-    if error.get("type") == "extra_forbidden" and loc:
+    # An unknown key is named back only when it reads like a field name (`password`),
+    # never when it could be someone's name or number.
+    if error.get("type") == "extra_forbidden" and loc and not _FIELD_NAME.fullmatch(loc[-1]):
         loc[-1] = "(unknown field)"
     return loc
 

@@ -189,6 +189,9 @@ def visible_list_filter(principal: Principal):  # type: ignore[no-untyped-def]
     return sa.and_(*conditions)
 
 
+BEFORE_INTAKE = ("awaiting_report", "missing", "notified")
+
+
 def held_file_of(session: Session, principal: Principal, person_id: uuid.UUID) -> uuid.UUID | None:
     """A casefile of `person_id` that `principal` opens without a break-glass grant (the
     conditions of `visible_list_filter`: kind, jurisdiction or assignment, exclusion,
@@ -200,7 +203,14 @@ def held_file_of(session: Session, principal: Principal, person_id: uuid.UUID) -
     return session.exec(
         select(Casefile.id)
         .join(OrgUnit, OrgUnit.code == Casefile.org_unit_code)
-        .where(Casefile.person_id == person_id, visible_list_filter(principal))
+        .where(
+            Casefile.person_id == person_id,
+            visible_list_filter(principal),
+            # Only a file past intake, where the identity was verified in person (Art. 22),
+            # and not yet closed: opening a file on someone is not a way to read them.
+            Casefile.status.not_in(BEFORE_INTAKE),  # type: ignore[attr-defined]
+            Casefile.closed_on.is_(None),  # type: ignore[union-attr]
+        )
         .order_by(Casefile.id)  # type: ignore[arg-type]
         .limit(1)
     ).first()

@@ -22,9 +22,10 @@ Interpretations of the DOMAIN.md table, each a setting in `RetentionPolicy`:
   back-dated to before the file existed must not start a clock that has already run out
   (issue 13). Until approval the file is open and kept. When only `discharged_on` is
   given it serves as `closed_on`. An open file (neither date) is kept.
-- A legal hold suspends everything: while it is on, nothing is due. The hold pauses
-  actions, not the dates: when it is lifted, whatever fell due meanwhile is due at once
-  (the shorter reading, which favours the data subject).
+- A legal hold suspends erasure: while it is on, nothing is erased. Sealing still happens
+  (it destroys nothing, and Art. 54 seals a minor's file within 3 days regardless). The hold
+  pauses actions, not the dates: when it is lifted, whatever fell due meanwhile is due at
+  once (the shorter reading, which favours the data subject).
 - Residence registrations and permits are erased 5 years after `departed_on` /
   `cancelled_on`; an active record is kept.
 - An identity is erased when none of its records is left (`registry.people.retention`);
@@ -112,11 +113,11 @@ def casefile_due(
     policy: RetentionPolicy = DEFAULT_POLICY,
 ) -> Due:
     """`keep`, `seal` or `erase` for a casefile on `today` (idempotent: a sealed file that is
-    still only due for sealing answers `seal` again)."""
-    if legal_hold:
-        return "keep"
+    still only due for sealing answers `seal` again). A legal hold stops erasure, never
+    sealing: sealing keeps every value and only narrows who reads it, and a minor's file must
+    be sealed within 3 days whatever else applies (社区矫正法 Art. 54)."""
     erase_on = casefile_erase_on(closed_on=closed_on, discharged_on=discharged_on, policy=policy)
-    if erase_on is not None and today >= erase_on:
+    if not legal_hold and erase_on is not None and today >= erase_on:
         return "erase"
     seal_on = casefile_seal_on(
         kind,

@@ -86,15 +86,21 @@ def run_retention(
     last: uuid.UUID | None = None
     while True:
         with transaction(engine) as session:
-            # A held file, or a file of a held person, is not due for anything (people.holds).
             query = select(Casefile).where(
                 Casefile.erased_at.is_(None),  # type: ignore[union-attr]
                 Casefile.closed_on.is_not(None),  # type: ignore[union-attr]
-                unheld(Casefile),
             )
             if last is not None:
                 query = query.where(Casefile.id > last)
-            batch = list(session.exec(query.order_by(Casefile.id).limit(BATCH)))
+            batch = list(session.exec(query.order_by(Casefile.id).limit(BATCH).with_for_update()))
+            held = set(
+                session.exec(
+                    select(Casefile.id).where(
+                        Casefile.id.in_([c.id for c in batch]),  # type: ignore[attr-defined]
+                        sa.not_(unheld(Casefile)),
+                    )
+                )
+            )
             for casefile in batch:
                 # `closed_on` is the approval date, set only with a terminal state: a file
                 # whose closure is still pending (or any other) is not counted at all.
@@ -106,7 +112,8 @@ def run_retention(
                     closed_on=casefile.closed_on,
                     discharged_on=casefile.closed_on if casefile.status == "discharged" else None,
                     relapse_free_since=relapse_free_since(session, casefile),  # 戒毒条例 Art. 7
-                    legal_hold=casefile.legal_hold,
+                    # Held by itself or through its person (people.holds): sealed, never erased.
+                    legal_hold=casefile.id in held,
                     today=on,
                     policy=policy,
                 )

@@ -92,6 +92,11 @@ def test_corrections_read_the_full_id_number_only_of_a_subject_of_a_file_they_ho
     )
     assert opened.status_code == 201, opened.text
     file_id = opened.json()["id"]
+    # Opening a file on someone is not a way to read them: until intake verified the
+    # identity in person (Art. 22), the number stays masked.
+    assert _masked(office.call("corr.street", "GET", f"/api/v1/persons/{subject}").json()["id_number"], subject_no)
+    office.move("corr.street", file_id, "received", facts=INTAKE)
+    reads_before = len(_audit(runtime, "person:read"))
     for who in ("corr.street", "corr.district"):  # the file's unit, and the level above it
         assert office.call(who, "GET", f"/api/v1/persons/{subject}").json()["id_number"] == subject_no
     # Holding one file gives nothing on anyone else.
@@ -112,6 +117,7 @@ def test_a_restricted_file_or_a_break_glass_grant_gives_no_identity(office):
     subject, subject_no = _police_registers(office, 2103)
     body = {"person_id": subject, "kind": "community_correction", "org_unit": STREET, "details": _correction(office)}
     file_id = office.call("corr.street", "POST", "/api/v1/casefiles", json=body).json()["id"]
+    office.move("corr.street", file_id, "received", facts=INTAKE)
     restrict = {"restricted_to_user_ids": [office.ids["corr.street"]]}
     assert (
         office.call("corr.street", "PUT", f"/api/v1/casefiles/{file_id}/restrictions", json=restrict).status_code == 204

@@ -258,10 +258,15 @@ def test_an_approval_of_a_stale_change_is_refused(client, admin, second):
 
 
 def test_a_district_administrator_sees_and_approves_only_its_subtree(client, admin):
-    # Two district administrators, each made by the founding pair: keys for each other,
-    # never for the founding administrators, who held their one-time passwords.
-    create_user(client, admin, "district.one", ["admin"], "320571")
-    create_user(client, admin, "district.two", ["admin"], "320571")
+    # Two district administrators whose one-time passwords went to different founders: keys
+    # for each other (two made by the same hand would be siblings), never for the founder
+    # that held each one's password.
+    create_user(client, admin, "district.one", ["admin"], "320571")  # approved by `admin`
+    body = {"username": "district.two", "display_name": "district.two", "roles": ["admin"], "org_unit": "320571"}
+    requested = client.post("/api/v1/users", json=body, headers=admin)
+    assert requested.status_code == 202, requested.text
+    made = approve(client, second_admin(client, admin), requested.json()["id"])
+    set_own_password(client, "district.two", made["one_time_password"])
     one, two = (as_user(client, name, STRONG_PASSWORD) for name in ("district.one", "district.two"))
     body = {"display_name": "x", "roles": ["police"]}
     elsewhere = client.post("/api/v1/users", json=body | {"username": "officer.b", "org_unit": "320505"}, headers=admin)
@@ -273,7 +278,7 @@ def test_a_district_administrator_sees_and_approves_only_its_subtree(client, adm
         [by_admin.json()["id"], inside.json()["id"]]
     )
     assert client.post(f"/api/v1/account-approvals/{elsewhere.json()['id']}/approve", headers=two).status_code == 404
-    made_by_admin = client.post(f"/api/v1/account-approvals/{by_admin.json()['id']}/approve", headers=two)
+    made_by_admin = client.post(f"/api/v1/account-approvals/{by_admin.json()['id']}/approve", headers=one)
     assert made_by_admin.status_code == 403 and "made" in made_by_admin.json()["detail"]
     assert approve(client, two, inside.json()["id"])["user"]["org_unit"] == "320571001"
 
@@ -394,9 +399,18 @@ def test_an_administrator_made_alone_is_no_second_key_either_way(client, runtime
     assert late and "founding" in late[-1].reason
 
 
+def _admin_approved_by(client, requester, approver, name: str) -> None:  # type: ignore[no-untyped-def]
+    body = {"username": name, "display_name": name, "roles": ["admin"], "org_unit": "320571"}
+    requested = client.post("/api/v1/users", json=body, headers=requester)
+    assert requested.status_code == 202, requested.text
+    set_own_password(client, name, approve(client, approver, requested.json()["id"])["one_time_password"])
+
+
 def test_whoever_got_a_reset_password_is_a_maker(client, runtime, admin, second):
-    for name in ("district.one", "district.two", "district.three"):
-        create_user(client, admin, name, ["admin"], "320571")
+    # Made apart: district.one's password went to `admin`, two's and three's to `second`.
+    create_user(client, admin, "district.one", ["admin"], "320571")
+    for name in ("district.two", "district.three"):
+        _admin_approved_by(client, admin, second, name)
     one, two = (as_user(client, n, STRONG_PASSWORD) for n in ("district.one", "district.two"))
     three_id = next(
         u["id"] for u in client.get("/api/v1/users", headers=admin).json()["items"] if u["username"] == "district.three"
@@ -413,6 +427,18 @@ def test_whoever_got_a_reset_password_is_a_maker(client, runtime, admin, second)
     assert _denied(runtime, asked)
     # district.one only asked for the reset and never saw the password: a key for it.
     assert approve(client, one, asked)["user"]["username"] == "officer.three"
+
+
+def test_two_administrators_made_by_one_hand_are_not_two_keys(client, runtime, admin, second):
+    """Siblings (re-attack of issue 13): `admin` approves two administrators and receives both
+    one-time passwords; one asking and the other approving would be `admin` alone."""
+    for name in ("sib.r", "sib.p"):
+        _admin_approved_by(client, second, admin, name)
+    r, p = (as_user(client, n, STRONG_PASSWORD) for n in ("sib.r", "sib.p"))
+    asked = _police_request(client, r, "officer.mole")
+    refused = client.post(f"/api/v1/account-approvals/{asked}/approve", headers=p)
+    assert refused.status_code == 403 and "share a maker" in refused.json()["detail"]
+    assert _denied(runtime, asked)
 
 
 def test_a_request_of_the_console_system_account_is_never_approved(client, runtime, admin, second):

@@ -7,8 +7,10 @@ import uuid
 from datetime import date
 
 import pytest
+import sqlalchemy as sa
 
 from registry.audit.verify import verify_log
+from registry.casefiles.models import Casefile
 from registry.people.synthetic import SyntheticPeople
 from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
 
@@ -129,7 +131,13 @@ def test_legal_hold_stops_the_clock_and_expired_file_is_crypto_shredded(client, 
     world["relogin"]()
     _run(client, runtime, world)
     corr = world["heads"]["corr.a"] | SUP
-    assert client.get(f"/api/v1/casefiles/{casefile_id}", headers=corr).status_code == 200  # held: kept open
+    # Held: sealed (that destroys nothing), never erased; its keys are all there.
+    with runtime.engine.connect() as conn:
+        held = conn.execute(
+            sa.select(Casefile.sealed, Casefile.erased_at).where(Casefile.id == uuid.UUID(casefile_id))
+        ).one()
+        keys = conn.exec_driver_sql("SELECT count(*) FROM data_key WHERE compartment = 'casefile'").scalar()
+    assert tuple(held) == (True, None) and keys > 0
     assert client.delete(f"/api/v1/holds/{casefile_id}", headers=world["heads"]["secadmin.x"]).status_code == 204
     job = _run(client, runtime, world)
     # The file, then its subject's identity: nothing of theirs is left (PIPL Art. 47).

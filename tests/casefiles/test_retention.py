@@ -107,11 +107,12 @@ def test_discharged_on_alone_closes_the_file() -> None:
     assert due(discharged_on=D("2025-03-10"), today=D("2030-03-10")) == "seal"
 
 
-def test_legal_hold_suspends_everything() -> None:
+def test_legal_hold_stops_erasure_but_never_a_minors_sealing_art_54() -> None:
     kw = {"minor": True, "closed_on": D("2000-01-01"), "discharged_on": D("2000-01-01")}
     assert due(**kw, today=D("2040-01-01")) == "erase"
-    assert due(**kw, legal_hold=True, today=D("2040-01-01")) == "keep"
-    assert due(**kw, legal_hold=True, today=D("2000-01-05")) == "keep"
+    assert due(**kw, legal_hold=True, today=D("2040-01-01")) == "seal"
+    assert due(**kw, legal_hold=True, today=D("2000-01-05")) == "seal"
+    assert due(**kw, legal_hold=True, today=D("2000-01-02")) == "keep"
     assert registration_due(D("2000-01-01"), D("2040-01-01"), legal_hold=True) == "keep"
     assert permit_due(D("2000-01-01"), D("2040-01-01"), legal_hold=True) == "keep"
 
@@ -150,6 +151,7 @@ def test_retention_never_goes_backwards(
     first = casefile_due(kind, **kw, legal_hold=False, today=today)
     then = casefile_due(kind, **kw, legal_hold=False, today=today + timedelta(days=later))
     assert order.index(then) >= order.index(first)
-    assert casefile_due(kind, **kw, legal_hold=True, today=today) == "keep"
+    held = casefile_due(kind, **kw, legal_hold=True, today=today)
+    assert held != "erase" and (held == "seal") == (first != "keep")
     if closed_on is None and discharged_on is None:
         assert first == "keep"

@@ -23,7 +23,15 @@ from registry.access.policy import Role
 from registry.casefiles.models import Casefile as CasefileRow
 from registry.people.synthetic import SyntheticPeople, SyntheticPerson
 from registry.runtime import Runtime
-from tests.api_helpers import STRONG_PASSWORD, as_user, bearer, create_tree, create_user, second_admin
+from tests.api_helpers import (
+    STRONG_PASSWORD,
+    as_user,
+    bearer,
+    create_admin_apart,
+    create_tree,
+    create_user,
+    second_admin,
+)
 
 UNIT_A, STREET_A, UNIT_B, CITY = "320571", "320571001", "320505", "320500"
 KINDS = ("community_correction", "resettlement", "drug_rehabilitation")
@@ -298,7 +306,10 @@ def build_world(client: TestClient, runtime: Runtime, bootstrap: tuple[str, str]
     principals = {"glass.b": Role.CORRECTIONS, "hit.b": Role.POLICE, "reset.a": Role.POLICE}
     staff |= {who: ([role.value], UNIT_B if who.endswith(".b") else UNIT_A) for who, role in principals.items()}
     for username, (roles, unit) in staff.items():
-        created = create_user(client, admin, username, roles, unit)
+        if username == "requester.admin":  # apart from admin.a, so the two are two keys
+            created = create_admin_apart(client, admin, username)
+        else:
+            created = create_user(client, admin, username, roles, unit)
         world.ids[username], world.etags[created["id"]] = created["id"], f'"{created["version"]}"'
         if not username.startswith("dummy"):
             world.heads[username] = as_user(client, username, STRONG_PASSWORD)
