@@ -96,7 +96,7 @@ def populate(client, heads) -> dict:  # type: ignore[no-untyped-def,type-arg]
     body = {"person_id": holder, "kind": "community_correction", "org_unit": "320571", "details": CORRECTION}
     w["casefile"] = casefile = ok(client.post("/api/v1/casefiles", json=body, headers=corrections), 201)["id"]
     path = f"/api/v1/casefiles/{casefile}"
-    event = {"type": "visit", "occurred_on": "2026-01-04", "body": {"note": "家访，情况稳定"}}
+    event = {"type": "visit", "occurred_on": "2026-01-05", "body": {"note": "家访，情况稳定"}}
     ok(client.post(f"{path}/events", json=event, headers=corrections), 201)
     ok(
         client.post(
