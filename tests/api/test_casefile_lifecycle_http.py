@@ -132,15 +132,18 @@ def test_correction_discharged_after_a_court_reduced_its_term(client, runtime, d
     file_id, path = opened["id"], f"/api/v1/casefiles/{opened['id']}"
     # 社区矫正法 Art. 21: report within 10 days of the judgment taking effect (derived, not sent).
     assert opened["report_due_on"] == desk.day(8) and opened["term_ends_on"] == "2026-12-31"
-    # Art. 22, 26: the officer who registered the subject reads the full ID number and the current address.
+    # Art. 22: until intake checked the identity in person, the ID number stays masked.
     person = desk.call("corr.street", "GET", f"/api/v1/persons/{opened['person_id']}").json()
-    assert person["id_number"] == subject["id_number"]
+    assert person["id_number"] != subject["id_number"] and person["id_number"].endswith(subject["id_number"][-4:])
     assert opened["details"]["residence_address"] == "测试市测试区测试路1号"
     # Art. 22 intake: the checklist, and nothing but the checklist, in `facts`.
     desk.refused("corr.street", file_id, "received", "intake.checklist")
     desk.refused("corr.street", file_id, "received", "facts:", facts=INTAKE | {"term_ends_on": "2026-01-05"})
     desk.refused("corr.street", file_id, "received", "facts:", facts=INTAKE | {"rules_read": "yes"})
     desk.move("corr.street", file_id, "received", facts=INTAKE)
+    # Art. 22, 26: after intake the file's officer reads the full ID number (home visits).
+    person = desk.call("corr.street", "GET", f"/api/v1/persons/{opened['person_id']}").json()
+    assert person["id_number"] == subject["id_number"]
     desk.move("corr.street", file_id, "supervised")
     # Art. 44: no discharge before the term has ended.
     desk.refused("corr.street", file_id, "discharged", "discharge.term_ended", certificate_no="解矫2026-1")
