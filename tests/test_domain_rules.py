@@ -564,7 +564,7 @@ RULES_TO_TESTS: dict[str, tuple[str, list[str]]] = {
     "retention.legal_hold": (
         "a legal hold suspends the retention clock (persons, registrations, permits, casefiles)",
         [
-            f"{CF_RETENTION}::test_legal_hold_suspends_everything",
+            f"{CF_RETENTION}::test_legal_hold_stops_erasure_but_never_a_minors_sealing_art_54",
             f"{RETENTION}::test_legal_hold_stops_the_clock_and_expired_file_is_crypto_shredded",
             f"{PERSON_RETENTION}::test_a_held_person_keeps_identity_and_records_until_lifted",
             f"{PERSON_RETENTION}::test_a_held_registration_keeps_itself_and_its_person",
