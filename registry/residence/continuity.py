@@ -37,6 +37,8 @@ def resident_since(session: Session, registration: Registration) -> date:
     seen = {registration.id}
     previous_id = registration.previous_id
     while previous_id is not None and previous_id not in seen and len(seen) < MAX_LINKS:
+        # Unscoped on purpose: the chain of a registration the caller already opened, the
+        # person's own earlier moves; only their dates, states and city feed a derived date.
         earlier = session.get(Registration, previous_id)
         if earlier is None:
             break
