@@ -396,6 +396,22 @@ def _grant_service_privileges(conn: sa.Connection, role: str) -> None:
         raise ConfigurationError(f"the service role {role} must be an unprivileged login: " + ", ".join(problems))
 
 
+def _logins(conn: sa.Connection) -> tuple[str, str]:
+    """PostgreSQL: the role acting now, and the one that logged in (they differ after SET ROLE)."""
+    current, login = conn.execute(sa.text("SELECT current_user, session_user")).one()
+    return current, login
+
+
+def same_login(conn: sa.Connection) -> tuple[str, str | None]:
+    """What another process needs to open this database as `conn` acts: the URL with its
+    password, and the role `conn` switched to with SET ROLE, if it did (for `create_engine`)."""
+    url = conn.engine.url.render_as_string(hide_password=False)
+    if is_sqlite(conn.engine):
+        return url, None
+    current, login = _logins(conn)
+    return url, (current if current != login else None)
+
+
 def check_service_login(engine: Engine, role: str) -> None:
     """PostgreSQL: refuse to serve through a login that could rewrite the audit log: one
     other than `role`, one switched with SET ROLE, the owner or one that can become it,
@@ -403,7 +419,7 @@ def check_service_login(engine: Engine, role: str) -> None:
     if is_sqlite(engine):
         return
     with engine.connect() as conn:
-        current, login = conn.execute(sa.text("SELECT current_user, session_user")).one()
+        current, login = _logins(conn)
         problems = _role_problems(conn, current)
         if current != login:
             problems.append(f"switched from {login} with SET ROLE")

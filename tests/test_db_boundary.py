@@ -24,7 +24,14 @@ from sqlalchemy.engine import make_url
 from registry.api.app import create_app
 from registry.bootstrap import initialise
 from registry.clock import FixedClock
-from registry.db import DEFAULT_SERVICE_ROLE, SERVICE_PRIVILEGES, create_engine, migrate, service_privileges
+from registry.db import (
+    DEFAULT_SERVICE_ROLE,
+    SERVICE_PRIVILEGES,
+    create_engine,
+    migrate,
+    same_login,
+    service_privileges,
+)
 from registry.errors import ConfigurationError
 from registry.models import metadata
 from registry.people.synthetic import SyntheticPeople
@@ -266,6 +273,29 @@ def test_the_service_works_through_its_own_login(deployment):
         assert "person:create" in actions and "person:read" in actions
     finally:
         runtime.engine.dispose()
+
+
+def test_a_verify_worker_opens_the_database_as_its_parent_acts(deployment):
+    """`audit verify --workers` starts processes of their own: each needs the password
+    (never the masked URL) and the role its parent switched to, or it reads as another login."""
+    cluster = deployment.cluster
+    for url, role, acting in (
+        (cluster.service_url, None, cluster.service),
+        (cluster.superuser_url, cluster.service, cluster.service),
+    ):
+        parent = create_engine(url, role=role)
+        try:
+            with parent.connect() as conn:
+                mirrored_url, mirrored_role = same_login(conn)
+        finally:
+            parent.dispose()
+        assert (mirrored_url, mirrored_role) == (url, role)
+        worker = create_engine(mirrored_url, role=mirrored_role)
+        try:
+            with worker.connect() as conn:
+                assert conn.execute(sa.text("SELECT current_user")).scalar_one() == acting
+        finally:
+            worker.dispose()
 
 
 def test_the_runtime_refuses_the_owner_login(deployment):

@@ -32,7 +32,7 @@ from registry.audit.canonical import ENTRY_COLUMNS, record_bytes
 from registry.audit.checkpoints import Checkpoint, CheckpointError, parse_signed_note
 from registry.audit.merkle import Frontier, leaf_hash
 from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf, AuditNode
-from registry.db import create_engine, is_sqlite, read_only
+from registry.db import create_engine, is_sqlite, read_only, same_login
 
 Progress = Callable[[int, int], None]
 _MAX_NODE_PROBLEMS = 10  # a rebuilt tree differs everywhere: name the first few nodes
@@ -207,13 +207,9 @@ def _compare_nodes(
         )
         level += 1
     query = sa.select(col(AuditNode.level), col(AuditNode.index), col(AuditNode.hash)).where(sa.or_(*ranges))
-    rows = [tuple(row) for row in session.execute(query.order_by(col(AuditNode.level), col(AuditNode.index)))]
-    nodes.sort(key=lambda node: (node[0], node[1]))
-    if rows == nodes:
-        return 0  # the common case, compared in one go
-    stored = {(level, index): digest for level, index, digest in rows}
+    stored = {(level, index): digest for level, index, digest in session.execute(query)}
     differing = 0
-    for level, index, digest in nodes:
+    for level, index, digest in sorted(nodes):  # named by level, then index
         found = stored.get((level, index))
         if found == digest:
             continue
@@ -271,10 +267,8 @@ def _first_missing_id(session: Session, low: int) -> int:
         return 1
     after = sa.orm.aliased(AuditEntry)
     gap = session.execute(
-        sa.select(sa.func.min(col(AuditEntry.id))).where(
-            ~sa.exists().where(col(after.id) == col(AuditEntry.id) + 1),
-            col(AuditEntry.id) < sa.select(sa.func.max(col(AuditEntry.id))).scalar_subquery(),
-        )
+        # Asked only when ids have a hole: the smallest id without a successor is below the largest.
+        sa.select(sa.func.min(col(AuditEntry.id))).where(~sa.exists().where(col(after.id) == col(AuditEntry.id) + 1))
     ).scalar_one()
     return int(gap) + 1
 
@@ -348,12 +342,7 @@ _worker_engine: Engine | None = None
 def _worker_pool(session: Session, workers: int) -> ProcessPoolExecutor:
     """Processes started afresh (not forked from a process that may run threads), each with
     an engine of its own on the same database, acting as the same role."""
-    engine = session.get_bind().engine
-    role = None
-    if engine.dialect.name == "postgresql":
-        current, login = session.execute(sa.text("SELECT current_user, session_user")).one()
-        role = current if current != login else None
-    url = engine.url.render_as_string(hide_password=False)
+    url, role = same_login(session.connection())
     context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_open_worker, initargs=(url, role))
 
