@@ -60,6 +60,8 @@ SERVICE_PRIVILEGES: Mapping[str, frozenset[str]] = {
     "dek_rotation": _READ_WRITE,
     "index_root_key": _READ_WRITE,
     "job": _READ_WRITE,
+    "sweep_run": _READ_APPEND,  # a day's run is recorded once and never rewritten
+    "scheduler_lease": _READ_WRITE,
     "org_unit": _READ_WRITE,
     "user_account": _READ_WRITE,
     "account_approval": _READ_WRITE,

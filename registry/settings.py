@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     audit_origin: str = Field(default="registry/audit", pattern=r"^[^\s+]+$")
     audit_sequencer_interval_s: float = Field(default=0.2, gt=0)
     audit_checkpoint_interval_s: float = Field(default=5.0, ge=0)
+    # `registry serve`: how often each process asks whether a sweep is due (one process
+    # leads); a leader that stops renewing is replaced after the lease (SQLite).
+    scheduler_interval_s: float = Field(default=60.0, ge=1, le=3600)
+    scheduler_lease_s: float = Field(default=600.0, ge=10)
     # `audit verify` fails when an entry older than this is covered by no signed checkpoint.
     audit_checkpoint_grace_s: float = Field(default=300.0, gt=0)
     # Every checkpoint is also written here, a witness outside the database. Unset: the data

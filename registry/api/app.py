@@ -15,14 +15,17 @@ from registry.api.middleware import (
     RequestLogMiddleware,
     TransactionMiddleware,
 )
-from registry.api.routes import admin, audit, auth, casefiles, health, keys, persons, residence, retention, stats
+from registry.api.routes import admin, audit, auth, casefiles, health, jobs, keys, persons, residence, retention, stats
 from registry.api.routes.movements import router as movements_router
 from registry.audit.sequencer import SequencerThread
 from registry.maintenance import resume_interrupted
 from registry.runtime import Runtime
+from registry.scheduler import Scheduler, SchedulerThread
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+def create_app(runtime: Runtime, *, scheduler: bool = False) -> FastAPI:
+    """`scheduler`: run the sweeps (`registry serve` does; a test app asks for them)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resume_interrupted(runtime)
@@ -33,7 +36,16 @@ def create_app(runtime: Runtime) -> FastAPI:
         )
         sequencer.start()
         app.state.sequencer_thread = sequencer
+        sweeps = None
+        if scheduler:
+            sweeps = SchedulerThread(
+                Scheduler(runtime, lease_s=runtime.settings.scheduler_lease_s),
+                interval_s=runtime.settings.scheduler_interval_s,
+            )
+            sweeps.start()
         yield
+        if sweeps is not None:
+            sweeps.stop()
         runtime.jobs.shutdown()
         sequencer.stop()
 
@@ -53,6 +65,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         admin.router,
         persons.router,
         keys.router,
+        jobs.router,
         audit.router,
         residence.router,
         stats.router,

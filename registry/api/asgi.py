@@ -7,4 +7,4 @@ from registry.settings import Settings
 
 _settings = Settings()
 configure_logging(_settings.log_level)
-app = create_app(open_runtime(_settings))
+app = create_app(open_runtime(_settings), scheduler=True)

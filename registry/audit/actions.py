@@ -63,6 +63,9 @@ class Action(StrEnum):
     LEGAL_HOLD_SET = "legal_hold:set"
     LEGAL_HOLD_LIFT = "legal_hold:lift"
     RETENTION_RUN = "retention:run"
+    SWEEP_RUN = "sweep:run"  # the scheduler starts a sweep's run of the day
+    JOB_READ = "job:read"
+    JOB_LIST = "job:list"
     INTEGRITY_FAILURE = "integrity:failure"
     RULE_INPUT = "record:rule-input"
     KEY_ROTATE = "key:rotate"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
@@ -304,6 +304,32 @@ def add_event(
     casefile = opened.casefile
     if data.occurred_on > today(ctx.clock):
         raise RuleViolation("occurred_on: in the future")
+    by, now = str(ctx.principal.account_id), ctx.clock.now()
+    event = sealed_event(session, keyring, casefile, data, ends_on=ends_on, recorded_by=by, now=now)
+    ctx.audit.append(
+        session,
+        ctx.event(
+            Action.CASEFILE_EVENT,
+            targets=(str(casefile.id), str(event.id), str(casefile.person_id)),
+            fields=("body",),
+            reason=data.type,
+            break_glass_grant=str(opened.grant_id) if opened.grant_id else None,
+        ),
+    )
+    return event
+
+
+def sealed_event(
+    session: Session,
+    keyring: Keyring,
+    casefile: Casefile,
+    data: EventCreate,
+    *,
+    recorded_by: str,
+    now: datetime,
+    ends_on: date | None = None,
+) -> CasefileEvent:
+    """The timeline row, its body sealed under the subject's casefile key (the caller audits)."""
     event_id = uuid.uuid4()
     key = keyring.write_key(session, owner=str(casefile.person_id), compartment=Compartment.CASEFILE)
     event = CasefileEvent(
@@ -315,20 +341,10 @@ def add_event(
         body_ct=CASEFILE_EVENT.seal(
             key, record_id=str(event_id), name="body", value=json.dumps(data.body, ensure_ascii=False)
         ),
-        recorded_by=str(ctx.principal.account_id),
-        created_at=ctx.clock.now(),
+        recorded_by=recorded_by,
+        created_at=now,
     )
     session.add(event)
-    ctx.audit.append(
-        session,
-        ctx.event(
-            Action.CASEFILE_EVENT,
-            targets=(str(casefile.id), str(event_id), str(casefile.person_id)),
-            fields=("body",),
-            reason=data.type,
-            break_glass_grant=str(opened.grant_id) if opened.grant_id else None,
-        ),
-    )
     return event
 
 

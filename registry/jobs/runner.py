@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -37,6 +38,27 @@ def create_job(session: Session, clock: Clock, *, kind: str, requested_by: str |
     return job
 
 
+def list_jobs(
+    session: Session,
+    *,
+    kind: str | None,
+    status: str | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Job]:
+    """Newest first; `kind` exact, or a prefix when it ends in `:`; `before` is the position
+    (created_at, id) of the last job of the previous page."""
+    query = select(Job)
+    if kind is not None:
+        query = query.where(col(Job.kind).startswith(kind) if kind.endswith(":") else col(Job.kind) == kind)
+    if status is not None:
+        query = query.where(col(Job.status) == status)
+    if before is not None:
+        at, job_id = before
+        query = query.where(sa.or_(col(Job.created_at) < at, sa.and_(col(Job.created_at) == at, col(Job.id) < job_id)))
+    return list(session.exec(query.order_by(col(Job.created_at).desc(), col(Job.id).desc()).limit(limit)))
+
+
 def mark_interrupted(engine: Engine, clock: Clock) -> list[tuple[str, bool]]:
     """At startup: jobs left queued or running belonged to a process that is gone. Returns
     (kind, whether it had started) for each job so marked."""
@@ -54,14 +76,14 @@ class JobRunner:
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine, self.clock = engine, clock
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-job")
-        self._futures: dict[uuid.UUID, Future[None]] = {}
+        self._futures: dict[uuid.UUID, Future[str]] = {}
         self._lock = threading.Lock()
 
     def submit(self, job_id: uuid.UUID, work: Work) -> None:
         """Call after the transaction that created the job row has committed."""
         with self._lock:
             try:
-                self._futures[job_id] = self._pool.submit(self._run, job_id, work)
+                self._futures[job_id] = self._pool.submit(self.run, job_id, work)
             except RuntimeError:  # shutting down: say so in the row; the job is requested again
                 self._set(job_id, status=JobStatus.INTERRUPTED, finished_at=self.clock.now())
                 raise
@@ -78,7 +100,8 @@ class JobRunner:
         with transaction(self.engine) as session:
             session.execute(sa.update(Job).where(col(Job.id) == job_id).values(**values))
 
-    def _run(self, job_id: uuid.UUID, work: Work) -> None:
+    def run(self, job_id: uuid.UUID, work: Work) -> str:
+        """Runs the job here, in the caller's thread (the scheduler's sweeps); its final status."""
         self._set(job_id, status=JobStatus.RUNNING)
         last = 0.0
 
@@ -94,5 +117,6 @@ class JobRunner:
         except Exception as exc:
             log.error("job failed", extra={"job_id": str(job_id), "error": type(exc).__name__})
             self._set(job_id, status=JobStatus.FAILED, error=type(exc).__name__, finished_at=self.clock.now())
-            return
+            return JobStatus.FAILED
         self._set(job_id, status=JobStatus.DONE, done=count, total=count, finished_at=self.clock.now())
+        return JobStatus.DONE

@@ -40,9 +40,11 @@ def erase_expired(
     people: set[uuid.UUID] = set()
     erased: dict[SealedTable, list[str]] = {}
     for registration in session.exec(
-        select(Registration).where(
-            Registration.departed_on.is_not(None), Registration.erased_at.is_(None), unheld(Registration)
-        )
+        select(Registration)
+        .where(Registration.departed_on.is_not(None), Registration.erased_at.is_(None), unheld(Registration))
+        # PostgreSQL: a concurrent run (the scheduler's and one asked for) waits here, then
+        # finds the rows it waited for erased and skips them: each is erased and audited once.
+        .with_for_update()
     ):  # type: ignore[union-attr]
         if registration_due(registration.departed_on, on, policy=policy) == "erase":
             erased.setdefault(REGISTRATION, []).append(str(registration.id))
@@ -51,11 +53,13 @@ def erase_expired(
             people.add(registration.person_id)
             done.registrations += 1
     for permit in session.exec(
-        select(Permit).where(
+        select(Permit)
+        .where(
             sa.or_(Permit.cancelled_on.is_not(None), Permit.rejected_on.is_not(None)),
             Permit.erased_at.is_(None),
             unheld(Permit),
         )
+        .with_for_update()
     ):  # type: ignore[union-attr]
         # A refused application is kept as long as a cancelled permit, counted from its refusal.
         if permit_due(permit.cancelled_on or permit.rejected_on, on, policy=policy) == "erase":

@@ -187,6 +187,7 @@ ROWS: list[Row] = [
     # -- keys, jobs, retention ----------------------------------------------------------
     Row("GET", f"{V1}/keys", G.PERMISSION, 200, perm=P.KEY_MANAGE),
     Row("POST", f"{V1}/keys/rotations", G.PERMISSION, 202, perm=P.KEY_MANAGE, body=lambda w, t, a: {"target": "kek"}),
+    Row("GET", f"{V1}/jobs", G.PERMISSION, 200, perm=P.KEY_MANAGE),
     Row("GET", f"{V1}/jobs/{{job_id}}", G.PERMISSION, 200, "job", P.KEY_MANAGE, scoped=False),
     Row("POST", f"{V1}/retention/runs", G.PERMISSION, 202, perm=P.RETENTION_RUN),
     # Legal holds name any file by id, whatever its unit: ids only, no scope (routes/retention.py).

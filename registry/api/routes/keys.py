@@ -14,8 +14,6 @@ from registry.api.deps import ContextDep, RuntimeDep, SessionDep, get_uow
 from registry.api.middleware import UnitOfWork
 from registry.audit.actions import Action
 from registry.crypto.rotation import key_status
-from registry.errors import NotFound
-from registry.jobs.models import Job
 from registry.jobs.runner import create_job
 from registry.maintenance import RotationTarget, rotation_work
 
@@ -39,17 +37,6 @@ class RotationRequest(BaseModel):
 
 class JobAccepted(BaseModel):
     job_id: uuid.UUID
-
-
-class JobRead(BaseModel):
-    id: uuid.UUID
-    kind: str
-    status: str
-    done: int
-    total: int | None
-    error: str | None
-    created_at: datetime
-    finished_at: datetime | None
 
 
 @router.get("/keys", response_model=list[KeyRead])
@@ -84,12 +71,3 @@ def start_rotation(
     # The job row must be committed before the worker looks for it.
     uow.after_commit.append(lambda: runtime.jobs.submit(job.id, rotation_work(runtime, body.target)))
     return JobAccepted(job_id=job.id)
-
-
-@router.get("/jobs/{job_id}", response_model=JobRead)
-def read_job(session: SessionDep, ctx: ContextDep, job_id: uuid.UUID) -> JobRead:
-    ctx.principal.require(Permission.KEY_MANAGE)
-    job = session.get(Job, job_id)
-    if job is None:
-        raise NotFound("job not found")
-    return JobRead.model_validate(job, from_attributes=True)

@@ -1,0 +1,107 @@
+"""What the scheduler runs, described once: each sweep's name, how often, why, and its work.
+
+Every sweep is idempotent and works "as of today", so one run catches up with however
+many days the service was down (a missed daily run runs once, not once per missed day).
+Each run is a job (`GET /api/v1/jobs?kind=sweep:<name>`) started as `system`, audited
+(`sweep:run`), and each of its effects is audited by the code that makes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from sqlmodel import col, select
+
+from registry.audit.log import AuditTrail
+from registry.casefiles.deadlines import BATCH as DEADLINE_BATCH
+from registry.casefiles.deadlines import mark_missing
+from registry.crypto.keyring import KeyStatus
+from registry.crypto.models import DekRotation
+from registry.crypto.rotation import Progress, pending_kek_rewraps
+from registry.db import transaction
+from registry.jobs.models import Job, JobStatus
+from registry.jobs.runner import Work
+from registry.maintenance import RotationTarget, retention_work, rotation_work
+from registry.runtime import Runtime
+
+WorkFor = Callable[[Runtime, AuditTrail, date], Work]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    every_days: int
+    why: str
+    work: WorkFor
+
+
+def _deadlines(runtime: Runtime, trail: AuditTrail, on: date) -> Work:
+    def run(progress: Progress) -> int:
+        moved = 0
+        while True:
+            with transaction(runtime.engine) as session:
+                batch = mark_missing(session, runtime.keyring, trail, on=on)
+            moved += batch
+            progress(moved, moved)
+            if batch < DEADLINE_BATCH:
+                return moved
+
+    return run
+
+
+def _retention(runtime: Runtime, trail: AuditTrail, on: date) -> Work:
+    return retention_work(runtime, trail)
+
+
+def _key_versions(runtime: Runtime, trail: AuditTrail, on: date) -> Work:
+    """Finish what a rotation left: DEKs still wrapped under an older KEK, a DEK rotation
+    not finished, an index root still `writing`. Never starts a new rotation, and leaves
+    alone a rotation some process is running now."""
+
+    def run(progress: Progress) -> int:
+        with transaction(runtime.engine) as session:
+            rotating = session.exec(
+                select(Job.id).where(
+                    col(Job.kind).startswith("rotation:"), col(Job.status).in_([JobStatus.QUEUED, JobStatus.RUNNING])
+                )
+            ).first()
+            if rotating is not None:
+                return 0
+            unfinished = [
+                target
+                for target, left in (
+                    (RotationTarget.KEK, pending_kek_rewraps(session, runtime.keyring) > 0),
+                    (
+                        RotationTarget.DEK,
+                        session.exec(select(DekRotation.id).where(col(DekRotation.finished_at).is_(None))).first()
+                        is not None,
+                    ),
+                    (
+                        RotationTarget.INDEX,
+                        any(r.status == KeyStatus.WRITING for r in runtime.keyring.index_roots(session)),
+                    ),
+                )
+                if left
+            ]
+        return sum(rotation_work(runtime, target, resume=True)(progress) for target in unfinished)
+
+    return run
+
+
+SWEEPS = (
+    Sweep(
+        "deadlines",
+        1,
+        "社区矫正法 Art. 21, 30: a subject not reported by the deadline is missing, and searched for",
+        _deadlines,
+    ),
+    Sweep(
+        "retention",
+        1,
+        "DOMAIN.md retention; 社区矫正法 Art. 54: a minor's file sealed within 3 days of discharge",
+        _retention,
+    ),
+    Sweep("key_versions", 1, "PRIVACY.md key rotation: no record stays under a key being retired", _key_versions),
+)
