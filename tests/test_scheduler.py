@@ -7,7 +7,6 @@ import threading
 import uuid
 from datetime import date, datetime, timedelta
 
-import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
@@ -25,7 +24,7 @@ from registry.runtime import open_runtime
 from registry.scheduler import Scheduler
 from registry.sweeps import SWEEPS
 from tests.api.test_retention import SUP, _correction, _discharged_file, _person, world
-from tests.api_helpers import STRONG_PASSWORD, as_user
+from tests.api_helpers import STRONG_PASSWORD, as_user, create_user
 
 __all__ = ["world"]  # a fixture, imported for pytest
 
@@ -218,11 +217,39 @@ def test_concurrent_ticks_claim_each_day_once(runtime, settings, clock):
         assert session.exec(select(sa.func.count()).select_from(SweepRun)).one() == len(NAMES)
 
 
-@pytest.mark.parametrize("bad", ["sweep:x|y", "x" * 33])
-def test_the_job_list_refuses_a_bad_kind(client, bootstrap, bad):
-    from tests.api_helpers import create_user
-
+def test_the_job_list_pages_newest_first_filters_and_is_audited(client, runtime, bootstrap, clock):
     admin = as_user(client, *bootstrap)
     create_user(client, admin, "secadmin.q", ["security_admin"], None)
+    scheduler = Scheduler(runtime)
+    try:
+        for _ in range(3):
+            scheduler.tick()
+            clock.advance(days=1)
+    finally:
+        scheduler.leadership.release()
     sec = as_user(client, "secadmin.q", STRONG_PASSWORD)
-    assert client.get("/api/v1/jobs", params={"kind": bad}, headers=sec).status_code == 422
+    seen, cursor = [], None
+    while True:
+        page = client.get(
+            "/api/v1/jobs", params={"kind": "sweep:", "limit": 4} | ({"cursor": cursor} if cursor else {}), headers=sec
+        )
+        assert page.status_code == 200, page.text
+        seen += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 3 * len(NAMES) and len({j["id"] for j in seen}) == len(seen)
+    assert [j["created_at"] for j in seen] == sorted((j["created_at"] for j in seen), reverse=True)
+    assert {j["status"] for j in seen} == {"done"} and {j["requested_by"] for j in seen} == {"system"}
+    retention = client.get("/api/v1/jobs", params={"kind": "sweep:retention", "status": "done"}, headers=sec).json()
+    assert [j["kind"] for j in retention["items"]] == ["sweep:retention"] * 3
+    assert client.get("/api/v1/jobs", params={"kind": "sweep:x|y"}, headers=sec).status_code == 422
+    assert client.get("/api/v1/jobs", params={"status": "sleeping"}, headers=sec).status_code == 422
+    assert client.get("/api/v1/jobs", params={"cursor": "bm90IGEgY3Vyc29y"}, headers=sec).status_code == 400
+    admin = as_user(client, *bootstrap)  # the clock moved on: a fresh token
+    assert client.get("/api/v1/jobs", headers=admin).status_code == 403  # administrators run no jobs
+    with Session(runtime.engine) as session:
+        listed = session.exec(
+            select(AuditEntry).where(col(AuditEntry.action) == "job:list").order_by(col(AuditEntry.id))
+        ).all()
+    assert [len(e.targets) for e in listed][:4] == [4, 4, 1, 3]
