@@ -34,6 +34,7 @@ class Action(StrEnum):
     DWELLING_READ = "dwelling:read"
     DWELLING_OCCUPANTS = "dwelling:occupants"
     DWELLING_UPDATE = "dwelling:update"
+    DWELLING_LIST = "dwelling:list"
     REGISTRATION_CREATE = "registration:create"
     REGISTRATION_READ = "registration:read"
     REGISTRATION_LIST = "registration:list"

@@ -29,6 +29,7 @@ from registry.casefiles.models import (
     CasefileClosure,
     CasefileEvent,
     CasefileMember,
+    Transfer,
 )
 from registry.casefiles.schemas import (
     Assignments,
@@ -231,9 +232,8 @@ def list_casefiles(
     limit: int,
     due: str | None = None,
 ) -> list[Casefile]:
-    """Minimal rows in scope; `due` picks a worklist (DOMAIN.md): report_overdue, missing,
-    terms_ending (within 30 days), handover_due (within 7 days), closure_pending,
-    street_notice_due. Overdue leave returns are `GET /api/v1/leave-requests?due=return_overdue`."""
+    """Minimal rows in scope; `due` picks a worklist (`WORKLISTS`, README "Worklists").
+    Overdue leave returns are `GET /api/v1/leave-requests?due=return_overdue`."""
     query = (
         select(Casefile)
         .join(OrgUnit, OrgUnit.code == Casefile.org_unit_code)
@@ -247,7 +247,7 @@ def list_casefiles(
         unit = get_org_unit(session, ctx.principal.scope, code=org_unit)
         query = query.where(OrgUnit.path.startswith(unit.path))  # type: ignore[attr-defined]
     if due is not None:
-        query = query.where(_worklist(due, today(ctx.clock)))
+        query = query.where(_worklist(due, today(ctx.clock), ctx.principal.account_id))
     if after is not None:
         query = query.where(Casefile.id > uuid.UUID(after))
     rows = list(session.exec(query.order_by(Casefile.id).limit(limit)))
@@ -255,12 +255,31 @@ def list_casefiles(
     return rows
 
 
-WORKLISTS = ("report_overdue", "missing", "terms_ending", "handover_due", "closure_pending", "street_notice_due")
+# Each worklist once, by name: what the district works from (README "Worklists").
+WORKLISTS = (
+    "mine",  # the files the caller is assigned to
+    "report_overdue",  # correction: past the report deadline, not yet marked missing
+    "missing",
+    "terms_ending",  # within 30 days: correction and drug terms, resettlement assistance
+    "handover_due",  # key persons released, to be met (7 days ahead, 30 days back)
+    "release_due",  # key persons due for release within 30 days (必接必送)
+    "transfer_report_due",  # correction: transferred in, the subject not yet reported (7 days)
+    "tests_missed",  # drug: a test missed within the last 30 days
+    "closure_pending",  # for the supervising level: closures awaiting its approval
+    "street_notice_due",  # 戒毒条例 Art. 23, 40: discharged, the street/town not yet told
+)
 # Open files whose term (correction, drug) or assistance period (resettlement) runs out.
 OPEN_UNDER_TERM = ("received", "supervised", "detained", "active", "suspended", "released", "handed_over", "assisting")
+DRUG_OPEN = ("awaiting_report", "active", "suspended")
+WINDOW_DAYS = 30
 
 
-def _worklist(due: str, on: date):  # type: ignore[no-untyped-def]
+def _worklist(due: str, on: date, me: uuid.UUID):  # type: ignore[no-untyped-def]
+    if due == "mine":
+        mine = sa.select(CasefileMember.casefile_id).where(
+            CasefileMember.user_id == me, CasefileMember.role == MemberRole.ASSIGNED
+        )
+        return Casefile.id.in_(mine)  # type: ignore[attr-defined]
     if due == "report_overdue":
         return sa.and_(Casefile.status == "awaiting_report", Casefile.report_due_on < on)  # type: ignore[operator]
     if due == "missing":
@@ -268,17 +287,40 @@ def _worklist(due: str, on: date):  # type: ignore[no-untyped-def]
     if due == "terms_ending":
         return sa.and_(
             Casefile.status.in_(OPEN_UNDER_TERM),  # type: ignore[attr-defined]
-            Casefile.term_ends_on.between(on, on + timedelta(days=30)),
+            Casefile.term_ends_on.between(on, on + timedelta(days=WINDOW_DAYS)),
         )  # type: ignore[union-attr]
     if due == "handover_due":
         return sa.and_(
             Casefile.status == "released",
-            Casefile.handover_due_on.between(on - timedelta(days=30), on + timedelta(days=7)),
+            Casefile.handover_due_on.between(on - timedelta(days=WINDOW_DAYS), on + timedelta(days=7)),
         )  # type: ignore[union-attr]
+    if due == "release_due":  # `handover_due_on` is the release day, set for key persons only
+        return sa.and_(
+            Casefile.kind == Kind.resettlement,
+            Casefile.status == "notified",
+            Casefile.handover_due_on.between(on, on + timedelta(days=WINDOW_DAYS)),  # type: ignore[union-attr]
+        )
+    if due == "transfer_report_due":
+        reported = sa.exists().where(
+            CasefileEvent.casefile_id == Transfer.casefile_id,
+            CasefileEvent.type == "report",
+            CasefileEvent.occurred_on >= Transfer.accepted_on,
+        )
+        awaiting = sa.select(Transfer.casefile_id).where(Transfer.status == "accepted", ~reported)
+        return sa.and_(Casefile.status.in_(("received", "supervised")), Casefile.id.in_(awaiting))  # type: ignore[attr-defined]
+    if due == "tests_missed":
+        missed = sa.select(CasefileEvent.casefile_id).where(
+            CasefileEvent.type == "test_missed", CasefileEvent.occurred_on >= on - timedelta(days=WINDOW_DAYS)
+        )
+        return sa.and_(
+            Casefile.kind == Kind.drug_rehabilitation,
+            Casefile.status.in_(DRUG_OPEN),  # type: ignore[attr-defined]
+            Casefile.id.in_(missed),  # type: ignore[attr-defined]
+        )
     if due == "closure_pending":  # for the supervising level: closures awaiting its approval
         pending = sa.select(CasefileClosure.casefile_id).where(CasefileClosure.status == ClosureStatus.PENDING)
         return Casefile.id.in_(pending)  # type: ignore[attr-defined]
-    if due == "street_notice_due":  # 戒毒条例 Art. 23, 40: discharged, the street/town not yet told
+    if due == "street_notice_due":
         told = sa.select(CasefileEvent.casefile_id).where(CasefileEvent.type == "street_notified")
         return sa.and_(
             Casefile.kind == Kind.drug_rehabilitation,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from registry.access.policy import Permission
 from registry.access.scope import Scope, get_org_unit, scoped_select
@@ -28,6 +28,7 @@ from registry.people.identifiers import normalise_address
 from registry.people.models import Person
 from registry.people.schemas import PersonSearch
 from registry.people.service import search_persons
+from registry.residence import measures
 from registry.residence.models import DWELLING, Dwelling, Registration
 from registry.residence.rules import RegistrationStatus, check_dwelling
 from registry.residence.schemas import DwellingCreate, DwellingUpdate
@@ -183,6 +184,27 @@ def find_dwellings(session: Session, ctx: Context, keyring: Keyring, *, org_unit
         for d in rows
         if matches(session, keyring, DWELLING, d, field="address", expected=value, normalise=normalise_address)
     ]
+
+
+DWELLING_WORKLISTS = ("pledge_missing",)  # rentals lived in whose landlord has not signed the pledge
+
+
+def list_dwellings(
+    session: Session, ctx: Context, *, due: str, org_unit: str | None, after: str | None, limit: int
+) -> list[Dwelling]:
+    """A worklist of dwellings in scope: ids, unit and kind only (no address)."""
+    ctx.principal.require(Permission.RESIDENCE_READ)
+    if due not in DWELLING_WORKLISTS:
+        raise RuleViolation(f"due: one of {', '.join(DWELLING_WORKLISTS)}")
+    on = today(ctx.clock)
+    query = scoped_select(session, Dwelling, ctx.principal.scope, org_unit=org_unit).where(
+        measures.let_rental(on), ~measures.pledged(on)
+    )
+    if after is not None:
+        query = query.where(col(Dwelling.id) > uuid.UUID(after))
+    rows = list(session.exec(query.order_by(col(Dwelling.id)).limit(limit)))
+    ctx.audit.append(session, ctx.event(Action.DWELLING_LIST, targets=tuple(str(d.id) for d in rows), reason=due))
+    return rows
 
 
 def read_dwelling(session: Session, ctx: Context, keyring: Keyring, *, dwelling_id: uuid.UUID) -> tuple[Dwelling, dict]:

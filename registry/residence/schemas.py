@@ -116,6 +116,14 @@ class RegistrationRead(Strict):
     transfer: PersonTransferRead | None = None
 
 
+class DwellingRow(Strict):
+    """A worklist row: no address, no landlord."""
+
+    id: uuid.UUID
+    org_unit: str
+    kind: str
+
+
 class RegistrationRow(Strict):
     """A list row: no sealed fields."""
 

@@ -221,6 +221,7 @@ ROWS: list[Row] = [
         **PERSON,
         body=lambda w, t, a: {"org_unit": t.value, "address": w.people.address(), "kind": "owned"},
     ),
+    Row("GET", f"{V1}/dwellings", G.PERMISSION, 200, perm=P.RESIDENCE_READ, **PERSON, query="due=pledge_missing"),
     Row("GET", f"{V1}/dwellings/{{dwelling_id}}", G.PERMISSION, 200, "dwelling", P.RESIDENCE_READ, **PERSON),
     Row("GET", f"{V1}/dwellings/{{dwelling_id}}/occupants", G.PERMISSION, 200, "dwelling", P.RESIDENCE_READ, **PERSON),
     Row(  # issue 14: landlord change, pledge signed later

@@ -23,6 +23,7 @@ from registry.residence.schemas import (
     Depart,
     DwellingCreate,
     DwellingRead,
+    DwellingRow,
     DwellingUpdate,
     EndorseRequest,
     MaterialsRequest,
@@ -82,6 +83,24 @@ def create_dwelling(
     _, values = dwellings.read_dwelling(session, ctx, runtime.keyring, dwelling_id=dwelling.id)
     response.headers["ETag"] = etag(dwelling.version)
     return _dwelling_read(dwelling, values)
+
+
+@router.get("/dwellings", response_model=Page[DwellingRow])
+def list_dwellings(
+    session: SessionDep,
+    ctx: PurposeContext,
+    due: Annotated[str, Query(max_length=32, examples=["pledge_missing"])],
+    org_unit: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[DwellingRow]:
+    """A worklist: `due=pledge_missing`, rentals lived in today whose landlord has not signed
+    the security responsibility pledge (租赁房屋治安管理规定 Art. 7). Ids and kinds only."""
+    rows = dwellings.list_dwellings(
+        session, ctx, due=due, org_unit=org_unit, after=decode_uuid_cursor(cursor), limit=limit + 1
+    )
+    items = [DwellingRow(id=d.id, org_unit=d.org_unit_code, kind=d.kind) for d in rows[:limit]]
+    return Page[DwellingRow](items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
 
 
 @router.get("/dwellings/{dwelling_id}", response_model=DwellingRead)
