@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from registry.casefiles.details import CorrectionDetails, DrugDetails, ResettlementDetails
+from registry.casefiles.models import Casefile
 from registry.casefiles.workflows import correction as correction_workflow
 from registry.casefiles.workflows import drug as drug_workflow
 from registry.casefiles.workflows import resettlement as resettlement_workflow
@@ -70,6 +71,13 @@ def _at_opening(details: BaseModel) -> Deadlines:
         term_ends_on=resettlement_workflow.assistance_ends_on(details.release_on),
         handover_due_on=details.release_on if details.key_person else None,
     )
+
+
+def reached(casefile: Casefile, on: date) -> None:
+    """The plain date of a state the KPIs count, set when the file reaches it: the day a
+    resettlement subject was released (`released`, at opening when the file starts there)."""
+    if casefile.kind == Kind.resettlement and casefile.status == resettlement_workflow.Status.released:
+        casefile.released_on = casefile.released_on or on
 
 
 def age_on(birth: date, on: date) -> int:

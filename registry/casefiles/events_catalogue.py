@@ -205,6 +205,20 @@ class StreetNotifiedBody(_Body):
     note: Note | None = None
 
 
+class NewOffenceBody(_Body):
+    """A new offence of the subject, established by a court or the police (社区矫正法 Art. 45,
+    46: 犯新罪; 安置帮教: 重新犯罪). Counted per unit for the re-offence KPI, never per person."""
+
+    document_no: DocumentNo
+    note: Note | None = None
+
+
+class PlacementBody(_Body):
+    """The subject was placed in work (安置就业; 上海市安置帮教工作规定 Art. 11)."""
+
+    note: Note | None = None
+
+
 # -- bodies the service writes ---------------------------------------------------------
 
 
@@ -335,11 +349,14 @@ _CORRECTION = [
     _agency_decision(Sanction.police_penalty_proposal, "社区矫正法 Art. 28"),
     # Refused for 管制 (control), which has no revocation (Art. 28, 46, 49).
     _agency_decision(Sanction.revocation_proposal, "社区矫正法 Art. 28, 46, 49"),
+    EventType("new_offence", NewOffenceBody, CORRECTIONS, "社区矫正法 Art. 45, 46"),
 ]
 
 _RESETTLEMENT = [
     EventType("visit", VisitBody, RESETTLEMENT, "上海市安置帮教工作规定 Art. 8"),
     EventType("assistance", ResettlementAssistanceBody, RESETTLEMENT, "上海市安置帮教工作规定 Art. 10-13"),
+    EventType("placement", PlacementBody, RESETTLEMENT, "上海市安置帮教工作规定 Art. 11"),
+    EventType("new_offence", NewOffenceBody, RESETTLEMENT, "上海市安置帮教工作规定; 刑法 Art. 65"),
 ]
 
 _DRUG = [

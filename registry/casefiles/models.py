@@ -30,6 +30,8 @@ class Casefile(SQLModel, table=True):
     report_due_on: date | None = None
     term_ends_on: date | None = Field(default=None, index=True)
     handover_due_on: date | None = None
+    # Resettlement: the day the person was released (reached `released`), for the KPIs.
+    released_on: date | None = None
     # A drug file's suspension (detention) start: the days until it resumes do not count
     # towards the term (戒毒条例 Art. 24), so the term end moves on resumption.
     term_paused_on: date | None = None
@@ -53,6 +55,9 @@ class CasefileEvent(SQLModel, table=True):
     # The last day of a period type (an absence; `events_catalogue`), whose first day is
     # `occurred_on`: plain so that absences count in days without opening a body.
     ends_on: date | None = None
+    # A `transition`'s new state (the file's own status, plain already): the dates a file
+    # reached each state, which the KPIs count (`registry.kpis`), without opening a body.
+    moved_to: str | None = Field(default=None, max_length=32)
     body_ct: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
     recorded_by: str = Field(max_length=64)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
@@ -181,6 +186,7 @@ CASEFILE = describe(
                 "report_due_on",
                 "term_ends_on",
                 "handover_due_on",
+                "released_on",
                 "term_paused_on",
                 "minor",
                 "sealed",
@@ -202,7 +208,7 @@ CASEFILE_EVENT = describe(
         parent=("casefile_id", "casefile"),
         fields=(SealedField("body", _FULL, json=True),),
         # `type` is a code of the event catalogue (`[a-z_]{2,32}`), `recorded_by` an account id.
-        plain=_OF_THE_FILE | {"type", "occurred_on", "ends_on", "recorded_by", "created_at"},
+        plain=_OF_THE_FILE | {"type", "occurred_on", "ends_on", "moved_to", "recorded_by", "created_at"},
     )
 )
 

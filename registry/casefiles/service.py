@@ -19,7 +19,7 @@ from registry.audit.actions import Action
 from registry.casefiles import access, derived, event_counts
 from registry.casefiles.access import HIDDEN, KIND_PERMISSION, MemberRole, Opened
 from registry.casefiles.checklists import facts_for_rule, validated_checklist
-from registry.casefiles.details import Opening, details_model, error_summary
+from registry.casefiles.details import Opening, ResettlementDetails, details_model, error_summary
 from registry.casefiles.models import (
     BREAK_GLASS_GRANT,
     CASEFILE,
@@ -142,6 +142,8 @@ def create_casefile(
         ),
         created_at=ctx.clock.now(),
     )
+    if isinstance(typed, ResettlementDetails):
+        derived.reached(casefile, typed.release_on)  # a discharged correction subject starts released
     session.add(casefile)
     ctx.audit.append(session, ctx.event(Action.CASEFILE_CREATE, targets=(str(casefile_id), owner), fields=("details",)))
     return casefile
@@ -380,6 +382,7 @@ def sealed_event(
         type=data.type,
         occurred_on=data.occurred_on,
         ends_on=ends_on,
+        moved_to=data.body["to"] if data.type == "transition" else None,
         body_ct=CASEFILE_EVENT.seal(
             key, record_id=str(event_id), name="body", value=json.dumps(data.body, ensure_ascii=False)
         ),
@@ -485,6 +488,7 @@ def transition(
         return casefile
     previous, casefile.status = casefile.status, data.to
     casefile.version += 1
+    derived.reached(casefile, data.on)
     body = {"from": previous, "to": data.to, "reason": data.reason, "certificate_no": data.certificate_no}
     if _move_term(casefile, typed, previous, data.to, data.on):
         body["term_ends_on"] = casefile.term_ends_on.isoformat()  # type: ignore[union-attr]
