@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     verifications_per_minute: int = Field(default=30, ge=1)
     # Days a request to take over a person waits for its holder before it escalates to the
     # nearest common parent unit's worklist (issue 13).
+    # KPI release_handover_rate: handed over or assisting within this many days of release.
+    kpi_handover_days: int = Field(default=30, ge=1, le=365)
     person_transfer_escalation_days: int = Field(default=15, ge=1, le=90)
     # How far a casefile transition may be back-dated (issue 13: a back-dated closure must
     # not start a retention clock that has already run out).

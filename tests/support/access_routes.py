@@ -409,6 +409,7 @@ ROWS: list[Row] = [
     # -- statistics ---------------------------------------------------------------------
     Row("GET", f"{V1}/stats/residence", G.PERMISSION, 200, "unit", P.STATS_READ, query="org_unit={t}&period=2025"),
     Row("GET", f"{V1}/stats/casefiles", G.PERMISSION, 200, "unit", P.STATS_READ, query="org_unit={t}&period=2025"),
+    Row("GET", f"{V1}/stats/kpis", G.PERMISSION, 200, "unit", P.STATS_READ, query="org_unit={t}&period=2025"),
     # -- casefiles ----------------------------------------------------------------------
     Row(
         "POST",

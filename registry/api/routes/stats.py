@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
-from registry.api.deps import ContextDep, SessionDep
+from registry import kpis
+from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.routes.residence import PolicyDep
 from registry.casefiles.stats import casefile_stats as casefile_stats_service
 from registry.residence import stats
@@ -60,3 +61,19 @@ def casefile_stats(
     """Casefiles open in the period by kind and state, for the kinds the caller's role may
     know of only; cells below 5 suppressed, with complements."""
     return ResidenceStats.model_validate(casefile_stats_service(session, ctx, org_unit=org_unit, period=period))
+
+
+@router.get("/kpis", response_model=ResidenceStats, responses={404: {}, 422: {}})
+def kpi_stats(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    ctx: ContextDep,
+    org_unit: Annotated[str, Query(min_length=1, max_length=15, examples=["320571"])],
+    period: Annotated[str, Query(min_length=4, max_length=7, examples=["2026", "2026-01", "2026-Q1"])],
+) -> ResidenceStats:
+    """The seed documents' KPIs (README "KPIs") the caller's role may see: for each,
+    `kpi.<name>.numerator`, `.denominator` and `.rate` (per 1,000 for `reoffence_per_1000`),
+    counts below 5 suppressed with their complements, the rate only when both are published."""
+    return ResidenceStats.model_validate(
+        kpis.kpis(session, ctx, org_unit=org_unit, period=period, handover_days=runtime.settings.kpi_handover_days)
+    )
