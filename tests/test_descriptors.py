@@ -28,6 +28,8 @@ NOT_PERSONAL = {
     "crypto_config": "the suite",
     "dek_rotation": "rotation progress",
     "job": "job progress",
+    "sweep_run": "a sweep's name, its day and its job id",
+    "scheduler_lease": "which service process leads the scheduler, until when",
     "casefile_member": "account ids on a file's lists",
     "casefile_transfer": "unit codes, dates and account ids",
     "permit_endorsement": "dates",
