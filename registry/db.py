@@ -61,6 +61,7 @@ SERVICE_PRIVILEGES: Mapping[str, frozenset[str]] = {
     "index_root_key": _READ_WRITE,
     "job": _READ_WRITE,
     "sweep_run": _READ_APPEND,  # a day's run is recorded once and never rewritten
+    "monthly_report": _READ_APPEND,  # submitted reports are frozen: a revision is a new row
     "scheduler_lease": _READ_WRITE,
     "org_unit": _READ_WRITE,
     "user_account": _READ_WRITE,

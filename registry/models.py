@@ -8,6 +8,7 @@ from registry.casefiles import models as _casefiles  # noqa: F401
 from registry.crypto import models as _crypto  # noqa: F401
 from registry.jobs import models as _jobs  # noqa: F401
 from registry.people import models as _people  # noqa: F401
+from registry.reports import models as _reports  # noqa: F401
 from registry.residence import models as _residence  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -29,6 +29,7 @@ NOT_PERSONAL = {
     "dek_rotation": "rotation progress",
     "job": "job progress",
     "sweep_run": "a sweep's name, its day and its job id",
+    "monthly_report": "a unit's aggregate counts, suppressed below 5, and who submitted them",
     "scheduler_lease": "which service process leads the scheduler, until when",
     "casefile_member": "account ids on a file's lists",
     "casefile_transfer": "unit codes, dates and account ids",

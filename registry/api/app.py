@@ -15,7 +15,20 @@ from registry.api.middleware import (
     RequestLogMiddleware,
     TransactionMiddleware,
 )
-from registry.api.routes import admin, audit, auth, casefiles, health, jobs, keys, persons, residence, retention, stats
+from registry.api.routes import (
+    admin,
+    audit,
+    auth,
+    casefiles,
+    health,
+    jobs,
+    keys,
+    persons,
+    reports,
+    residence,
+    retention,
+    stats,
+)
 from registry.api.routes.movements import router as movements_router
 from registry.audit.sequencer import SequencerThread
 from registry.maintenance import resume_interrupted
@@ -69,6 +82,7 @@ def create_app(runtime: Runtime, *, scheduler: bool = False) -> FastAPI:
         audit.router,
         residence.router,
         stats.router,
+        reports.router,
         casefiles.router,
         movements_router,
         retention.router,

@@ -67,6 +67,9 @@ class Action(StrEnum):
     SWEEP_RUN = "sweep:run"  # the scheduler starts a sweep's run of the day
     JOB_READ = "job:read"
     JOB_LIST = "job:list"
+    REPORT_SUBMIT = "report:submit"
+    REPORT_REVISE = "report:revise"
+    REPORT_READ = "report:read"
     INTEGRITY_FAILURE = "integrity:failure"
     RULE_INPUT = "record:rule-input"
     KEY_ROTATE = "key:rotate"

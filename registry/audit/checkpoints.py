@@ -61,14 +61,19 @@ class Checkpoint:
 
 def sign_checkpoint(checkpoint: Checkpoint, *, sign: Callable[[bytes], bytes], public_key: Ed25519PublicKey) -> str:
     """The signed note: body, a blank line, one signature line named after the origin."""
-    body = checkpoint.body().encode("utf-8")
+    return sign_note(checkpoint.body(), name=checkpoint.origin, sign=sign, public_key=public_key)
+
+
+def sign_note(text: str, *, name: str, sign: Callable[[bytes], bytes], public_key: Ed25519PublicKey) -> str:
+    """A signed note of any text ending in a newline (a checkpoint, a submitted report)."""
+    _check_origin(name)
+    body = text.encode("utf-8")
     signature = sign(body)
     # A provider whose key does not match `public_key` would publish unverifiable notes.
     if not _verifies(public_key, signature, body):
         raise CheckpointError("signing key does not match the public key")
-    key_hash = _key_hash(checkpoint.origin, public_key)
-    line = base64.b64encode(key_hash + signature).decode("ascii")
-    return f"{checkpoint.body()}\n{_SIG_PREFIX}{checkpoint.origin} {line}\n"
+    line = base64.b64encode(_key_hash(name, public_key) + signature).decode("ascii")
+    return f"{text}\n{_SIG_PREFIX}{name} {line}\n"
 
 
 def verifier_key(name: str, public_key: Ed25519PublicKey) -> str:
@@ -87,6 +92,15 @@ def parse_signed_note(note: str, *, public_key: Ed25519PublicKey, origin: str) -
     Signatures by other keys are ignored (witnesses may cosign); one by our key name and key
     hash must verify. Any failure is a CheckpointError.
     """
+    checkpoint = _parse_body(open_note(note, public_key=public_key, name=origin))
+    if checkpoint.origin != origin:
+        raise CheckpointError("wrong origin")
+    return checkpoint
+
+
+def open_note(note: str, *, public_key: Ed25519PublicKey, name: str) -> str:
+    """The text of `note` once a signature by (`name`, `public_key`) verifies over it."""
+    origin = name
     _check_origin(origin)
     if not isinstance(note, str):
         raise CheckpointError("note must be text")
@@ -117,11 +131,7 @@ def parse_signed_note(note: str, *, public_key: Ed25519PublicKey, origin: str) -
         signed = True
     if not signed:
         raise CheckpointError("no signature by the expected key")
-
-    checkpoint = _parse_body(text)
-    if checkpoint.origin != origin:
-        raise CheckpointError("wrong origin")
-    return checkpoint
+    return text
 
 
 def _key_hash(name: str, public_key: Ed25519PublicKey) -> bytes:

@@ -65,7 +65,7 @@ class Matrix:
         path = row.path
         if "{" in path:
             path = path[: path.index("{")] + target.value + path[path.index("}") + 1 :]
-        query = row.query.format(t=target.value, size=self.world.tree_size)
+        query = row.query.format(t=target.value, size=self.world.tree_size, month=self.world.report_month)
         return f"{path}?{query}" if query else path
 
     def call(

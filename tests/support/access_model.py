@@ -36,6 +36,8 @@ class Gate(Enum):
     LEAVE = auto()  # open the leave's file, then the correction permission
     TRANSFER_ACCEPT = auto()  # the receiving unit in scope, for a role that may know of correction files
     TRANSFER_CANCEL = auto()  # the receiving side, or whoever can open the file (with the permission)
+    REPORT = auto()  # a monthly report of the police (`stats:read`, then the department), then scope
+    REPORT_READ = auto()  # a stored police report: `stats:read`, then the department and scope (404)
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class Row:
     purpose: bool = False  # takes X-Purpose (400 when missing or not the role's)
     personal: bool = False  # may answer with personal values
     body: Callable[[World, Target, bool], Any] | None = None  # (world, target, allowed) → JSON
-    query: str = ""  # formatted with {t} (the target) and {size} (the checkpointed log size)
+    query: str = ""  # formatted with {t} (the target), {size} (the checkpointed log size), {month} (reported)
     if_match: bool = False  # sends the target's ETag
     fresh: Callable[[World, Target], Target] | None = None  # a like-for-like target, for a call that uses one up
 
@@ -132,6 +134,12 @@ def expected(
         if row.perm not in perms:
             return 403
         return ok if target.in_scope or not row.scoped else 404
+    if row.gate in (Gate.REPORT, Gate.REPORT_READ):
+        if P.STATS_READ not in perms:
+            return 403
+        if role is not Role.POLICE:  # the matrix's reports are the police's
+            return 403 if row.gate is Gate.REPORT else 404
+        return ok if target.in_scope else 404
     if row.gate is Gate.CASEFILE_NEW:
         if cf.kind not in kinds_known(role) or assigned_only(role):
             return 404

@@ -62,6 +62,18 @@ def _by_kind(correction: int, other: int):  # type: ignore[no-untyped-def]
 
 
 PERSON = {"purpose": True, "personal": True}
+REPORT_QUERY = "org_unit={t}&period={month}&department=police"
+
+
+def _newest_report(w: World, t: Target) -> Target:
+    """A revision supersedes the newest version: revise that one."""
+    unit = UNIT_A if t.in_scope else "320505"
+    versions = w.ok(
+        "owner.police", "GET", f"{V1}/reports/monthly?org_unit={unit}&period={w.report_month}&department=police", 200
+    )
+    return Target(t.name, versions[-1]["id"], t.in_scope)
+
+
 REVIEW = {"outcome": "justified", "follow_up": "none"}
 ROWS: list[Row] = [
     # -- health and authentication ------------------------------------------------------
@@ -409,6 +421,27 @@ ROWS: list[Row] = [
     # -- statistics ---------------------------------------------------------------------
     Row("GET", f"{V1}/stats/residence", G.PERMISSION, 200, "unit", P.STATS_READ, query="org_unit={t}&period=2025"),
     Row("GET", f"{V1}/stats/casefiles", G.PERMISSION, 200, "unit", P.STATS_READ, query="org_unit={t}&period=2025"),
+    Row("GET", f"{V1}/reports/monthly/draft", G.REPORT, 200, "unit", query=REPORT_QUERY),
+    Row("GET", f"{V1}/reports/monthly", G.REPORT, 200, "unit", query=REPORT_QUERY),
+    # Submitted in the world already: the police of the unit get the 409 of a second submission.
+    Row(
+        "POST",
+        f"{V1}/reports/monthly",
+        G.REPORT,
+        409,
+        "unit",
+        body=lambda w, t, a: {"org_unit": t.value, "period": w.report_month, "department": "police"},
+    ),
+    Row("GET", f"{V1}/reports/monthly/{{report_id}}", G.REPORT_READ, 200, "report"),
+    Row(
+        "POST",
+        f"{V1}/reports/monthly/{{report_id}}/revisions",
+        G.REPORT_READ,
+        201,
+        "report",
+        body=lambda w, t, a: {"reason_code": "late_records"},
+        fresh=_newest_report,
+    ),
     Row("GET", f"{V1}/stats/kpis", G.PERMISSION, 200, "unit", P.STATS_READ, query="org_unit={t}&period=2025"),
     # -- casefiles ----------------------------------------------------------------------
     Row(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -119,6 +119,7 @@ class World:
     unregistered: str = ""  # a person in A with no registration
     review_grant: str = ""
     tree_size: int = 0
+    report_month: str = ""  # the month of the submitted reports (YYYY-MM)
     counter: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # -- HTTP --------------------------------------------------------------------------
@@ -384,6 +385,19 @@ def _records(world: World) -> None:
     job_id = w.ok("security_admin.a", "POST", "/api/v1/retention/runs", 202)["job_id"]
     w.runtime.jobs.wait(uuid.UUID(job_id), timeout=60)
     w.targets["job"] = [Target("job", job_id)]
+    # Last month's police reports of both districts (issue 15), submitted.
+    w.report_month = (w.today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    reports = [
+        w.ok(
+            who,
+            "POST",
+            "/api/v1/reports/monthly",
+            201,
+            json={"org_unit": unit, "period": w.report_month, "department": "police"},
+        )["id"]
+        for who, unit in (("owner.police", UNIT_A), ("police.b", UNIT_B))
+    ]
+    w.targets["report"] = [Target("report A", reports[0]), Target("report B", reports[1], False)]
     w.runtime.sequencer.drain()
     w.runtime.sequencer.checkpoint()
     w.tree_size = w.ok("auditor.a", "GET", "/api/v1/audit/checkpoint", 200)["size"]

@@ -1,0 +1,122 @@
+"""Monthly reports (issue 15): a draft in JSON, CSV and XLSX; submission freezes and signs;
+a revision is a new version with a coded reason, both kept, and a small difference between
+them is not published; a row altered in the database no longer reads. Both engines."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+
+import openpyxl
+import sqlalchemy as sa
+
+from registry.audit.checkpoints import open_note
+from registry.db import create_engine
+from tests.api.test_casefile_lifecycle_http import STREET, Desk, desk
+from tests.api.test_kpis import REG, _dwelling, _person
+
+__all__ = ["desk"]  # a fixture, imported for pytest
+
+JANUARY = "2026-01"
+BASE = "/api/v1/reports/monthly"
+
+
+def _register(desk: Desk, dwelling: str, registered_on: str | None = None) -> None:
+    body = {"person_id": _person(desk), "dwelling_id": dwelling, "arrived_on": "2026-01-05", "basis": "family"}
+    if registered_on is not None:
+        body["registered_on"] = registered_on
+    made = desk.call("police.street", "POST", "/api/v1/residence-registrations", purpose=REG, json=body)
+    assert made.status_code == 201, made.text
+
+
+def _cells(document: dict) -> dict[str, object]:  # type: ignore[type-arg]
+    return {c["name"]: c["value"] for c in document["cells"]}
+
+
+def test_a_month_is_drafted_submitted_revised_and_kept(desk, runtime):
+    dormitory = _dwelling(desk, "dormitory")
+    for _ in range(6):
+        _register(desk, dormitory)
+    query = f"org_unit={STREET}&period={JANUARY}&department=police"
+    # January has not ended: nothing to report yet.
+    assert desk.call("police.street", "GET", f"{BASE}/draft?{query}").status_code == 422
+    desk.advance_to(date(2026, 2, 2))
+
+    drafted = desk.call("police.street", "GET", f"{BASE}/draft?{query}")
+    assert drafted.status_code == 200, drafted.text
+    cells = _cells(drafted.json())
+    assert cells["registrations.total"] == 6 and cells["kpi.dormitory_share.denominator"] == 6
+    as_csv = desk.call("police.street", "GET", f"{BASE}/draft?{query}&format=csv")
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(as_csv.text)))
+    assert ["registrations.total", "6", "False"] in rows and ["period", JANUARY] in rows
+    as_xlsx = desk.call("police.street", "GET", f"{BASE}/draft?{query}&format=xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(as_xlsx.content)).active
+    assert ("registrations.total", 6, False) in [tuple(r) for r in sheet.iter_rows(values_only=True)]
+
+    body = {"org_unit": STREET, "period": JANUARY, "department": "police"}
+    submitted = desk.call("police.street", "POST", BASE, json=body)
+    assert submitted.status_code == 201, submitted.text
+    first = submitted.json()
+    assert first["version"] == 1 and first["supersedes"] is None
+    note = open_note(first["signed_note"], public_key=runtime.provider.public_key(), name="registry/audit")
+    assert f"monthly-report {STREET} {JANUARY} police v1" in note
+    assert desk.call("police.street", "POST", BASE, json=body).status_code == 409  # revise instead
+
+    # A registration of January taken over from paper afterwards: one more, a difference of 1.
+    _register(desk, dormitory, registered_on="2026-01-20")
+    revised = desk.call(
+        "police.street",
+        "POST",
+        f"{BASE}/{first['id']}/revisions",
+        json={"reason_code": "late_records", "reference": "JZ-2026-7"},
+    )
+    assert revised.status_code == 201, revised.text
+    second = revised.json()
+    assert (second["version"], second["supersedes"], second["reason_code"]) == (2, first["id"], "late_records")
+    again = desk.call("police.street", "POST", f"{BASE}/{first['id']}/revisions", json={"reason_code": "late_records"})
+    assert again.status_code == 409  # only the newest version is revised
+    free_text = desk.call(
+        "police.street", "POST", f"{BASE}/{second['id']}/revisions", json={"reason_code": "a long story"}
+    )
+    assert free_text.status_code == 422
+
+    old = _cells(desk.call("police.street", "GET", f"{BASE}/{first['id']}").json())
+    new = _cells(desk.call("police.street", "GET", f"{BASE}/{second['id']}").json())
+    assert old["registrations.total"] == 6  # the submitted version is kept as it was
+    # 6 → 7 would give the late record away: its table is not published in the revision.
+    assert new["registrations.total"] is None and new["registrations.timely_rate"] is None
+    assert new["permits.total"] == old["permits.total"]  # tables that did not move stay
+    listed = desk.call("police.street", "GET", f"{BASE}?{query}").json()
+    assert [v["version"] for v in listed] == [1, 2]
+
+    # The unit above reads its street's reports; other departments and other districts do not.
+    assert desk.call("police.district", "GET", f"{BASE}/{first['id']}").status_code == 200
+    assert desk.call("corr.street", "GET", f"{BASE}/{first['id']}").status_code == 404
+    assert desk.call("corr.street", "POST", BASE, json=body).status_code == 403
+    assert desk.call("corr.far", "GET", f"{BASE}/{first['id']}").status_code == 404
+
+
+def test_a_report_altered_in_the_database_no_longer_reads(desk, runtime, database_url):
+    desk.advance_to(date(2026, 2, 2))
+    body = {"org_unit": STREET, "period": JANUARY, "department": "police"}
+    submitted = desk.call("police.street", "POST", BASE, json=body)
+    assert submitted.status_code == 201, submitted.text
+    report_id = submitted.json()["id"]
+    # The service's own login may not rewrite a report (PostgreSQL); the owner's, or the file, can.
+    owner = create_engine(database_url)
+    with owner.begin() as conn:
+        stored = conn.execute(sa.text("SELECT content FROM monthly_report")).scalar_one()
+        forged = json.loads(stored)
+        forged["cells"][0]["value"] = 999
+        conn.execute(sa.text("UPDATE monthly_report SET content = :c"), {"c": json.dumps(forged)})
+    owner.dispose()
+    read = desk.call("police.street", "GET", f"{BASE}/{report_id}")
+    assert read.status_code == 409 and "signed note" in read.json()["detail"]
+    with runtime.engine.connect() as conn:
+        flagged = conn.execute(
+            sa.text("SELECT count(*) FROM audit_entry WHERE action = 'integrity:failure'")
+        ).scalar_one()
+    assert flagged == 1
