@@ -63,7 +63,11 @@ class Scheduler:
     def _claim(self, sweep: Sweep, on: date) -> uuid.UUID | None:
         try:
             with transaction(self.runtime.engine) as session:
-                last = session.exec(select(sa.func.max(SweepRun.day)).where(col(SweepRun.sweep) == sweep.name)).one()
+                # Rows dated after today (a clock that ran ahead, a row written outside the
+                # service) never hold today's run back.
+                last = session.exec(
+                    select(sa.func.max(SweepRun.day)).where(col(SweepRun.sweep) == sweep.name, col(SweepRun.day) <= on)
+                ).one()
                 if last is not None and on < last + timedelta(days=sweep.every_days):
                     return None
                 kind = f"sweep:{sweep.name}"

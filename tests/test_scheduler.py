@@ -3,10 +3,12 @@ the injected clock, one catch-up run after downtime, and the sweeps' effects."""
 
 from __future__ import annotations
 
+import base64
 import threading
 import uuid
 from datetime import date, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
@@ -17,7 +19,7 @@ from registry.casefiles.workflows import correction
 from registry.crypto.keyring import KeyStatus
 from registry.db import transaction
 from registry.jobs.leader import Leadership
-from registry.jobs.models import Job, JobStatus, SweepRun
+from registry.jobs.models import Job, JobStatus, SchedulerLease, SweepRun
 from registry.people.models import Person
 from registry.people.synthetic import SyntheticPeople
 from registry.runtime import open_runtime
@@ -253,3 +255,40 @@ def test_the_job_list_pages_newest_first_filters_and_is_audited(client, runtime,
             select(AuditEntry).where(col(AuditEntry.action) == "job:list").order_by(col(AuditEntry.id))
         ).all()
     assert [len(e.targets) for e in listed][:4] == [4, 4, 1, 3]
+
+
+def test_a_run_dated_in_the_future_does_not_hold_today_back(runtime, clock):
+    """A clock that ran ahead once, or a row written outside the service, must not stop
+    sealing and erasure for years: only days up to today decide whether a sweep is due."""
+    scheduler = Scheduler(runtime)
+    try:
+        clock.advance(days=3650)
+        assert len(scheduler.tick()) == len(NAMES)
+        clock.advance(days=-3650)
+        assert len(scheduler.tick()) == len(NAMES)  # today's runs, despite the row ten years on
+        assert scheduler.tick() == []
+    finally:
+        scheduler.leadership.release()
+
+
+def test_a_lease_that_runs_for_ever_is_taken_over(runtime, settings, clock):
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL leads by an advisory lock, which dies with its session")
+    with transaction(runtime.engine) as session:
+        session.add(SchedulerLease(name="scheduler", holder="squatter", expires_at=clock.now() + timedelta(days=9999)))
+    leader = Leadership(runtime.engine, clock, lease_s=60)
+    try:
+        assert leader.lead()
+    finally:
+        leader.release()
+
+
+def test_a_job_cursor_without_a_time_zone_or_out_of_range_is_a_400(client, bootstrap):
+    admin = as_user(client, *bootstrap)
+    create_user(client, admin, "secadmin.c", ["security_admin"], None)
+    sec = as_user(client, "secadmin.c", STRONG_PASSWORD)
+    job = "00000000-0000-4000-8000-000000000000"
+    for position in ("2026-01-01T00:00:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "x"):
+        cursor = base64.urlsafe_b64encode(f"{position}|{job}".encode()).decode().rstrip("=")
+        got = client.get("/api/v1/jobs", params={"cursor": cursor}, headers=sec)
+        assert got.status_code == 400, (position, got.text)

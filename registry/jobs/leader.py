@@ -56,7 +56,10 @@ class Leadership:
             if lease is None:
                 session.add(SchedulerLease(name=LEASE, holder=self.holder, expires_at=now + self.lease))
                 return True
-            if lease.holder != self.holder and lease.expires_at > now:
+            # Another holder's lease runs until it expires, but never longer than one lease
+            # from now: a far-off expiry (a clock that ran ahead, a row written outside the
+            # service) would otherwise hold leadership, and every sweep, for good.
+            if lease.holder != self.holder and now < lease.expires_at <= now + self.lease:
                 return False
             lease.holder, lease.expires_at = self.holder, now + self.lease
             return True

@@ -17,7 +17,7 @@ import json
 import uuid
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlmodel import Session, col, select
@@ -27,6 +27,7 @@ from registry.access.policy import Permission, Role
 from registry.access.scope import get_org_unit
 from registry.audit.actions import Action
 from registry.audit.checkpoints import CheckpointError, open_note, sign_note
+from registry.audit.models import AuditEntry
 from registry.casefiles.stats import casefile_stats
 from registry.clock import today
 from registry.context import Context
@@ -38,6 +39,7 @@ from registry.residence.stats import parse_period, residence_stats
 from registry.residence.suppression import THRESHOLD
 
 DEPARTMENTS = (Role.POLICE, Role.CIVIL_AFFAIRS, Role.CORRECTIONS)
+FIRST_YEAR = 2000  # no unit reports a month before the service could hold its records
 
 
 class RevisionReason(StrEnum):
@@ -60,6 +62,7 @@ class Signer:
 def draft(
     session: Session,
     ctx: Context,
+    signer: Signer,
     policy: ResidencePolicy,
     *,
     org_unit: str,
@@ -67,34 +70,34 @@ def draft(
     department: str,
     handover_days: int,
 ) -> dict[str, Any]:
-    """The month's cells as the caller sees them now (not stored, not signed)."""
+    """The month's cells as the caller sees them now (not stored, not signed). Once the month
+    is submitted, a table that moved by less than the threshold from any submitted version is
+    not published, here as in a revision."""
     _check_department(ctx, department)
     span = parse_period(period)
     if span.start.day != 1 or span.start.month != span.end.month:
         raise RuleViolation("period: a monthly report is for one month, YYYY-MM")
     if span.end >= today(ctx.clock):
         raise RuleViolation("period: a month is reported once it has ended")
+    if span.start.year < FIRST_YEAR:
+        raise RuleViolation(f"period: reports begin in {FIRST_YEAR}")
     cells: Cells = []
     if ctx.principal.can(Permission.RESIDENCE_READ):
         cells += residence_stats(session, ctx, policy, org_unit=org_unit, period=period)["cells"]
     cells += casefile_stats(session, ctx, org_unit=org_unit, period=period)["cells"]
     cells += kpis(session, ctx, org_unit=org_unit, period=period, handover_days=handover_days)["cells"]
-    return {
-        "org_unit": org_unit,
-        "period": span.label,
-        "department": department,
-        "as_of": str(span.end),
-        "cells": cells,
+    submitted = _chain(session, ctx, signer, org_unit, span.label, department)
+    cells = protect_differences([json.loads(r.content)["cells"] for r in submitted], cells)
+    return {"org_unit": org_unit, "period": span.label, "department": department, "as_of": str(span.end)} | {
+        "cells": cells
     }
 
 
-def submit(
-    session: Session, ctx: Context, signer: Signer, content: dict[str, Any], *, version: int = 1
-) -> MonthlyReport:
+def submit(session: Session, ctx: Context, signer: Signer, content: dict[str, Any]) -> MonthlyReport:
     unit = get_org_unit(session, ctx.principal.scope, code=content["org_unit"])
-    if _latest(session, unit.code, content["period"], content["department"]) is not None:
+    if _chain(session, ctx, signer, unit.code, content["period"], content["department"]):
         raise Conflict("report.submitted: this month is submitted; send a revision instead")
-    return _store(session, ctx, signer, content | {"version": version, "supersedes": None, "reason_code": None})
+    return _store(session, ctx, signer, content, previous=None, reason_code=None, reference=None)
 
 
 def revise(
@@ -107,80 +110,161 @@ def revise(
     reason_code: RevisionReason,
     reference: str | None,
 ) -> MonthlyReport:
-    latest = _latest(session, previous.org_unit_code, previous.period, previous.department)
-    if latest is None or latest.id != previous.id:
+    """`content` from `draft`, which already protects the differences to every version."""
+    chain = _chain(session, ctx, signer, previous.org_unit_code, previous.period, previous.department)
+    if chain[-1].id != previous.id:
         raise Conflict("report.superseded: revise the newest version")
-    before = json.loads(previous.content)["cells"]
+    return _store(session, ctx, signer, content, previous=previous, reason_code=str(reason_code), reference=reference)
+
+
+def _store(
+    session: Session,
+    ctx: Context,
+    signer: Signer,
+    content: dict[str, Any],
+    *,
+    previous: MonthlyReport | None,
+    reason_code: str | None,
+    reference: str | None,
+) -> MonthlyReport:
+    report_id, now = uuid.uuid4(), ctx.clock.now()
+    # Everything the row says of itself is inside the signed content, the predecessor by hash.
     content = content | {
-        "cells": protect_differences(before, content["cells"]),
-        "version": previous.version + 1,
-        "supersedes": str(previous.id),
-        "reason_code": str(reason_code),
+        "id": str(report_id),
+        "version": 1 if previous is None else previous.version + 1,
+        "supersedes": None if previous is None else str(previous.id),
+        "supersedes_sha256": None if previous is None else previous.content_hash.hex(),
+        "reason_code": reason_code,
         "reference": reference,
+        "submitted_by": str(ctx.principal.account_id),
+        "submitted_at": now.isoformat(),
     }
-    return _store(session, ctx, signer, content)
-
-
-def _store(session: Session, ctx: Context, signer: Signer, content: dict[str, Any]) -> MonthlyReport:
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode("utf-8")).digest()
-    now = ctx.clock.now()
     report = MonthlyReport(
+        id=report_id,
         org_unit_code=content["org_unit"],
         period=content["period"],
         department=content["department"],
         version=content["version"],
-        supersedes=uuid.UUID(content["supersedes"]) if content["supersedes"] else None,
-        reason_code=content["reason_code"],
-        reference=content.get("reference"),
+        supersedes=None if previous is None else previous.id,
+        reason_code=reason_code,
+        reference=reference,
         content=canonical,
         content_hash=digest,
         signed_note=sign_note(
-            _note_text(signer.name, content, digest, int(now.timestamp())),
+            _note_text(signer.name, content, digest),
             name=signer.name,
             sign=signer.sign,
             public_key=signer.public_key,
         ),
-        submitted_by=str(ctx.principal.account_id),
+        submitted_by=content["submitted_by"],
         submitted_at=now,
     )
     session.add(report)
     session.flush()
-    action = Action.REPORT_SUBMIT if report.version == 1 else Action.REPORT_REVISE
-    targets = (str(report.id), report.org_unit_code, report.period, f"v{report.version}")
-    ctx.audit.append(session, ctx.event(action, targets=targets, reason=report.reason_code))
+    action = Action.REPORT_SUBMIT if previous is None else Action.REPORT_REVISE
+    ctx.audit.append(session, ctx.event(action, targets=_targets(report), reason=reason_code))
     return report
 
 
-def _note_text(name: str, content: dict[str, Any], digest: bytes, timestamp: int) -> str:
+def _targets(report: MonthlyReport) -> tuple[str, ...]:
+    """What a report's audit entries name: the id, then unit, month, department and version
+    (`_chain` finds every version the log knows of by them)."""
+    return (str(report.id), report.org_unit_code, report.period, report.department, f"v{report.version}")
+
+
+def _note_text(name: str, content: dict[str, Any], digest: bytes) -> str:
     what = f"monthly-report {content['org_unit']} {content['period']} {content['department']} v{content['version']}"
-    return f"{name}\n{what}\nsha256 {base64.b64encode(digest).decode('ascii')}\ntimestamp {timestamp}\n"
+    return f"{name}\n{what}\nid {content['id']}\nsha256 {base64.b64encode(digest).decode('ascii')}\n"
 
 
 def read(session: Session, ctx: Context, signer: Signer, report_id: uuid.UUID) -> tuple[MonthlyReport, dict[str, Any]]:
-    """The report and its content, once its signature and hash verify (409 otherwise)."""
+    """The report and its content, once every version of its month verifies (409 otherwise)."""
     report = readable(session, ctx, report_id)
-    if not _intact(signer, report):
-        raise Conflict(
-            "report.integrity: the stored report does not match its signed note",
-            audit_as=Action.INTEGRITY_FAILURE,
-            targets=(str(report.id),),
-        )
+    _chain(session, ctx, signer, report.org_unit_code, report.period, report.department)
     ctx.audit.append(session, ctx.event(Action.REPORT_READ, targets=(str(report.id),)))
     return report, json.loads(report.content)
 
 
-def _intact(signer: Signer, report: MonthlyReport) -> bool:
+def _chain(
+    session: Session, ctx: Context, signer: Signer, org_unit: str, period: str, department: str
+) -> list[MonthlyReport]:
+    """Every version of the month, oldest first, each intact and linked to the one before by
+    hash, and none missing that the audit log saw submitted; 409 (audited) otherwise."""
+    rows = list(
+        session.exec(
+            select(MonthlyReport)
+            .where(
+                col(MonthlyReport.org_unit_code) == org_unit,
+                col(MonthlyReport.period) == period,
+                col(MonthlyReport.department) == department,
+            )
+            .order_by(col(MonthlyReport.version))
+        )
+    )
+    previous: MonthlyReport | None = None
+    for position, row in enumerate(rows, start=1):
+        if row.version != position or not _intact(signer, row, previous):
+            _broken(row.id)
+        previous = row
+    logged = session.exec(
+        select(AuditEntry.targets).where(col(AuditEntry.action).in_((Action.REPORT_SUBMIT, Action.REPORT_REVISE)))
+    ).all()
+    known = {str(r.id) for r in rows}
+    for targets in logged:
+        if list(targets[1:4]) == [org_unit, period, department] and targets[0] not in known:
+            _broken(uuid.UUID(targets[0]))
+    return rows
+
+
+def _broken(report_id: uuid.UUID) -> NoReturn:
+    raise Conflict(
+        "report.integrity: a stored version does not match its signed note, or is missing",
+        audit_as=Action.INTEGRITY_FAILURE,
+        targets=(str(report_id),),
+    )
+
+
+def _intact(signer: Signer, report: MonthlyReport, previous: MonthlyReport | None) -> bool:
+    digest = hashlib.sha256(report.content.encode("utf-8")).digest()
+    if digest != report.content_hash:
+        return False
     try:
         text = open_note(report.signed_note, public_key=signer.public_key, name=signer.name)
-    except CheckpointError:
+        content = json.loads(report.content)
+        stated = (
+            content["id"],
+            content["org_unit"],
+            content["period"],
+            content["department"],
+            content["version"],
+            content["supersedes"],
+            content["supersedes_sha256"],
+            content["reason_code"],
+            content["reference"],
+            content["submitted_by"],
+            content["submitted_at"],
+        )
+    except (CheckpointError, ValueError, KeyError, TypeError):
         return False
-    content = json.loads(report.content)
-    digest = hashlib.sha256(report.content.encode("utf-8")).digest()
-    expected = _note_text(signer.name, content, digest, 0).rsplit("timestamp", 1)[0]
-    fields = (content["org_unit"], content["period"], content["department"], content["version"])
-    stored = (report.org_unit_code, report.period, report.department, report.version)
-    return digest == report.content_hash and text.startswith(expected) and fields == stored
+    stored = (
+        str(report.id),
+        report.org_unit_code,
+        report.period,
+        report.department,
+        report.version,
+        None if report.supersedes is None else str(report.supersedes),
+        None if previous is None else previous.content_hash.hex(),
+        report.reason_code,
+        report.reference,
+        report.submitted_by,
+        report.submitted_at.isoformat(),
+    )
+    linked = (previous is None) == (report.supersedes is None) and (
+        previous is None or report.supersedes == previous.id
+    )
+    return text == _note_text(signer.name, content, digest) and stated == stored and linked
 
 
 def readable(session: Session, ctx: Context, report_id: uuid.UUID) -> MonthlyReport:
@@ -197,34 +281,14 @@ def readable(session: Session, ctx: Context, report_id: uuid.UUID) -> MonthlyRep
     return report
 
 
-def versions(session: Session, ctx: Context, *, org_unit: str, period: str, department: str) -> list[MonthlyReport]:
+def versions(
+    session: Session, ctx: Context, signer: Signer, *, org_unit: str, period: str, department: str
+) -> list[MonthlyReport]:
     _check_department(ctx, department)
     unit = get_org_unit(session, ctx.principal.scope, code=org_unit)
-    rows = list(
-        session.exec(
-            select(MonthlyReport)
-            .where(
-                col(MonthlyReport.org_unit_code) == unit.code,
-                col(MonthlyReport.period) == period,
-                col(MonthlyReport.department) == department,
-            )
-            .order_by(col(MonthlyReport.version))
-        )
-    )
+    rows = _chain(session, ctx, signer, unit.code, period, department)
     ctx.audit.append(session, ctx.event(Action.REPORT_READ, targets=tuple(str(r.id) for r in rows)))
     return rows
-
-
-def _latest(session: Session, org_unit: str, period: str, department: str) -> MonthlyReport | None:
-    return session.exec(
-        select(MonthlyReport)
-        .where(
-            col(MonthlyReport.org_unit_code) == org_unit,
-            col(MonthlyReport.period) == period,
-            col(MonthlyReport.department) == department,
-        )
-        .order_by(col(MonthlyReport.version).desc())
-    ).first()
 
 
 def _check_department(ctx: Context, department: str) -> None:
@@ -241,16 +305,20 @@ def _table(name: str) -> str:
     return ".".join(parts[:2]) if parts[0] in ("casefiles", "kpi") else parts[0]
 
 
-def protect_differences(before: Cells, after: Cells) -> Cells:
-    """`after`, with every cell of a table suppressed where a count published in both
-    versions moved by less than the threshold (module docstring)."""
-    old = {c["name"]: c["value"] for c in before if not c["suppressed"]}
+def protect_differences(submitted: list[Cells], after: Cells) -> Cells:
+    """`after`, with every cell of a table suppressed where a count published in it moved by
+    less than the threshold from its value in any submitted version that published it: a
+    table hidden in one revision is not given away by the next (module docstring)."""
+    published: dict[str, set[int]] = {}
+    for cells in submitted:
+        for c in cells:
+            if not c["suppressed"] and isinstance(c["value"], int):
+                published.setdefault(c["name"], set()).add(c["value"])
     small = {
         _table(c["name"])
         for c in after
         if not c["suppressed"]
         and isinstance(c["value"], int)
-        and isinstance(old.get(c["name"]), int)
-        and 0 < abs(c["value"] - old[c["name"]]) < THRESHOLD
+        and any(0 < abs(c["value"] - before) < THRESHOLD for before in published.get(c["name"], ()))
     }
     return [{"name": c["name"], "value": None, "suppressed": True} if _table(c["name"]) in small else c for c in after]

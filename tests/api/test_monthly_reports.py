@@ -10,6 +10,7 @@ import json
 from datetime import date
 
 import openpyxl
+import pytest
 import sqlalchemy as sa
 
 from registry.audit.checkpoints import open_note
@@ -40,8 +41,10 @@ def test_a_month_is_drafted_submitted_revised_and_kept(desk, runtime):
     for _ in range(6):
         _register(desk, dormitory)
     query = f"org_unit={STREET}&period={JANUARY}&department=police"
-    # January has not ended: nothing to report yet.
+    # January has not ended: nothing to report yet; nor is a month before the service's time.
     assert desk.call("police.street", "GET", f"{BASE}/draft?{query}").status_code == 422
+    ancient = f"org_unit={STREET}&period=0001-01&department=police"
+    assert desk.call("police.street", "GET", f"{BASE}/draft?{ancient}").status_code == 422
     desk.advance_to(date(2026, 2, 2))
 
     drafted = desk.call("police.street", "GET", f"{BASE}/draft?{query}")
@@ -89,14 +92,77 @@ def test_a_month_is_drafted_submitted_revised_and_kept(desk, runtime):
     # 6 → 7 would give the late record away: its table is not published in the revision.
     assert new["registrations.total"] is None and new["registrations.timely_rate"] is None
     assert new["permits.total"] == old["permits.total"]  # tables that did not move stay
+    # Nor in a later revision, nor in the draft: 7 is compared with every version that published.
+    third = desk.call("police.street", "POST", f"{BASE}/{second['id']}/revisions", json={"reason_code": "late_records"})
+    assert third.status_code == 201, third.text
+    assert (
+        _cells(desk.call("police.street", "GET", f"{BASE}/{third.json()['id']}").json())["registrations.total"] is None
+    )
+    assert _cells(desk.call("police.street", "GET", f"{BASE}/draft?{query}").json())["registrations.total"] is None
+    for _ in range(4):  # 5 more than the first version: a difference of 5 may be published
+        _register(desk, dormitory, registered_on="2026-01-21")
+    assert _cells(desk.call("police.street", "GET", f"{BASE}/draft?{query}").json())["registrations.total"] == 11
+    second = third.json()
     listed = desk.call("police.street", "GET", f"{BASE}?{query}").json()
-    assert [v["version"] for v in listed] == [1, 2]
+    assert [v["version"] for v in listed] == [1, 2, 3]
 
     # The unit above reads its street's reports; other departments and other districts do not.
     assert desk.call("police.district", "GET", f"{BASE}/{first['id']}").status_code == 200
     assert desk.call("corr.street", "GET", f"{BASE}/{first['id']}").status_code == 404
     assert desk.call("corr.street", "POST", BASE, json=body).status_code == 403
     assert desk.call("corr.far", "GET", f"{BASE}/{first['id']}").status_code == 404
+
+
+def _submitted(desk: Desk) -> str:
+    desk.advance_to(date(2026, 2, 2))
+    body = {"org_unit": STREET, "period": JANUARY, "department": "police"}
+    submitted = desk.call("police.street", "POST", BASE, json=body)
+    assert submitted.status_code == 201, submitted.text
+    return submitted.json()["id"]
+
+
+def _as_owner(database_url: str, statement: str, **params: object) -> None:
+    """Someone with the database file, or the owner's login (the service's may not write)."""
+    owner = create_engine(database_url)
+    try:
+        with owner.begin() as conn:
+            conn.execute(sa.text(statement), params)
+    finally:
+        owner.dispose()
+
+
+def _integrity_failures(runtime) -> int:  # type: ignore[no-untyped-def]
+    with runtime.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM audit_entry WHERE action = 'integrity:failure'")).scalar_one()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE monthly_report SET content = 'not json'",
+        "UPDATE monthly_report SET reason_code = 'unit_reorganised', reference = 'FAKE-9'",
+        "UPDATE monthly_report SET submitted_by = 'someone-else'",
+        "UPDATE monthly_report SET version = 2",
+    ],
+    ids=["garbage", "reason", "submitter", "version"],
+)
+def test_a_report_row_changed_outside_the_service_is_refused(desk, runtime, database_url, statement):
+    report_id = _submitted(desk)
+    _as_owner(database_url, statement)
+    read = desk.call("police.street", "GET", f"{BASE}/{report_id}")
+    assert read.status_code == 409, read.text
+    listed = desk.call("police.street", "GET", f"{BASE}?org_unit={STREET}&period={JANUARY}&department=police")
+    assert listed.status_code == 409
+    assert _integrity_failures(runtime) == 2
+
+
+def test_a_newest_version_deleted_is_missed(desk, runtime, database_url):
+    report_id = _submitted(desk)
+    revised = desk.call("police.street", "POST", f"{BASE}/{report_id}/revisions", json={"reason_code": "late_records"})
+    assert revised.status_code == 201, revised.text
+    _as_owner(database_url, "DELETE FROM monthly_report WHERE version = 2")
+    assert desk.call("police.street", "GET", f"{BASE}/{report_id}").status_code == 409  # the log knows of v2
+    assert _integrity_failures(runtime) == 1
 
 
 def test_a_report_altered_in_the_database_no_longer_reads(desk, runtime, database_url):

@@ -4,7 +4,7 @@ progress; kinds, counts and account ids only, never personal data. Every read is
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -58,8 +58,11 @@ def _position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
         return None
     try:
         at, _, job_id = cursor.partition("|")
-        return datetime.fromisoformat(at), uuid.UUID(job_id)
-    except ValueError:
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None:
+            raise ValueError("naive")
+        return when.astimezone(UTC), uuid.UUID(job_id)
+    except (ValueError, OverflowError):
         raise BadRequest("cursor is not valid") from None
 
 

@@ -94,6 +94,7 @@ def draft(
     content = service.draft(
         session,
         ctx,
+        _signer(runtime),
         policy,
         org_unit=org_unit,
         period=period,
@@ -108,8 +109,9 @@ def submit(
     runtime: RuntimeDep, session: SessionDep, ctx: ContextDep, policy: PolicyDep, body: ReportRequest
 ) -> ReportVersion:
     """Submit the month to the unit above: frozen and signed; 409 once submitted (revise it)."""
-    content = service.draft(session, ctx, policy, **body.model_dump(), handover_days=runtime.settings.kpi_handover_days)
-    return _version(service.submit(session, ctx, _signer(runtime), content))
+    signer, days = _signer(runtime), runtime.settings.kpi_handover_days
+    content = service.draft(session, ctx, signer, policy, **body.model_dump(), handover_days=days)
+    return _version(service.submit(session, ctx, signer, content))
 
 
 @router.post("/{report_id}/revisions", status_code=201, response_model=ReportVersion, responses={404: {}, 409: {}})
@@ -127,6 +129,7 @@ def revise(
     content = service.draft(
         session,
         ctx,
+        _signer(runtime),
         policy,
         org_unit=previous.org_unit_code,
         period=previous.period,
@@ -141,10 +144,10 @@ def revise(
 
 @router.get("", response_model=list[ReportVersion])
 def versions(
-    session: SessionDep, ctx: ContextDep, org_unit: Unit, period: Period, department: Department
+    runtime: RuntimeDep, session: SessionDep, ctx: ContextDep, org_unit: Unit, period: Period, department: Department
 ) -> list[ReportVersion]:
-    """Every submitted version of the unit's month, oldest first."""
-    rows = service.versions(session, ctx, org_unit=org_unit, period=period, department=department)
+    """Every submitted version of the unit's month, oldest first (409 if one was altered or removed)."""
+    rows = service.versions(session, ctx, _signer(runtime), org_unit=org_unit, period=period, department=department)
     return [_version(r) for r in rows]
 
 
