@@ -48,6 +48,7 @@ BINARY_NOT_SEALED = {
     ("blind_index", "token"),
     ("user_account", "totp_secret_wrapped"),  # wrapped by the KEK like a data key
     ("user_account", "security_seal"),  # an HMAC over the account's security columns (accounts.seal)
+    ("monthly_report", "content_hash"),  # the SHA-256 of a report's aggregate counts, which its note signs
     ("account_approval", "security_seal"),  # an HMAC over a dual-control request (accounts.seal)
 }
 
