@@ -22,17 +22,14 @@ from sqlmodel import Session, col
 from registry.access.models import OrgUnit
 from registry.access.policy import Permission
 from registry.access.principal import Principal
-from registry.access.scope import get_org_unit
 from registry.audit.actions import Action
 from registry.casefiles.access import kinds_known_to
 from registry.casefiles.models import Casefile, CasefileEvent
 from registry.casefiles.workflows.common import Kind
-from registry.clock import today
 from registry.context import Context
-from registry.errors import RuleViolation
 from registry.residence import measures
 from registry.residence.models import Dwelling, Registration
-from registry.residence.stats import NOT_IN_EFFECT, Period, parse_period
+from registry.residence.stats import NOT_IN_EFFECT, Period, window
 from registry.residence.suppression import Cell, SuppressedCell, SuppressedRate, rate, suppress
 
 Where = tuple[sa.ColumnElement[bool], ...]
@@ -275,14 +272,9 @@ def kpi_cells(kpi: Kpi, numerator: int, denominator: int) -> list[SuppressedCell
 
 def kpis(session: Session, ctx: Context, *, org_unit: str, period: str, handover_days: int) -> dict:  # type: ignore[type-arg]
     """The KPIs the caller's role may see, for the unit's subtree within its scope."""
-    ctx.principal.require(Permission.STATS_READ)
-    span = parse_period(period)
-    now = today(ctx.clock)
-    if span.start > now:
-        raise RuleViolation("period: starts in the future")
-    unit = get_org_unit(session, ctx.principal.scope, code=org_unit)
-    where = (ctx.principal.scope.clause(col(OrgUnit.path)), col(OrgUnit.path).startswith(unit.path))
-    counted = Span(where, span, min(span.end, now), handover_days)
+    opened = window(session, ctx, org_unit=org_unit, period=period)
+    unit, span = opened.unit, opened.span
+    counted = Span(opened.where, span, opened.as_of, handover_days)
     cells: list[SuppressedCell | SuppressedRate] = []
     for kpi in KPIS:
         if kpi.visible(ctx.principal):

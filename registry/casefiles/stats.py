@@ -8,30 +8,21 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from registry.access.models import OrgUnit
-from registry.access.policy import Permission
-from registry.access.scope import get_org_unit
 from registry.audit.actions import Action
 from registry.casefiles.access import kinds_known_to
 from registry.casefiles.models import Casefile
 from registry.casefiles.workflows import WORKFLOWS
 from registry.casefiles.workflows.common import Kind
-from registry.clock import today
 from registry.context import Context
-from registry.errors import RuleViolation
-from registry.residence.stats import parse_period
+from registry.residence.stats import window
 from registry.residence.suppression import Cell, suppress
 
 
 def casefile_stats(session: Session, ctx: Context, *, org_unit: str, period: str) -> dict:  # type: ignore[type-arg]
     """Files open at some time in the period (opened by its end, not closed before its
     start), counted by their state on `as_of`; sealed and erased files included as counts."""
-    ctx.principal.require(Permission.STATS_READ)
-    span = parse_period(period)
-    now = today(ctx.clock)
-    if span.start > now:
-        raise RuleViolation("period: starts in the future")
-    unit = get_org_unit(session, ctx.principal.scope, code=org_unit)
-    as_of = min(span.end, now)
+    opened = window(session, ctx, org_unit=org_unit, period=period)
+    unit, span, as_of = opened.unit, opened.span, opened.as_of
     kinds = sorted(kinds_known_to(ctx.principal))
     counts: dict[tuple[str, str], int] = {}
     if kinds:
@@ -39,8 +30,7 @@ def casefile_stats(session: Session, ctx: Context, *, org_unit: str, period: str
             sa.select(Casefile.kind, Casefile.status, sa.func.count())
             .join(OrgUnit, OrgUnit.code == Casefile.org_unit_code)
             .where(
-                ctx.principal.scope.clause(OrgUnit.path),
-                OrgUnit.path.startswith(unit.path),  # type: ignore[attr-defined]
+                *opened.where,
                 Casefile.kind.in_(kinds),  # type: ignore[attr-defined]
                 Casefile.opened_on <= span.end,
                 sa.or_(Casefile.closed_on.is_(None), Casefile.closed_on >= span.start),  # type: ignore[union-attr,operator]

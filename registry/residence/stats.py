@@ -40,14 +40,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from registry.access.models import OrgUnit
 from registry.access.policy import Permission
+from registry.access.scope import get_org_unit
 from registry.audit.actions import Action
 from registry.clock import today
 from registry.context import Context
-from registry.errors import NotFound, RuleViolation
+from registry.errors import RuleViolation
 from registry.residence.models import Endorsement, Permit, Registration
 from registry.residence.policy import ResidencePolicy
 from registry.residence.rules import Basis, PermitStatus, RegistrationStatus, endorsement_due_within, permit_state
@@ -92,20 +93,33 @@ def parse_period(value: str) -> Period:
     return Period(value, date(year, first_month, 1), end)
 
 
-def residence_stats(session: Session, ctx: Context, policy: ResidencePolicy, *, org_unit: str, period: str) -> dict:
+@dataclass(frozen=True)
+class Window:
+    """What every statistic counts over: the unit (in the caller's scope), the period, its
+    last counted day (the period's last day, or today if earlier), and the SQL that keeps
+    rows to both the caller's scope and the unit's subtree."""
+
+    unit: OrgUnit
+    span: Period
+    as_of: date
+    where: tuple[sa.ColumnElement[bool], ...]
+
+
+def window(session: Session, ctx: Context, *, org_unit: str, period: str) -> Window:
+    """The one opening of every statistic (residence, casefiles, KPIs, reports)."""
     ctx.principal.require(Permission.STATS_READ)
     span = parse_period(period)
     now = today(ctx.clock)
     if span.start > now:
         raise RuleViolation("period: starts in the future")
-    unit = session.exec(
-        select(OrgUnit).where(OrgUnit.code == org_unit, ctx.principal.scope.clause(OrgUnit.path))
-    ).first()
-    if unit is None:
-        raise NotFound("org unit not found", targets=(org_unit,))
-    as_of = min(span.end, now)
-    # Both the caller's scope and the requested subtree, inside the SQL.
-    where = (ctx.principal.scope.clause(OrgUnit.path), OrgUnit.path.startswith(unit.path))  # type: ignore[attr-defined]
+    unit = get_org_unit(session, ctx.principal.scope, code=org_unit)
+    where = (ctx.principal.scope.clause(col(OrgUnit.path)), col(OrgUnit.path).startswith(unit.path))
+    return Window(unit, span, min(span.end, now), where)
+
+
+def residence_stats(session: Session, ctx: Context, policy: ResidencePolicy, *, org_unit: str, period: str) -> dict:
+    opened = window(session, ctx, org_unit=org_unit, period=period)
+    unit, span, as_of, where = opened.unit, opened.span, opened.as_of, opened.where
 
     cells: list[SuppressedCell | SuppressedRate] = []
     cells += _registrations(session, where, span)
