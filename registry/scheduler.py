@@ -17,14 +17,15 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 from prometheus_client import Counter, Gauge
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from registry.audit.actions import Action
+from registry.audit.actions import Action, Outcome
 from registry.audit.log import Actor, AuditTrail, Event
+from registry.audit.models import AuditEntry
 from registry.clock import today
 from registry.db import transaction
 from registry.jobs.leader import Leadership
-from registry.jobs.models import SweepRun
+from registry.jobs.models import Job, SweepRun
 from registry.jobs.runner import create_job
 from registry.runtime import Runtime
 from registry.sweeps import SWEEPS, Sweep
@@ -33,6 +34,7 @@ log = logging.getLogger("registry.scheduler")
 SYSTEM = Actor("system")
 RUNS = Counter("registry_sweep_runs_total", "Scheduled sweep runs, by sweep and final status", ["sweep", "status"])
 LAST_DAY = Gauge("registry_sweep_last_day_timestamp_seconds", "The day of each sweep's newest run", ["sweep"])
+FORGED = "sweep_run_forged"
 LEADING = Gauge("registry_scheduler_leader", "1 while this process leads the scheduler")
 
 
@@ -41,6 +43,7 @@ class Scheduler:
         self.runtime, self.sweeps = runtime, tuple(sweeps)
         self.leadership = Leadership(runtime.engine, runtime.clock, lease_s=lease_s)
         self.trail = AuditTrail(runtime.clock, SYSTEM)
+        self._unclaimed: set[tuple[str, date]] = set()  # days run despite a forged claim
 
     def tick(self) -> list[uuid.UUID]:
         """Runs, here and in order, every sweep due today; the jobs run (none unless leading)."""
@@ -68,11 +71,25 @@ class Scheduler:
                 last = session.exec(
                     select(sa.func.max(SweepRun.day)).where(col(SweepRun.sweep) == sweep.name, col(SweepRun.day) <= on)
                 ).one()
+                claim = True
                 if last is not None and on < last + timedelta(days=sweep.every_days):
-                    return None
+                    if last < on or (sweep.name, on) in self._unclaimed or _claimed_by_us(session, sweep, on):
+                        return None
+                    # Today's row is not a run of ours (written outside the service): run
+                    # anyway, once, and put the forgery on the record.
+                    self._unclaimed.add((sweep.name, on))
+                    claim = False
+                    self.trail.append(
+                        session,
+                        Event(
+                            Action.INTEGRITY_FAILURE, Outcome.DENIED, targets=(sweep.name,), reason="sweep_run_forged"
+                        ),
+                    )
+                    log.error("a sweep's day was claimed outside the service", extra={"sweep": sweep.name})
                 kind = f"sweep:{sweep.name}"
                 job = create_job(session, self.runtime.clock, kind=kind, requested_by=SYSTEM.account_id)
-                session.add(SweepRun(sweep=sweep.name, day=on, job_id=job.id))
+                if claim:
+                    session.add(SweepRun(sweep=sweep.name, day=on, job_id=job.id))
                 self.trail.append(
                     session, Event(Action.SWEEP_RUN, targets=(str(job.id), sweep.name), reason=f"day {on.isoformat()}")
                 )
@@ -80,6 +97,21 @@ class Scheduler:
                 return job.id
         except sa.exc.IntegrityError:  # another process claimed the day first
             return None
+
+
+def _claimed_by_us(session: Session, sweep: Sweep, on: date) -> bool:
+    """Today's `sweep_run` row names a job of this sweep that the scheduler started, with its
+    `sweep:run` audit entry (a row inserted by hand has neither)."""
+    row = session.exec(select(SweepRun).where(col(SweepRun.sweep) == sweep.name, col(SweepRun.day) == on)).first()
+    job = None if row is None else session.get(Job, row.job_id)
+    if job is None or job.kind != f"sweep:{sweep.name}" or job.requested_by != SYSTEM.account_id:
+        return False
+    started = session.exec(
+        select(AuditEntry.targets).where(
+            col(AuditEntry.action) == Action.SWEEP_RUN, col(AuditEntry.reason) == f"day {on.isoformat()}"
+        )
+    ).all()
+    return any(isinstance(t, list) and t[:2] == [str(job.id), sweep.name] for t in started)
 
 
 def _timestamp(on: date) -> float:

@@ -17,7 +17,7 @@ from registry.casefiles.deadlines import RULE
 from registry.casefiles.models import Casefile
 from registry.casefiles.workflows import correction
 from registry.crypto.keyring import KeyStatus
-from registry.db import transaction
+from registry.db import create_engine, transaction
 from registry.jobs.leader import Leadership
 from registry.jobs.models import Job, JobStatus, SchedulerLease, SweepRun
 from registry.people.models import Person
@@ -292,3 +292,30 @@ def test_a_job_cursor_without_a_time_zone_or_out_of_range_is_a_400(client, boots
         cursor = base64.urlsafe_b64encode(f"{position}|{job}".encode()).decode().rstrip("=")
         got = client.get("/api/v1/jobs", params={"cursor": cursor}, headers=sec)
         assert got.status_code == 400, (position, got.text)
+
+
+def test_a_day_claimed_outside_the_service_still_runs(runtime, database_url, clock):
+    """A `sweep_run` row for tomorrow written by hand (the service's role may insert) would
+    make tomorrow's claim collide: the sweep runs anyway, once, and the forgery is audited."""
+    tomorrow = clock.now().date() + timedelta(days=1)
+    owner = create_engine(database_url)
+    try:
+        with owner.begin() as conn:
+            for name in NAMES:
+                job = uuid.uuid4()
+                conn.execute(
+                    sa.insert(Job.__table__).values(id=job, kind="x", status="done", done=0, created_at=clock.now())
+                )
+                conn.execute(sa.insert(SweepRun.__table__).values(sweep=name, day=tomorrow, job_id=job))
+    finally:
+        owner.dispose()
+    scheduler = Scheduler(runtime)
+    try:
+        assert len(scheduler.tick()) == len(NAMES)
+        clock.advance(days=1)
+        assert len(scheduler.tick()) == len(NAMES)
+        assert scheduler.tick() == []
+    finally:
+        scheduler.leadership.release()
+    with Session(runtime.engine) as session:
+        assert len(_system_entries(session, "integrity:failure")) == len(NAMES)

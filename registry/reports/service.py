@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import uuid
 from collections.abc import Callable
@@ -93,8 +94,15 @@ def draft(
     }
 
 
+def _own_unit(ctx: Context, org_unit: str) -> None:
+    """A unit reports for itself: the unit above reads its reports, it does not author them."""
+    if ctx.principal.org_unit_code != org_unit:
+        raise Forbidden("org_unit: a unit submits and revises its own report", targets=(org_unit,))
+
+
 def submit(session: Session, ctx: Context, signer: Signer, content: dict[str, Any]) -> MonthlyReport:
     unit = get_org_unit(session, ctx.principal.scope, code=content["org_unit"])
+    _own_unit(ctx, unit.code)
     if _chain(session, ctx, signer, unit.code, content["period"], content["department"]):
         raise Conflict("report.submitted: this month is submitted; send a revision instead")
     return _store(session, ctx, signer, content, previous=None, reason_code=None, reference=None)
@@ -111,6 +119,7 @@ def revise(
     reference: str | None,
 ) -> MonthlyReport:
     """`content` from `draft`, which already protects the differences to every version."""
+    _own_unit(ctx, previous.org_unit_code)
     chain = _chain(session, ctx, signer, previous.org_unit_code, previous.period, previous.department)
     if chain[-1].id != previous.id:
         raise Conflict("report.superseded: revise the newest version")
@@ -164,14 +173,18 @@ def _store(
     session.add(report)
     session.flush()
     action = Action.REPORT_SUBMIT if previous is None else Action.REPORT_REVISE
-    ctx.audit.append(session, ctx.event(action, targets=_targets(report), reason=reason_code))
+    targets = (str(report.id), report.org_unit_code, f"v{report.version}", *([reason_code] if reason_code else []))
+    ctx.audit.append(
+        session,
+        ctx.event(action, targets=targets, reason=_month_key(report.org_unit_code, report.period, report.department)),
+    )
     return report
 
 
-def _targets(report: MonthlyReport) -> tuple[str, ...]:
-    """What a report's audit entries name: the id, then unit, month, department and version
-    (`_chain` finds every version the log knows of by them)."""
-    return (str(report.id), report.org_unit_code, report.period, report.department, f"v{report.version}")
+def _month_key(org_unit: str, period: str, department: str) -> str:
+    """The `reason` of a report's submit and revise entries: `_chain` finds every version
+    the log knows of by it, in SQL (a code, a month and a role: no personal data)."""
+    return f"{org_unit} {period} {department}"
 
 
 def _note_text(name: str, content: dict[str, Any], digest: bytes) -> str:
@@ -209,20 +222,24 @@ def _chain(
             _broken(row.id)
         previous = row
     logged = session.exec(
-        select(AuditEntry.targets).where(col(AuditEntry.action).in_((Action.REPORT_SUBMIT, Action.REPORT_REVISE)))
+        select(AuditEntry.targets).where(
+            col(AuditEntry.action).in_((Action.REPORT_SUBMIT, Action.REPORT_REVISE)),
+            col(AuditEntry.reason) == _month_key(org_unit, period, department),
+        )
     ).all()
     known = {str(r.id) for r in rows}
     for targets in logged:
-        if list(targets[1:4]) == [org_unit, period, department] and targets[0] not in known:
-            _broken(uuid.UUID(targets[0]))
+        named = targets[0] if isinstance(targets, list) and targets and isinstance(targets[0], str) else None
+        if named not in known:  # a version the log saw submitted is gone (or the entry is not ours)
+            _broken(rows[-1].id if rows else None)
     return rows
 
 
-def _broken(report_id: uuid.UUID) -> NoReturn:
+def _broken(report_id: uuid.UUID | None) -> NoReturn:
     raise Conflict(
         "report.integrity: a stored version does not match its signed note, or is missing",
         audit_as=Action.INTEGRITY_FAILURE,
-        targets=(str(report_id),),
+        targets=() if report_id is None else (str(report_id),),
     )
 
 
@@ -306,19 +323,34 @@ def _table(name: str) -> str:
 
 
 def protect_differences(submitted: list[Cells], after: Cells) -> Cells:
-    """`after`, with every cell of a table suppressed where a count published in it moved by
-    less than the threshold from its value in any submitted version that published it: a
-    table hidden in one revision is not given away by the next (module docstring)."""
-    published: dict[str, set[int]] = {}
-    for cells in submitted:
-        for c in cells:
-            if not c["suppressed"] and isinstance(c["value"], int):
-                published.setdefault(c["name"], set()).add(c["value"])
-    small = {
-        _table(c["name"])
-        for c in after
-        if not c["suppressed"]
-        and isinstance(c["value"], int)
-        and any(0 < abs(c["value"] - before) < THRESHOLD for before in published.get(c["name"], ()))
-    }
+    """`after`, with every cell of a table suppressed where, against any submitted version,
+    a count published in both moved by less than the threshold, or so did a quantity a
+    reader can derive from them: one count's move less the moves of others of its table
+    (a KPI's remainder, a total less its published parts). A table too large to search
+    is suppressed on any move (module docstring)."""
+    small: set[str] = set()
+    for before in submitted:
+        old = {c["name"]: c["value"] for c in before if not c["suppressed"] and isinstance(c["value"], int)}
+        moves: dict[str, list[int]] = {}
+        for c in after:
+            if not c["suppressed"] and isinstance(c["value"], int) and c["name"] in old:
+                moves.setdefault(_table(c["name"]), []).append(c["value"] - old[c["name"]])
+        small |= {table for table, moved in moves.items() if _reveals_a_small_move(moved)}
     return [{"name": c["name"], "value": None, "suppressed": True} if _table(c["name"]) in small else c for c in after]
+
+
+_SEARCHABLE = 14  # cells of one table whose sums are searched (2^13 subsets each at most)
+
+
+def _reveals_a_small_move(moved: list[int]) -> bool:
+    if not any(moved):
+        return False
+    if len(moved) > _SEARCHABLE:
+        return True
+    for i, move in enumerate(moved):
+        others = moved[:i] + moved[i + 1 :]
+        for size in range(len(others) + 1):
+            for chosen in itertools.combinations(others, size):
+                if 0 < abs(move - sum(chosen)) < THRESHOLD:
+                    return True
+    return False

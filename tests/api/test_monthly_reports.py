@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from registry.audit.checkpoints import open_note
 from registry.db import create_engine
+from registry.reports.service import protect_differences
 from tests.api.test_casefile_lifecycle_http import STREET, Desk, desk
 from tests.api.test_kpis import REG, _dwelling, _person
 
@@ -186,3 +187,52 @@ def test_a_report_altered_in_the_database_no_longer_reads(desk, runtime, databas
             sa.text("SELECT count(*) FROM audit_entry WHERE action = 'integrity:failure'")
         ).scalar_one()
     assert flagged == 1
+
+
+def test_the_unit_above_reads_but_does_not_author_a_units_report(desk):
+    desk.advance_to(date(2026, 2, 2))
+    body = {"org_unit": STREET, "period": JANUARY, "department": "police"}
+    assert desk.call("police.district", "POST", BASE, json=body).status_code == 403
+    report_id = desk.call("police.street", "POST", BASE, json=body).json()["id"]
+    revised = desk.call(
+        "police.district", "POST", f"{BASE}/{report_id}/revisions", json={"reason_code": "late_records"}
+    )
+    assert revised.status_code == 403
+    assert desk.call("police.district", "GET", f"{BASE}/{report_id}").status_code == 200
+
+
+@pytest.mark.parametrize("targets", ["null", '"x"', '["not-a-uuid"]', "[]", '{"a": 1}'])
+def test_an_odd_audit_entry_for_a_month_is_a_409_never_a_500(desk, runtime, database_url, targets):
+    report_id = _submitted(desk)
+    _as_owner(
+        database_url,
+        "INSERT INTO audit_entry (at, actor_id, actor_roles, action, targets, fields, outcome, reason)"
+        f" VALUES (:at, 'x', '[]', 'report:revise', '{targets}', '[]', 'allowed', :reason)",
+        at=runtime.clock.now(),
+        reason=f"{STREET} {JANUARY} police",
+    )
+    assert desk.call("police.street", "GET", f"{BASE}/{report_id}").status_code == 409
+    other = desk.call("police.street", "GET", f"{BASE}/draft?org_unit={STREET}&period=2025-12&department=police")
+    assert other.status_code == 200  # another month is not held up
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "hidden"),
+    [
+        # A KPI whose remainder moved by one (10 → 11 not placed) while both counts moved by 5 or 6.
+        ({"kpi.p.numerator": 10, "kpi.p.denominator": 20}, {"kpi.p.numerator": 15, "kpi.p.denominator": 26}, True),
+        # A total less its published parts: the hidden sum moved 5 → 6.
+        ({"t.total": 31, "t.a": 16, "t.b": 10}, {"t.total": 37, "t.a": 21, "t.b": 10}, True),
+        ({"t.total": 31, "t.a": 16, "t.b": 10}, {"t.total": 41, "t.a": 21, "t.b": 15}, False),
+        ({"t.total": 31, "t.a": 16}, {"t.total": 31, "t.a": 16}, False),
+        ({"t.total": 31}, {"t.total": 33}, True),
+    ],
+    ids=["kpi-remainder", "hidden-sum", "moves-of-five", "unchanged", "small-move"],
+)
+def test_differences_a_reader_can_derive_are_protected(before, after, hidden):
+    def cells(values: dict[str, int]) -> list[dict[str, object]]:
+        return [{"name": n, "value": v, "suppressed": False} for n, v in values.items()]
+
+    protected = protect_differences([cells(before)], cells(after))
+    assert all(c["suppressed"] for c in protected) is hidden
+    assert not any(c["suppressed"] for c in protected) is not hidden
