@@ -167,6 +167,27 @@ def open_for_write(
     return opened
 
 
+def open_to_decide(
+    session: Session,
+    principal: Principal,
+    clock: Clock,
+    *,
+    casefile_id: uuid.UUID,
+    purpose: Purpose | None,
+    action: Action,
+    lock: bool = False,
+) -> Opened:
+    """A decision on a file (a move, a ruling, a closure, a transfer, its team or lists):
+    opened for writing (never on a grant), by staff holding the kind's own permission (a
+    social worker records, never decides), and, with `lock`, locked against a concurrent
+    decision on the same file."""
+    opened = open_for_write(session, principal, clock, casefile_id=casefile_id, purpose=purpose, action=action)
+    principal.require(KIND_PERMISSION[Kind(opened.casefile.kind)])
+    if lock:
+        session.refresh(opened.casefile, with_for_update={"key_share": True})
+    return opened
+
+
 def visible_list_filter(principal: Principal):  # type: ignore[no-untyped-def]
     """The SQL condition for lists: kind, jurisdiction (or assignment), not excluded, not
     restricted away, not sealed. Break-glass never widens a list."""

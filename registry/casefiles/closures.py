@@ -30,11 +30,9 @@ from registry.access.models import OrgUnit
 from registry.access.principal import Principal
 from registry.audit.actions import Action
 from registry.casefiles import access
-from registry.casefiles.access import KIND_PERMISSION
 from registry.casefiles.models import Casefile, CasefileClosure
 from registry.casefiles.schemas import EventCreate
 from registry.casefiles.service import ClosureStatus, add_event, pending_closure
-from registry.casefiles.workflows.common import Kind
 from registry.clock import today as today_of
 from registry.context import Context
 from registry.crypto.keyring import Keyring
@@ -73,17 +71,15 @@ def _check_approver(session: Session, principal: Principal, casefile: Casefile, 
 def decide_closure(
     session: Session, ctx: Context, keyring: Keyring, *, casefile_id: uuid.UUID, approve: bool, note: str | None
 ) -> CasefileClosure:
-    opened = access.open_for_write(
+    casefile = access.open_to_decide(
         session,
         ctx.principal,
         ctx.clock,
         casefile_id=casefile_id,
         purpose=ctx.purpose,
         action=Action.CASEFILE_CLOSURE_DECIDE,
-    )
-    casefile = opened.casefile
-    ctx.principal.require(KIND_PERMISSION[Kind(casefile.kind)])
-    session.refresh(casefile, with_for_update={"key_share": True})  # against a concurrent decision
+        lock=True,
+    ).casefile
     closure = pending_closure(session, casefile.id)
     if closure is None:
         raise Conflict("closure: nothing pending")

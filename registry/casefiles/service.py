@@ -171,6 +171,13 @@ def _open_for_write(session: Session, ctx: Context, casefile_id: uuid.UUID, acti
     )
 
 
+def open_to_decide(session: Session, ctx: Context, casefile_id: uuid.UUID, action: Action, *, lock: bool) -> Opened:
+    """`access.open_to_decide` for this request."""
+    return access.open_to_decide(
+        session, ctx.principal, ctx.clock, casefile_id=casefile_id, purpose=ctx.purpose, action=action, lock=lock
+    )
+
+
 def _assigned(session: Session, casefile_id: uuid.UUID) -> list[uuid.UUID]:
     return list(
         session.exec(
@@ -447,10 +454,8 @@ def transition(
 ) -> Casefile:
     """Moves the file, or, for a state that ends it, records a pending closure that the
     supervising level approves (`registry.casefiles.closures`): the state stays until then."""
-    opened = _open_for_write(session, ctx, casefile_id, Action.CASEFILE_TRANSITION)
+    opened = open_to_decide(session, ctx, casefile_id, Action.CASEFILE_TRANSITION, lock=True)
     casefile = opened.casefile
-    ctx.principal.require(KIND_PERMISSION[Kind(casefile.kind)])  # social workers record, they do not decide
-    session.refresh(casefile, with_for_update={"key_share": True})  # one transition or closure at a time
     last_event_on = session.exec(
         select(sa.func.max(CasefileEvent.occurred_on)).where(CasefileEvent.casefile_id == casefile.id)
     ).one()
@@ -579,8 +584,7 @@ def _replace_members(session: Session, casefile_id: uuid.UUID, role: str, user_i
 def set_assignments(
     session: Session, ctx: Context, keyring: Keyring, *, casefile_id: uuid.UUID, data: Assignments
 ) -> list[uuid.UUID]:
-    casefile = _open_for_write(session, ctx, casefile_id, Action.CASEFILE_ASSIGN).casefile
-    ctx.principal.require(KIND_PERMISSION[Kind(casefile.kind)])
+    casefile = open_to_decide(session, ctx, casefile_id, Action.CASEFILE_ASSIGN, lock=False).casefile
     _users_exist(session, data.user_ids)
     if casefile.kind == Kind.community_correction:
         # The opened file's own subject: holding the file gives the identity reads it needs.
@@ -604,8 +608,7 @@ def set_assignments(
 
 
 def set_restrictions(session: Session, ctx: Context, *, casefile_id: uuid.UUID, data: Restrictions) -> None:
-    casefile = _open_for_write(session, ctx, casefile_id, Action.CASEFILE_RESTRICT).casefile
-    ctx.principal.require(KIND_PERMISSION[Kind(casefile.kind)])
+    casefile = open_to_decide(session, ctx, casefile_id, Action.CASEFILE_RESTRICT, lock=False).casefile
     if ctx.principal.account_id in data.excluded_user_ids:
         raise RuleViolation("excluded_user_ids: you cannot exclude yourself")
     if set(data.excluded_user_ids) & set(data.restricted_to_user_ids):

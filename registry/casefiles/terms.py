@@ -19,7 +19,6 @@ from sqlmodel import Session, select
 
 from registry.audit.actions import Action
 from registry.casefiles import access
-from registry.casefiles.access import KIND_PERMISSION
 from registry.casefiles.details import CorrectionDetails
 from registry.casefiles.models import CASEFILE, CASEFILE_EVENT, Casefile, CasefileEvent
 from registry.casefiles.schemas import EventCreate, TermChange
@@ -107,17 +106,15 @@ def change_term(
     """Records the ruling; returns the file and its details before the change. `decided_on`
     is not in the future, not before the file opened, and back-dated at most
     `casefile_backdate_days` (as a transition: the record is made when the ruling is served)."""
-    opened = access.open_for_write(
+    casefile = access.open_to_decide(
         session,
         ctx.principal,
         ctx.clock,
         casefile_id=casefile_id,
         purpose=ctx.purpose,
         action=Action.CASEFILE_TERM_CHANGE,
-    )
-    casefile = opened.casefile
-    ctx.principal.require(KIND_PERMISSION[Kind(casefile.kind)])  # the agency's record, not a social worker's
-    session.refresh(casefile, with_for_update={"key_share": True})
+        lock=True,
+    ).casefile
     if casefile.kind != Kind.community_correction:
         raise RuleViolation(
             "term_change.kind: a court changes the term of a community-correction file (社区矫正法 Art. 33)"

@@ -109,16 +109,14 @@ def propose_transfer(
 ) -> Transfer:
     # Never on a break-glass grant: a grant holder's transfer to their own unit, accepted by
     # a colleague, would turn a read-only hour into lasting power over the file (issue 13).
-    opened = access.open_for_write(
+    casefile = access.open_to_decide(
         session,
         ctx.principal,
         ctx.clock,
         casefile_id=casefile_id,
         purpose=ctx.purpose,
         action=Action.TRANSFER_PROPOSE,
-    )
-    casefile = opened.casefile
-    ctx.principal.require(KIND_PERMISSION[Kind(casefile.kind)])
+    ).casefile
     if casefile.kind != Kind.community_correction:
         raise RuleViolation("transfer.kind: a change of execution place is for community correction casefiles only")
     if WORKFLOWS[Kind(casefile.kind)].is_terminal(casefile.status):
