@@ -133,7 +133,8 @@ class SchedulerThread:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=60)
-        self.scheduler.leadership.release()
+        if not self._thread.is_alive():  # a sweep still running keeps its lease (and its connection)
+            self.scheduler.leadership.release()
         LEADING.set(0)
 
     def _loop(self) -> None:

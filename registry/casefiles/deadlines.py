@@ -48,7 +48,6 @@ def mark_missing(session: Session, keyring: Keyring, trail: AuditTrail, *, on: d
         select(Casefile).where(overdue_reports(on)).order_by(col(Casefile.id)).limit(BATCH).with_for_update()
     ).all()
     for casefile in files:
-        assert casefile.report_due_on is not None
         casefile.status, casefile.version = _MISSING, casefile.version + 1
         body = {"from": str(_AWAITING), "to": str(_MISSING), "reason": RULE, "certificate_no": None}
         sealed_event(
@@ -64,7 +63,7 @@ def mark_missing(session: Session, keyring: Keyring, trail: AuditTrail, *, on: d
             Event(
                 Action.CASEFILE_TRANSITION,
                 targets=(str(casefile.id),),
-                reason=f"{_AWAITING}->{_MISSING}: report due {casefile.report_due_on.isoformat()}",
+                reason=f"{_AWAITING}->{_MISSING}: {RULE}",  # the due date derives from the sealed judgment
             ),
         )
     return len(files)

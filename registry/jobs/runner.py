@@ -50,7 +50,9 @@ def list_jobs(
     (created_at, id) of the last job of the previous page."""
     query = select(Job)
     if kind is not None:
-        query = query.where(col(Job.kind).startswith(kind) if kind.endswith(":") else col(Job.kind) == kind)
+        query = query.where(
+            col(Job.kind).startswith(kind, autoescape=True) if kind.endswith(":") else col(Job.kind) == kind
+        )
     if status is not None:
         query = query.where(col(Job.status) == status)
     if before is not None:

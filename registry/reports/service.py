@@ -12,6 +12,7 @@ cell of its table is suppressed in the revision, so the difference cannot be rea
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -74,7 +75,10 @@ def draft(
     """The month's cells as the caller sees them now (not stored, not signed). Once the month
     is submitted, a table that moved by less than the threshold from any submitted version is
     not published, here as in a revision."""
-    _check_department(ctx, department)
+    _check_department(ctx, department, org_unit)
+    # The department's own view: an account's other roles (another department's kinds) never
+    # widen a report that every reader of that department will see.
+    ctx = dataclasses.replace(ctx, principal=dataclasses.replace(ctx.principal, roles=frozenset({Role(department)})))
     span = parse_period(period)
     if span.start.day != 1 or span.start.month != span.end.month:
         raise RuleViolation("period: a monthly report is for one month, YYYY-MM")
@@ -94,10 +98,10 @@ def draft(
     }
 
 
-def _own_unit(ctx: Context, org_unit: str) -> None:
+def _own_unit(ctx: Context, org_unit: str, *also: str) -> None:
     """A unit reports for itself: the unit above reads its reports, it does not author them."""
     if ctx.principal.org_unit_code != org_unit:
-        raise Forbidden("org_unit: a unit submits and revises its own report", targets=(org_unit,))
+        raise Forbidden("org_unit: a unit submits and revises its own report", targets=(*also, org_unit))
 
 
 def submit(session: Session, ctx: Context, signer: Signer, content: dict[str, Any]) -> MonthlyReport:
@@ -119,7 +123,7 @@ def revise(
     reference: str | None,
 ) -> MonthlyReport:
     """`content` from `draft`, which already protects the differences to every version."""
-    _own_unit(ctx, previous.org_unit_code)
+    _own_unit(ctx, previous.org_unit_code, str(previous.id))
     chain = _chain(session, ctx, signer, previous.org_unit_code, previous.period, previous.department)
     if chain[-1].id != previous.id:
         raise Conflict("report.superseded: revise the newest version")
@@ -301,19 +305,22 @@ def readable(session: Session, ctx: Context, report_id: uuid.UUID) -> MonthlyRep
 def versions(
     session: Session, ctx: Context, signer: Signer, *, org_unit: str, period: str, department: str
 ) -> list[MonthlyReport]:
-    _check_department(ctx, department)
+    _check_department(ctx, department, org_unit)
     unit = get_org_unit(session, ctx.principal.scope, code=org_unit)
     rows = _chain(session, ctx, signer, unit.code, period, department)
     ctx.audit.append(session, ctx.event(Action.REPORT_READ, targets=tuple(str(r.id) for r in rows)))
     return rows
 
 
-def _check_department(ctx: Context, department: str) -> None:
-    ctx.principal.require(Permission.STATS_READ)
+def _check_department(ctx: Context, department: str, org_unit: str) -> None:
+    """The refusals name the unit: a submission carries it in its body, where the request's
+    own ids (path, query) would not find it."""
+    if not ctx.principal.can(Permission.STATS_READ):
+        raise Forbidden(f"the role may not {Permission.STATS_READ}", targets=(org_unit,))
     if department not in DEPARTMENTS:
-        raise RuleViolation(f"department: one of {', '.join(DEPARTMENTS)}")
+        raise RuleViolation(f"department: one of {', '.join(DEPARTMENTS)}", targets=(org_unit,))
     if department not in ctx.principal.roles:
-        raise Forbidden("department: a report is submitted and read by its own department")
+        raise Forbidden("department: a report is submitted and read by its own department", targets=(org_unit,))
 
 
 def _table(name: str) -> str:

@@ -18,6 +18,7 @@ from registry.db import create_engine
 from registry.reports.service import protect_differences
 from tests.api.test_casefile_lifecycle_http import STREET, Desk, desk
 from tests.api.test_kpis import REG, _dwelling, _person
+from tests.api_helpers import as_user, create_user
 
 __all__ = ["desk"]  # a fixture, imported for pytest
 
@@ -236,3 +237,23 @@ def test_differences_a_reader_can_derive_are_protected(before, after, hidden):
     protected = protect_differences([cells(before)], cells(after))
     assert all(c["suppressed"] for c in protected) is hidden
     assert not any(c["suppressed"] for c in protected) is not hidden
+
+
+def test_a_report_is_the_departments_view_whatever_else_its_author_may_see(desk, client, bootstrap, runtime):
+    """Every reader of a police report sees what the police see: an author who is also civil
+    affairs adds no resettlement cell. A refused submission names its unit in the log."""
+    create_user(client, as_user(client, *bootstrap), "both.street", ["police", "civil_affairs"], STREET)
+    desk.advance_to(date(2026, 2, 2))
+    query = f"org_unit={STREET}&period={JANUARY}&department="
+    police = _cells(desk.call("both.street", "GET", f"{BASE}/draft?{query}police").json())
+    civil = _cells(desk.call("both.street", "GET", f"{BASE}/draft?{query}civil_affairs").json())
+    assert not any(n.startswith(("casefiles.resettlement", "kpi.release", "kpi.placement")) for n in police)
+    assert any(n.startswith("casefiles.resettlement") for n in civil)
+    assert any(n.startswith("casefiles.drug_rehabilitation") for n in police)
+    body = {"org_unit": STREET, "period": JANUARY, "department": "police"}
+    assert desk.call("corr.street", "POST", BASE, json=body).status_code == 403
+    with runtime.engine.connect() as conn:
+        outcome, targets = conn.execute(
+            sa.text("SELECT outcome, targets FROM audit_entry ORDER BY id DESC LIMIT 1")
+        ).one()
+    assert outcome == "denied" and STREET in (json.loads(targets) if isinstance(targets, str) else targets)
