@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 # Embedded default: SQLite and a 0600 key file in ./data; prints the bootstrap
 # administrator's password once, then serves on 127.0.0.1:8000.
 run: $(STAMP)
+	bash scripts/system-deps run
 	$(VENV)/bin/registry init
 	$(VENV)/bin/registry serve
 

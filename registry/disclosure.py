@@ -15,7 +15,7 @@ returning anything). Four ways out, each audited or value-free:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from sqlmodel import Session
@@ -138,18 +138,21 @@ def disclose(
     also: Sequence[str] = (),
     grant: str | None = None,
     held_file: str | None = None,
+    only: Collection[str] | None = None,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """The fields of `row` the caller's roles may see (masked where they only recognise
     them; JSON values parsed, with withheld keys removed); the others are left out.
     `subject` is the person disclosed (None only for a record of no one person).
     `held_file`: a casefile of that person the caller opens (the caller decided it,
     `casefiles.access.held_file_of`): fields are shown as to its holder, and the entry
-    names the file."""
+    names the file. `only`: the fields wanted (a printed document's), a JSON field's keys
+    as `<field>.<key>`; the entry names exactly what is opened and returned."""
     _authorize(ctx)
     owner = _owner(descriptor, row, subject)
     roles = ctx.principal.roles
     holder = held_file is not None
-    shown = [f for f in descriptor.fields if visibility_of(roles, f, holder=holder) is not Visibility.HIDDEN]
+    shown, keys = _plan(roles, descriptor, row, holder=holder, only=only)
     record_id = str(getattr(row, descriptor.id_column))
     named = (*also, held_file) if held_file is not None else tuple(also)
     targets = tuple(dict.fromkeys((record_id, *((subject,) if subject else ()), *named)))
@@ -157,12 +160,49 @@ def disclose(
     # cannot commit, the response is a 503 with nothing in it.
     ctx.audit.append(
         session,
-        ctx.event(action, targets=targets, fields=tuple(sorted(f.name for f in shown)), break_glass_grant=grant),
+        ctx.event(action, targets=targets, fields=_paths(shown, keys), break_glass_grant=grant, reason=reason),
     )
-    return {
+    out = {
         f.name: _shown(roles, f, row, _open(session, keyring, descriptor, row, f.name, owner), holder=holder)
         for f in shown
     }
+    for name, wanted in keys.items():
+        if wanted is not None and isinstance(out.get(name), dict):
+            out[name] = {k: v for k, v in out[name].items() if k in wanted}
+    return out
+
+
+def shown_paths(
+    roles: frozenset[Role], descriptor: SealedTable, row: Any, *, holder: bool = False, only: Collection[str] | None
+) -> tuple[str, ...]:
+    """What `disclose` with these arguments returns and its entry names: field names, and
+    `<field>.<key>` for the keys of a JSON field that `only` asks for."""
+    return _paths(*_plan(roles, descriptor, row, holder=holder, only=only))
+
+
+def _plan(
+    roles: frozenset[Role], descriptor: SealedTable, row: Any, *, holder: bool, only: Collection[str] | None
+) -> tuple[list[SealedField], dict[str, frozenset[str] | None]]:
+    shown = [f for f in descriptor.fields if visibility_of(roles, f, holder=holder) is not Visibility.HIDDEN]
+    keys: dict[str, frozenset[str] | None] = {f.name: None for f in shown}
+    if only is not None:
+        keys = {name: _wanted_keys(only, name, _withheld(roles, descriptor.field(name), row)) for name in keys}
+        shown = [f for f in shown if f.name in only or keys[f.name]]
+    return shown, keys
+
+
+def _paths(shown: list[SealedField], keys: dict[str, frozenset[str] | None]) -> tuple[str, ...]:
+    return tuple(
+        sorted(f.name if keys[f.name] is None else f"{f.name}.{k}" for f in shown for k in keys[f.name] or ("",))
+    )
+
+
+def _wanted_keys(only: Collection[str], name: str, withheld: frozenset[str]) -> frozenset[str] | None:
+    """The keys of JSON field `name` that `only` asks for (less those withheld from the
+    caller); None when `only` names no key of it (the whole field, or not at all)."""
+    prefix = f"{name}."
+    wanted = frozenset(p[len(prefix) :] for p in only if p.startswith(prefix))
+    return wanted - withheld if wanted else None
 
 
 def disclose_rows(

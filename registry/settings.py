@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     alert_heavy_reader_factor: float = Field(default=5.0, gt=1)
     alert_office_hours: tuple[int, int] = (7, 20)
     alert_timezone: str = "Asia/Shanghai"
+    # Printed documents (`registry.documents`): a TrueType-outline CJK font, embedded in
+    # every PDF (Debian's fonts-wqy-microhei, installed by scripts/system-deps).
+    document_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+    # How long after a file closes its closing papers (a discharge certificate, the notices)
+    # still print its subject as to the file's holder (the full ID number for corrections).
+    document_closing_days: int = Field(default=30, ge=0, le=365)
     # An account created, re-roled or reset that reads personal data within this many hours
     # raises an alert (issue 13: an administrator turning into a data user).
     alert_account_change_hours: int = Field(default=24, ge=1, le=24 * 30)

@@ -20,6 +20,7 @@ from registry.api.routes import (
     audit,
     auth,
     casefiles,
+    documents,
     health,
     jobs,
     keys,
@@ -84,6 +85,7 @@ def create_app(runtime: Runtime, *, scheduler: bool = False) -> FastAPI:
         stats.router,
         reports.router,
         casefiles.router,
+        documents.router,
         movements_router,
         retention.router,
     ):

@@ -70,6 +70,8 @@ class Action(StrEnum):
     REPORT_SUBMIT = "report:submit"
     REPORT_REVISE = "report:revise"
     REPORT_READ = "report:read"
+    # A printed document (`registry.documents`): every entry of one print names its id.
+    DOCUMENT_PRINT = "document:print"
     INTEGRITY_FAILURE = "integrity:failure"
     RULE_INPUT = "record:rule-input"
     KEY_ROTATE = "key:rotate"

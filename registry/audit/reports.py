@@ -22,9 +22,9 @@ READ_ACTIONS = ("person:read", "casefile:read", "registration:read", "permit:rea
 # What reads personal data, for the account-change alert: any read, list or search of a
 # record about people (a new read action of these resources is covered without a change here).
 PERSONAL_RESOURCES = frozenset(
-    {"person", "dwelling", "registration", "permit", "casefile", "leave", "transfer", "person_transfer"}
+    {"person", "dwelling", "registration", "permit", "casefile", "leave", "transfer", "person_transfer", "document"}
 )
-PERSONAL_READ_VERBS = frozenset({"read", "list", "search", "occupants", "events-read"})
+PERSONAL_READ_VERBS = frozenset({"read", "list", "search", "occupants", "events-read", "print"})
 # Changes that give an account its power: made, re-roled, moved, or its password reset.
 ACCOUNT_CHANGES = frozenset({"user:create", "user:role-grant", "user:password-reset"})
 ACCOUNT_CHANGE_READS_KEPT = 20  # entry ids an alert lists after the change itself
@@ -77,6 +77,12 @@ def accesses_to(session: Session, record_ids: Sequence[str], *, before_id: int |
     if before_id is not None:
         query = query.where(col(AuditEntry.id) < before_id)
     return list(session.exec(query.order_by(col(AuditEntry.id).desc()).limit(limit)))
+
+
+def count_accesses_to(session: Session, record_ids: Sequence[str]) -> int:
+    """How many entries `accesses_to` pages through."""
+    where = sa.or_(*(_mentions(r) for r in record_ids))
+    return int(session.exec(select(sa.func.count()).select_from(AuditEntry).where(where)).one())
 
 
 @dataclass(frozen=True)

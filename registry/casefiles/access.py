@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -213,15 +213,28 @@ def visible_list_filter(principal: Principal):  # type: ignore[no-untyped-def]
 BEFORE_INTAKE = ("awaiting_report", "missing", "notified")
 
 
-def held_file_of(session: Session, principal: Principal, person_id: uuid.UUID) -> uuid.UUID | None:
+def held_file_of(
+    session: Session,
+    principal: Principal,
+    person_id: uuid.UUID,
+    *,
+    casefile_id: uuid.UUID | None = None,
+    closed_since: date | None = None,
+) -> uuid.UUID | None:
     """A casefile of `person_id` that `principal` opens without a break-glass grant (the
     conditions of `visible_list_filter`: kind, jurisdiction or assignment, exclusion,
     restriction, seal; not erased), or None. The one rule for issue 13's "holding a casefile
     gives that file's staff the identity reads the file needs, never the person": the
     person's identity is shown as to a holder (PERSON's `holder` visibility: corrections
     read the full ID number, 社区矫正法 Art. 22, 26) only with such a file, which the read's
-    audit entry names. A grant never counts: it widens which files, never which fields."""
-    return session.exec(
+    audit entry names. A grant never counts: it widens which files, never which fields.
+    `casefile_id`: only that file counts (a document printed from it); `closed_since`: a
+    file closed on or after that day still counts (the papers that close a file are
+    printed from it, `registry.documents`)."""
+    still_open = Casefile.closed_on.is_(None)  # type: ignore[union-attr]
+    if closed_since is not None:
+        still_open = sa.or_(still_open, Casefile.closed_on >= closed_since)  # type: ignore[operator]
+    query = (
         select(Casefile.id)
         .join(OrgUnit, OrgUnit.code == Casefile.org_unit_code)
         .where(
@@ -230,8 +243,11 @@ def held_file_of(session: Session, principal: Principal, person_id: uuid.UUID) -
             # Only a file past intake, where the identity was verified in person (Art. 22),
             # and not yet closed: opening a file on someone is not a way to read them.
             Casefile.status.not_in(BEFORE_INTAKE),  # type: ignore[attr-defined]
-            Casefile.closed_on.is_(None),  # type: ignore[union-attr]
+            still_open,
         )
-        .order_by(Casefile.id)  # type: ignore[arg-type]
-        .limit(1)
+    )
+    if casefile_id is not None:
+        query = query.where(Casefile.id == casefile_id)
+    return session.exec(
+        query.order_by(Casefile.id).limit(1)  # type: ignore[arg-type]
     ).first()

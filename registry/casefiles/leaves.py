@@ -148,7 +148,7 @@ def _open_casefile(session: Session, ctx: Context, casefile_id: uuid.UUID, *, wr
     return opened
 
 
-def _open_leave(
+def open_leave(
     session: Session, ctx: Context, leave_id: uuid.UUID, *, lock: bool, writing: Action | None
 ) -> tuple[LeaveRequest, Opened]:
     """The leave and its file, if the caller may open the file; one 404 otherwise. A write
@@ -244,7 +244,7 @@ def decide_leave(
     approve: bool,
     note: str | None = None,
 ) -> LeaveRequest:
-    leave, opened = _open_leave(session, ctx, leave_id, lock=True, writing=Action.LEAVE_DECIDE)
+    leave, opened = open_leave(session, ctx, leave_id, lock=True, writing=Action.LEAVE_DECIDE)
     casefile = opened.casefile
     on = today_of(ctx.clock)
     to = LeaveStatus.approved if approve else LeaveStatus.refused
@@ -291,7 +291,7 @@ def decide_leave(
 def record_return(
     session: Session, ctx: Context, *, keyring: Keyring, leave_id: uuid.UUID, returned_on: date
 ) -> LeaveRequest:
-    leave, opened = _open_leave(session, ctx, leave_id, lock=True, writing=Action.LEAVE_RETURN)
+    leave, opened = open_leave(session, ctx, leave_id, lock=True, writing=Action.LEAVE_RETURN)
     casefile = opened.casefile
     today = today_of(ctx.clock)
     if returned_on > today:
@@ -341,7 +341,7 @@ def read_leave(
     session: Session, ctx: Context, *, keyring: Keyring, leave_id: uuid.UUID
 ) -> tuple[LeaveRequest, dict[str, str | None]]:
     """The leave with its destination, reason and decision note, through `disclose`."""
-    leave, opened = _open_leave(session, ctx, leave_id, lock=False, writing=None)
+    leave, opened = open_leave(session, ctx, leave_id, lock=False, writing=None)
     values = disclose(
         session,
         ctx,

@@ -120,7 +120,7 @@ class Matrix:
         """The live grant a refused write tried to rest on (a grant is read-only): its denied
         entry names it. None where the refusal does not rest on a grant."""
         w, cf = self.world, target.casefile
-        if row.method == "GET" or row.gate not in (G.CASEFILE_OPEN, G.LEAVE) or cf is None:
+        if row.opens_on_grant or row.gate not in (G.CASEFILE_OPEN, G.LEAVE) or cf is None:
             return None
         declared = PURPOSES.get(purpose or "")
         if not opens(w, role, cf, declared, who=who) or opens(w, role, cf, declared, grants=False, who=who):

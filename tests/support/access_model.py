@@ -57,6 +57,11 @@ class Row:
     query: str = ""  # formatted with {t} (the target), {size} (the checkpointed log size), {month} (reported)
     if_match: bool = False  # sends the target's ETag
     fresh: Callable[[World, Target], Target] | None = None  # a like-for-like target, for a call that uses one up
+    grants: bool | None = None  # whether a live break-glass grant opens it (None: reads do, writes never)
+
+    @property
+    def opens_on_grant(self) -> bool:
+        return self.method == "GET" if self.grants is None else self.grants
 
 
 def permissions(role: Role) -> frozenset[Permission]:
@@ -144,8 +149,9 @@ def expected(
         if cf.kind not in kinds_known(role) or assigned_only(role):
             return 404
         return ok if cf.in_scope else 404
-    # A break-glass grant is read-only: a write is the 404 of no grant (PRIVACY.md §3).
-    reading = row.method == "GET"
+    # A break-glass grant is read-only: a write is the 404 of no grant (PRIVACY.md §3), and
+    # so is a printed document (paper leaves the system).
+    reading = row.opens_on_grant
     if row.gate is Gate.CASEFILE_OPEN:
         if not opens(world, role, cf, purpose, grants=reading, who=who):
             return 404

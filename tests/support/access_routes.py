@@ -57,6 +57,11 @@ def _fresh_casefile(w: World, t: Target) -> Target:
     return Target(t.name, cf.id, cf.in_scope, cf)
 
 
+def _paper_of(kind: str, status: int):  # type: ignore[no-untyped-def]
+    """A document of `kind`'s files: `status` for a stock file of that kind, 404 for another."""
+    return lambda t: status if t.casefile.kind == kind else 404
+
+
 def _by_kind(correction: int, other: int):  # type: ignore[no-untyped-def]
     return lambda t: correction if t.casefile.kind == CORRECTION else other
 
@@ -599,5 +604,58 @@ ROWS: list[Row] = [
         "transfer",
         **PERSON,
         fresh=lambda w, t: w.transfer(t.name),
+    ),
+    # -- printed documents (issue 16): never on a grant; the stock records answer 409 where
+    # the step a paper follows is not reached (new files, applied permits), 404 for a paper
+    # of another kind of file, and a PDF where it is (a notified release, a refused leave).
+    Row(
+        "GET",
+        f"{V1}/residence-permits/{{permit_id}}/documents/application-receipt",
+        G.PERMISSION,
+        409,
+        "permit",
+        P.PERMIT_APPLY,
+        **PERSON,
+    ),
+    *(
+        Row(
+            "GET",
+            f"{V1}/casefiles/{{casefile_id}}/documents/{code}",
+            G.CASEFILE_OPEN,
+            _paper_of(kind, status),
+            "casefile",
+            authority,
+            **PERSON,
+            query="to=police" if code == "discharge-notice" else "",
+            grants=False,
+        )
+        for code, kind, authority, status in (
+            ("intake-registration", CORRECTION, False, 409),
+            ("change-of-place-notice", CORRECTION, True, 409),
+            ("discharge-certificate", CORRECTION, True, 409),
+            ("discharge-notice", CORRECTION, True, 409),
+            ("release-notice", "resettlement", True, 200),
+            ("release-receipt", "resettlement", True, 409),
+            ("rehabilitation-agreement", "drug_rehabilitation", False, 409),
+            ("rehabilitation-discharge-notice", "drug_rehabilitation", True, 409),
+        )
+    ),
+    Row(
+        "GET",
+        f"{V1}/leave-requests/{{leave_id}}/documents/leave-approval",
+        G.LEAVE,
+        200,
+        "leave",
+        **PERSON,
+        grants=False,
+    ),
+    Row(
+        "GET",
+        f"{V1}/audit/persons/{{person_id}}/documents/access-report",
+        G.PERMISSION,
+        200,
+        "person",
+        P.AUDIT_READ,
+        scoped=False,
     ),
 ]

@@ -200,7 +200,7 @@ def person_accesses(
     before = decode_cursor(cursor)
     if before is not None and not before.isdigit():
         raise BadRequest("cursor is not valid")
-    records = [str(person_id), *(str(r) for r in _records_of(session, person_id))]
+    records = [str(person_id), *(str(r) for r in records_of(session, person_id))]
     rows = reports.accesses_to(session, records, before_id=int(before) if before else None, limit=limit + 1)
     items = [
         AccessRead(
@@ -222,7 +222,7 @@ def person_accesses(
     return AccessPage(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
 
 
-def _records_of(session: SessionDep, person_id: uuid.UUID) -> list[uuid.UUID]:
+def records_of(session: SessionDep, person_id: uuid.UUID) -> list[uuid.UUID]:
     """The person's own records (ids only): entries that name a record, not the person,
     belong in the report too (an older entry, a transfer, a closure)."""
     found: list[uuid.UUID] = []
