@@ -20,7 +20,7 @@ from registry.audit.models import AuditEntry
 from registry.casefiles.models import CASEFILE, CASEFILE_EVENT, Casefile, CasefileEvent
 from registry.context import Context, actor_of
 from registry.db import transaction
-from registry.disclosure import disclose, disclose_rows, matches, rule_inputs, search_hits
+from registry.disclosure import disclose, disclose_rows, matches, rule_inputs, search_hits, shown_paths
 from registry.errors import Forbidden, PurposeRefused
 from registry.people import service
 from registry.people.models import PERSON
@@ -167,6 +167,66 @@ def test_withheld_keys_inside_sealed_json(runtime, person):
             ]
             == CORRECTION
         )
+
+
+def test_only_the_fields_asked_for_are_opened_returned_and_named(runtime, person):
+    """`only` (a printed document's fields): the entry names exactly what is returned, keys of
+    a JSON field as `details.<key>`, less what the role may not see; `shown_paths` says the same."""
+    row, p = person
+    with Session(runtime.engine) as session:
+        key = runtime.keyring.write_key(session, owner=str(row.id), compartment=CASEFILE.compartment)
+        casefile = Casefile(
+            id=uuid.uuid4(),
+            person_id=row.id,
+            kind="community_correction",
+            org_unit_code="320571",
+            status="supervised",
+            opened_on=date(2026, 1, 5),
+            details_ct=b"",
+            created_at=runtime.clock.now(),
+        )
+        casefile.details_ct = CASEFILE.seal(
+            key, record_id=str(casefile.id), name="details", value=json.dumps(CORRECTION)
+        )
+        wanted = ("details.category", "details.term_ends_on", "details.plan")
+        for role, keys in ((Role.CORRECTIONS, {"category", "term_ends_on"}), (Role.SOCIAL_WORKER, {"term_ends_on"})):
+            ctx = _ctx(runtime.clock, role)
+            shown = disclose(
+                session,
+                ctx,
+                runtime.keyring,
+                CASEFILE,
+                casefile,
+                action=Action.DOCUMENT_PRINT,
+                subject=None,
+                only=wanted,
+                reason="test",
+            )
+            assert set(shown["details"]) == keys  # `plan` is not in the record: nothing to return
+            entry = session.exec(sa.select(AuditEntry).order_by(AuditEntry.id.desc())).first()[0]
+            named = {"details.category", "details.plan", "details.term_ends_on"} - (
+                {"details.category"} if role is Role.SOCIAL_WORKER else set()
+            )
+            assert set(entry.fields) == named and entry.reason == "test"
+            assert shown_paths(ctx.principal.roles, CASEFILE, casefile, only=wanted) == tuple(sorted(named))
+        police = _ctx(runtime.clock, Role.POLICE)
+        person_row = session.get(type(row), row.id)
+        shown = disclose(
+            session,
+            police,
+            runtime.keyring,
+            PERSON,
+            person_row,
+            action=Action.DOCUMENT_PRINT,
+            subject=str(row.id),
+            only=("name",),
+        )
+        assert shown == {"name": p.name}
+        entry = session.exec(sa.select(AuditEntry).order_by(AuditEntry.id.desc())).first()[0]
+        assert entry.fields == ["name"]
+        # Every key withheld from the role: the field is not opened at all.
+        social = _ctx(runtime.clock, Role.SOCIAL_WORKER)
+        assert shown_paths(social.principal.roles, CASEFILE, casefile, only=("details.category",)) == ()
 
 
 def test_a_timeline_is_one_entry_naming_the_person_every_row_and_the_grant(runtime, person):
