@@ -4,11 +4,18 @@ entries and the README read it, and what each kind reads exists in the records."
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from registry.casefiles.details import details_model
 from registry.casefiles.models import CASEFILE, LEAVE_REQUEST
 from registry.documents.catalogue import KINDS, Source
+from registry.documents.paper import Imprint, Paper
+from registry.documents.pdf import render
+from registry.errors import Unavailable
 from registry.people.models import PERSON
 from registry.residence.models import PERMIT
 
@@ -55,3 +62,9 @@ def test_no_paper_carries_what_the_registry_never_stores():
     text = (ROOT / "registry/documents/catalogue.py").read_text()
     for word in ("民族", "宗教", "信仰", "政治面貌", "信访", "轨迹", "定位", "风险"):
         assert word not in text, word
+
+
+def test_a_missing_font_is_a_503_never_a_paper_without_its_text(tmp_path):
+    imprint = Imprint(uuid.uuid4(), "x", "someone", "unit", datetime(2026, 1, 5, tzinfo=UTC))
+    with pytest.raises(Unavailable):
+        render(Paper("标题", "依据", ()), imprint, font=tmp_path / "absent.ttc")
