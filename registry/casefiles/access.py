@@ -28,7 +28,7 @@ from registry.access.models import OrgUnit
 from registry.access.policy import Permission, Purpose
 from registry.access.principal import Principal
 from registry.audit.actions import Action
-from registry.casefiles.models import BreakGlassGrant, Casefile, CasefileMember
+from registry.casefiles.models import BreakGlassGrant, Casefile, CasefileEvent, CasefileMember
 from registry.casefiles.workflows.common import Kind
 from registry.clock import Clock
 from registry.errors import NotFound
@@ -211,6 +211,30 @@ def visible_list_filter(principal: Principal):  # type: ignore[no-untyped-def]
 
 
 BEFORE_INTAKE = ("awaiting_report", "missing", "notified")
+# The states a file reaches when its subject was seen in person (intake, the report, the
+# release): a transition's plain `moved_to` says a closed file once passed one.
+INTAKE_STATES = ("received", "active", "released")
+
+
+def past_intake():  # type: ignore[no-untyped-def]
+    """SQL: the file's subject was seen in person. An open file says so by its state; a
+    closed one (whose state no longer tells: a file may close from `awaiting_report`) by its
+    timeline."""
+    seen = (
+        sa.select(CasefileEvent.id)
+        .where(
+            CasefileEvent.casefile_id == Casefile.id,
+            CasefileEvent.type == "transition",
+            CasefileEvent.moved_to.in_(INTAKE_STATES),  # type: ignore[union-attr]
+        )
+        .exists()
+    )
+    open_past = sa.and_(Casefile.closed_on.is_(None), Casefile.status.not_in(BEFORE_INTAKE))  # type: ignore[union-attr,attr-defined]
+    return sa.or_(open_past, seen)
+
+
+def was_past_intake(session: Session, casefile_id: uuid.UUID) -> bool:
+    return session.exec(select(Casefile.id).where(Casefile.id == casefile_id, past_intake())).first() is not None
 
 
 def held_file_of(
@@ -242,7 +266,7 @@ def held_file_of(
             visible_list_filter(principal),
             # Only a file past intake, where the identity was verified in person (Art. 22),
             # and not yet closed: opening a file on someone is not a way to read them.
-            Casefile.status.not_in(BEFORE_INTAKE),  # type: ignore[attr-defined]
+            past_intake(),
             still_open,
         )
     )

@@ -36,7 +36,6 @@ class NoticeTo(StrEnum):
 
 
 IDENTITY = ("name", "sex", "birth_date", "id_number", "hukou_address")
-BEFORE_INTAKE = ("awaiting_report", "missing")
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,9 @@ class DocumentKind:
     # An official act of the file's agency (a certificate, a notice, a decision): printed
     # only by staff holding the kind's own permission, never by an assigned social worker.
     authority: bool = False
-    certificate: bool = False  # reads the certificate number of the file's approved closure
+    # A closing paper: reads the certificate number of the file's approved closure, and
+    # prints its subject as to the file's holder for `document_closing_days` after it closed.
+    certificate: bool = False
 
 
 def _lines(*lines: Line | None) -> tuple[Line, ...]:
@@ -249,6 +250,7 @@ def _change_of_place(f: Facts) -> Paper:
             ),
         ),
         addressee=f"{f.values.get('casefile.details.deciding_authority') or '社区矫正决定机关'}、{p['to_unit']}",
+        addressee_source="casefile.details.deciding_authority",
         signatures=("社区矫正机构（章）", "日期"),
     )
 
@@ -287,10 +289,8 @@ NOTICE_TO = {
 
 def _discharge_notice(f: Facts) -> Paper:
     to = NoticeTo(f.plain["to"])
-    if to is NoticeTo.decision_authority:
-        addressee = f.values.get("casefile.details.deciding_authority") or NOTICE_TO[to]
-    else:
-        addressee = NOTICE_TO[to]
+    named = to is NoticeTo.decision_authority and f.has("casefile.details.deciding_authority")
+    addressee = f.values["casefile.details.deciding_authority"] if named else NOTICE_TO[to]
     return Paper(
         "解除社区矫正通知书",
         "依据《中华人民共和国社区矫正法》第四十四条",
@@ -300,6 +300,7 @@ def _discharge_notice(f: Facts) -> Paper:
             Section("解除社区矫正", _discharge_lines(f), text=(f"发文机构：{f.plain['unit']}",)),
         ),
         addressee=addressee,
+        addressee_source="casefile.details.deciding_authority" if named else None,
         signatures=("社区矫正机构（章）", "日期"),
     )
 
@@ -311,10 +312,17 @@ def _closed(status: str, rule: str) -> Callable[[dict[str, Any]], str | None]:
     return not_ready
 
 
-def _after_intake(plain: dict[str, Any]) -> str | None:
-    if plain["status"] in BEFORE_INTAKE:
-        return "document.not_ready: the subject has not reported yet (社区矫正法 Art. 21, 22)"
-    return None
+def _seen_in_person(why: str) -> Callable[[dict[str, Any]], str | None]:
+    """Papers of what happens once the subject was seen in person (intake, the report, the
+    release: `casefiles.access.past_intake`), never of a file that closed before."""
+
+    def not_ready(plain: dict[str, Any]) -> str | None:
+        return None if plain["past_intake"] else f"document.not_ready: {why}"
+
+    return not_ready
+
+
+_after_intake = _seen_in_person("the subject has not reported (社区矫正法 Art. 21, 22)")
 
 
 def _has_transfer(plain: dict[str, Any]) -> str | None:
@@ -404,10 +412,7 @@ def _release_receipt(f: Facts) -> Paper:
     )
 
 
-def _released(plain: dict[str, Any]) -> str | None:
-    if plain["status"] == "notified":
-        return "document.not_ready: the person is not released yet (上海市安置帮教工作规定 Art. 7)"
-    return None
+_released = _seen_in_person("the person was not released to the office (上海市安置帮教工作规定 Art. 7)")
 
 
 # -- 社区戒毒 ----------------------------------------------------------------------------
@@ -423,7 +428,8 @@ DRUG_ORDER = (
 
 
 def _measure(f: Facts) -> str:
-    return L.DRUG_MEASURE.get(f.values.get("casefile.details.measure") or "", "社区戒毒")
+    # The measure is an offence field to a social worker: then the title names both.
+    return L.DRUG_MEASURE.get(f.values.get("casefile.details.measure") or "", "社区戒毒（康复）")
 
 
 def _order_lines(f: Facts) -> tuple[Line, ...]:
@@ -507,10 +513,7 @@ def _drug_discharge(f: Facts) -> Paper:
     )
 
 
-def _drug_active(plain: dict[str, Any]) -> str | None:
-    if plain["status"] == "awaiting_report":
-        return "document.not_ready: the agreement is signed once the person reports (戒毒条例 Art. 16)"
-    return None
+_drug_active = _seen_in_person("the agreement is signed once the person reports (戒毒条例 Art. 16)")
 
 
 # -- 个人信息查阅 ------------------------------------------------------------------------

@@ -36,11 +36,13 @@ class Paper:
     # Blank lines for what only paper holds: signatures, seals, dates of receipt.
     signatures: tuple[str, ...] = ()
     addressee: str | None = None  # a notice's recipient, above the body
+    addressee_source: str | None = None  # the stored field the addressee prints, if any
 
     @property
     def printed_fields(self) -> tuple[str, ...]:
         """The stored fields on the page (lines with a value and a source), sorted."""
-        return tuple(sorted({ln.source for s in self.sections for ln in s.lines if ln.source and ln.value is not None}))
+        lines = {ln.source for s in self.sections for ln in s.lines if ln.source and ln.value is not None}
+        return tuple(sorted(lines | ({self.addressee_source} if self.addressee_source else set())))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ document id to who printed what, where and when.
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -27,7 +29,7 @@ from registry.access.policy import Permission
 from registry.audit.actions import Action
 from registry.audit.reports import accesses_to, count_accesses_to
 from registry.casefiles import access, leaves
-from registry.casefiles.access import KIND_PERMISSION, MemberRole, held_file_of
+from registry.casefiles.access import KIND_PERMISSION, MemberRole, held_file_of, was_past_intake
 from registry.casefiles.models import (
     CASEFILE,
     CASEFILE_EVENT,
@@ -45,14 +47,33 @@ from registry.crypto.keyring import Keyring
 from registry.documents import labels
 from registry.documents.catalogue import DocumentKind, NoticeTo
 from registry.documents.facts import Facts
-from registry.documents.paper import Imprint
+from registry.documents.paper import Imprint, Paper
 from registry.documents.pdf import render
-from registry.errors import BadRequest, Conflict, NotFound
+from registry.errors import BadRequest, Conflict, Forbidden, NotFound
 from registry.people.models import PERSON, Person
+from registry.people.service import get_person
 from registry.residence import permits
 from registry.residence.continuity import resident_since
 from registry.residence.models import DWELLING, PERMIT, Dwelling, Registration
 from registry.residence.policy import ResidencePolicy
+
+
+def _refusals_as_prints(print_document: Callable[..., Printed]) -> Callable[..., Printed]:
+    """A refused print is on the record as one: its denied entry (written by the request
+    boundary after the rollback) is a `document:print` whose reason names the kind."""
+
+    @functools.wraps(print_document)
+    def wrapper(*args: Any, kind: DocumentKind, **kwargs: Any) -> Printed:
+        try:
+            return print_document(*args, kind=kind, **kwargs)
+        except (NotFound, Forbidden) as refused:
+            if refused.audit_as == "access:denied":
+                refused.audit_as = Action.DOCUMENT_PRINT
+                refused.audit_reason = refused.audit_reason or f"{kind.code}: {refused.detail}"
+            raise
+
+    return wrapper
+
 
 ACCESS_REPORT_ROWS = 500  # the newest entries on paper; the API pages through all of them
 
@@ -98,6 +119,12 @@ def _finish(
             reason=facts.kind,
         ),
     )
+    return _draw(session, ctx, printing, kind, facts, paper)
+
+
+def _draw(
+    session: Session, ctx: Context, printing: Printing, kind: DocumentKind, facts: Facts, paper: Paper
+) -> Printed:
     principal = ctx.principal
     imprint = Imprint(
         document_id=facts.document_id,
@@ -116,11 +143,13 @@ def _not_ready(kind: DocumentKind, plain: dict[str, Any], record_id: uuid.UUID) 
         raise Conflict(why, targets=(str(record_id),))
 
 
-def _person(session: Session, person_id: uuid.UUID, record_id: uuid.UUID) -> Person:
-    person = session.get(Person, person_id)
-    if person is None or person.erased_at is not None:
-        raise NotFound("the record's subject is erased", targets=(str(record_id),))
-    return person
+def _person(session: Session, ctx: Context, person_id: uuid.UUID) -> Person | None:
+    """The subject, when the caller may read it as `GET /persons/{id}` would: in the caller's
+    scope (whatever files it holds) and not erased. Otherwise the paper has no identity."""
+    try:
+        return get_person(session, ctx.principal.scope, person_id=person_id)
+    except NotFound:
+        return None
 
 
 def _details_wanted(kind: DocumentKind) -> tuple[str, ...]:
@@ -130,6 +159,7 @@ def _details_wanted(kind: DocumentKind) -> tuple[str, ...]:
 # -- residence permits ----------------------------------------------------------------------
 
 
+@_refusals_as_prints
 def print_permit_document(
     session: Session,
     ctx: Context,
@@ -161,8 +191,9 @@ def print_permit_document(
     facts = _facts(session, ctx, keyring, kind, kind.code)
     facts.plain = plain
     subject = str(permit.person_id)
-    person = _person(session, permit.person_id, permit.id)
-    facts.open("person", PERSON, person, subject=subject, wanted=kind.person, also=(str(permit.id),))
+    person = _person(session, ctx, permit.person_id)
+    if person is not None:
+        facts.open("person", PERSON, person, subject=subject, wanted=kind.person, also=(str(permit.id),))
     dwelling = session.get(Dwelling, registration.dwelling_id)
     if dwelling is not None:
         facts.open("dwelling", DWELLING, dwelling, subject=subject, wanted=("address",), also=(str(permit.id),))
@@ -214,6 +245,7 @@ def _casefile_plain(session: Session, casefile: Casefile) -> dict[str, Any]:
     ).first()
     plain: dict[str, Any] = {
         "status": casefile.status,
+        "past_intake": was_past_intake(session, casefile.id),
         "opened_on": casefile.opened_on,
         "report_due_on": casefile.report_due_on,
         "term_ends_on": casefile.term_ends_on,
@@ -225,7 +257,7 @@ def _casefile_plain(session: Session, casefile: Casefile) -> dict[str, Any]:
         if intake_on is None or casefile.report_due_on is None
         else intake_on <= casefile.report_due_on,
         "discharged_on": closure.declared_on if closure is not None and closure.to_status == "discharged" else None,
-        "closure_id": None if closure is None else closure.id,
+        "closure": closure,
         "unit": _unit(session, casefile.org_unit_code),
         "team": _team(session, casefile.id),
         "to_unit": None,
@@ -241,13 +273,18 @@ def _casefile_plain(session: Session, casefile: Casefile) -> dict[str, Any]:
     return plain
 
 
-def _certificate_no(facts: Facts, casefile: Casefile, closure_id: uuid.UUID | None, subject: str) -> None:
+def _certificate_no(facts: Facts, casefile: Casefile, closure: CasefileClosure | None, subject: str) -> None:
     """The certificate number the approved closure's request recorded (its sealed body)."""
-    if closure_id is None:
+    if closure is None:
         return
+    closure_id = closure.id
     requests = facts.session.exec(
         select(CasefileEvent)
-        .where(CasefileEvent.casefile_id == casefile.id, CasefileEvent.type == "closure_requested")
+        .where(
+            CasefileEvent.casefile_id == casefile.id,
+            CasefileEvent.type == "closure_requested",
+            CasefileEvent.occurred_on == closure.declared_on,  # the request's own date
+        )
         .order_by(col(CasefileEvent.created_at).desc())
     )
     for event in requests:
@@ -273,14 +310,17 @@ def _open_details(facts: Facts, kind: DocumentKind, casefile: Casefile, subject:
 
 
 def _subject(facts: Facts, kind: DocumentKind, casefile: Casefile, printing: Printing) -> str:
-    """Opens the subject's identity: as to the file's holder when the caller holds this very
-    file (its closing papers shortly after it closes), as its role sees it otherwise."""
+    """Opens the subject's identity as `GET /persons/{id}` shows it to the caller (in scope,
+    else none): as to the file's holder when the caller holds this very file (a closing
+    paper also shortly after it closed), as its role sees it otherwise."""
     subject = str(casefile.person_id)
-    closed_since = today(facts.ctx.clock) - timedelta(days=printing.closing_days)
+    person = _person(facts.session, facts.ctx, casefile.person_id)
+    if person is None:
+        return subject
+    closing = today(facts.ctx.clock) - timedelta(days=printing.closing_days) if kind.certificate else None
     held = held_file_of(
-        facts.session, facts.ctx.principal, casefile.person_id, casefile_id=casefile.id, closed_since=closed_since
+        facts.session, facts.ctx.principal, casefile.person_id, casefile_id=casefile.id, closed_since=closing
     )
-    person = _person(facts.session, casefile.person_id, casefile.id)
     facts.open(
         "person",
         PERSON,
@@ -293,6 +333,7 @@ def _subject(facts: Facts, kind: DocumentKind, casefile: Casefile, printing: Pri
     return subject
 
 
+@_refusals_as_prints
 def print_casefile_document(
     session: Session,
     ctx: Context,
@@ -321,10 +362,11 @@ def print_casefile_document(
     subject = _subject(facts, kind, casefile, printing)
     _open_details(facts, kind, casefile, subject)
     if kind.certificate:
-        _certificate_no(facts, casefile, plain["closure_id"], subject)
+        _certificate_no(facts, casefile, plain["closure"], subject)
     return _finish(session, ctx, printing, kind, facts, subject=subject)
 
 
+@_refusals_as_prints
 def print_leave_document(
     session: Session, ctx: Context, keyring: Keyring, printing: Printing, *, kind: DocumentKind, leave_id: uuid.UUID
 ) -> Printed:
@@ -354,6 +396,7 @@ def print_leave_document(
 # -- the access report (auditors) ---------------------------------------------------------------
 
 
+@_refusals_as_prints
 def print_access_report(
     session: Session,
     ctx: Context,
@@ -363,10 +406,14 @@ def print_access_report(
     person_id: uuid.UUID,
     records: list[str],
 ) -> Printed:
-    """`records`: the person's id and the ids of its records (the access report's key)."""
+    """`records`: the person's id and the ids of its records (the access report's key). An
+    auditor's query, audited as one (`audit:query`, naming the document id): it opens no
+    sealed value, so the page is drawn before its entry is written (on SQLite, outside the
+    one writer's turn)."""
     ctx.principal.require(Permission.AUDIT_READ)
-    rows = accesses_to(session, records, before_id=None, limit=ACCESS_REPORT_ROWS + 1)
-    total = count_accesses_to(session, records)
+    if session.get(Person, person_id) is None:
+        raise NotFound("person not found", targets=(str(person_id),))
+    rows = accesses_to(session, records, before_id=None, limit=ACCESS_REPORT_ROWS)
     zone = ZoneInfo(printing.timezone)
     entries = [
         (
@@ -377,9 +424,14 @@ def print_access_report(
             labels.PURPOSE.get(e.purpose or "", "—"),
             labels.OUTCOME.get(e.outcome, e.outcome),
         )
-        for e in rows[:ACCESS_REPORT_ROWS]
+        for e in rows
     ]
     facts = Facts(session, ctx, None, uuid.uuid4(), kind.code)  # type: ignore[arg-type]  # opens nothing
+    total = count_accesses_to(session, records)
     facts.plain = {"person_id": str(person_id), "entries": entries, "shown": len(entries), "total": total}
-    facts.records.append(str(person_id))
-    return _finish(session, ctx, printing, kind, facts, subject=None)
+    printed = _draw(session, ctx, printing, kind, facts, kind.build(facts))
+    ctx.audit.append(
+        session,
+        ctx.event(Action.AUDIT_QUERY, targets=(str(facts.document_id), str(person_id)), reason=kind.code),
+    )
+    return printed

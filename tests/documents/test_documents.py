@@ -9,6 +9,7 @@ Subjects come from the synthetic generator; staff are the test's accounts.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -188,6 +189,9 @@ def test_correction_papers_from_intake_to_discharge(client, runtime, desk, tmp_p
     _print(desk, "corr.street", f"{path}/release-notice", 404)
     # Another unit's officer, even with the same role, does not reach the file.
     _print(desk, "corr.far", f"{path}/discharge-certificate", 404)
+    # The window is for closing papers: the intake form of a closed file is printed as reads show it.
+    intake_now = pdfs.text(_print(desk, "corr.street", f"{path}/intake-registration").content)
+    assert subject["name"] in intake_now and subject["id_number"] not in intake_now
     desk.advance_to(date(2026, 12, 31) + timedelta(days=31))
     late = pdfs.text(_print(desk, "corr.street", f"{path}/discharge-certificate").content)
     assert subject["name"] in late and subject["id_number"] not in late  # masked once the papers are done
@@ -343,8 +347,59 @@ def test_access_report_for_a_data_subject_request(client, runtime, desk, tmp_pat
     for value in (subject["name"], subject["id_number"], subject["id_number"][-6:], "测试市测试区测试路1号"):
         assert value not in text
     assert "corr.street" not in text.split("文书编号")[0]
+    # An auditor's query, audited as one; no such person is a 404.
     entry = _entries(runtime, report.headers["x-document-id"])
-    assert [(e.action, e.reason) for e in entry] == [("document:print", "access-report")]
+    assert [(e.action, e.reason) for e in entry] == [("audit:query", "access-report")]
+    _print(desk, "auditor.x", f"/audit/persons/{uuid.uuid4()}/documents/access-report", 404)
+
+
+def test_a_file_closed_before_intake_prints_no_intake_and_holds_nothing(client, runtime, desk):
+    """A file may close from `awaiting_report` (the subject died before reporting): nobody was
+    seen in person, so there is no intake form and no holder's view of the identity."""
+    subject = desk.subject(sex="male")
+    opened = desk.open("corr.street", "community_correction", _correction(desk), subject=subject)
+    desk.close("corr.street", "corr.district", opened["id"], "deceased")
+    path = f"/casefiles/{opened['id']}/documents/intake-registration"
+    for who in ("corr.street", "corr.district"):
+        _print(desk, who, path, 409)
+    person = desk.call("corr.street", "GET", f"{V1}/persons/{opened['person_id']}").json()
+    assert person["id_number"] != subject["id_number"]
+
+
+def test_a_file_held_out_of_the_persons_scope_prints_no_identity(client, runtime, desk):
+    """A file transferred to another district: its new holder reads the file, not the person
+    (GET /persons is 404 to it), and its papers carry no identity either."""
+    subject = desk.subject(sex="male")
+    opened = desk.open("corr.street", "community_correction", _correction(desk), subject=subject)
+    desk.move("corr.street", opened["id"], "received", facts=INTAKE)
+    desk.move("corr.street", opened["id"], "supervised")
+    moved = desk.call("corr.street", "POST", f"{V1}/casefiles/{opened['id']}/transfers", json={"to_org_unit": "320505"})
+    assert desk.call("corr.far", "POST", f"{V1}/transfers/{moved.json()['id']}/accept").status_code == 200
+    assert desk.call("corr.far", "GET", f"{V1}/persons/{opened['person_id']}").status_code == 404
+    got = _print(desk, "corr.far", f"/casefiles/{opened['id']}/documents/intake-registration")
+    text = pdfs.text(got.content)
+    assert subject["name"] not in text and subject["id_number"][-8:] not in text and "姓名" not in text
+    assert "缓刑" in text  # the file itself is the new holder's
+    assert not any(f.startswith("person.") for e in _entries(runtime, got.headers["x-document-id"]) for f in _fields(e))
+    # The old unit no longer reaches the file: refused, on the record as a refused print.
+    _print(desk, "corr.street", f"/casefiles/{opened['id']}/documents/intake-registration", 404)
+    with runtime.engine.connect() as conn:
+        refused = conn.execute(
+            sa.text("SELECT reason FROM audit_entry WHERE action = 'document:print' AND outcome = 'denied'")
+        ).all()
+    assert [r.reason for r in refused] == ["intake-registration: casefile not found"]
+
+
+def test_a_character_the_font_lacks_is_marked_never_dropped_nor_logged(client, runtime, desk, caplog):
+    subject = desk.subject(sex="male")
+    subject["name"] = "𠮷" + subject["name"][1:]  # in names, not in the font
+    opened = desk.open("corr.street", "community_correction", _correction(desk), subject=subject)
+    desk.move("corr.street", opened["id"], "received", facts=INTAKE)
+    with caplog.at_level("DEBUG"):
+        got = _print(desk, "corr.street", f"/casefiles/{opened['id']}/documents/intake-registration")
+    text = pdfs.text(got.content)
+    assert f"姓名：〓{subject['name'][1:]}" in text and "字库所缺的字" in text
+    assert not any("𠮷" in r.getMessage() or subject["name"][1:] in r.getMessage() for r in caplog.records)
 
 
 def test_every_kind_of_the_catalogue_was_printed():

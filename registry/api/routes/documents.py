@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from registry.access.policy import Permission
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.routes.audit import records_of
 from registry.api.routes.persons import PurposeContext
@@ -117,6 +118,7 @@ def _leave_route(kind: DocumentKind) -> Callable[..., Response]:
 
 def _access_route(kind: DocumentKind) -> Callable[..., Response]:
     def print_document(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep, person_id: uuid.UUID) -> Response:
+        ctx.principal.require(Permission.AUDIT_READ)  # before the person's records are looked up
         records = [str(person_id), *(str(r) for r in records_of(session, person_id))]
         return _pdf(
             service.print_access_report(
