@@ -5,6 +5,7 @@ from enum import StrEnum
 
 class Action(StrEnum):
     AUTH_LOGIN = "auth:login"
+    AUTH_LOCKOUT = "auth:lockout"  # too many failures: the account is locked for a while
     AUTH_TOKEN_REFUSED = "auth:token-refused"
     AUTH_MFA_ENROL = "auth:mfa-enrol"
     AUTH_MFA_CONFIRM = "auth:mfa-confirm"
@@ -70,7 +71,9 @@ class Action(StrEnum):
     REPORT_SUBMIT = "report:submit"
     REPORT_REVISE = "report:revise"
     REPORT_READ = "report:read"
-    # A printed document (`registry.documents`): every entry of one print names its id.
+    # A printed document (`registry.documents`): each record opened for it (`document:read`)
+    # and the paper itself (`document:print`, the fields on the page), all naming its id.
+    DOCUMENT_READ = "document:read"
     DOCUMENT_PRINT = "document:print"
     INTEGRITY_FAILURE = "integrity:failure"
     RULE_INPUT = "record:rule-input"

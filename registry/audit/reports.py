@@ -18,7 +18,8 @@ from sqlmodel import Session, col, select
 from registry.audit.actions import Action
 from registry.audit.models import AuditEntry, AuditLeaf
 
-# A printed document discloses at least what a read does (`registry.documents`).
+# A printed document discloses at least what a read does (`registry.documents`): each paper
+# counts once (`document:print`; its records' `document:read` entries are not counted again).
 READ_ACTIONS = ("person:read", "casefile:read", "registration:read", "permit:read", "document:print")
 # What reads personal data, for the account-change alert: any read, list or search of a
 # record about people (a new read action of these resources is covered without a change here).

@@ -28,7 +28,7 @@ from registry.access.models import OrgUnit
 from registry.access.policy import Permission, Purpose
 from registry.access.principal import Principal
 from registry.audit.actions import Action
-from registry.casefiles.models import BreakGlassGrant, Casefile, CasefileEvent, CasefileMember
+from registry.casefiles.models import BreakGlassGrant, Casefile, CasefileClosure, CasefileEvent, CasefileMember
 from registry.casefiles.workflows.common import Kind
 from registry.clock import Clock
 from registry.errors import NotFound
@@ -218,8 +218,8 @@ INTAKE_STATES = ("received", "active", "released")
 
 def past_intake():  # type: ignore[no-untyped-def]
     """SQL: the file's subject was seen in person. An open file says so by its state; a
-    closed one (whose state no longer tells: a file may close from `awaiting_report`) by its
-    timeline."""
+    closed one (whose state no longer tells: a file may close from `awaiting_report`) by the
+    state it closed from (an approved closure's plain `from_status`), or by its timeline."""
     seen = (
         sa.select(CasefileEvent.id)
         .where(
@@ -229,8 +229,17 @@ def past_intake():  # type: ignore[no-untyped-def]
         )
         .exists()
     )
+    closed_after = (
+        sa.select(CasefileClosure.id)
+        .where(
+            CasefileClosure.casefile_id == Casefile.id,
+            CasefileClosure.status == "approved",
+            CasefileClosure.from_status.not_in(BEFORE_INTAKE),  # type: ignore[attr-defined]
+        )
+        .exists()
+    )
     open_past = sa.and_(Casefile.closed_on.is_(None), Casefile.status.not_in(BEFORE_INTAKE))  # type: ignore[union-attr,attr-defined]
-    return sa.or_(open_past, seen)
+    return sa.or_(open_past, closed_after, seen)
 
 
 def was_past_intake(session: Session, casefile_id: uuid.UUID) -> bool:

@@ -67,16 +67,16 @@ def _plain(label: str, value: Any, show: Callable[[Any], str | None] = str) -> L
 
 
 def _identity(f: Facts, *, short: bool = False) -> Section:
-    return Section(
-        "对象基本情况",
-        _lines(
-            f.line("姓名", "person.name"),
-            None if short else f.line("性别", "person.sex", L.SEX.get),
-            None if short else f.line("出生日期", "person.birth_date", day),
-            f.line("公民身份号码", "person.id_number"),
-            None if short else f.line("户籍地", "person.hukou_address"),
-        ),
+    lines = _lines(
+        f.line("姓名", "person.name"),
+        None if short else f.line("性别", "person.sex", L.SEX.get),
+        None if short else f.line("出生日期", "person.birth_date", day),
+        f.line("公民身份号码", "person.id_number"),
+        None if short else f.line("户籍地", "person.hukou_address"),
     )
+    # Not the printer's to see (another unit's person, a role without identity): said, not hidden.
+    unseen = () if lines else ("对象身份信息不在打印人可查看的范围内，请依据法律文书填写。",)
+    return Section("对象基本情况", lines, text=unseen)
 
 
 # -- 居住证 ------------------------------------------------------------------------------
@@ -250,7 +250,9 @@ def _change_of_place(f: Facts) -> Paper:
             ),
         ),
         addressee=f"{f.values.get('casefile.details.deciding_authority') or '社区矫正决定机关'}、{p['to_unit']}",
-        addressee_source="casefile.details.deciding_authority",
+        addressee_source="casefile.details.deciding_authority"
+        if f.has("casefile.details.deciding_authority")
+        else None,
         signatures=("社区矫正机构（章）", "日期"),
     )
 
@@ -451,7 +453,7 @@ def _agreement(f: Facts) -> Paper:
                 "甲方",
                 _lines(f.line("乡（镇）人民政府、城市街道办事处", "casefile.details.executing_org_unit")),
             ),
-            Section("乙方", _identity(f, short=True).lines),
+            Section("乙方", _identity(f, short=True).lines, text=_identity(f, short=True).text),
             Section(
                 "决定与期限",
                 _order_lines(f)

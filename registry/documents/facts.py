@@ -1,6 +1,6 @@
 """What a document prints, opened through `registry.disclosure` and flattened to paths.
 
-`Facts.open` discloses one record's wanted fields (each entry a `document:print` naming the
+`Facts.open` discloses one record's wanted fields (each entry a `document:read` naming the
 document id) and keeps each path the caller's roles may see: its value, or None when the
 record holds none (a blank line). A path the role may not see is absent, so the builder
 leaves its line out (`Facts.line` gives None).
@@ -65,7 +65,7 @@ class Facts:
             self.keyring,
             descriptor,
             row,
-            action=Action.DOCUMENT_PRINT,
+            action=Action.DOCUMENT_READ,
             subject=subject,
             also=(str(self.document_id), *also),
             held_file=held_file,

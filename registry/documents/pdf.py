@@ -9,10 +9,14 @@ statutory paper never silently drops part of a name, and no character is logged.
 
 from __future__ import annotations
 
+import functools
 import logging
+import unicodedata
 from collections.abc import Mapping
+from contextlib import nullcontext
 from pathlib import Path
 
+from fontTools.ttLib import TTCollection, TTFont  # type: ignore[import-untyped]
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import TTFFont
@@ -37,11 +41,14 @@ class _Page(FPDF):
         self.lacking = False
 
     def fit(self, text: str) -> str:
-        """`text` with each character the font lacks replaced by 〓 (noted on the paper)."""
+        """`text` with line ends and tabs made plain, other control characters dropped, and
+        each character the font lacks replaced by 〓 (noted on the paper)."""
         out = []
-        for ch in text:
+        for ch in text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " "):
             if ch in "\n " or ord(ch) in self.cmap:
                 out.append(ch)
+            elif unicodedata.category(ch) in ("Cc", "Cf"):  # controls and invisible formatting
+                continue
             else:
                 out.append(MISSING)
                 self.lacking = True
@@ -62,9 +69,34 @@ class _Page(FPDF):
         )
 
 
+@functools.lru_cache(maxsize=4)
+def _font_problem(font: Path, mtime: float) -> str | None:
+    if mtime < 0:
+        return "the document font is not installed (scripts/system-deps)"
+    try:
+        with TTCollection(font) if font.suffix.lower() == ".ttc" else nullcontext(None) as collection:
+            face = collection.fonts[0] if collection is not None else TTFont(font)
+            cmap = face.getBestCmap() or {}
+            if "glyf" not in face:
+                return "the document font has no TrueType outlines (CFF outlines cannot be embedded)"
+    except Exception:  # any unreadable file: the operator's setting, not the request's fault
+        return "the document font cannot be read"
+    if not all(ord(ch) in cmap for ch in MISSING + BLANK[0] + "的"):
+        return "the document font lacks Chinese text or the marks a paper needs (〓, ＿)"
+    return None
+
+
+def check_font(font: Path) -> None:
+    """503 unless `font` is a TrueType-outline font with Chinese text and the marks a paper
+    uses: checked before anything of a document is sent."""
+    mtime = font.stat().st_mtime if font.is_file() else -1.0
+    problem = _font_problem(font, mtime)
+    if problem is not None:
+        raise Unavailable(f"document.font: {problem} (REGISTRY_DOCUMENT_FONT)")
+
+
 def render(paper: Paper, imprint: Imprint, *, font: Path) -> bytes:
-    if not font.is_file():
-        raise Unavailable("document.font: the document font is not installed (scripts/system-deps)")
+    check_font(font)
     pdf = _Page(imprint)
     pdf.set_title(paper.title)
     pdf.set_creator("registry")
@@ -74,6 +106,8 @@ def render(paper: Paper, imprint: Imprint, *, font: Path) -> bytes:
     face = pdf.fonts[FAMILY]
     assert isinstance(face, TTFFont)
     pdf.cmap = face.cmap
+    i = imprint
+    pdf.fit(f"{i.printed_by}{i.unit}")  # the footer's own text, noted like the rest
     pdf.add_page()
     width = pdf.epw
 

@@ -5,9 +5,9 @@ A document is a disclosure like a read: the record is opened as a read is (scope
 the file's lists and seal), but never on a break-glass grant (paper leaves the system; a
 grant is for an emergency read on screen), and an official act of the agency (`authority`)
 needs the kind's own permission. Each record's fields go through `registry.disclosure`
-(entries `document:print`, each naming the document id); a last entry names the document,
-every record printed from and the fields on the page, so the audit log resolves a
-document id to who printed what, where and when.
+(entries `document:read`, each naming the document id); a last entry (`document:print`)
+names the document, every record printed from and the fields on the page, so the audit
+log resolves a document id to who printed what, where and when.
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ from registry.clock import today
 from registry.context import Context
 from registry.crypto.keyring import Keyring
 from registry.documents import labels
-from registry.documents.catalogue import DocumentKind, NoticeTo
+from registry.documents.catalogue import DocumentKind, NoticeTo, Source
 from registry.documents.facts import Facts
 from registry.documents.paper import Imprint, Paper
-from registry.documents.pdf import render
+from registry.documents.pdf import check_font, render
 from registry.errors import BadRequest, Conflict, Forbidden, NotFound
 from registry.people.models import PERSON, Person
 from registry.people.service import get_person
@@ -67,9 +67,9 @@ def _refusals_as_prints(print_document: Callable[..., Printed]) -> Callable[...,
         try:
             return print_document(*args, kind=kind, **kwargs)
         except (NotFound, Forbidden) as refused:
-            if refused.audit_as == "access:denied":
-                refused.audit_as = Action.DOCUMENT_PRINT
-                refused.audit_reason = refused.audit_reason or f"{kind.code}: {refused.detail}"
+            # The access report is an auditor's query: refused as one.
+            refused.audit_as = Action.AUDIT_QUERY if kind.source is Source.ACCESSES else Action.DOCUMENT_PRINT
+            refused.audit_reason = f"{kind.code}: {refused.audit_reason or refused.detail}"
             raise
 
     return wrapper
@@ -89,9 +89,13 @@ class Printing:
 
 @dataclass(frozen=True)
 class Printed:
+    """A paper decided, gathered and audited; `draw` makes its PDF. The route draws it while
+    sending the body, after the request's transaction committed: on SQLite the one writer's
+    turn (held from a request's first statement) is not spent on fonts and layout."""
+
     document_id: uuid.UUID
-    pdf: bytes
     filename: str
+    draw: Callable[[], bytes]
 
 
 def _unit(session: Session, code: str | None) -> str | None:
@@ -133,8 +137,12 @@ def _draw(
         unit=_unit(session, principal.org_unit_code) or "全市",
         printed_at=ctx.clock.now().astimezone(ZoneInfo(printing.timezone)),
     )
-    pdf = render(paper, imprint, font=printing.font)
-    return Printed(facts.document_id, pdf, f"{kind.code}-{facts.document_id}.pdf")
+    check_font(printing.font)  # a 503 now, before anything is sent
+    return Printed(
+        facts.document_id,
+        f"{kind.code}-{facts.document_id}.pdf",
+        lambda: render(paper, imprint, font=printing.font),
+    )
 
 
 def _not_ready(kind: DocumentKind, plain: dict[str, Any], record_id: uuid.UUID) -> None:
@@ -404,15 +412,15 @@ def print_access_report(
     *,
     kind: DocumentKind,
     person_id: uuid.UUID,
-    records: list[str],
+    records_of: Callable[[uuid.UUID], list[str]],
 ) -> Printed:
-    """`records`: the person's id and the ids of its records (the access report's key). An
-    auditor's query, audited as one (`audit:query`, naming the document id): it opens no
-    sealed value, so the page is drawn before its entry is written (on SQLite, outside the
-    one writer's turn)."""
+    """`records_of`: the person's id and the ids of its records (the access report's key),
+    looked up once the caller is known to be an auditor. An auditor's query, audited as one
+    (`audit:query`, naming the document id); it opens no sealed value."""
     ctx.principal.require(Permission.AUDIT_READ)
     if session.get(Person, person_id) is None:
         raise NotFound("person not found", targets=(str(person_id),))
+    records = records_of(person_id)
     rows = accesses_to(session, records, before_id=None, limit=ACCESS_REPORT_ROWS)
     zone = ZoneInfo(printing.timezone)
     entries = [
@@ -429,9 +437,8 @@ def print_access_report(
     facts = Facts(session, ctx, None, uuid.uuid4(), kind.code)  # type: ignore[arg-type]  # opens nothing
     total = count_accesses_to(session, records)
     facts.plain = {"person_id": str(person_id), "entries": entries, "shown": len(entries), "total": total}
-    printed = _draw(session, ctx, printing, kind, facts, kind.build(facts))
     ctx.audit.append(
         session,
         ctx.event(Action.AUDIT_QUERY, targets=(str(facts.document_id), str(person_id)), reason=kind.code),
     )
-    return printed
+    return _draw(session, ctx, printing, kind, facts, kind.build(facts))

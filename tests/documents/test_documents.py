@@ -106,7 +106,8 @@ def test_correction_papers_from_intake_to_discharge(client, runtime, desk, tmp_p
     assert "户籍地：＿" in text  # not in the record: a blank line, never invented
     assert "禁止令内容：＿" in text
     entries = _entries(runtime, got.headers["x-document-id"])
-    assert {e.action for e in entries} == {"document:print"} and {e.reason for e in entries} == {"intake-registration"}
+    assert [e.action for e in entries] == ["document:read"] * (len(entries) - 1) + ["document:print"]
+    assert {e.reason for e in entries} == {"intake-registration"}
     assert all(e.purpose == "supervision" for e in entries)
     summary = entries[-1]
     assert file_id in summary.targets and opened["person_id"] in summary.targets
@@ -370,7 +371,8 @@ def test_a_file_held_out_of_the_persons_scope_prints_no_identity(client, runtime
     """A file transferred to another district: its new holder reads the file, not the person
     (GET /persons is 404 to it), and its papers carry no identity either."""
     subject = desk.subject(sex="male")
-    opened = desk.open("corr.street", "community_correction", _correction(desk), subject=subject)
+    pasted = _correction(desk, prohibition_order="禁止进入\r\n娱乐场所\t及夜间外出")
+    opened = desk.open("corr.street", "community_correction", pasted, subject=subject)
     desk.move("corr.street", opened["id"], "received", facts=INTAKE)
     desk.move("corr.street", opened["id"], "supervised")
     moved = desk.call("corr.street", "POST", f"{V1}/casefiles/{opened['id']}/transfers", json={"to_org_unit": "320505"})
@@ -379,7 +381,8 @@ def test_a_file_held_out_of_the_persons_scope_prints_no_identity(client, runtime
     got = _print(desk, "corr.far", f"/casefiles/{opened['id']}/documents/intake-registration")
     text = pdfs.text(got.content)
     assert subject["name"] not in text and subject["id_number"][-8:] not in text and "姓名" not in text
-    assert "缓刑" in text  # the file itself is the new holder's
+    assert "缓刑" in text and "不在打印人可查看的范围内" in text  # the file itself is the new holder's
+    assert "禁止进入娱乐场所及夜间外出" in text
     assert not any(f.startswith("person.") for e in _entries(runtime, got.headers["x-document-id"]) for f in _fields(e))
     # The old unit no longer reaches the file: refused, on the record as a refused print.
     _print(desk, "corr.street", f"/casefiles/{opened['id']}/documents/intake-registration", 404)
@@ -388,6 +391,8 @@ def test_a_file_held_out_of_the_persons_scope_prints_no_identity(client, runtime
             sa.text("SELECT reason FROM audit_entry WHERE action = 'document:print' AND outcome = 'denied'")
         ).all()
     assert [r.reason for r in refused] == ["intake-registration: casefile not found"]
+    # A carriage return or a tab in pasted free text is no missing character.
+    assert "字库所缺的字" not in text
 
 
 def test_a_character_the_font_lacks_is_marked_never_dropped_nor_logged(client, runtime, desk, caplog):

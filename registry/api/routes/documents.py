@@ -1,20 +1,22 @@
 """Printed documents (API.md Documents): one route per kind of `registry.documents.catalogue`,
 made from the table, each answering `application/pdf`.
 
-Every document is a disclosure: it takes `X-Purpose` like a read of its record and is
-audited (`document:print`) with the fields on the page; the document id on every page is
-also in the `X-Document-Id` header, and the audit log resolves it (`GET /audit/events?target=`).
+Every document of a record is a disclosure: it takes `X-Purpose` like a read of its record
+and is audited (`document:print`) with the fields on the page; the access report is an
+auditor's query (`audit:query`). The document id on every page is also in the
+`X-Document-Id` header, and the audit log resolves it (`GET /audit/events?target=`). The
+PDF is drawn while the body is sent, after the request's transaction committed.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
 
-from registry.access.policy import Permission
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.routes.audit import records_of
 from registry.api.routes.persons import PurposeContext
@@ -45,8 +47,11 @@ def _printing(runtime) -> Printing:  # type: ignore[no-untyped-def]
 
 
 def _pdf(printed: Printed) -> Response:
-    return Response(
-        content=printed.pdf,
+    def body() -> Iterator[bytes]:
+        yield printed.draw()  # after the transaction committed (`service.Printed`)
+
+    return StreamingResponse(
+        body(),
         media_type="application/pdf",
         headers={
             "Content-Disposition": f'inline; filename="{printed.filename}"',
@@ -57,9 +62,14 @@ def _pdf(printed: Printed) -> Response:
 
 
 def _doc(kind: DocumentKind, who: str) -> dict[str, Any]:
+    audited = (
+        "Audited as `audit:query` naming the document id."
+        if kind.source is Source.ACCESSES
+        else "Audited as `document:print` with the fields printed (and `document:read` per record opened)."
+    )
     return {
         "summary": kind.title,
-        "description": f"{kind.summary}\n\n{who} Audited as `document:print` with the fields printed.",
+        "description": f"{kind.summary}\n\n{who} {audited}",
         "responses": PDF,
         "response_class": Response,
         "operation_id": f"print_{kind.code.replace('-', '_')}",
@@ -118,11 +128,12 @@ def _leave_route(kind: DocumentKind) -> Callable[..., Response]:
 
 def _access_route(kind: DocumentKind) -> Callable[..., Response]:
     def print_document(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep, person_id: uuid.UUID) -> Response:
-        ctx.principal.require(Permission.AUDIT_READ)  # before the person's records are looked up
-        records = [str(person_id), *(str(r) for r in records_of(session, person_id))]
+        def records(pid: uuid.UUID) -> list[str]:
+            return [str(pid), *(str(r) for r in records_of(session, pid))]
+
         return _pdf(
             service.print_access_report(
-                session, ctx, _printing(runtime), kind=kind, person_id=person_id, records=records
+                session, ctx, _printing(runtime), kind=kind, person_id=person_id, records_of=records
             )
         )
 
