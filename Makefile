@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test lint fuzz mutate
+.PHONY: run test lint fuzz mutate wheelhouse
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +39,10 @@ fuzz: $(STAMP)
 mutate: $(STAMP)
 	$(VENV)/bin/pip install -q -e '.[test,mutate]'
 	$(VENV)/bin/python -m bench.mutate $${MUTATE:-ciphertext merkle}
+
+# Every wheel the service needs (the project's own and its dependencies'), for an install
+# on an isolated network of the same platform and Python (docs/operations.md, "Install").
+wheelhouse: $(STAMP)
+	rm -rf wheelhouse
+	$(VENV)/bin/pip wheel -q -w wheelhouse .
+	@echo "wheelhouse/: pip install --no-index --find-links wheelhouse registry"

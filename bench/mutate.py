@@ -75,8 +75,7 @@ def scratch_tree(name: str, target: Target) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", ".hypothesis", "*.pyc")
     shutil.copytree(ROOT / "registry", work / "registry", ignore=ignore)
     shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore)
-    # The database-backed tests migrate a fresh database: alembic reads migrations/ beside registry/.
-    shutil.copytree(ROOT / "migrations", work / "migrations", ignore=ignore)
+    # The database-backed tests migrate a fresh database: the migrations are in registry/ (copied above).
     tests = [t for t in target.tests if (ROOT / t).exists()]
     if not tests:
         raise SystemExit(f"{name}: none of {target.tests} exists")
@@ -85,7 +84,7 @@ def scratch_tree(name: str, target: Target) -> Path:
     pyproject += (
         "\n[tool.mutmut]\n"
         'source_paths = ["registry"]\n'
-        'also_copy = ["migrations/"]\n'
+        'also_copy = ["registry/migrations/"]\n'
         f"only_mutate = [{json.dumps(target.module)}]\n"
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
         f"pytest_add_cli_args = {json.dumps(['-p', 'no:randomly', '-p', 'no:xdist', '-q', *target.pytest_args])}\n"

@@ -28,10 +28,11 @@ from registry.accounts.users_console import (
 )
 from registry.audit.actions import Action
 from registry.audit.checkpoints import CheckpointError, parse_signed_note, verifier_key
-from registry.audit.log import AuditTrail, Event
+from registry.audit.log import Actor, AuditTrail, Event
 from registry.audit.proofs import latest_checkpoint
 from registry.audit.sink import CheckpointSink, WitnessConflict
-from registry.audit.verify import Timeliness, Witness, verify_log
+from registry.audit.verify import Timeliness, Witness, sink_witness, verify_log
+from registry.audit.verify import record as record_verify
 from registry.bootstrap import initialise
 from registry.context import actor_of
 from registry.crypto.rotation import key_status
@@ -77,21 +78,43 @@ def _settings() -> Settings:
 @app.command()
 def init(
     suite: Annotated[Suite, typer.Option(help="cipher suite; fixed once chosen")] = Suite.AES256GCM,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="write the bootstrap administrator's password to this new file (0600) instead of the "
+            "terminal, so that it never lands in a log that captures the service's start",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Create the data directory, keys and schema, and the bootstrap administrator."""
     settings = _settings()
+    if password_file is not None and password_file.exists():
+        console.print(f"[red]{password_file} exists: the password file must be new[/red]")
+        raise typer.Exit(2)
     try:
         result = initialise(settings, suite=suite)
     except RegistryError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(2) from None
     console.print(f"registry initialised in {settings.data_dir.resolve()}")
-    if result.admin_password is not None:
-        # Printed once, to the terminal only; it is stored nowhere but as a hash.
+    if result.admin_password is None:
+        return
+    if password_file is not None:
+        # Created 0600 and exclusive: never readable by others, never an existing file.
+        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(f"{result.admin_username}\n{result.admin_password}\n")
         console.print(
-            f"[bold]Bootstrap administrator[/bold]: username [cyan]{result.admin_username}[/cyan] "
-            f"password [cyan]{result.admin_password}[/cyan]  (shown once: keep it now)"
+            f"[bold]Bootstrap administrator[/bold]: username [cyan]{result.admin_username}[/cyan]; "
+            f"password written to {password_file} (0600): read it, then delete the file"
         )
+        return
+    # Printed once, to the terminal only; it is stored nowhere but as a hash.
+    console.print(
+        f"[bold]Bootstrap administrator[/bold]: username [cyan]{result.admin_username}[/cyan] "
+        f"password [cyan]{result.admin_password}[/cyan]  (shown once: keep it now)"
+    )
 
 
 @app.command()
@@ -341,13 +364,12 @@ def audit_verify(
         witnesses.append(Witness(f"the saved checkpoint {against}", saved))
     sink = CheckpointSink(settings.checkpoint_sink, origin=settings.audit_origin, public_key=public_key)
     try:
-        held = sink.newest()
+        held = sink_witness(sink, in_data_dir=settings.checkpoint_sink_in_data_dir)
     except (CheckpointError, OSError) as exc:
         console.print(f"[red]the checkpoint sink's note ({sink.path}) cannot be used as a witness: {exc}[/red]")
         raise typer.Exit(1) from None
     if held is not None:
-        where = " inside the data directory, so not independent" if settings.checkpoint_sink_in_data_dir else ""
-        witnesses.append(Witness(f"the checkpoint sink {sink}{where}", held))
+        witnesses.append(held)
     timeliness = Timeliness(
         now=runtime.clock.now(),
         grace_s=settings.audit_checkpoint_grace_s,
@@ -371,6 +393,8 @@ def audit_verify(
     required = settings.profile is Profile.PRODUCTION if require_witness is None else require_witness
     if required and not report.witnesses:
         report.fail("a witness is required: the checkpoint sink holds no checkpoint yet and no --against was given")
+    with transaction(runtime.engine) as session:  # on the record, for /metrics and the alerts
+        record_verify(session, AuditTrail(runtime.clock, Actor("system")), report)
     if report.ok:
         console.print(
             f"audit log verified: {report.size} entries, {report.checkpoints_checked} checkpoints, "

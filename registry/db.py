@@ -26,7 +26,7 @@ from sqlmodel import Session, SQLModel
 
 from registry.errors import ConfigurationError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"  # in the package: a wheel carries them
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 T = TypeVar("T")
 _MISSING = object()

@@ -8,13 +8,18 @@ Each run is a job (`GET /api/v1/jobs?kind=sweep:<name>`) started as `system`, au
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
 from sqlmodel import col, select
 
+from registry.audit.checkpoints import CheckpointError
 from registry.audit.log import AuditTrail
+from registry.audit.sink import CheckpointSink
+from registry.audit.verify import Timeliness, VerifyReport, sink_witness, verify_log
+from registry.audit.verify import record as record_verify
 from registry.casefiles.deadlines import BATCH as DEADLINE_BATCH
 from registry.casefiles.deadlines import mark_missing
 from registry.crypto.keyring import KeyStatus
@@ -27,6 +32,7 @@ from registry.maintenance import RotationTarget, retention_work, rotation_work
 from registry.runtime import Runtime
 
 WorkFor = Callable[[Runtime, AuditTrail, date], Work]
+log = logging.getLogger("registry.sweeps")
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,41 @@ def _key_versions(runtime: Runtime, trail: AuditTrail, on: date) -> Work:
     return run
 
 
+def _audit_verify(runtime: Runtime, trail: AuditTrail, on: date) -> Work:
+    """The whole log recomputed against its signed checkpoints and the sink's witness, and
+    the result on the record (`audit:verify`), which `/metrics` and the alert rules read."""
+
+    def run(progress: Progress) -> int:
+        settings = runtime.settings
+        public_key = runtime.provider.public_key()
+        report = VerifyReport()
+        try:
+            sink = CheckpointSink(settings.checkpoint_sink, origin=settings.audit_origin, public_key=public_key)
+            witness = sink_witness(sink, in_data_dir=settings.checkpoint_sink_in_data_dir)
+        except (CheckpointError, OSError) as exc:
+            report.fail(f"the checkpoint sink's note cannot be used as a witness ({type(exc).__name__})")
+        else:
+            report = verify_log(
+                runtime.engine,
+                public_key,
+                settings.audit_origin,
+                witnesses=() if witness is None else (witness,),
+                timeliness=Timeliness(
+                    now=runtime.clock.now(),
+                    grace_s=settings.audit_checkpoint_grace_s,
+                    checkpoint_interval_s=settings.audit_checkpoint_interval_s,
+                ),
+                progress=progress,
+            )
+        with transaction(runtime.engine) as session:
+            record_verify(session, trail, report)
+        if not report.ok:
+            log.error("the audit log did not verify", extra={"problems": len(report.problems)})
+        return report.size
+
+    return run
+
+
 SWEEPS = (
     Sweep(
         "deadlines",
@@ -104,4 +145,10 @@ SWEEPS = (
         _retention,
     ),
     Sweep("key_versions", 1, "PRIVACY.md key rotation: no record stays under a key being retired", _key_versions),
+    Sweep(
+        "audit_verify",
+        1,
+        "PRIVACY.md §5: the log is recomputed and checked every day, not only when asked",
+        _audit_verify,
+    ),
 )

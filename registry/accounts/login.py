@@ -121,12 +121,15 @@ def _refuse(
     trail = AuditTrail(audit.clock, _actor(account), audit.meta)
 
     def remember_failure(session: Session) -> None:
+        locked = False
         if count_in is not None and account_id is not None:
-            _count_failure(session, account_id, count_in, now=audit.clock.now())
+            locked = _count_failure(session, account_id, count_in, now=audit.clock.now())
         # The account tried is the target too, so a guessing run against one account is
         # visible from that account's side (an unknown username names none).
         targets = (str(account_id),) if account_id is not None else ()
         trail.append(session, Event(Action.AUTH_LOGIN, Outcome.DENIED, targets=targets, reason=reason))
+        if locked:
+            trail.append(session, Event(Action.AUTH_LOCKOUT, Outcome.DENIED, targets=targets, reason=reason))
 
     on_failure(remember_failure)
     raise Unauthenticated(REFUSED)
@@ -147,7 +150,8 @@ def _check_seal(
 SEAL_BROKEN = "account_seal_mismatch"
 
 
-def _count_failure(session: Session, account_id: uuid.UUID, policy: LoginPolicy, *, now: datetime) -> None:
+def _count_failure(session: Session, account_id: uuid.UUID, policy: LoginPolicy, *, now: datetime) -> bool:
+    """Counts a failure; True when it locks the account."""
     # An atomic increment: concurrent guesses cannot lose a count.
     session.execute(
         sa.update(UserAccount).where(UserAccount.id == account_id).values(failed_logins=UserAccount.failed_logins + 1)
@@ -156,6 +160,8 @@ def _count_failure(session: Session, account_id: uuid.UUID, policy: LoginPolicy,
     if account is not None and account.failed_logins >= policy.max_failures:
         account.locked_until = now + policy.lockout
         account.failed_logins = 0
+        return True
+    return False
 
 
 def login_with_password(
@@ -361,11 +367,14 @@ def change_password(
             attempt.throttle.failed(username=attempt.username, client=attempt.client)
 
             def remember_failure(side: Session) -> None:
-                if count:
-                    _count_failure(side, account_id, policy, now=now)
+                locked = count and _count_failure(side, account_id, policy, now=now)
                 ctx.audit.append(
                     side, Event(Action.AUTH_PASSWORD_CHANGE, Outcome.DENIED, targets=(str(account_id),), reason=reason)
                 )
+                if locked:
+                    ctx.audit.append(
+                        side, Event(Action.AUTH_LOCKOUT, Outcome.DENIED, targets=(str(account_id),), reason=reason)
+                    )
 
             on_failure(remember_failure)
 

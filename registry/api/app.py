@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from registry.api.errors import install_error_handlers
 from registry.api.middleware import (
@@ -63,7 +64,8 @@ def create_app(runtime: Runtime, *, scheduler: bool = False) -> FastAPI:
         runtime.jobs.shutdown()
         sequencer.stop()
 
-    app = FastAPI(
+    # The API docs' scripts and styles are served by the service itself (no outside host).
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="registry",
         version="1",

@@ -28,10 +28,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from registry.audit.actions import Action, Outcome
 from registry.audit.canonical import ENTRY_COLUMNS, record_bytes
 from registry.audit.checkpoints import Checkpoint, CheckpointError, parse_signed_note
+from registry.audit.log import AuditTrail, Event
 from registry.audit.merkle import Frontier, leaf_hash
 from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf, AuditNode
+from registry.audit.sink import CheckpointSink
 from registry.db import create_engine, is_sqlite, read_only, same_login
 
 Progress = Callable[[int, int], None]
@@ -356,3 +359,23 @@ def _checked_in_worker(bounds: tuple[int, int]) -> Checked:
     assert _worker_engine is not None
     with Session(_worker_engine) as session:
         return _checked_leaves(session, *bounds)
+
+
+def sink_witness(sink: CheckpointSink, *, in_data_dir: bool) -> Witness | None:
+    """The checkpoint sink's newest note as a witness (None while it holds none); raises
+    `CheckpointError` or `OSError` when the note cannot be used."""
+    held = sink.newest()
+    if held is None:
+        return None
+    where = " inside the data directory, so not independent" if in_data_dir else ""
+    return Witness(f"the checkpoint sink {sink}{where}", held)
+
+
+def record(session: Session, trail: AuditTrail, report: VerifyReport) -> None:
+    """A verify run on the record (`/metrics` and the alerts read it): allowed when the log
+    verified, denied with its first problem otherwise (sizes and sequence numbers only)."""
+    if report.ok:
+        event = Event(Action.AUDIT_VERIFY, Outcome.ALLOWED, reason=f"verified {report.size} entries")
+    else:
+        event = Event(Action.AUDIT_VERIFY, Outcome.DENIED, reason=report.problems[0][:200])
+    trail.append(session, event)

@@ -46,6 +46,6 @@ async def readyz(request: Request, runtime: RuntimeDep) -> Response:
 
 
 @router.get("/metrics")
-def prometheus() -> Response:
-    body, content_type = metrics.exposition()
+def prometheus(runtime: RuntimeDep) -> Response:
+    body, content_type = metrics.exposition(runtime)
     return Response(body, media_type=content_type)
