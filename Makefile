@@ -43,6 +43,6 @@ mutate: $(STAMP)
 # Every wheel the service needs (the project's own and its dependencies'), for an install
 # on an isolated network of the same platform and Python (docs/operations.md, "Install").
 wheelhouse: $(STAMP)
-	rm -rf wheelhouse
+	rm -rf wheelhouse build  # never a stale file of an earlier build in the wheel
 	$(VENV)/bin/pip wheel -q -w wheelhouse .
 	@echo "wheelhouse/: pip install --no-index --find-links wheelhouse registry"

@@ -31,7 +31,7 @@ from registry.audit.checkpoints import CheckpointError, parse_signed_note, verif
 from registry.audit.log import Actor, AuditTrail, Event
 from registry.audit.proofs import latest_checkpoint
 from registry.audit.sink import CheckpointSink, WitnessConflict
-from registry.audit.verify import Timeliness, Witness, sink_witness, verify_log
+from registry.audit.verify import Timeliness, VerifyReport, Witness, sink_witness, verify_log
 from registry.audit.verify import record as record_verify
 from registry.bootstrap import initialise
 from registry.context import actor_of
@@ -43,7 +43,7 @@ from registry.errors import RegistryError
 from registry.logs import configure_logging
 from registry.maintenance import RotationTarget, retention_work, rotation_work
 from registry.residence.importer import Rejection, import_file
-from registry.runtime import open_runtime
+from registry.runtime import Runtime, open_runtime
 from registry.settings import Profile, Settings
 
 # No locals in tracebacks: they could hold the personal values being imported or created.
@@ -89,31 +89,54 @@ def init(
 ) -> None:
     """Create the data directory, keys and schema, and the bootstrap administrator."""
     settings = _settings()
-    if password_file is not None and password_file.exists():
-        console.print(f"[red]{password_file} exists: the password file must be new[/red]")
-        raise typer.Exit(2)
+    handle = None
+    if password_file is not None:
+        # Created now, exclusive and 0600 (never an existing file, never through a link):
+        # if it cannot be, nothing is initialised and no password is lost.
+        try:
+            handle = os.fdopen(os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "w")
+        except OSError as exc:
+            console.print(f"[red]cannot create {password_file} ({exc.strerror}): it must be a new file[/red]")
+            raise typer.Exit(2) from None
     try:
         result = initialise(settings, suite=suite)
-    except RegistryError as exc:
-        console.print(f"[red]{exc.detail}[/red]")
-        raise typer.Exit(2) from None
+    except BaseException as exc:
+        if handle is not None and password_file is not None:  # nothing was written to it
+            handle.close()
+            password_file.unlink(missing_ok=True)
+        if isinstance(exc, RegistryError):
+            console.print(f"[red]{exc.detail}[/red]")
+            raise typer.Exit(2) from None
+        raise
     console.print(f"registry initialised in {settings.data_dir.resolve()}")
-    if result.admin_password is None:
+    if handle is not None:
+        with handle:
+            if result.admin_password is not None:
+                try:
+                    handle.write(f"{result.admin_username}\n{result.admin_password}\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                except OSError:  # a full disk: the password must not be lost
+                    console.print("[red]the password file could not be written: the password follows[/red]")
+                    _show_password(result.admin_username, result.admin_password)
+                    return
+                console.print(
+                    f"[bold]Bootstrap administrator[/bold]: username [cyan]{result.admin_username}[/cyan]; "
+                    f"password written to {password_file} (0600): read it, then delete the file"
+                )
+                return
+        if password_file is not None:  # an initialised registry: no new password
+            password_file.unlink(missing_ok=True)
         return
-    if password_file is not None:
-        # Created 0600 and exclusive: never readable by others, never an existing file.
-        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(f"{result.admin_username}\n{result.admin_password}\n")
-        console.print(
-            f"[bold]Bootstrap administrator[/bold]: username [cyan]{result.admin_username}[/cyan]; "
-            f"password written to {password_file} (0600): read it, then delete the file"
-        )
-        return
+    if result.admin_password is not None:
+        _show_password(result.admin_username, result.admin_password)
+
+
+def _show_password(username: str | None, password: str) -> None:
     # Printed once, to the terminal only; it is stored nowhere but as a hash.
     console.print(
-        f"[bold]Bootstrap administrator[/bold]: username [cyan]{result.admin_username}[/cyan] "
-        f"password [cyan]{result.admin_password}[/cyan]  (shown once: keep it now)"
+        f"[bold]Bootstrap administrator[/bold]: username [cyan]{username}[/cyan] "
+        f"password [cyan]{password}[/cyan]  (shown once: keep it now)"
     )
 
 
@@ -340,6 +363,13 @@ def audit_verify(
     workers: Annotated[int, typer.Option(min=1, help="processes recomputing leaf hashes side by side")] = (
         os.cpu_count() or 1
     ),
+    record: Annotated[
+        bool,
+        typer.Option(
+            help="put the result on the record (`audit:verify`, read by /metrics) for a scheduled run; "
+            "never when verifying evidence: it writes to the log it checks"
+        ),
+    ] = False,
     require_witness: Annotated[
         bool | None,
         typer.Option(
@@ -393,8 +423,8 @@ def audit_verify(
     required = settings.profile is Profile.PRODUCTION if require_witness is None else require_witness
     if required and not report.witnesses:
         report.fail("a witness is required: the checkpoint sink holds no checkpoint yet and no --against was given")
-    with transaction(runtime.engine) as session:  # on the record, for /metrics and the alerts
-        record_verify(session, AuditTrail(runtime.clock, Actor("system")), report)
+    if record:
+        _record_verify(runtime, report)
     if report.ok:
         console.print(
             f"audit log verified: {report.size} entries, {report.checkpoints_checked} checkpoints, "
@@ -410,6 +440,14 @@ def audit_verify(
     for problem in report.problems[:20]:
         console.print(f"[red]- {problem}[/red]")
     raise typer.Exit(1)
+
+
+def _record_verify(runtime: Runtime, report: VerifyReport) -> None:
+    try:
+        with transaction(runtime.engine) as session:
+            record_verify(session, AuditTrail(runtime.clock, Actor("system")), report)
+    except Exception as exc:  # a read-only login, a standby: the result above still stands
+        console.print(f"[yellow]the result could not be recorded ({type(exc).__name__})[/yellow]")
 
 
 @demo_app.command("seed")

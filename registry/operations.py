@@ -18,6 +18,7 @@ from registry.audit.actions import Action, Outcome
 from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
 from registry.audit.sequencer import LOOKBACK_IDS
 from registry.clock import Clock
+from registry.db import read_only
 from registry.jobs.models import Job, JobStatus, SweepRun
 
 
@@ -35,7 +36,7 @@ class Figures:
     lockouts: int
     accounts_locked: int  # now
     jobs: dict[tuple[str, str], int]  # (kind family, status) → count
-    running_done: dict[str, tuple[int, int | None]]  # running job kind → (done, total)
+    running_done: dict[str, tuple[int, int | None]]  # running job family → (done, total)
     sweeps_last_day: dict[str, date] = field(default_factory=dict)
 
 
@@ -45,7 +46,8 @@ def _count(session: Session, *where: sa.ColumnElement[bool]) -> int:
 
 def figures(engine: Engine, clock: Clock) -> Figures:
     now = clock.now()
-    with Session(engine) as session:
+    # A reader: on SQLite a WAL snapshot, never the one writer's lock (a scrape holds up no write).
+    with Session(read_only(engine)) as session:
         size = session.exec(select(sa.func.max(AuditLeaf.seq))).one()
         newest_sequenced = session.exec(select(sa.func.max(AuditLeaf.entry_id))).one() or 0
         unsequenced = (
@@ -55,7 +57,9 @@ def figures(engine: Engine, clock: Clock) -> Figures:
             .where(col(AuditEntry.id) > newest_sequenced - LOOKBACK_IDS, col(AuditLeaf.entry_id).is_(None))
         )
         pending, oldest = session.exec(unsequenced).one()
-        checkpoint = session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.size).desc())).first()
+        checkpoint = session.exec(
+            select(AuditCheckpoint.size, AuditCheckpoint.timestamp).order_by(col(AuditCheckpoint.size).desc()).limit(1)
+        ).first()
         verify_runs = {
             outcome: n
             for outcome, n in session.exec(
@@ -68,6 +72,7 @@ def figures(engine: Engine, clock: Clock) -> Figures:
             select(AuditEntry.outcome, AuditEntry.at)
             .where(col(AuditEntry.action) == Action.AUDIT_VERIFY)
             .order_by(col(AuditEntry.id).desc())
+            .limit(1)
         ).first()
         jobs: dict[tuple[str, str], int] = {}
         for kind, status, n in session.exec(
@@ -75,12 +80,13 @@ def figures(engine: Engine, clock: Clock) -> Figures:
         ):
             family = kind.split(":", 1)[0]  # `rotation:kek`, `sweep:retention`: the kind's family
             jobs[(family, status)] = jobs.get((family, status), 0) + n
-        running = {
-            kind: (done, total)
-            for kind, done, total in session.exec(
-                select(Job.kind, Job.done, Job.total).where(col(Job.status) == JobStatus.RUNNING)
-            )
-        }
+        running: dict[str, tuple[int, int | None]] = {}
+        for kind, done, total in session.exec(
+            select(Job.kind, Job.done, Job.total).where(col(Job.status) == JobStatus.RUNNING)
+        ):
+            family = kind.split(":", 1)[0]
+            d, t = running.get(family, (0, 0))
+            running[family] = (d + done, None if total is None or t is None else t + total)
         sweeps = {
             name: day
             for name, day in session.exec(
@@ -93,8 +99,8 @@ def figures(engine: Engine, clock: Clock) -> Figures:
             tree_size=0 if size is None else int(size) + 1,
             pending_entries=int(pending),
             oldest_pending_age_s=0.0 if oldest is None else max(0.0, (now - _aware(oldest)).total_seconds()),
-            checkpoint_size=0 if checkpoint is None else checkpoint.size,
-            checkpoint_age_s=None if checkpoint is None else max(0.0, now.timestamp() - checkpoint.timestamp),
+            checkpoint_size=0 if checkpoint is None else checkpoint[0],
+            checkpoint_age_s=None if checkpoint is None else max(0.0, now.timestamp() - checkpoint[1]),
             verify_runs=verify_runs,
             verify_last_ok=None if last_verify is None else last_verify[0] == Outcome.ALLOWED,
             verify_last_at=None if last_verify is None else _aware(last_verify[1]),

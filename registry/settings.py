@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     alert_heavy_reader_factor: float = Field(default=5.0, gt=1)
     alert_office_hours: tuple[int, int] = (7, 20)
     alert_timezone: str = "Asia/Shanghai"
+    # When set, `/metrics` answers only `Authorization: Bearer <this>` (Prometheus:
+    # `authorization.credentials_file`): its figures (lockouts) are for the monitoring host.
+    metrics_token: SecretStr = SecretStr("")
     # Printed documents (`registry.documents`): a TrueType-outline CJK font, embedded in
     # every PDF (Debian's fonts-wqy-microhei, installed by scripts/system-deps).
     document_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")

@@ -30,6 +30,7 @@ from registry.jobs.models import Job, JobStatus
 from registry.jobs.runner import Work
 from registry.maintenance import RotationTarget, retention_work, rotation_work
 from registry.runtime import Runtime
+from registry.settings import Profile
 
 WorkFor = Callable[[Runtime, AuditTrail, date], Work]
 log = logging.getLogger("registry.sweeps")
@@ -122,6 +123,10 @@ def _audit_verify(runtime: Runtime, trail: AuditTrail, on: date) -> Work:
                 ),
                 progress=progress,
             )
+            if settings.profile is Profile.PRODUCTION and not report.witnesses:
+                # As `registry audit verify` requires there: a log checked only against itself
+                # could have lost its tail with its checkpoints.
+                report.fail("a witness is required: the checkpoint sink holds no checkpoint")
         with transaction(runtime.engine) as session:
             record_verify(session, trail, report)
         if not report.ok:

@@ -62,6 +62,8 @@ def families(f: Figures) -> Iterator[Metric]:
     yield CounterMetricFamily("registry_login_failures", "Refused password logins", value=f.login_failures)
     yield CounterMetricFamily("registry_login_lockouts", "Accounts locked by failed attempts", value=f.lockouts)
     yield _gauge("registry_accounts_locked", "Accounts locked now", f.accounts_locked)
+    bad = sum(n for (_, status), n in f.jobs.items() if status in ("failed", "interrupted"))
+    yield CounterMetricFamily("registry_jobs_ended_badly", "Jobs that failed or were interrupted", value=bad)
     jobs = GaugeMetricFamily("registry_jobs", "Jobs by kind family and status", labels=["kind", "status"])
     for (kind, status), n in sorted(f.jobs.items()):
         jobs.add_metric([kind, status], n)

@@ -15,6 +15,8 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_entry"
+    # `/metrics` counts entries by action and outcome on every scrape (`registry.operations`).
+    __table_args__ = (sa.Index("ix_audit_entry_action_outcome", "action", "outcome"),)
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
     at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

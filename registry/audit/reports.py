@@ -131,7 +131,8 @@ def alerts(session: Session, policy: AlertPolicy, *, now: datetime) -> list[Aler
             found.append(Alert("integrity", entry.actor_id, entry.at, 1, (entry.id,)))
         if entry.break_glass_grant is not None or entry.action.endswith(":break-glass"):
             found.append(Alert("break_glass", entry.actor_id, entry.at, 1, (entry.id,)))
-        if entry.outcome == "denied" and entry.actor_id is not None:
+        # A lockout is the service's answer to the burst, not one more attempt in it.
+        if entry.outcome == "denied" and entry.actor_id is not None and entry.action != Action.AUTH_LOCKOUT:
             window = [e for e in denials[entry.actor_id] if entry.at - e.at <= policy.window] + [entry]
             denials[entry.actor_id] = window
             if len(window) == policy.denial_burst:

@@ -9,11 +9,15 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
+from registry.api.app import create_app
 from registry.scheduler import Scheduler
 from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
 
@@ -109,3 +113,15 @@ def test_the_alert_rules_name_only_metrics_the_service_exposes(client):
     rules = (RULES / "alerts.yml").read_text()
     named = set(re.findall(r"\b(registry_[a-z_]+)", rules))
     assert named and named <= exposed | {"registry"}, named - exposed
+
+
+def test_a_metrics_token_shuts_metrics_to_everyone_else(runtime):
+    guarded = replace(
+        runtime, settings=runtime.settings.model_copy(update={"metrics_token": SecretStr("s3cret-token")})
+    )
+    with TestClient(create_app(guarded), raise_server_exceptions=False) as client:
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        got = client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
+        assert got.status_code == 200 and "registry_audit_tree_size" in got.text
+        assert client.get("/healthz").status_code == 200  # only the figures are shut

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
+from typing import Annotated
+
 import sqlalchemy as sa
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -45,7 +48,10 @@ async def readyz(request: Request, runtime: RuntimeDep) -> Response:
     return problem(503, "Not ready", "a dependency is not ready", checks=checks)
 
 
-@router.get("/metrics")
-def prometheus(runtime: RuntimeDep) -> Response:
+@router.get("/metrics", responses={401: {"description": "`REGISTRY_METRICS_TOKEN` is set and was not sent"}})
+def prometheus(runtime: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> Response:
+    expected = runtime.settings.metrics_token.get_secret_value()
+    if expected and not hmac.compare_digest((authorization or "").encode(), f"Bearer {expected}".encode()):
+        return problem(401, "Unauthorized", "the metrics token is required")
     body, content_type = metrics.exposition(runtime)
     return Response(body, media_type=content_type)
