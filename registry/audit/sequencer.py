@@ -65,8 +65,12 @@ _NEWEST_IDS = sa.select(
 )
 
 
-def _lead(session: Session) -> bool:
+def _lead(session: Session, *, wait: bool = False) -> bool:
+    """Whether this transaction sequences; with `wait`, after whoever does now has committed."""
     if session.get_bind().dialect.name != "postgresql":
+        return True
+    if wait:
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(LEADER_LOCK)))
         return True
     return bool(session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(LEADER_LOCK))).scalar())
 
@@ -94,13 +98,14 @@ class Sequencer:
         self._last_window_scan = 0.0
         self._checked_checkpoint_at: float | None = None
 
-    def sequence_batch(self) -> int:
-        """Sequence up to `batch` committed entries; returns how many."""
+    def sequence_batch(self, *, wait: bool = False) -> int:
+        """Sequence up to `batch` committed entries; returns how many. `wait` (PostgreSQL):
+        when another process or thread leads, wait for its batch to commit, then look."""
         floor = self._scan_floor()
         if floor is None:
             return 0  # no write transaction: on SQLite it would queue every request behind it
         with transaction(self.engine) as session:
-            if not _lead(session):
+            if not _lead(session, wait=wait):
                 return 0
             size = tree_size(session)
             cached = self._frontier
@@ -191,7 +196,9 @@ class Sequencer:
         """Sequence everything committed so far (CLI, tests, shutdown)."""
         self._last_full_scan = None  # look at the whole log once: no straggler is left behind
         total = 0
-        while count := self.sequence_batch():
+        # Waiting for the lead: a background sequencer's batch in flight is committed before
+        # this one looks, so on return everything committed before the call is sequenced.
+        while count := self.sequence_batch(wait=True):
             total += count
         return total
 
