@@ -13,34 +13,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from registry.api.problems import BY_STATUS, problem_body
 from registry.errors import RegistryError
 
 log = logging.getLogger("registry.api")
 PROBLEM = "application/problem+json"
 
-_SLUGS = {
-    400: "bad-request",
-    401: "unauthenticated",
-    403: "forbidden",
-    404: "not-found",
-    405: "method-not-allowed",
-    409: "conflict",
-    412: "precondition-failed",
-    413: "body-too-large",
-    415: "unsupported-media-type",
-    422: "invalid-input",
-    428: "precondition-required",
-    429: "too-many-requests",
-    500: "internal-error",
-    503: "unavailable",
-}
-
 
 def problem(
     status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: object
 ) -> JSONResponse:
-    body = {"type": f"/problems/{_SLUGS.get(status, 'error')}", "title": title, "status": status, "detail": detail}
-    body.update(extra)
+    body = problem_body(status, title, detail, **extra)
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
@@ -86,7 +69,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
         detail = "no such resource"
     return problem(
         exc.status_code,
-        _SLUGS.get(exc.status_code, "error").replace("-", " ").capitalize(),
+        BY_STATUS.get(exc.status_code, "error").replace("-", " ").capitalize(),
         detail,
         headers=exc.headers,
     )

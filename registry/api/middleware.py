@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry.accounts.throttle import THROTTLED, LoginThrottle
 from registry.api import metrics
+from registry.api.problems import problem_body
 from registry.logs import request_id_var
 
 log = logging.getLogger("registry.access")
@@ -40,7 +41,7 @@ TARPIT_S = 1.0  # how long the door holds a refused login before it answers 429
 def _problem_messages(
     status: int, slug: str, title: str, detail: str, headers: Sequence[tuple[bytes, bytes]] = ()
 ) -> tuple[Message, Message]:
-    body = json.dumps({"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail}).encode()
+    body = json.dumps(problem_body(status, title, detail, slug=slug)).encode()
     start = {
         "type": "http.response.start",
         "status": status,

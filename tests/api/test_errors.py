@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from registry.api.problems import BY_STATUS, TYPES
 from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
@@ -118,3 +119,23 @@ def test_openapi_document(client):
     spec = client.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.1")
     assert "/api/v1/users/{account_id}" in spec["paths"]
+
+
+def test_every_problem_carries_the_request_id_and_its_type_is_a_page(client, admin):
+    """Issue 21: a client quotes the request id of any refusal, and each `type` is a page of
+    the served documentation saying what happened and what to do."""
+    refusals = [
+        client.get("/api/v1/org-units"),  # 401
+        client.get("/api/v1/persons/not-a-uuid", headers=admin | {"X-Purpose": "registration"}),  # 4xx
+        client.post("/api/v1/org-units", content=b'{"code": "3', headers=admin | {"content-type": "application/json"}),
+        client.get("/api/v1/no-such-route", headers=admin),
+    ]
+    for refused in refusals:
+        body = refused.json()
+        assert body["request_id"] == refused.headers["x-request-id"], body
+        page = client.get(body["type"])
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), body["type"]
+        assert "What to do" in page.text and "http" not in page.text
+    assert {t.slug for t in TYPES} >= set(BY_STATUS.values())
+    assert all(client.get(f"/problems/{t.slug}").status_code == 200 for t in TYPES)
+    assert client.get("/problems/no-such-type").status_code == 404

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Header, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from registry.api import metrics
+from registry.api import metrics, problems
 from registry.api.deps import RuntimeDep
 from registry.api.errors import problem
 from registry.db import schema_is_current
@@ -55,3 +55,17 @@ def prometheus(runtime: RuntimeDep, authorization: Annotated[str | None, Header(
         return problem(401, "Unauthorized", "the metrics token is required")
     body, content_type = metrics.exposition(runtime)
     return Response(body, media_type=content_type)
+
+
+@router.get("/problems", include_in_schema=False)
+def problem_types() -> HTMLResponse:
+    return HTMLResponse(problems.index())
+
+
+@router.get("/problems/{slug}", include_in_schema=False)
+def problem_type(slug: str) -> Response:
+    """The page each problem `type` names (RFC 9457: a type URI a person can read)."""
+    found = problems.page(slug)
+    if found is None:
+        return problem(404, "Not found", "no such problem type")
+    return HTMLResponse(found)
