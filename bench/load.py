@@ -18,10 +18,10 @@ BENCH.md scenarios 1-3 over real HTTP, with a ratio to the baseline measured in 
 3. Both services start as uvicorn subprocesses on loopback with the same worker count:
    `registry serve --workers W` and `uvicorn bench.baseline.app:app --workers W`.
 4. Over HTTP, before any timing: a police account scoped to the whole demo city and a
-   corrections account for district 320571 (registry; the baseline has one static token);
+   corrections account for district 990171 (registry; the baseline has one static token);
    2,000 sampled residents are looked up by ID number on each service and their active
    registration id read from that service's database; 5 casefiles with 25 events each are
-   created on each service for male residents of 320571 (the same persons on both).
+   created on each service for male residents of 990171 (the same persons on both).
 5. For each scenario and each concurrency, a load client process (`bench.load_client`) runs
    against one service, then against the other, back to back (the order alternates from one
    pair to the next): `--warmup` s not recorded, then `--duration` s recorded. Recorded:
@@ -164,7 +164,7 @@ class Service:
 
 
 def _registry_accounts(service: Service, admin: tuple[str, str]) -> None:
-    """A police account over the whole demo city and a corrections account for 320571."""
+    """A police account over the whole demo city and a corrections account for 990171."""
 
     def token(username: str, password: str) -> str:
         form = {"grant_type": "password", "username": username, "password": password}
@@ -173,7 +173,7 @@ def _registry_accounts(service: Service, admin: tuple[str, str]) -> None:
         return str(response.json()["access_token"])
 
     admin_headers = {"Authorization": f"Bearer {token(*admin)}"}
-    for username, role, unit in (("bench.police", "police", DEMO_ROOT), ("bench.corrections", "corrections", "320571")):
+    for username, role, unit in (("bench.police", "police", DEMO_ROOT), ("bench.corrections", "corrections", "990171")):
         body = {"username": username, "display_name": username, "roles": [role], "org_unit": unit, "password": PASSWORD}
         created = httpx.post(f"{service.base}/api/v1/users", json=body, headers=admin_headers, timeout=60)
         created.raise_for_status()
@@ -227,7 +227,7 @@ def _casefiles(service: Service, person_ids: list[str], on: date) -> list[str]:
     made = []
     with httpx.Client(base_url=service.base, headers=headers, timeout=60) as http:
         for person in person_ids:
-            body = {"person_id": person, "kind": "community_correction", "org_unit": "320571", "details": CORRECTION}
+            body = {"person_id": person, "kind": "community_correction", "org_unit": "990171", "details": CORRECTION}
             created = http.post("/api/v1/casefiles", json=body)
             if created.status_code != 201:
                 raise RuntimeError(f"{service.name} casefile: {created.status_code} {created.text[:300]}")
@@ -473,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         subjects = [
             r.id_number
             for r in sample
-            if r.dwelling_org_unit.startswith("320571") and int(r.id_number[16]) % 2 == 1  # male: odd sequence
+            if r.dwelling_org_unit.startswith("990171") and int(r.id_number[16]) % 2 == 1  # male: odd sequence
         ][:CASEFILES]
         casefiles = {s.name: _casefiles(s, [_person_id(s, n) for n in subjects], on) for s in (registry, baseline)}
         seeded_file = work / "seeded-id-numbers.txt"

@@ -455,8 +455,13 @@ def demo_seed_command(
     persons: Annotated[int, typer.Option(min=1, help="synthetic residents to create")],
     seed: Annotated[int, typer.Option(help="generator seed; the same seed twice adds nothing")] = 0,
     org_unit: Annotated[str | None, typer.Option(help="seed only this org unit's subtree")] = None,
+    alongside_real_units: Annotated[
+        bool, typer.Option(help="seed even though the registry holds org units of its own (not the demo tree's)")
+    ] = False,
 ) -> None:
-    """Create the synthetic 测试市 tree if absent, then N residents with dwellings and registrations."""
+    """Create the synthetic 测试市 tree (root 990100, a code no real division has) if absent,
+    then N residents with dwellings and registrations. Refused on a registry with units of
+    its own unless --alongside-real-units."""
     runtime = open_runtime(_settings())
     try:
         with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
@@ -467,6 +472,7 @@ def demo_seed_command(
                 seed=seed,
                 org_unit=org_unit,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                alongside_real_units=alongside_real_units,
             )
     except RegistryError as exc:
         console.print(f"[red]{exc.detail}[/red]")

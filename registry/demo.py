@@ -16,7 +16,8 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
 from registry.access.models import OrgUnit
 from registry.access.policy import Role
@@ -28,25 +29,28 @@ from registry.audit.log import Actor, AuditTrail
 from registry.clock import today
 from registry.context import Context
 from registry.db import transaction
-from registry.errors import NotFound
+from registry.errors import Conflict, NotFound
 from registry.people.synthetic import SyntheticPeople
 from registry.residence.importer import SYSTEM_ACTOR_ID, ImportCounts, Progress, ResidenceRow, import_rows
 from registry.runtime import Runtime
 
-__all__ = ["DEMO_ROOT", "DEMO_TREE", "SeedCounts", "ensure_demo_tree", "seed", "seed_rows"]
+__all__ = ["DEMO_CODES", "DEMO_ROOT", "DEMO_TREE", "SeedCounts", "ensure_demo_tree", "seed", "seed_rows"]
 
-DEMO_ROOT = "320500"
+# A root no real division has (GB/T 2260 has no province 99): demo units never mix with a
+# real tree, whatever codes it uses (issue 21).
+DEMO_ROOT = "990100"
 # (code, name, parent): city → two districts → streets. Names say 测试/示范/样例 (test, demo, sample).
 DEMO_TREE: tuple[tuple[str, str, str | None], ...] = (
-    ("320500", "测试市", None),
-    ("320571", "测试市示范区", "320500"),
-    ("320505", "测试市样例区", "320500"),
-    ("320571001", "示范区测试街道", "320571"),
-    ("320571002", "示范区样本街道", "320571"),
-    ("320571003", "示范区演示街道", "320571"),
-    ("320505001", "样例区模拟街道", "320505"),
-    ("320505002", "样例区虚构街道", "320505"),
+    ("990100", "测试市", None),
+    ("990171", "测试市示范区", "990100"),
+    ("990105", "测试市样例区", "990100"),
+    ("990171001", "示范区测试街道", "990171"),
+    ("990171002", "示范区样本街道", "990171"),
+    ("990171003", "示范区演示街道", "990171"),
+    ("990105001", "样例区模拟街道", "990105"),
+    ("990105002", "样例区虚构街道", "990105"),
 )
+DEMO_CODES = frozenset(code for code, _, _ in DEMO_TREE)
 _ROADS = ("测试路", "样本街", "示范大道", "演示巷", "模拟路", "虚构街")
 _DORMS = ("测试园区宿舍", "样本工地宿舍", "示范学院宿舍")
 
@@ -178,10 +182,22 @@ def seed(
     progress: Progress | None = None,
     org_unit: str | None = None,
     batch_size: int | None = None,
+    alongside_real_units: bool = False,
 ) -> SeedCounts:
     """The demo tree (if absent), then `persons` synthetic residents in `org_unit`'s
     leaf units (default: the whole demo city), each with a dwelling and an active
-    registration."""
+    registration. Refused on a registry that holds other units (a live one) unless
+    `alongside_real_units`: fake residents in a real registry are easily taken for real."""
+    if not alongside_real_units:
+        with transaction(runtime.engine) as session:
+            real = session.exec(
+                select(sa.func.count()).select_from(OrgUnit).where(col(OrgUnit.code).not_in(DEMO_CODES))
+            ).one()
+        if real:
+            raise Conflict(
+                f"demo.real_units: this registry holds {real} org units of its own; seed demo data beside them "
+                "only when meant (--alongside-real-units)"
+            )
     created_units = ensure_demo_tree(runtime)
     with transaction(runtime.engine) as session:
         units = leaf_units(session, org_unit or DEMO_ROOT)

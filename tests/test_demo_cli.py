@@ -9,6 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import sqlalchemy as sa
+
+from registry.db import transaction
+from registry.demo import DEMO_ROOT, DEMO_TREE
+from registry.runtime import open_runtime
+from registry.settings import Settings
+
 REGISTRY = str(Path(sys.executable).parent / "registry")
 SUMMARY = re.compile(
     r"seeded: (\d+) org units, (\d+) persons, (\d+) dwellings, (\d+) registrations "
@@ -41,3 +48,24 @@ def test_demo_seed_then_audit_verify(tmp_path):
     verified = _run(env, "audit", "verify")
     assert verified.returncode == 0, verified.stderr
     assert "audit log verified" in verified.stderr
+
+
+def test_demo_seed_never_mixes_into_a_real_tree_unless_told(tmp_path):
+    """Demo units live under 990100, a code no real division has; on a registry with units
+    of its own the seed is refused, unless asked for by name (issue 21)."""
+    assert DEMO_ROOT.startswith("99") and all(code.startswith("99") for code, _, _ in DEMO_TREE)
+    env = {**os.environ, "REGISTRY_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    assert _run(env, "init").returncode == 0
+    runtime = open_runtime(Settings(data_dir=tmp_path / "data"))
+    with transaction(runtime.engine) as session:
+        session.execute(
+            sa.text("INSERT INTO org_unit (code, name, path, created_at) VALUES ('320500', 'x', '/320500/', :at)"),
+            {"at": runtime.clock.now()},
+        )
+    runtime.engine.dispose()
+    refused = _run(env, "demo", "seed", "--persons", "5")
+    assert (
+        refused.returncode == 1 and "demo.real_units" in refused.stderr and "--alongside-real-units" in refused.stderr
+    )
+    told = _run(env, "demo", "seed", "--persons", "5", "--alongside-real-units")
+    assert told.returncode == 0, told.stderr

@@ -221,7 +221,7 @@ def create_app(engine: sa.Engine, token: str) -> FastAPI:
             raise HTTPException(409, {"person_id": str(existing)})
         now = datetime.now(UTC)
         person = Person(
-            org_unit_code=body.org_unit or "320571",
+            org_unit_code=body.org_unit or "990171",
             name=body.name,
             id_number=parsed.value,
             sex=parsed.sex,

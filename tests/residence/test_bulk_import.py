@@ -26,7 +26,7 @@ from registry.residence import dwellings, registrations
 from registry.residence.importer import import_rows, system_context
 from registry.residence.models import Registration
 
-UNITS = ["320571001", "320505002"]
+UNITS = ["990171001", "990105002"]
 
 
 def _entries(runtime, action: str) -> list[AuditEntry]:

@@ -98,7 +98,7 @@ def _bad_rows(on, units: list[str]) -> list[tuple[ResidenceRow, str]]:
             "uscc: check character does not match",
         ),
         (base(registered_on=on - timedelta(days=31)), "registered_on: before arrived_on"),
-        (base(dwelling_org_unit="320571999"), "dwelling_org_unit: org unit not found"),
+        (base(dwelling_org_unit="990171999"), "dwelling_org_unit: org unit not found"),
         # Fails in the registration service, after its person and dwelling were written
         # in the row's SAVEPOINT: both must be rolled back (a later good row reuses the address).
         (base(basis="employment", dwelling_address=shared_address), "employer: employment needs"),
@@ -218,24 +218,24 @@ def test_import_lands_good_rows_once_and_reports_bad_rows_without_values(runtime
 def test_org_unit_option_limits_the_import_to_a_subtree(runtime, tmp_path):
     ensure_demo_tree(runtime)
     on = today(runtime.clock)
-    rows = seed_rows(6, seed=7, units=["320571001", "320505001"], on=on)
+    rows = seed_rows(6, seed=7, units=["990171001", "990105001"], on=on)
     rows = [replace(r, dwelling_kind="owned", landlord_id_number=None, pledge_signed_on=None) for r in rows]
     source = tmp_path / "two-districts.csv"
     _write_csv(source, rows)
-    inside = sum(1 for r in rows if r.dwelling_org_unit.startswith("320505"))
+    inside = sum(1 for r in rows if r.dwelling_org_unit.startswith("990105"))
     rejected: list = []
-    counts = import_file(runtime, source, org_unit="320505", on_reject=rejected.append)
+    counts = import_file(runtime, source, org_unit="990105", on_reject=rejected.append)
     assert counts.imported == inside and counts.rejected == len(rows) - inside
     assert all("dwelling_org_unit: org unit not found" in r.reason for r in rejected)
     with transaction(runtime.engine) as session:
         units = set(session.exec(select(Registration.org_unit_code)))
-    assert units <= {"320505001"}
+    assert units <= {"990105001"}
 
 
 def test_ndjson_rows_and_unusable_lines(runtime, tmp_path):
     ensure_demo_tree(runtime)
     on = today(runtime.clock)
-    good = seed_rows(3, seed=11, units=["320571002"], on=on)
+    good = seed_rows(3, seed=11, units=["990171002"], on=on)
     lines = []
     for row in good:
         values = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in asdict(row).items()}
@@ -287,7 +287,7 @@ def test_import_command_writes_rejects_and_a_summary(tmp_path):
     env = {**os.environ, "REGISTRY_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
     subprocess.run([registry, "init"], env=env, capture_output=True, timeout=60, check=True)
     subprocess.run([registry, "demo", "seed", "--persons", "1"], env=env, capture_output=True, timeout=120, check=True)
-    rows = seed_rows(4, seed=5, units=["320571001"], on=today(SystemClock()))  # the CLI runs on the system clock
+    rows = seed_rows(4, seed=5, units=["990171001"], on=today(SystemClock()))  # the CLI runs on the system clock
     bad_id = rows[2].id_number[:17] + ("0" if rows[2].id_number[17] != "0" else "1")
     rows[2] = replace(rows[2], id_number=bad_id)
     source, rejects = tmp_path / "in.csv", tmp_path / "rejects.csv"
@@ -319,24 +319,24 @@ def test_an_import_never_takes_over_a_person_another_unit_holds(runtime, tmp_pat
     move them, and the move is on the record."""
     ensure_demo_tree(runtime)
     on = today(runtime.clock)
-    [row] = seed_rows(1, seed=11, units=["320505001"], on=on)
+    [row] = seed_rows(1, seed=11, units=["990105001"], on=on)
     row = replace(row, dwelling_kind="owned", landlord_id_number=None, pledge_signed_on=None)
     first = tmp_path / "held-in-b.csv"
     _write_csv(first, [row])
-    assert import_file(runtime, first, org_unit="320505").imported == 1
+    assert import_file(runtime, first, org_unit="990105").imported == 1
     with transaction(runtime.engine) as session:  # the person leaves B's dwelling (departure)
         session.execute(sa.update(Registration).values(status="departed", departed_on=on))
-    arrival = replace(row, dwelling_org_unit="320571001", dwelling_address=row.dwelling_address + "A")
+    arrival = replace(row, dwelling_org_unit="990171001", dwelling_address=row.dwelling_address + "A")
     second = tmp_path / "arrives-in-a.csv"
     _write_csv(second, [arrival])
     rejected: list = []
-    counts = import_file(runtime, second, org_unit="320571", on_reject=rejected.append)
+    counts = import_file(runtime, second, org_unit="990171", on_reject=rejected.append)
     assert (counts.imported, counts.rejected) == (0, 1)
     assert "jurisdiction" in rejected[0].reason
     with transaction(runtime.engine) as session:
-        assert set(session.exec(select(Person.org_unit_code))) == {"320505001"}
+        assert set(session.exec(select(Person.org_unit_code))) == {"990105001"}
     assert import_file(runtime, second).imported == 1  # tree-wide: a unit above both
     with transaction(runtime.engine) as session:
-        assert set(session.exec(select(Person.org_unit_code))) == {"320571001"}
+        assert set(session.exec(select(Person.org_unit_code))) == {"990171001"}
         moves = session.exec(select(AuditEntry).where(AuditEntry.action == "person:jurisdiction-move")).all()
     assert len(moves) == 1 and moves[0].reason.endswith("(import)")
