@@ -5,8 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from registry.errors import BadRequest, PreconditionRequired
+
+T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -34,6 +38,17 @@ def decode_uuid_cursor(cursor: str | None) -> str | None:
         except ValueError:
             raise BadRequest("cursor is not valid") from None
     return after
+
+
+def page_by_key(
+    items: Sequence[T], key: Callable[[T], str], cursor: str | None, limit: int
+) -> tuple[list[T], str | None]:
+    """A page of a list computed whole (alerts, a queue): ordered by `key`, the cursor the
+    last key seen, so a page is stable while items are added (API.md's paged shape)."""
+    after = decode_cursor(cursor)
+    rest = sorted((i for i in items if after is None or key(i) > after), key=key)
+    page = rest[:limit]
+    return page, encode_cursor(key(page[-1])) if len(rest) > limit else None
 
 
 def etag(version: int) -> str:

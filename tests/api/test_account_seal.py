@@ -218,7 +218,7 @@ def test_an_integrity_failure_reaches_the_auditors_alerts(client, runtime, admin
     police = as_user(client, "officer.li", STRONG_PASSWORD)
     _tamper(runtime, officer["id"], roles=["police", "social_worker"])
     assert client.get("/api/v1/casefiles", headers=police | REG).status_code == 401
-    alerts = client.get("/api/v1/audit/alerts", headers=auditor).json()
+    alerts = client.get("/api/v1/audit/alerts", headers=auditor).json()["items"]
     failures = [e.id for e in _integrity_failures(runtime, officer["id"])]
     assert [a["entry_ids"] for a in alerts if a["kind"] == "integrity"] == [failures]
 

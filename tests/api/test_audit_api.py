@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 
 import pytest
 
@@ -111,7 +112,7 @@ def test_person_access_report_lists_who_when_and_why(client, world):
 def test_denial_burst_raises_an_alert(client, world):
     for _ in range(10):
         assert client.get("/api/v1/users", headers=world["police"]).status_code == 403
-    alerts = client.get("/api/v1/audit/alerts", headers=world["auditor"]).json()
+    alerts = client.get("/api/v1/audit/alerts", headers=world["auditor"]).json()["items"]
     assert any(a["kind"] == "denial_burst" and a["count"] == 10 for a in alerts)
 
 
@@ -131,9 +132,9 @@ def test_break_glass_uses_wait_in_the_review_queue_until_reviewed(client, runtim
                 Event(Action.PERSON_READ, targets=("record-1",), break_glass_grant="grant-1", purpose="emergency"),
             )
     auditor = world["auditor"]
-    queue = client.get("/api/v1/audit/reviews/queue", headers=auditor).json()
+    queue = client.get("/api/v1/audit/reviews/queue", headers=auditor).json()["items"]
     assert [(q["grant_id"], q["uses"]) for q in queue] == [("grant-1", 2)]
-    assert any(a["kind"] == "break_glass" for a in client.get("/api/v1/audit/alerts", headers=auditor).json())
+    assert any(a["kind"] == "break_glass" for a in client.get("/api/v1/audit/alerts", headers=auditor).json()["items"])
     assert (
         client.post(
             "/api/v1/audit/reviews", json={"grant_id": "grant-1", "outcome": "justified"}, headers=world["police"]
@@ -175,4 +176,24 @@ def test_break_glass_uses_wait_in_the_review_queue_until_reviewed(client, runtim
         ).status_code
         == 404
     )
-    assert client.get("/api/v1/audit/reviews/queue", headers=auditor).json() == []
+    assert client.get("/api/v1/audit/reviews/queue", headers=auditor).json()["items"] == []
+
+
+def test_alerts_and_the_review_queue_page_with_stable_cursors(client, world):
+    """Issue 21: every list that grows with data has API.md's paged shape."""
+    for _ in range(12):  # twelve probes: a denial burst of ten, and more denials
+        client.get(f"/api/v1/persons/{uuid.uuid4()}", headers=world["police"] | REG)
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 1} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/api/v1/audit/alerts", params=params, headers=world["auditor"])
+        assert page.status_code == 200, page.text
+        seen += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    whole = client.get("/api/v1/audit/alerts", params={"limit": 500}, headers=world["auditor"]).json()
+    assert seen == whole["items"] and whole["next_cursor"] is None and seen
+    assert client.get("/api/v1/audit/alerts", params={"cursor": "!!"}, headers=world["auditor"]).status_code == 400
+    queue = client.get("/api/v1/audit/reviews/queue", params={"limit": 1}, headers=world["auditor"])
+    assert queue.status_code == 200 and set(queue.json()) == {"items", "next_cursor"}

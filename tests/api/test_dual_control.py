@@ -329,7 +329,7 @@ def test_an_account_that_reads_soon_after_a_change_raises_an_alert(client, runti
     def alerts():
         found = client.get("/api/v1/audit/alerts", headers=as_user(client, "auditor.x", STRONG_PASSWORD))
         assert found.status_code == 200, found.text
-        found = found.json()
+        found = found.json()["items"]
         return [a for a in found if a["kind"] == "account_change_read"]
 
     assert alerts() == []

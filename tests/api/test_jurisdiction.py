@@ -142,7 +142,7 @@ def test_finding_1_arrival_from_another_unit_waits_for_the_holder(client, runtim
         _get(client, world, "police.b", f"/residence-registrations/{body['id']}").json()["status"] == "pending_transfer"
     )
     # The pending registration is no occupant, and the person has one request at a time.
-    assert _get(client, world, "police.b", f"/dwellings/{world['home_b']}/occupants").json() == []
+    assert _get(client, world, "police.b", f"/dwellings/{world['home_b']}/occupants").json()["items"] == []
     again = _arrive_in_b(client, world)
     assert again.status_code == 409 and "transfer.pending" in again.json()["detail"]
     with runtime.engine.connect() as conn:  # the hit is on the record, naming the person
@@ -190,9 +190,10 @@ def test_finding_1_arrival_from_another_unit_waits_for_the_holder(client, runtim
     new = _get(client, world, "police.b", f"/residence-registrations/{body['id']}").json()
     assert new["status"] == "active" and new["previous_id"] == world["registration_a"]
     assert [
-        o["person_id"] for o in _get(client, world, "police.b", f"/dwellings/{world['home_b']}/occupants").json()
+        o["person_id"]
+        for o in _get(client, world, "police.b", f"/dwellings/{world['home_b']}/occupants").json()["items"]
     ] == [pid]
-    assert _get(client, world, "police.a", f"/dwellings/{world['home_a']}/occupants").json() == []
+    assert _get(client, world, "police.a", f"/dwellings/{world['home_a']}/occupants").json()["items"] == []
     # The requester now sees the outcome; A's answered request left its worklist.
     assert _get(client, world, "police.b", f"/person-transfers/{tid}").json()["status"] == "accepted"
     assert _get(client, world, "police.a", "/person-transfers?status=requested").json()["items"] == []

@@ -121,4 +121,4 @@ def test_probing_other_districts_raises_a_denial_burst(client, runtime, bootstra
     for _ in range(10):
         assert client.get(f"/api/v1/persons/{uuid.uuid4()}", headers=prober).status_code == 404
     alerts = ok(client.get("/api/v1/audit/alerts", headers=as_user(client, "auditor.x", STRONG_PASSWORD)), 200)
-    assert any(a["kind"] == "denial_burst" and a["count"] == 10 for a in alerts)
+    assert any(a["kind"] == "denial_burst" and a["count"] == 10 for a in alerts["items"])

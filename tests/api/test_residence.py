@@ -96,7 +96,9 @@ def test_dwelling_read_occupants_and_rules(client, world):
     )
     assert client.get(f"/api/v1/dwellings/{world['dwelling']['id']}", headers=police).status_code == 400
     _register(client, world, arrived_on="2026-01-02", registered_on="2026-01-04")
-    occupants = client.get(f"/api/v1/dwellings/{world['dwelling']['id']}/occupants", headers=police | REG).json()
+    occupants = client.get(f"/api/v1/dwellings/{world['dwelling']['id']}/occupants", headers=police | REG).json()[
+        "items"
+    ]
     assert [o["person_id"] for o in occupants] == [world["tenant_id"]]
 
 

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from registry.access.policy import Permission
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
-from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, page_by_key
 from registry.audit import checkpoints, proofs, reports, reviews
 from registry.audit.actions import Action
 from registry.casefiles.models import Casefile
@@ -231,8 +231,21 @@ def records_of(session: SessionDep, person_id: uuid.UUID) -> list[uuid.UUID]:
     return found
 
 
-@router.get("/alerts", response_model=list[AlertRead])
-def list_alerts(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> list[AlertRead]:
+class AlertPage(BaseModel):
+    items: list[AlertRead]
+    next_cursor: str | None = None
+
+
+@router.get("/alerts", response_model=AlertPage)
+def list_alerts(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    ctx: ContextDep,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> AlertPage:
+    """Alerts over the log (denial bursts, out-of-hours and heavy reading, break-glass,
+    integrity failures, account changes followed by reads), oldest first, paged."""
     _audited(session, ctx)
     settings = runtime.settings
     policy = reports.AlertPolicy(
@@ -243,9 +256,15 @@ def list_alerts(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> li
         account_change_window=timedelta(hours=settings.alert_account_change_hours),
     )
     found = reports.alerts(session, policy, now=ctx.clock.now())
-    return [
-        AlertRead(kind=a.kind, actor_id=a.actor_id, at=a.at, count=a.count, entry_ids=list(a.entry_ids)) for a in found
-    ]
+    # Oldest first, as the log: by time, then the first entry each alert names.
+    page, after = page_by_key(found, lambda a: f"{a.at.isoformat()}|{a.entry_ids[0]:020d}|{a.kind}", cursor, limit)
+    return AlertPage(
+        items=[
+            AlertRead(kind=a.kind, actor_id=a.actor_id, at=a.at, count=a.count, entry_ids=list(a.entry_ids))
+            for a in page
+        ],
+        next_cursor=after,
+    )
 
 
 class ReviewCreate(BaseModel):
@@ -274,11 +293,23 @@ class QueueItem(BaseModel):
     first_used_at: datetime
 
 
-@router.get("/reviews/queue", response_model=list[QueueItem])
-def review_queue(session: SessionDep, ctx: ContextDep) -> list[QueueItem]:
-    """Break-glass grants used in the log and not yet reviewed."""
+class QueuePage(BaseModel):
+    items: list[QueueItem]
+    next_cursor: str | None = None
+
+
+@router.get("/reviews/queue", response_model=QueuePage)
+def review_queue(
+    session: SessionDep,
+    ctx: ContextDep,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> QueuePage:
+    """Break-glass grants used in the log and not yet reviewed, oldest first, paged."""
     _audited(session, ctx)
-    return [QueueItem(grant_id=g, uses=n, first_used_at=first) for g, n, first in reviews.queue(session)]
+    queued = [QueueItem(grant_id=g, uses=n, first_used_at=first) for g, n, first in reviews.queue(session)]
+    page, after = page_by_key(queued, lambda q: f"{q.first_used_at.isoformat()}|{q.grant_id}", cursor, limit)
+    return QueuePage(items=page, next_cursor=after)
 
 
 @router.post("/reviews", status_code=201, response_model=ReviewRead)

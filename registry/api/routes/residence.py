@@ -7,11 +7,20 @@ from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import BaseModel
 
 from registry.access.policy import Purpose
 from registry.accounts.schemas import Page
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
-from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_uuid_cursor, encode_cursor, etag, parse_if_match
+from registry.api.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    decode_uuid_cursor,
+    encode_cursor,
+    etag,
+    page_by_key,
+    parse_if_match,
+)
 from registry.api.routes.movements import person_transfer_read
 from registry.api.routes.persons import PurposeContext
 from registry.context import Context
@@ -138,12 +147,26 @@ def update_dwelling(
     return read
 
 
-@router.get("/dwellings/{dwelling_id}/occupants", response_model=list[Occupant])
-def dwelling_occupants(session: SessionDep, ctx: PurposeContext, dwelling_id: uuid.UUID) -> list[Occupant]:
-    return [
+class OccupantPage(BaseModel):
+    items: list[Occupant]
+    next_cursor: str | None = None
+
+
+@router.get("/dwellings/{dwelling_id}/occupants", response_model=OccupantPage)
+def dwelling_occupants(
+    session: SessionDep,
+    ctx: PurposeContext,
+    dwelling_id: uuid.UUID,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> OccupantPage:
+    """The active registrations at the dwelling (a dormitory holds hundreds), by registration id, paged."""
+    found = [
         Occupant(registration_id=r.id, person_id=r.person_id, arrived_on=r.arrived_on)
         for r in dwellings.occupants(session, ctx, dwelling_id=dwelling_id)
     ]
+    page, after = page_by_key(found, lambda o: str(o.registration_id), cursor, limit)
+    return OccupantPage(items=page, next_cursor=after)
 
 
 # -- registrations -----------------------------------------------------------------------
