@@ -1,7 +1,7 @@
 """The problem types the API answers (RFC 9457), described once: each `type` URI is a page
-the service serves (`GET /problems/<slug>`) saying what happened and what to do, and every
-problem body carries the request id (`request_id`, as in the `X-Request-ID` header), which
-the access log and the audit log also record, so a client can quote it.
+the service serves (`GET /problems/<slug>`) saying what happened and what to do. The
+request id a client quotes is the response's `X-Request-ID` header (the access and audit
+logs record it); it is not in the body, whose refusals must read alike whatever was refused.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from typing import Any
-
-from registry.logs import request_id_var
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,7 @@ TYPES: tuple[ProblemType, ...] = (
         "internal-error",
         "Internal error",
         "The service failed; nothing was changed.",
-        "Retry later; if it persists, give the operator the `request_id`.",
+        "Retry later; if it persists, give the operator the `X-Request-ID` of the response.",
     ),
     ProblemType(
         "unavailable",
@@ -104,7 +102,7 @@ TYPES: tuple[ProblemType, ...] = (
         "A dependency (the database, the key provider, the document font) is unavailable; nothing was changed.",
         "Retry later; the operator sees it on `/readyz`.",
     ),
-    ProblemType("error", "Error", "Any other refusal.", "Read `detail`; quote the `request_id` to the operator."),
+    ProblemType("error", "Error", "Any other refusal.", "Read `detail`; quote the `X-Request-ID` to the operator."),
 )
 BY_STATUS = {
     400: "bad-request",
@@ -126,16 +124,13 @@ _BY_SLUG = {t.slug: t for t in TYPES}
 
 
 def problem_body(status: int, title: str, detail: str, *, slug: str | None = None, **extra: object) -> dict[str, Any]:
-    """An RFC 9457 body: its `type` is a page of the service; the request id when there is one."""
+    """An RFC 9457 body whose `type` is a page of the service."""
     body: dict[str, Any] = {
         "type": f"/problems/{slug or BY_STATUS.get(status, 'error')}",
         "title": title,
         "status": status,
         "detail": detail,
     }
-    request_id = request_id_var.get()
-    if request_id:
-        body["request_id"] = request_id
     body.update(extra)
     return body
 
@@ -151,8 +146,8 @@ def page(slug: str) -> str | None:
         f"<title>{esc(found.title)} — registry problem</title></head><body>"
         f"<h1>{esc(found.title)}</h1><p><code>type: /problems/{esc(found.slug)}</code></p>"
         f"<h2>What it means</h2><p>{esc(found.means)}</p><h2>What to do</h2><p>{esc(found.todo)}</p>"
-        "<p>Every problem body carries <code>request_id</code>, the <code>X-Request-ID</code> of the "
-        'response: quote it to the operator. <a href="/problems">All problem types</a> · '
+        "<p>Quote the response's <code>X-Request-ID</code> header to the operator. "
+        '<a href="/problems">All problem types</a> · '
         '<a href="/docs">API docs</a></p></body></html>'
     )
 
