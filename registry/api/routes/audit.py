@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlmodel import select
 
 from registry.access.policy import Permission
+from registry.accounts.schemas import Page
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, page_by_key
 from registry.audit import checkpoints, proofs, reports, reviews
@@ -231,19 +232,14 @@ def records_of(session: SessionDep, person_id: uuid.UUID) -> list[uuid.UUID]:
     return found
 
 
-class AlertPage(BaseModel):
-    items: list[AlertRead]
-    next_cursor: str | None = None
-
-
-@router.get("/alerts", response_model=AlertPage)
+@router.get("/alerts", response_model=Page[AlertRead])
 def list_alerts(
     runtime: RuntimeDep,
     session: SessionDep,
     ctx: ContextDep,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> AlertPage:
+) -> Page[AlertRead]:
     """Alerts over the log (denial bursts, out-of-hours and heavy reading, break-glass,
     integrity failures, account changes followed by reads), oldest first, paged."""
     _audited(session, ctx)
@@ -258,7 +254,7 @@ def list_alerts(
     found = reports.alerts(session, policy, now=ctx.clock.now())
     # Oldest first, as the log: by time, then the first entry each alert names.
     page, after = page_by_key(found, lambda a: f"{a.at.isoformat()}|{a.entry_ids[0]:020d}|{a.kind}", cursor, limit)
-    return AlertPage(
+    return Page[AlertRead](
         items=[
             AlertRead(kind=a.kind, actor_id=a.actor_id, at=a.at, count=a.count, entry_ids=list(a.entry_ids))
             for a in page
@@ -293,23 +289,18 @@ class QueueItem(BaseModel):
     first_used_at: datetime
 
 
-class QueuePage(BaseModel):
-    items: list[QueueItem]
-    next_cursor: str | None = None
-
-
-@router.get("/reviews/queue", response_model=QueuePage)
+@router.get("/reviews/queue", response_model=Page[QueueItem])
 def review_queue(
     session: SessionDep,
     ctx: ContextDep,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> QueuePage:
+) -> Page[QueueItem]:
     """Break-glass grants used in the log and not yet reviewed, oldest first, paged."""
     _audited(session, ctx)
     queued = [QueueItem(grant_id=g, uses=n, first_used_at=first) for g, n, first in reviews.queue(session)]
     page, after = page_by_key(queued, lambda q: f"{q.first_used_at.isoformat()}|{q.grant_id}", cursor, limit)
-    return QueuePage(items=page, next_cursor=after)
+    return Page[QueueItem](items=page, next_cursor=after)
 
 
 @router.post("/reviews", status_code=201, response_model=ReviewRead)

@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from pydantic import BaseModel
 
 from registry.access.policy import Purpose
 from registry.accounts.schemas import Page
@@ -147,26 +146,21 @@ def update_dwelling(
     return read
 
 
-class OccupantPage(BaseModel):
-    items: list[Occupant]
-    next_cursor: str | None = None
-
-
-@router.get("/dwellings/{dwelling_id}/occupants", response_model=OccupantPage)
+@router.get("/dwellings/{dwelling_id}/occupants", response_model=Page[Occupant])
 def dwelling_occupants(
     session: SessionDep,
     ctx: PurposeContext,
     dwelling_id: uuid.UUID,
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
-) -> OccupantPage:
+) -> Page[Occupant]:
     """The active registrations at the dwelling (a dormitory holds hundreds), by registration id, paged."""
     found = [
         Occupant(registration_id=r.id, person_id=r.person_id, arrived_on=r.arrived_on)
         for r in dwellings.occupants(session, ctx, dwelling_id=dwelling_id)
     ]
     page, after = page_by_key(found, lambda o: str(o.registration_id), cursor, limit)
-    return OccupantPage(items=page, next_cursor=after)
+    return Page[Occupant](items=page, next_cursor=after)
 
 
 # -- registrations -----------------------------------------------------------------------
