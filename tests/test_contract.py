@@ -1,7 +1,8 @@
 """Contract fuzzing: schemathesis generates requests for every operation of the service's
-own OpenAPI document on both engines, each sent as one of every role (data roles with a purpose they may
-declare): no 5xx, every response matches its declared schema, and every error is
-problem+json. A bounded number of examples in the suite; `make fuzz` runs a longer one."""
+own OpenAPI document on both engines, valid and invalid ones, each sent as one of every role
+(data roles with a purpose they may declare): no 5xx, every status is one the operation
+documents, every response matches its declared schema, invalid input is refused, and every
+error is problem+json. A bounded number of examples in the suite; `make fuzz` runs a longer one."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from registry.api.app import create_app
 from registry.bootstrap import initialise
@@ -85,19 +92,31 @@ def test_no_server_errors_and_every_error_is_problem_json(fuzzed):
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
     failures: list[str] = []
+    sent: list[bool] = []
 
-    @given(case=st.one_of([op.as_strategy() for op in operations]), role=st.sampled_from(sorted(ROLES)))
+    strategies = [op.as_strategy(mode) for op in operations for mode in GenerationMode]
+
+    @given(case=st.one_of(strategies), role=st.sampled_from(sorted(ROLES)))
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def fuzz(case, role: str) -> None:  # type: ignore[no-untyped-def]
-        headers = {**(case.headers or {}), **heads[role]}
+        # A valid case is sent with a purpose the role may declare; an invalid one keeps its
+        # own headers, since an invalid `X-Purpose` may be what makes it invalid.
+        negative = case.meta is not None and case.meta.generation.mode is GenerationMode.NEGATIVE
+        ours, theirs = heads[role], dict(case.headers or {})
+        headers = {**ours, **theirs} if negative else {**theirs, **ours}
         response = case.call(headers=headers)
+        sent.append(negative)
         where = f"{case.method} {case.path} as {role}: {response.status_code}"
+        checks = [not_a_server_error, status_code_conformance, response_schema_conformance, negative_data_rejection]
         try:
-            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+            case.validate_response(response, checks=checks)
         except FailureGroup as failure:
-            failures.append(f"{where}: {type(failure).__name__}: {str(failure).splitlines()[0]}")
+            for found in failure.exceptions:
+                message = " ".join(str(getattr(found, "message", found)).split())[:400]
+                failures.append(f"{where}: {getattr(found, 'title', type(found).__name__)}: {message}")
         if response.status_code >= 400 and "application/problem+json" not in str(response.headers.get("content-type")):
             failures.append(f"{where} not problem+json")
 
     fuzz()
-    assert not failures, sorted(set(failures))[:20]
+    print(f"{len(sent)} cases sent, {sum(sent)} of them invalid")
+    assert not failures, "\n".join(sorted(set(failures))[:40])

@@ -12,6 +12,7 @@ from pathlib import Path
 from registry.access.policy import POLICY, Purpose, Role
 from registry.demo import ensure_demo_tree
 from registry.residence.importer import COLUMNS, REQUIRED, import_file, parse_row
+from registry.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -59,3 +60,18 @@ def test_the_example_files_hold_the_same_rows_and_import(runtime, tmp_path):
         counts = import_file(runtime, EXAMPLES / name, rejects=tmp_path / f"{name}.rejects", on_reject=rejected.append)
         assert counts.rejected == 0, rejected
     assert counts.imported == 0 and counts.duplicates == len(from_csv)  # the second file: the same rows
+
+
+def test_every_setting_is_in_the_readme():
+    """Each `REGISTRY_*` setting is named in the README (spelled out, or as the `…_TAIL` of
+    a row that names its family); a setting added without a word there fails here."""
+    named = set(re.findall(r"REGISTRY_[A-Z0-9_]+", README))
+    tails = set(re.findall(r"…(_[A-Z0-9_]+)", README))
+    families = {n.rstrip("_*") for n in re.findall(r"REGISTRY_[A-Z0-9_]+_\*", README)}
+    missing = []
+    for field in Settings.model_fields:
+        env = f"REGISTRY_{field.upper()}"
+        if env in named or any(env.endswith(t) for t in tails) or any(env.startswith(f) for f in families):
+            continue
+        missing.append(env)
+    assert not missing, missing

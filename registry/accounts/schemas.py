@@ -8,12 +8,20 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from registry.access import passwords
 from registry.access.policy import Role
+from registry.fields import OrgUnitCode
 
-OrgUnitCode = Annotated[str, StringConstraints(pattern=r"^\d{6}(\d{3}){0,3}$")]
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9._-]{2,63}$")]
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Password = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=passwords.MAX_LENGTH)]
+# A password being set: the policy's length in the schema, so a generated client checks it
+# too; the rest of the policy (not the username) is a 422 naming `password_policy`.
+NewPassword = Annotated[
+    str,
+    StringConstraints(min_length=passwords.MIN_LENGTH, max_length=passwords.MAX_LENGTH),
+    Field(description=f"At least {passwords.MIN_LENGTH} characters, not the username."),
+]
 
 
 class Strict(BaseModel):
@@ -87,8 +95,8 @@ class OneTimePassword(Strict):
 class OneTimePasswordSet(Strict):
     username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     one_time_password: Password
-    otp: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
-    new_password: Password
+    otp: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")] | None = None
+    new_password: NewPassword
 
 
 class ApprovalRead(Strict):
@@ -115,7 +123,7 @@ class ApprovalDecided(Strict):
 
 class PasswordChange(Strict):
     current_password: Password
-    new_password: Password
+    new_password: NewPassword
 
 
 class ServiceAccountCreate(Strict):
@@ -144,7 +152,9 @@ class MfaEnrolment(Strict):
 
 
 class MfaConfirm(Strict):
-    otp: Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+    otp: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")] = Field(
+        description="The current code of the authenticator just enrolled (`POST /auth/mfa`); any other is 422."
+    )
 
 
 T = TypeVar("T")

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
+from registry.api.contract import TAGS, install_contract
+from registry.api.deps import get_enrolling_principal, get_principal, refuse_unknown_query
 from registry.api.errors import install_error_handlers
 from registry.api.middleware import (
     BodyLimitMiddleware,
@@ -71,6 +73,10 @@ def create_app(runtime: Runtime, *, scheduler: bool = False) -> FastAPI:
         version="1",
         summary="Residence records and special-group casefiles, private by construction.",
         openapi_url="/openapi.json",
+        openapi_tags=TAGS,
+        # Operation ids are the route functions' names (unique): what a generated client calls.
+        generate_unique_id_function=lambda route: route.name,
+        dependencies=[Depends(refuse_unknown_query)],
     )
     app.state.runtime = runtime
     app.state.login_throttle = auth.new_login_throttle(runtime.settings)
@@ -92,6 +98,7 @@ def create_app(runtime: Runtime, *, scheduler: bool = False) -> FastAPI:
         retention.router,
     ):
         app.include_router(router)
+    install_contract(app, token_calls={get_principal, get_enrolling_principal}, purpose_call=persons.purposeful_context)
     # Added innermost first: the transaction sits inside the input guard, the body limit and the request log.
     app.add_middleware(TransactionMiddleware, engine=runtime.engine)
     app.add_middleware(InputGuardMiddleware)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
@@ -181,6 +184,30 @@ def get_enrolling_context(
     uow: Annotated[UnitOfWork, Depends(get_uow)],
 ) -> Context:
     return _context(principal, runtime, meta, uow)
+
+
+def refuse_unknown_query(request: Request) -> None:
+    """A query parameter the operation does not take is refused (422), as an unknown body
+    field is: a misspelt filter must not quietly answer the unfiltered list."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    known = {p.alias for d in dependency_tree(dependant) for p in d.query_params}
+    unknown = [name for name in request.query_params if name not in known]
+    if unknown:
+        raise RequestValidationError(
+            [
+                {"type": "extra_forbidden", "loc": ("query", name), "msg": "Extra inputs are not permitted"}
+                for name in unknown
+            ]
+        )
+
+
+def dependency_tree(dependant: Dependant) -> Iterator[Dependant]:
+    yield dependant
+    for sub in dependant.dependencies:
+        yield from dependency_tree(sub)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -86,8 +86,13 @@ async def _operational_error(request: Request, exc: OperationalError) -> JSONRes
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    # Answered outside the request-id middleware (Starlette's outermost layer), so the id
+    # is taken from the request's state and the header set here.
     log.error("unhandled error", extra={"error": type(exc).__name__})
-    return problem(500, "Internal error", "the request failed; nothing was changed")
+    request_id = getattr(request.state, "request_id", None)
+    ids = {"request_id": request_id} if request_id else {}
+    headers = {"X-Request-ID": request_id} if request_id else None
+    return problem(500, "Internal error", "the request failed; nothing was changed", headers=headers, **ids)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,7 +1,8 @@
 """The problem types the API answers (RFC 9457), described once: each `type` URI is a page
-the service serves (`GET /problems/<slug>`) saying what happened and what to do. The
-request id a client quotes is the response's `X-Request-ID` header (the access and audit
-logs record it); it is not in the body, whose refusals must read alike whatever was refused.
+the service serves (`GET /problems/<slug>`) saying what happened and what to do. Every
+body carries `request_id`, the response's `X-Request-ID` (the access and audit logs record
+it), so a client can quote it. It is drawn at random per request: two refusals of
+different causes still read alike in every other member.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from typing import Any
+
+from registry.logs import request_id_var
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,13 @@ TYPES: tuple[ProblemType, ...] = (
         "the record reaches it.",
     ),
     ProblemType(
+        "gone",
+        "Gone",
+        "The person was erased on purpose (crypto-shredded, PIPL Art. 47): the record existed and its "
+        "personal data is gone for good. Only a caller who may see the record is told; anyone else gets 404.",
+        "Nothing to retry. Remove your own copies of the record's data.",
+    ),
+    ProblemType(
         "precondition-failed",
         "Precondition failed",
         "The record changed since you read it (its `If-Match` version is older).",
@@ -94,7 +104,7 @@ TYPES: tuple[ProblemType, ...] = (
         "internal-error",
         "Internal error",
         "The service failed; nothing was changed.",
-        "Retry later; if it persists, give the operator the `X-Request-ID` of the response.",
+        "Retry later; if it persists, give the operator the `request_id` of the body.",
     ),
     ProblemType(
         "unavailable",
@@ -102,7 +112,7 @@ TYPES: tuple[ProblemType, ...] = (
         "A dependency (the database, the key provider, the document font) is unavailable; nothing was changed.",
         "Retry later; the operator sees it on `/readyz`.",
     ),
-    ProblemType("error", "Error", "Any other refusal.", "Read `detail`; quote the `X-Request-ID` to the operator."),
+    ProblemType("error", "Error", "Any other refusal.", "Read `detail`; quote the `request_id` to the operator."),
 )
 BY_STATUS = {
     400: "bad-request",
@@ -111,6 +121,7 @@ BY_STATUS = {
     404: "not-found",
     405: "method-not-allowed",
     409: "conflict",
+    410: "gone",
     412: "precondition-failed",
     413: "body-too-large",
     415: "unsupported-media-type",
@@ -132,6 +143,9 @@ def problem_body(status: int, title: str, detail: str, *, slug: str | None = Non
         "detail": detail,
     }
     body.update(extra)
+    request_id = request_id_var.get()
+    if request_id is not None:
+        body.setdefault("request_id", request_id)
     return body
 
 
@@ -146,7 +160,7 @@ def page(slug: str) -> str | None:
         f"<title>{esc(found.title)} — registry problem</title></head><body>"
         f"<h1>{esc(found.title)}</h1><p><code>type: /problems/{esc(found.slug)}</code></p>"
         f"<h2>What it means</h2><p>{esc(found.means)}</p><h2>What to do</h2><p>{esc(found.todo)}</p>"
-        "<p>Quote the response's <code>X-Request-ID</code> header to the operator. "
+        "<p>Quote the body's <code>request_id</code> (also the <code>X-Request-ID</code> header) to the operator. "
         '<a href="/problems">All problem types</a> · '
         '<a href="/docs">API docs</a></p></body></html>'
     )

@@ -20,11 +20,11 @@ from registry.casefiles.workflows.common import Kind, add_years
 from registry.casefiles.workflows.correction import Category
 from registry.casefiles.workflows.drug import TERM_MONTHS, Measure
 from registry.casefiles.workflows.resettlement import ASSISTANCE_YEARS, Source
+from registry.fields import StreetCode
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 DocumentNo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
-StreetCode = Annotated[str, StringConstraints(pattern=r"^\d{9}$")]  # a street/town org unit (9 digits)
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 

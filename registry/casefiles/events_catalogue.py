@@ -32,6 +32,7 @@ from registry.casefiles.workflows.common import Kind, inclusive_days
 from registry.casefiles.workflows.correction import Sanction
 from registry.casefiles.workflows.drug import ABSENCE_REPORT_DAYS
 from registry.errors import RuleViolation
+from registry.fields import OrgUnitCode
 
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -39,7 +40,6 @@ Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 DocumentNo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
 State = Annotated[str, StringConstraints(pattern=r"^[a-z_]{2,32}$")]
-OrgUnitCode = Annotated[str, StringConstraints(pattern=r"^\d{6}(\d{3}){0,3}$")]
 
 # Words no type or key may contain (scope limits above); the tests walk the catalogue.
 FORBIDDEN_WORDS = (

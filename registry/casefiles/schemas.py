@@ -8,9 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from registry.fields import OrgUnitCode
 from registry.people.schemas import PersonCreate
-
-OrgUnitCode = Annotated[str, StringConstraints(pattern=r"^\d{6}(\d{3}){0,3}$")]
 
 
 class Strict(BaseModel):
@@ -34,6 +33,28 @@ class SubjectIdentity(Strict):
 
 class CasefileCreate(Strict):
     """Exactly one of `person_id` (a registered person) and `subject` (registered here)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "person_id": "6f1c1a52-2d0e-4f43-9d57-0a4f3a3c0b11",
+                    "kind": "community_correction",
+                    "org_unit": "320571",
+                    "opened_on": "2026-01-05",
+                    "details": {
+                        "category": "probation",
+                        "deciding_authority": "测试区人民法院",
+                        "document_no": "(2025)测刑初5号",
+                        "judgment_effective_on": "2025-12-20",
+                        "term_starts_on": "2025-12-20",
+                        "term_ends_on": "2026-12-19",
+                    },
+                }
+            ]
+        },
+    )
 
     person_id: uuid.UUID | None = None
     subject: SubjectIdentity | None = None

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from httpx import Response
 
 from registry.access.policy import Purpose, Role
+from registry.api.contract import PERMISSIONS_KEY, roles_holding
 from registry.audit.models import AuditEntry
 from registry.casefiles.details import OFFENCE_FIELDS
 from registry.casefiles.workflows.common import Kind
@@ -57,6 +58,14 @@ class Matrix:
     mismatches: list[str] = field(default_factory=list)
     # (call, body) of every answer to a role without personal data, scanned at the end
     unseen: list[tuple[str, bytes]] = field(default_factory=list)
+    # The roles each operation's OpenAPI entry says may call it (its `x-permissions` read
+    # against the policy table, issue 21): a role outside them is never let in.
+    documented: dict[tuple[str, str], frozenset[Role]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for path, ops in self.world.client.get("/openapi.json").json()["paths"].items():
+            for method, op in ops.items():
+                self.documented[(method.upper(), path)] = frozenset(roles_holding(op.get(PERMISSIONS_KEY, ())))
 
     def targets(self, row: Row) -> list[Target]:
         return self.world.targets[row.family]
@@ -98,6 +107,8 @@ class Matrix:
             self.check_denial_audited(label, who, target, url=self.url(row, target), grant=grant)
         if response.status_code == 401 and want == 401:
             self.check_unauthenticated_audited(label, since, login=row.gate is G.LOGIN)
+        if response.is_success and role is not None and role not in self.documented[(row.method, row.path)]:
+            self.mismatches.append(f"{label}: {response.status_code} to a role its OpenAPI entry does not list")
         if role in PERSONAL_FREE:
             self.unseen.append((label, response.content))
             # The table itself: personal routes stay shut to these roles, or (lists) show them nothing.

@@ -25,6 +25,7 @@ from tests.api_helpers import (
     bearer,
     create_tree,
     create_user,
+    refusal,
     second_admin,
     set_own_password,
 )
@@ -82,7 +83,7 @@ def test_refusals_do_not_tell_unknown_from_wrong_or_locked(client, admin, office
     for _ in range(5):
         _login(client, "officer.li", "wrong password!")
     locked = _login(client, "officer.li", STRONG_PASSWORD)
-    bodies = {json.dumps(r.json(), sort_keys=True) for r in (unknown, wrong, locked)}
+    bodies = {json.dumps(refusal(r), sort_keys=True) for r in (unknown, wrong, locked)}
     assert {r.status_code for r in (unknown, wrong, locked)} == {401}
     assert len(bodies) == 1
 

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from registry.access.models import AccountApproval, ApprovalStatus, UserAccount
 from registry.access.policy import Permission
+from registry.access.policy import Permission as P
 from registry.accounts import approvals, orgunits, users
 from registry.accounts.schemas import (
     ApprovalDecided,
@@ -28,6 +29,7 @@ from registry.accounts.schemas import (
     UserRead,
     UserUpdate,
 )
+from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.pagination import (
     DEFAULT_LIMIT,
@@ -88,12 +90,12 @@ def _user_read(account: UserAccount, now: datetime) -> UserRead:
     )
 
 
-@router.post("/org-units", status_code=201, response_model=OrgUnitRead)
+@router.post("/org-units", status_code=201, response_model=OrgUnitRead, openapi_extra=may(P.ORG_UNIT_MANAGE))
 def create_org_unit(session: SessionDep, ctx: ContextDep, body: OrgUnitCreate) -> OrgUnitRead:
     return OrgUnitRead.model_validate(orgunits.create_org_unit(session, ctx, data=body), from_attributes=True)
 
 
-@router.get("/org-units", response_model=Page[OrgUnitRead])
+@router.get("/org-units", response_model=Page[OrgUnitRead], openapi_extra=may(P.ORG_UNIT_MANAGE))
 def list_org_units(
     session: SessionDep, ctx: ContextDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
 ) -> Page[OrgUnitRead]:
@@ -104,7 +106,7 @@ def list_org_units(
     return Page(items=items, next_cursor=encode_cursor(units[limit - 1].code) if len(units) > limit else None)
 
 
-@router.get("/org-units/{code}", response_model=OrgUnitRead)
+@router.get("/org-units/{code}", response_model=OrgUnitRead, openapi_extra=may(P.ORG_UNIT_MANAGE))
 def get_org_unit(session: SessionDep, ctx: ContextDep, code: str) -> OrgUnitRead:
     ctx.principal.require(Permission.ORG_UNIT_MANAGE)
     unit = orgunits.get_org_unit(session, ctx.principal.scope, code=code)
@@ -117,7 +119,7 @@ def _ttl(runtime: RuntimeDep) -> timedelta:
     return timedelta(hours=runtime.settings.approval_ttl_hours)
 
 
-@router.post("/users", status_code=201, response_model=UserCreated, responses=PENDING)
+@router.post("/users", status_code=201, response_model=UserCreated, responses=PENDING, openapi_extra=may(P.USER_MANAGE))
 def create_user(
     session: SessionDep, ctx: ContextDep, runtime: RuntimeDep, body: UserCreate, response: Response
 ) -> UserCreated | Response:
@@ -129,7 +131,7 @@ def create_user(
     return UserCreated(**read.model_dump(), one_time_password=made.one_time_password)
 
 
-@router.get("/users", response_model=Page[UserRead])
+@router.get("/users", response_model=Page[UserRead], openapi_extra=may(P.USER_MANAGE))
 def list_users(
     session: SessionDep, ctx: ContextDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
 ) -> Page[UserRead]:
@@ -144,7 +146,7 @@ def list_users(
     )
 
 
-@router.get("/users/{account_id}", response_model=UserRead)
+@router.get("/users/{account_id}", response_model=UserRead, openapi_extra=may(P.USER_MANAGE))
 def get_user(session: SessionDep, ctx: ContextDep, account_id: uuid.UUID, response: Response) -> UserRead:
     ctx.principal.require(Permission.USER_MANAGE)
     account = users.get_account(session, ctx.principal.scope, account_id=account_id)
@@ -153,7 +155,12 @@ def get_user(session: SessionDep, ctx: ContextDep, account_id: uuid.UUID, respon
     return _user_read(account, ctx.clock.now())
 
 
-@router.patch("/users/{account_id}", response_model=UserRead, responses={412: {}, 428: {}, **PENDING})
+@router.patch(
+    "/users/{account_id}",
+    response_model=UserRead,
+    responses={412: {}, 428: {}, **PENDING},
+    openapi_extra=may(P.USER_MANAGE),
+)
 def update_user(
     session: SessionDep,
     ctx: ContextDep,
@@ -173,12 +180,14 @@ def update_user(
     return _user_read(account, ctx.clock.now())
 
 
-@router.post("/users/{account_id}/unlock", response_model=UserRead)
+@router.post("/users/{account_id}/unlock", response_model=UserRead, openapi_extra=may(P.USER_MANAGE))
 def unlock_user(session: SessionDep, ctx: ContextDep, account_id: uuid.UUID) -> UserRead:
     return _user_read(users.unlock_user(session, ctx, account_id=account_id), ctx.clock.now())
 
 
-@router.post("/users/{account_id}/password", response_model=OneTimePassword, responses=PENDING)
+@router.post(
+    "/users/{account_id}/password", response_model=OneTimePassword, responses=PENDING, openapi_extra=may(P.USER_MANAGE)
+)
 def reset_password(
     session: SessionDep,
     ctx: ContextDep,
@@ -194,7 +203,12 @@ def reset_password(
     return OneTimePassword(account_id=reset.account.id, one_time_password=reset.one_time_password)
 
 
-@router.post("/service-accounts", status_code=201, response_model=ServiceAccountCreated)
+@router.post(
+    "/service-accounts",
+    status_code=201,
+    response_model=ServiceAccountCreated,
+    openapi_extra=may(P.SERVICE_ACCOUNT_MANAGE),
+)
 def create_service_account(session: SessionDep, ctx: ContextDep, body: ServiceAccountCreate) -> ServiceAccountCreated:
     account, secret = users.create_service_account(session, ctx, data=body)
     assert account.client_id is not None
@@ -210,7 +224,7 @@ def create_service_account(session: SessionDep, ctx: ContextDep, body: ServiceAc
 # -- dual control ------------------------------------------------------------------------
 
 
-@router.get("/account-approvals", response_model=Page[ApprovalRead])
+@router.get("/account-approvals", response_model=Page[ApprovalRead], openapi_extra=may(P.USER_MANAGE))
 def list_approvals(
     session: SessionDep,
     ctx: ContextDep,
@@ -237,7 +251,7 @@ def list_approvals(
     )
 
 
-@router.get("/account-approvals/{approval_id}", response_model=ApprovalRead)
+@router.get("/account-approvals/{approval_id}", response_model=ApprovalRead, openapi_extra=may(P.USER_MANAGE))
 def get_approval(session: SessionDep, ctx: ContextDep, approval_id: uuid.UUID) -> ApprovalRead:
     ctx.principal.require(Permission.USER_MANAGE)
     approval = approvals.get(session, ctx.principal.scope, approval_id=approval_id, now=ctx.clock.now())
@@ -245,8 +259,13 @@ def get_approval(session: SessionDep, ctx: ContextDep, approval_id: uuid.UUID) -
     return _approval_read(approval)
 
 
-@router.post("/account-approvals/{approval_id}/approve", response_model=ApprovalDecided, responses={409: {}, 412: {}})
-def approve(session: SessionDep, ctx: ContextDep, approval_id: uuid.UUID) -> ApprovalDecided:
+@router.post(
+    "/account-approvals/{approval_id}/approve",
+    response_model=ApprovalDecided,
+    responses={409: {}, 412: {}},
+    openapi_extra=may(P.USER_MANAGE),
+)
+def approve_account_request(session: SessionDep, ctx: ContextDep, approval_id: uuid.UUID) -> ApprovalDecided:
     """By a second administrator: not the requester, not the account concerned, neither a
     maker of the other (`approvals.check_keys`); not after the request expired (409).
     Creates and resets answer the one-time password once."""
@@ -259,7 +278,12 @@ def approve(session: SessionDep, ctx: ContextDep, approval_id: uuid.UUID) -> App
     )
 
 
-@router.post("/account-approvals/{approval_id}/reject", response_model=ApprovalRead, responses={409: {}})
-def reject(session: SessionDep, ctx: ContextDep, approval_id: uuid.UUID) -> ApprovalRead:
+@router.post(
+    "/account-approvals/{approval_id}/reject",
+    response_model=ApprovalRead,
+    responses={409: {}},
+    openapi_extra=may(P.USER_MANAGE),
+)
+def reject_account_request(session: SessionDep, ctx: ContextDep, approval_id: uuid.UUID) -> ApprovalRead:
     """By any administrator who sees the request; the requester's own is a withdrawal."""
     return _approval_read(approvals.reject(session, ctx, approval_id=approval_id))

@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlmodel import select
 
 from registry.access.policy import Permission
+from registry.access.policy import Permission as P
 from registry.accounts.schemas import Page
+from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, page_by_key
 from registry.audit import checkpoints, proofs, reports, reviews
@@ -30,7 +32,7 @@ def b64(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
 
-class EventRead(BaseModel):
+class AuditEntryRead(BaseModel):
     id: int
     seq: int | None = Field(description="Position in the Merkle log; null until sequenced (within seconds).")
     at: datetime
@@ -51,7 +53,7 @@ class EventRead(BaseModel):
 
 
 class EventPage(BaseModel):
-    items: list[EventRead]
+    items: list[AuditEntryRead]
     next_cursor: str | None
 
 
@@ -111,8 +113,8 @@ def _audited(session: SessionDep, ctx: Context, *targets: str) -> None:
     ctx.audit.append(session, ctx.event(Action.AUDIT_QUERY, targets=targets))
 
 
-@router.get("/events", response_model=EventPage)
-def list_events(
+@router.get("/events", response_model=EventPage, openapi_extra=may(P.AUDIT_READ))
+def list_audit_events(
     session: SessionDep,
     ctx: ContextDep,
     actor: str | None = None,
@@ -130,11 +132,11 @@ def list_events(
         raise BadRequest("cursor is not valid")
     filters = reports.EventFilter(actor, target, action, outcome, since, until)
     rows = reports.events(session, filters, after_id=int(after) if after else None, limit=limit + 1)
-    items = [EventRead(seq=seq, **entry.model_dump()) for entry, seq in rows[:limit]]
+    items = [AuditEntryRead(seq=seq, **entry.model_dump()) for entry, seq in rows[:limit]]
     return EventPage(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
 
 
-@router.get("/checkpoint", response_model=CheckpointRead)
+@router.get("/checkpoint", response_model=CheckpointRead, openapi_extra=may(P.AUDIT_READ))
 def checkpoint(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> CheckpointRead:
     _audited(session, ctx)
     row = proofs.latest_checkpoint(session)
@@ -158,7 +160,7 @@ class VerifierKeyRead(BaseModel):
     )
 
 
-@router.get("/verifier-key", response_model=VerifierKeyRead)
+@router.get("/verifier-key", response_model=VerifierKeyRead, openapi_extra=may(P.AUDIT_READ))
 def verifier_key(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> VerifierKeyRead:
     """The key an auditor or witness checks checkpoint notes with, without the key file."""
     _audited(session, ctx)
@@ -166,7 +168,7 @@ def verifier_key(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> V
     return VerifierKeyRead(origin=origin, vkey=checkpoints.verifier_key(origin, runtime.provider.public_key()))
 
 
-@router.get("/proofs/inclusion", response_model=InclusionProof)
+@router.get("/proofs/inclusion", response_model=InclusionProof, openapi_extra=may(P.AUDIT_READ))
 def inclusion_proof(
     session: SessionDep, ctx: ContextDep, seq: Annotated[int, Query(ge=0)], size: Annotated[int, Query(ge=1)]
 ) -> InclusionProof:
@@ -175,7 +177,7 @@ def inclusion_proof(
     return InclusionProof(seq=seq, size=size, leaf_hash=b64(leaf), hashes=[b64(h) for h in hashes])
 
 
-@router.get("/proofs/consistency", response_model=ConsistencyProof)
+@router.get("/proofs/consistency", response_model=ConsistencyProof, openapi_extra=may(P.AUDIT_READ))
 def consistency_proof(
     session: SessionDep,
     ctx: ContextDep,
@@ -187,7 +189,7 @@ def consistency_proof(
     return ConsistencyProof(**{"from": from_}, to=to, hashes=[b64(h) for h in hashes])
 
 
-@router.get("/persons/{person_id}/accesses", response_model=AccessPage)
+@router.get("/persons/{person_id}/accesses", response_model=AccessPage, openapi_extra=may(P.AUDIT_READ))
 def person_accesses(
     session: SessionDep,
     ctx: ContextDep,
@@ -232,7 +234,7 @@ def records_of(session: SessionDep, person_id: uuid.UUID) -> list[uuid.UUID]:
     return found
 
 
-@router.get("/alerts", response_model=Page[AlertRead])
+@router.get("/alerts", response_model=Page[AlertRead], openapi_extra=may(P.AUDIT_READ))
 def list_alerts(
     runtime: RuntimeDep,
     session: SessionDep,
@@ -289,7 +291,7 @@ class QueueItem(BaseModel):
     first_used_at: datetime
 
 
-@router.get("/reviews/queue", response_model=Page[QueueItem])
+@router.get("/reviews/queue", response_model=Page[QueueItem], openapi_extra=may(P.AUDIT_READ))
 def review_queue(
     session: SessionDep,
     ctx: ContextDep,
@@ -303,7 +305,7 @@ def review_queue(
     return Page[QueueItem](items=page, next_cursor=after)
 
 
-@router.post("/reviews", status_code=201, response_model=ReviewRead)
+@router.post("/reviews", status_code=201, response_model=ReviewRead, openapi_extra=may(P.AUDIT_REVIEW))
 def create_review(session: SessionDep, ctx: ContextDep, body: ReviewCreate) -> ReviewRead:
     ctx.principal.require(Permission.AUDIT_REVIEW)
     row = reviews.review(

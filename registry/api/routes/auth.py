@@ -11,6 +11,7 @@ from registry.access.tokens import TokenClaims, issue_token
 from registry.accounts import login
 from registry.accounts.schemas import MfaConfirm, MfaEnrolment, OneTimePasswordSet, PasswordChange, Token
 from registry.accounts.throttle import LoginThrottle
+from registry.api.contract import may
 from registry.api.deps import (
     ContextDep,
     RuntimeDep,
@@ -111,17 +112,17 @@ def token(
 EnrollingContext = Annotated[Context, Depends(get_enrolling_context)]
 
 
-@router.post("/mfa", response_model=MfaEnrolment, status_code=201)
+@router.post("/mfa", response_model=MfaEnrolment, status_code=201, openapi_extra=may())
 def mfa_enrol(runtime: RuntimeDep, session: SessionDep, ctx: EnrollingContext) -> MfaEnrolment:
     return MfaEnrolment(otpauth_uri=login.start_mfa_enrolment(session, ctx, runtime.provider))
 
 
-@router.post("/mfa/confirm", status_code=204)
+@router.post("/mfa/confirm", status_code=204, openapi_extra=may())
 def mfa_confirm(runtime: RuntimeDep, session: SessionDep, ctx: EnrollingContext, body: MfaConfirm) -> None:
     login.confirm_mfa(session, ctx, runtime.provider, otp=body.otp)
 
 
-@router.post("/password", status_code=204, responses=_THROTTLED)
+@router.post("/password", status_code=204, responses=_THROTTLED, openapi_extra=may())
 def password_change(
     runtime: RuntimeDep,
     session: SessionDep,

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from registry.accounts.schemas import Page
+from registry.api.contract import casefile_gate, may
 from registry.api.deps import RuntimeDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_uuid_cursor, encode_cursor
 from registry.api.routes.persons import PurposeContext
@@ -68,7 +69,12 @@ def _read(runtime, session, ctx: Context, casefile_id: uuid.UUID) -> CasefileRea
     )
 
 
-@router.post("", status_code=201, response_model=CasefileRead)
+@router.post(
+    "",
+    status_code=201,
+    response_model=CasefileRead,
+    openapi_extra=casefile_gate(assigned=False),
+)
 def create_casefile(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, body: CasefileCreate
 ) -> CasefileRead:
@@ -78,14 +84,23 @@ def create_casefile(
     return _read(runtime, session, ctx, casefile.id)
 
 
-@router.get("/{casefile_id}", response_model=CasefileRead, responses={404: {}})
+@router.get(
+    "/{casefile_id}",
+    response_model=CasefileRead,
+    responses={404: {}},
+    openapi_extra=casefile_gate(assigned=True),
+)
 def read_casefile(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID
 ) -> CasefileRead:
     return _read(runtime, session, ctx, casefile_id)
 
 
-@router.get("", response_model=Page[CasefileRow])
+@router.get(
+    "",
+    response_model=Page[CasefileRow],
+    openapi_extra=may(),
+)
 def list_casefiles(
     session: SessionDep,
     ctx: PurposeContext,
@@ -120,7 +135,12 @@ def list_casefiles(
     return Page(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
 
 
-@router.post("/{casefile_id}/events", status_code=201, response_model=EventRead)
+@router.post(
+    "/{casefile_id}/events",
+    status_code=201,
+    response_model=EventRead,
+    openapi_extra=casefile_gate(assigned=True),
+)
 def add_event(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: EventCreate
 ) -> EventRead:
@@ -136,7 +156,11 @@ def add_event(
     )
 
 
-@router.get("/{casefile_id}/events", response_model=list[EventRead])
+@router.get(
+    "/{casefile_id}/events",
+    response_model=list[EventRead],
+    openapi_extra=casefile_gate(assigned=True),
+)
 def list_events(
     runtime: RuntimeDep,
     session: SessionDep,
@@ -165,6 +189,7 @@ def list_events(
         409: {},
         422: {},
     },
+    openapi_extra=casefile_gate(assigned=True),
 )
 def transition(
     runtime: RuntimeDep,
@@ -192,7 +217,12 @@ def transition(
     return read
 
 
-@router.post("/{casefile_id}/closure/decision", response_model=ClosureRead, responses={404: {}, 409: {}, 422: {}})
+@router.post(
+    "/{casefile_id}/closure/decision",
+    response_model=ClosureRead,
+    responses={404: {}, 409: {}, 422: {}},
+    openapi_extra=casefile_gate(assigned=False),
+)
 def decide_closure(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: ClosureDecision
 ) -> ClosureRead:
@@ -214,7 +244,12 @@ def decide_closure(
     )
 
 
-@router.post("/{casefile_id}/term-changes", response_model=TermChanged, responses={404: {}, 409: {}, 422: {}})
+@router.post(
+    "/{casefile_id}/term-changes",
+    response_model=TermChanged,
+    responses={404: {}, 409: {}, 422: {}},
+    openapi_extra=casefile_gate(assigned=False),
+)
 def change_term(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: TermChange
 ) -> TermChanged:
@@ -239,7 +274,11 @@ def change_term(
     )
 
 
-@router.put("/{casefile_id}/assignments", response_model=Assignments)
+@router.put(
+    "/{casefile_id}/assignments",
+    response_model=Assignments,
+    openapi_extra=casefile_gate(assigned=False),
+)
 def set_assignments(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: Assignments
 ) -> Assignments:
@@ -249,12 +288,21 @@ def set_assignments(
     )
 
 
-@router.put("/{casefile_id}/restrictions", status_code=204)
+@router.put(
+    "/{casefile_id}/restrictions",
+    status_code=204,
+    openapi_extra=casefile_gate(assigned=False),
+)
 def set_restrictions(session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: Restrictions) -> None:
     service.set_restrictions(session, ctx, casefile_id=casefile_id, data=body)
 
 
-@router.post("/{casefile_id}/break-glass", status_code=201, response_model=BreakGlassGranted)
+@router.post(
+    "/{casefile_id}/break-glass",
+    status_code=201,
+    response_model=BreakGlassGranted,
+    openapi_extra=casefile_gate(assigned=True),
+)
 def break_glass(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: BreakGlassRequest
 ) -> BreakGlassGranted:

@@ -11,7 +11,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from registry.access.policy import Permission
+from registry.access.policy import Permission as P
 from registry.accounts.schemas import Page
+from registry.api.contract import may
 from registry.api.deps import ContextDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from registry.audit.actions import Action
@@ -19,7 +21,7 @@ from registry.errors import BadRequest, NotFound
 from registry.jobs.models import Job, JobStatus
 from registry.jobs.runner import list_jobs
 
-router = APIRouter(prefix="/api/v1", tags=["jobs"])
+router = APIRouter(prefix="/api/v1", tags=["keys and retention"])
 
 
 class JobRead(BaseModel):
@@ -34,7 +36,7 @@ class JobRead(BaseModel):
     finished_at: datetime | None
 
 
-@router.get("/jobs", response_model=Page[JobRead])
+@router.get("/jobs", response_model=Page[JobRead], openapi_extra=may(P.KEY_MANAGE))
 def list_jobs_route(
     session: SessionDep,
     ctx: ContextDep,
@@ -66,7 +68,7 @@ def _position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
         raise BadRequest("cursor is not valid") from None
 
 
-@router.get("/jobs/{job_id}", response_model=JobRead)
+@router.get("/jobs/{job_id}", response_model=JobRead, openapi_extra=may(P.KEY_MANAGE))
 def read_job(session: SessionDep, ctx: ContextDep, job_id: uuid.UUID) -> JobRead:
     ctx.principal.require(Permission.KEY_MANAGE)
     job = session.get(Job, job_id)

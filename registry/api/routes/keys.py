@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict
 
 from registry.access.policy import Permission
+from registry.access.policy import Permission as P
+from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep, get_uow
 from registry.api.middleware import UnitOfWork
 from registry.audit.actions import Action
@@ -17,7 +19,7 @@ from registry.crypto.rotation import key_status
 from registry.jobs.runner import create_job
 from registry.maintenance import RotationTarget, rotation_work
 
-router = APIRouter(prefix="/api/v1", tags=["keys"])
+router = APIRouter(prefix="/api/v1", tags=["keys and retention"])
 
 
 class KeyRead(BaseModel):
@@ -39,7 +41,7 @@ class JobAccepted(BaseModel):
     job_id: uuid.UUID
 
 
-@router.get("/keys", response_model=list[KeyRead])
+@router.get("/keys", response_model=list[KeyRead], openapi_extra=may(P.KEY_MANAGE))
 def list_keys(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> list[KeyRead]:
     ctx.principal.require(Permission.KEY_MANAGE)
     return [
@@ -56,7 +58,7 @@ def list_keys(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> list
     ]
 
 
-@router.post("/keys/rotations", status_code=202, response_model=JobAccepted)
+@router.post("/keys/rotations", status_code=202, response_model=JobAccepted, openapi_extra=may(P.KEY_MANAGE))
 def start_rotation(
     runtime: RuntimeDep,
     session: SessionDep,

@@ -15,7 +15,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from registry.access.policy import Permission as P
 from registry.accounts.schemas import Page
+from registry.api.contract import casefile_gate, may
 from registry.api.deps import RuntimeDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_uuid_cursor, encode_cursor
 from registry.api.routes.persons import PurposeContext
@@ -135,6 +137,7 @@ def _transfer(transfer: Transfer) -> TransferRead:
     status_code=201,
     response_model=LeaveRead,
     responses={404: {}, 409: {}, 422: {}},
+    openapi_extra=may(P.CASEFILE_CORRECTION, P.CASEFILE_ASSIGNED),
 )
 def request_leave(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: LeaveRequestCreate
@@ -152,7 +155,12 @@ def request_leave(
     return LeaveRead(**_leave(leave, today(ctx.clock)))
 
 
-@router.get("/casefiles/{casefile_id}/leave-requests", response_model=Page[LeaveRead], responses={404: {}})
+@router.get(
+    "/casefiles/{casefile_id}/leave-requests",
+    response_model=Page[LeaveRead],
+    responses={404: {}},
+    openapi_extra=casefile_gate(assigned=True),
+)
 def list_casefile_leaves(
     session: SessionDep,
     ctx: PurposeContext,
@@ -166,7 +174,7 @@ def list_casefile_leaves(
     return Page(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
 
 
-@router.get("/leave-requests", response_model=Page[LeaveRead])
+@router.get("/leave-requests", response_model=Page[LeaveRead], openapi_extra=may())
 def list_leave_worklist(
     session: SessionDep,
     ctx: PurposeContext,
@@ -181,7 +189,12 @@ def list_leave_worklist(
     return Page(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
 
 
-@router.get("/leave-requests/{leave_id}", response_model=LeaveDetail, responses={404: {}})
+@router.get(
+    "/leave-requests/{leave_id}",
+    response_model=LeaveDetail,
+    responses={404: {}},
+    openapi_extra=may(P.CASEFILE_CORRECTION, P.CASEFILE_ASSIGNED),
+)
 def read_leave(runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, leave_id: uuid.UUID) -> LeaveDetail:
     leave, values = leaves.read_leave(session, ctx, keyring=runtime.keyring, leave_id=leave_id)
     return LeaveDetail(
@@ -192,7 +205,12 @@ def read_leave(runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, le
     )
 
 
-@router.post("/leave-requests/{leave_id}/decision", response_model=LeaveRead, responses={404: {}, 409: {}, 422: {}})
+@router.post(
+    "/leave-requests/{leave_id}/decision",
+    response_model=LeaveRead,
+    responses={404: {}, 409: {}, 422: {}},
+    openapi_extra=may(P.CASEFILE_CORRECTION),
+)
 def decide_leave(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, leave_id: uuid.UUID, body: LeaveDecision
 ) -> LeaveRead:
@@ -202,7 +220,12 @@ def decide_leave(
     return LeaveRead(**_leave(leave, today(ctx.clock)))
 
 
-@router.post("/leave-requests/{leave_id}/return", response_model=LeaveRead, responses={404: {}, 409: {}, 422: {}})
+@router.post(
+    "/leave-requests/{leave_id}/return",
+    response_model=LeaveRead,
+    responses={404: {}, 409: {}, 422: {}},
+    openapi_extra=may(P.CASEFILE_CORRECTION, P.CASEFILE_ASSIGNED),
+)
 def record_return(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, leave_id: uuid.UUID, body: LeaveReturn
 ) -> LeaveRead:
@@ -218,6 +241,7 @@ def record_return(
     status_code=201,
     response_model=TransferRead,
     responses={404: {}, 409: {}, 422: {}},
+    openapi_extra=may(P.CASEFILE_CORRECTION),
 )
 def propose_transfer(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: TransferCreate
@@ -229,7 +253,7 @@ def propose_transfer(
     )
 
 
-@router.get("/transfers", response_model=Page[TransferRead])
+@router.get("/transfers", response_model=Page[TransferRead], openapi_extra=may())
 def list_transfers(
     session: SessionDep,
     ctx: PurposeContext,
@@ -243,14 +267,24 @@ def list_transfers(
     return Page(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
 
 
-@router.post("/transfers/{transfer_id}/accept", response_model=TransferRead, responses={404: {}, 409: {}, 422: {}})
+@router.post(
+    "/transfers/{transfer_id}/accept",
+    response_model=TransferRead,
+    responses={404: {}, 409: {}, 422: {}},
+    openapi_extra=may(P.CASEFILE_CORRECTION),
+)
 def accept_transfer(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, transfer_id: uuid.UUID
 ) -> TransferRead:
     return _transfer(transfers.accept_transfer(session, ctx, keyring=runtime.keyring, transfer_id=transfer_id))
 
 
-@router.post("/transfers/{transfer_id}/cancel", response_model=TransferRead, responses={404: {}, 409: {}})
+@router.post(
+    "/transfers/{transfer_id}/cancel",
+    response_model=TransferRead,
+    responses={404: {}, 409: {}},
+    openapi_extra=may(P.CASEFILE_CORRECTION),
+)
 def cancel_transfer(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, transfer_id: uuid.UUID
 ) -> TransferRead:
@@ -282,7 +316,12 @@ def person_transfer_read(v: person_transfers.TransferView) -> PersonTransferRead
 PERSON_TRANSFER = {"response_model": PersonTransferRead, "tags": ["residence"]}
 
 
-@router.get("/person-transfers", response_model=Page[PersonTransferRead], tags=["residence"])
+@router.get(
+    "/person-transfers",
+    response_model=Page[PersonTransferRead],
+    tags=["residence"],
+    openapi_extra=may(P.RESIDENCE_READ),
+)
 def list_person_transfers(
     runtime: RuntimeDep,
     session: SessionDep,
@@ -310,7 +349,9 @@ def list_person_transfers(
     return Page(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
 
 
-@router.get("/person-transfers/{transfer_id}", responses={404: {}}, **PERSON_TRANSFER)
+@router.get(
+    "/person-transfers/{transfer_id}", responses={404: {}}, **PERSON_TRANSFER, openapi_extra=may(P.RESIDENCE_READ)
+)
 def read_person_transfer(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, transfer_id: uuid.UUID
 ) -> PersonTransferRead:
@@ -320,7 +361,12 @@ def read_person_transfer(
     )
 
 
-@router.post("/person-transfers/{transfer_id}/accept", responses={404: {}, 409: {}}, **PERSON_TRANSFER)
+@router.post(
+    "/person-transfers/{transfer_id}/accept",
+    responses={404: {}, 409: {}},
+    **PERSON_TRANSFER,
+    openapi_extra=may(P.RESIDENCE_WRITE),
+)
 def accept_person_transfer(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, transfer_id: uuid.UUID
 ) -> PersonTransferRead:
@@ -332,7 +378,12 @@ def accept_person_transfer(
     )
 
 
-@router.post("/person-transfers/{transfer_id}/refuse", responses={404: {}, 409: {}}, **PERSON_TRANSFER)
+@router.post(
+    "/person-transfers/{transfer_id}/refuse",
+    responses={404: {}, 409: {}},
+    **PERSON_TRANSFER,
+    openapi_extra=may(P.RESIDENCE_WRITE),
+)
 def refuse_person_transfer(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, transfer_id: uuid.UUID, body: TransferRefusal
 ) -> PersonTransferRead:
@@ -344,7 +395,12 @@ def refuse_person_transfer(
     )
 
 
-@router.post("/person-transfers/{transfer_id}/withdraw", responses={404: {}, 409: {}}, **PERSON_TRANSFER)
+@router.post(
+    "/person-transfers/{transfer_id}/withdraw",
+    responses={404: {}, 409: {}},
+    **PERSON_TRANSFER,
+    openapi_extra=may(P.RESIDENCE_WRITE),
+)
 def withdraw_person_transfer(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, transfer_id: uuid.UUID
 ) -> PersonTransferRead:

@@ -8,6 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Response
 
+from registry.access.policy import Permission as P
+from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.pagination import etag, parse_if_match
 from registry.context import Context
@@ -25,7 +27,9 @@ def purposeful_context(ctx: ContextDep, x_purpose: Annotated[str | None, Header(
 PurposeContext = Annotated[Context, Depends(purposeful_context)]
 
 
-@router.post("", status_code=201, response_model=PersonRead, responses={409: {}, 422: {}})
+@router.post(
+    "", status_code=201, response_model=PersonRead, responses={409: {}, 422: {}}, openapi_extra=may(P.PERSON_WRITE)
+)
 def create_person(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, body: PersonCreate, response: Response
 ) -> PersonRead:
@@ -35,7 +39,7 @@ def create_person(
     return PersonRead(id=person.id, org_unit=person.org_unit_code, version=person.version, **values)
 
 
-@router.get("/{person_id}", response_model=PersonRead, responses={404: {}, 410: {}})
+@router.get("/{person_id}", response_model=PersonRead, responses={404: {}, 410: {}}, openapi_extra=may(P.PERSON_READ))
 def read_person(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, person_id: uuid.UUID, response: Response
 ) -> PersonRead:
@@ -44,7 +48,12 @@ def read_person(
     return PersonRead(id=person.id, org_unit=person.org_unit_code, version=person.version, **values)
 
 
-@router.patch("/{person_id}", response_model=PersonRead, responses={404: {}, 410: {}, 412: {}, 428: {}})
+@router.patch(
+    "/{person_id}",
+    response_model=PersonRead,
+    responses={404: {}, 410: {}, 412: {}, 428: {}},
+    openapi_extra=may(P.PERSON_WRITE),
+)
 def update_person(
     runtime: RuntimeDep,
     session: SessionDep,
@@ -61,12 +70,14 @@ def update_person(
     return PersonRead(id=person.id, org_unit=person.org_unit_code, version=person.version, **values)
 
 
-@router.post("/search", response_model=PersonMatches)
+@router.post("/search", response_model=PersonMatches, openapi_extra=may(P.PERSON_SEARCH))
 def search_persons(runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, body: PersonSearch) -> PersonMatches:
     return PersonMatches.model_validate({"items": service.search_persons(session, ctx, runtime.keyring, query=body)})
 
 
-@router.post("/{person_id}/erasure", status_code=204, responses={404: {}, 409: {}, 410: {}})
+@router.post(
+    "/{person_id}/erasure", status_code=204, responses={404: {}, 409: {}, 410: {}}, openapi_extra=may(P.RETENTION_RUN)
+)
 def erase_person(
     runtime: RuntimeDep, session: SessionDep, ctx: ContextDep, person_id: uuid.UUID, body: PersonErase
 ) -> None:

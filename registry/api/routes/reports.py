@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from registry.access.policy import Permission as P
+from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.routes.residence import PolicyDep
 from registry.reports import service
@@ -20,7 +22,7 @@ from registry.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/reports/monthly", tags=["statistics"])
 Format = Literal["json", "csv", "xlsx"]
-Period = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-01"])]
+Period = Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-01"])]
 Unit = Annotated[str, Query(min_length=1, max_length=15, examples=["320571"])]
 Department = Annotated[str, Query(max_length=16, examples=["police"])]
 FILES: dict[int | str, dict[str, Any]] = {200: {"content": {media: {} for media in FORMATS.values()}}}
@@ -29,7 +31,7 @@ FILES: dict[int | str, dict[str, Any]] = {200: {"content": {media: {} for media 
 class ReportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_unit: Annotated[str, StringConstraints(min_length=1, max_length=15)]
-    period: Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+    period: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
     department: Annotated[str, StringConstraints(max_length=16)]
 
 
@@ -79,7 +81,7 @@ def _file(document: dict[str, Any], fmt: str) -> Response:
     return Response(content=body, media_type=media)
 
 
-@router.get("/draft", responses=FILES)
+@router.get("/draft", responses=FILES, openapi_extra=may(P.STATS_READ))
 def draft(
     runtime: RuntimeDep,
     session: SessionDep,
@@ -104,7 +106,9 @@ def draft(
     return _file(content, format)
 
 
-@router.post("", status_code=201, response_model=ReportVersion, responses={409: {}, 422: {}})
+@router.post(
+    "", status_code=201, response_model=ReportVersion, responses={409: {}, 422: {}}, openapi_extra=may(P.STATS_READ)
+)
 def submit(
     runtime: RuntimeDep, session: SessionDep, ctx: ContextDep, policy: PolicyDep, body: ReportRequest
 ) -> ReportVersion:
@@ -114,7 +118,13 @@ def submit(
     return _version(service.submit(session, ctx, signer, content))
 
 
-@router.post("/{report_id}/revisions", status_code=201, response_model=ReportVersion, responses={404: {}, 409: {}})
+@router.post(
+    "/{report_id}/revisions",
+    status_code=201,
+    response_model=ReportVersion,
+    responses={404: {}, 409: {}},
+    openapi_extra=may(P.STATS_READ),
+)
 def revise(
     runtime: RuntimeDep,
     session: SessionDep,
@@ -142,7 +152,7 @@ def revise(
     return _version(revised)
 
 
-@router.get("", response_model=list[ReportVersion])
+@router.get("", response_model=list[ReportVersion], openapi_extra=may(P.STATS_READ))
 def versions(
     runtime: RuntimeDep, session: SessionDep, ctx: ContextDep, org_unit: Unit, period: Period, department: Department
 ) -> list[ReportVersion]:
@@ -151,7 +161,7 @@ def versions(
     return [_version(r) for r in rows]
 
 
-@router.get("/{report_id}", responses={**FILES, 404: {}, 409: {}})
+@router.get("/{report_id}", responses={**FILES, 404: {}, 409: {}}, openapi_extra=may(P.STATS_READ))
 def read(
     runtime: RuntimeDep, session: SessionDep, ctx: ContextDep, report_id: uuid.UUID, format: Format = "json"
 ) -> Response:

@@ -8,8 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
+from registry.access.policy import Permission as P
 from registry.access.policy import Purpose
 from registry.accounts.schemas import Page
+from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.pagination import (
     DEFAULT_LIMIT,
@@ -83,7 +85,7 @@ def _dwelling_read(d, values) -> DwellingRead:  # type: ignore[no-untyped-def]
     )
 
 
-@router.post("/dwellings", status_code=201, response_model=DwellingRead)
+@router.post("/dwellings", status_code=201, response_model=DwellingRead, openapi_extra=may(P.RESIDENCE_WRITE))
 def create_dwelling(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, body: DwellingCreate, response: Response
 ) -> DwellingRead:
@@ -93,7 +95,7 @@ def create_dwelling(
     return _dwelling_read(dwelling, values)
 
 
-@router.get("/dwellings", response_model=Page[DwellingRow])
+@router.get("/dwellings", response_model=Page[DwellingRow], openapi_extra=may(P.RESIDENCE_READ))
 def list_dwellings(
     session: SessionDep,
     ctx: PurposeContext,
@@ -111,7 +113,7 @@ def list_dwellings(
     return Page[DwellingRow](items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
 
 
-@router.get("/dwellings/{dwelling_id}", response_model=DwellingRead)
+@router.get("/dwellings/{dwelling_id}", response_model=DwellingRead, openapi_extra=may(P.RESIDENCE_READ))
 def read_dwelling(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, dwelling_id: uuid.UUID, response: Response
 ) -> DwellingRead:
@@ -121,7 +123,10 @@ def read_dwelling(
 
 
 @router.patch(
-    "/dwellings/{dwelling_id}", response_model=DwellingRead, responses={404: {}, 409: {}, 412: {}, 422: {}, 428: {}}
+    "/dwellings/{dwelling_id}",
+    response_model=DwellingRead,
+    responses={404: {}, 409: {}, 412: {}, 422: {}, 428: {}},
+    openapi_extra=may(P.RESIDENCE_WRITE),
 )
 def update_dwelling(
     runtime: RuntimeDep,
@@ -146,7 +151,7 @@ def update_dwelling(
     return read
 
 
-@router.get("/dwellings/{dwelling_id}/occupants", response_model=Page[Occupant])
+@router.get("/dwellings/{dwelling_id}/occupants", response_model=Page[Occupant], openapi_extra=may(P.RESIDENCE_READ))
 def dwelling_occupants(
     session: SessionDep,
     ctx: PurposeContext,
@@ -191,6 +196,7 @@ def _registration_read(session, r, values) -> RegistrationRead:  # type: ignore[
     status_code=201,
     response_model=RegistrationRead,
     responses={202: {"model": RegistrationRead, "description": "the person is held by another unit: pending_transfer"}},
+    openapi_extra=may(P.RESIDENCE_WRITE),
 )
 def create_registration(
     runtime: RuntimeDep,
@@ -213,7 +219,9 @@ def create_registration(
     return read
 
 
-@router.get("/residence-registrations/{registration_id}", response_model=RegistrationRead)
+@router.get(
+    "/residence-registrations/{registration_id}", response_model=RegistrationRead, openapi_extra=may(P.RESIDENCE_READ)
+)
 def read_registration(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, registration_id: uuid.UUID
 ) -> RegistrationRead:
@@ -223,7 +231,7 @@ def read_registration(
     return _registration_read(session, registration, values)
 
 
-@router.get("/residence-registrations", response_model=Page[RegistrationRow])
+@router.get("/residence-registrations", response_model=Page[RegistrationRow], openapi_extra=may(P.RESIDENCE_READ))
 def list_registrations(
     session: SessionDep,
     ctx: PurposeContext,
@@ -252,7 +260,12 @@ def list_registrations(
     )
 
 
-@router.post("/residence-registrations/{registration_id}/move", status_code=201, response_model=RegistrationRead)
+@router.post(
+    "/residence-registrations/{registration_id}/move",
+    status_code=201,
+    response_model=RegistrationRead,
+    openapi_extra=may(P.RESIDENCE_WRITE),
+)
 def move_registration(
     runtime: RuntimeDep,
     session: SessionDep,
@@ -268,7 +281,11 @@ def move_registration(
     return _registration_read(session, new, values)
 
 
-@router.post("/residence-registrations/{registration_id}/depart", response_model=RegistrationRead)
+@router.post(
+    "/residence-registrations/{registration_id}/depart",
+    response_model=RegistrationRead,
+    openapi_extra=may(P.RESIDENCE_WRITE),
+)
 def depart_registration(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, registration_id: uuid.UUID, body: Depart
 ) -> RegistrationRead:
@@ -311,7 +328,13 @@ def _read(runtime: Runtime, session, ctx: Context, policy: ResidencePolicy, perm
     return _permit_read(v, values)
 
 
-@router.post("/residence-permits", status_code=201, response_model=PermitRead, responses={422: {}})
+@router.post(
+    "/residence-permits",
+    status_code=201,
+    response_model=PermitRead,
+    responses={422: {}},
+    openapi_extra=may(P.PERMIT_APPLY),
+)
 def apply_for_permit(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, policy: PolicyDep, body: PermitCreate
 ) -> PermitRead:
@@ -319,7 +342,7 @@ def apply_for_permit(
     return _read(runtime, session, ctx, policy, permit.id)
 
 
-@router.get("/residence-permits/{permit_id}", response_model=PermitRead)
+@router.get("/residence-permits/{permit_id}", response_model=PermitRead, openapi_extra=may(P.RESIDENCE_READ))
 def read_permit(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, policy: PolicyDep, permit_id: uuid.UUID
 ) -> PermitRead:
@@ -342,7 +365,7 @@ def _step(
 STEP = {"response_model": PermitRead, "responses": {409: {"description": "not allowed from the current state"}}}
 
 
-@router.post("/residence-permits/{permit_id}/request-materials", **STEP)
+@router.post("/residence-permits/{permit_id}/request-materials", **STEP, openapi_extra=may(P.PERMIT_APPLY))
 def request_materials(
     runtime: RuntimeDep,
     session: SessionDep,
@@ -355,28 +378,28 @@ def request_materials(
     return _step(runtime, session, ctx, policy, permit_id, PermitAction.request_materials, missing=body.missing)
 
 
-@router.post("/residence-permits/{permit_id}/accept", **STEP)
+@router.post("/residence-permits/{permit_id}/accept", **STEP, openapi_extra=may(P.PERMIT_APPLY))
 def accept(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, policy: PolicyDep, permit_id: uuid.UUID
 ) -> PermitRead:
     return _step(runtime, session, ctx, policy, permit_id, PermitAction.accept)
 
 
-@router.post("/residence-permits/{permit_id}/issue", **STEP)
+@router.post("/residence-permits/{permit_id}/issue", **STEP, openapi_extra=may(P.PERMIT_ISSUE))
 def issue(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, policy: PolicyDep, permit_id: uuid.UUID
 ) -> PermitRead:
     return _step(runtime, session, ctx, policy, permit_id, PermitAction.issue)
 
 
-@router.post("/residence-permits/{permit_id}/reject", **STEP)
+@router.post("/residence-permits/{permit_id}/reject", **STEP, openapi_extra=may(P.PERMIT_ISSUE))
 def reject(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, policy: PolicyDep, permit_id: uuid.UUID, body: Reason
 ) -> PermitRead:
     return _step(runtime, session, ctx, policy, permit_id, PermitAction.reject, reason=body.reason)
 
 
-@router.post("/residence-permits/{permit_id}/endorse", **STEP)
+@router.post("/residence-permits/{permit_id}/endorse", **STEP, openapi_extra=may(P.PERMIT_APPLY))
 def endorse(
     runtime: RuntimeDep,
     session: SessionDep,
@@ -389,14 +412,14 @@ def endorse(
     return _step(runtime, session, ctx, policy, permit_id, PermitAction.endorse, endorsed_on=body.endorsed_on)
 
 
-@router.post("/residence-permits/{permit_id}/cancel", **STEP)
+@router.post("/residence-permits/{permit_id}/cancel", **STEP, openapi_extra=may(P.PERMIT_ISSUE))
 def cancel(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, policy: PolicyDep, permit_id: uuid.UUID, body: Reason
 ) -> PermitRead:
     return _step(runtime, session, ctx, policy, permit_id, PermitAction.cancel, reason=body.reason)
 
 
-@router.get("/residence-permits", response_model=Page[PermitRow])
+@router.get("/residence-permits", response_model=Page[PermitRow], openapi_extra=may(P.RESIDENCE_READ))
 def list_permits(
     session: SessionDep,
     ctx: PurposeContext,
@@ -432,7 +455,9 @@ def list_permits(
     return Page[PermitRow](items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(views) > limit else None)
 
 
-@router.post("/permit-verifications", response_model=VerificationResult, responses={429: {}})
+@router.post(
+    "/permit-verifications", response_model=VerificationResult, responses={429: {}}, openapi_extra=may(P.PERMIT_VERIFY)
+)
 def verify_permit(
     runtime: RuntimeDep, session: SessionDep, ctx: ContextDep, policy: PolicyDep, body: VerificationRequest
 ) -> VerificationResult:

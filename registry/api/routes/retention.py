@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from registry.access.policy import Permission
+from registry.access.policy import Permission as P
+from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep, get_uow
 from registry.api.middleware import UnitOfWork
 from registry.api.routes.keys import JobAccepted
@@ -16,10 +18,10 @@ from registry.jobs.runner import create_job
 from registry.maintenance import retention_work
 from registry.people.holds import set_legal_hold
 
-router = APIRouter(prefix="/api/v1", tags=["retention"])
+router = APIRouter(prefix="/api/v1", tags=["keys and retention"])
 
 
-@router.post("/retention/runs", status_code=202, response_model=JobAccepted)
+@router.post("/retention/runs", status_code=202, response_model=JobAccepted, openapi_extra=may(P.RETENTION_RUN))
 def start_retention_run(
     runtime: RuntimeDep, session: SessionDep, ctx: ContextDep, uow: Annotated[UnitOfWork, Depends(get_uow)]
 ) -> JobAccepted:
@@ -31,13 +33,13 @@ def start_retention_run(
     return JobAccepted(job_id=job.id)
 
 
-@router.put("/holds/{record_id}", status_code=204)
+@router.put("/holds/{record_id}", status_code=204, openapi_extra=may(P.RETENTION_RUN))
 def place_hold(session: SessionDep, ctx: ContextDep, record_id: uuid.UUID) -> None:
     ctx.principal.require(Permission.RETENTION_RUN)
     set_legal_hold(session, ctx.audit, record_id=record_id, held=True)
 
 
-@router.delete("/holds/{record_id}", status_code=204)
+@router.delete("/holds/{record_id}", status_code=204, openapi_extra=may(P.RETENTION_RUN))
 def lift_hold(session: SessionDep, ctx: ContextDep, record_id: uuid.UUID) -> None:
     ctx.principal.require(Permission.RETENTION_RUN)
     set_legal_hold(session, ctx.audit, record_id=record_id, held=False)

@@ -12,6 +12,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from registry import kpis
+from registry.access.policy import Permission as P
+from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.routes.residence import PolicyDep
 from registry.casefiles.stats import casefile_stats as casefile_stats_service
@@ -37,7 +39,7 @@ class ResidenceStats(BaseModel):
     cells: list[StatCell]
 
 
-@router.get("/residence", response_model=ResidenceStats, responses={404: {}, 422: {}})
+@router.get("/residence", response_model=ResidenceStats, responses={404: {}, 422: {}}, openapi_extra=may(P.STATS_READ))
 def residence_stats(
     session: SessionDep,
     ctx: ContextDep,
@@ -51,7 +53,7 @@ def residence_stats(
     return ResidenceStats.model_validate(stats.residence_stats(session, ctx, policy, org_unit=org_unit, period=period))
 
 
-@router.get("/casefiles", response_model=ResidenceStats, responses={404: {}, 422: {}})
+@router.get("/casefiles", response_model=ResidenceStats, responses={404: {}, 422: {}}, openapi_extra=may(P.STATS_READ))
 def casefile_stats(
     session: SessionDep,
     ctx: ContextDep,
@@ -63,7 +65,7 @@ def casefile_stats(
     return ResidenceStats.model_validate(casefile_stats_service(session, ctx, org_unit=org_unit, period=period))
 
 
-@router.get("/kpis", response_model=ResidenceStats, responses={404: {}, 422: {}})
+@router.get("/kpis", response_model=ResidenceStats, responses={404: {}, 422: {}}, openapi_extra=may(P.STATS_READ))
 def kpi_stats(
     runtime: RuntimeDep,
     session: SessionDep,
