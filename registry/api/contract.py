@@ -286,7 +286,7 @@ def install_contract(app: FastAPI, *, token_calls: set[Callable[..., Any]], purp
             if not route.include_in_schema or not route.path.startswith(API):
                 continue
             facts = facts_of(route, token_calls=token_calls, purpose_call=purpose_call)
-            for method in route.methods:
+            for method in route.methods or ():
                 _document(spec["paths"][route.path][method.lower()], method.lower(), facts)
         app.openapi_schema = spec
         return spec

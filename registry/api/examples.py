@@ -131,9 +131,9 @@ def _string(schema: dict[str, Any], name: str) -> str:
         value = "按规定办理"
     else:
         value = "示例"
-    low, high = schema.get("minLength", 0), schema.get("maxLength")
+    low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
     value = value * max(1, -(-low // len(value)))
-    return value[:high] if high else value
+    return value[: int(high)] if high else value
 
 
 def _fits(schema: dict[str, Any], value: Any) -> bool:
