@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from registry.api.contract import TAGS, install_contract
-from registry.api.deps import get_enrolling_principal, get_principal, refuse_unknown_query
+from registry.api.deps import get_enrolling_principal, get_principal
 from registry.api.errors import install_error_handlers
 from registry.api.middleware import (
     BodyLimitMiddleware,
@@ -76,7 +76,6 @@ def create_app(runtime: Runtime, *, scheduler: bool = False) -> FastAPI:
         openapi_tags=TAGS,
         # Operation ids are the route functions' names (unique): what a generated client calls.
         generate_unique_id_function=lambda route: route.name,
-        dependencies=[Depends(refuse_unknown_query)],
     )
     app.state.runtime = runtime
     app.state.login_throttle = auth.new_login_throttle(runtime.settings)

@@ -153,11 +153,13 @@ class Facts:
         if method != "get":  # a state that refuses the step, a duplicate, or a concurrent writer first
             found.add(409)
         if self.authenticated:
-            found.add(401)
+            found |= {401, 422}  # 422: also any query parameter the operation does not take
             if len(roles_holding(self.permissions)) < len(Role):
                 found.add(403)
         if self.path or self.references:
             found.add(404)
+            if self.purpose:  # a record of an erased person, to a caller who may see it
+                found.add(410)
         if self.path or self.query or self.body or self.if_match:
             found.add(422)
         if self.body:
@@ -227,7 +229,10 @@ def _who(facts: Facts) -> str:
         return "**Who may call it**: any signed-in account, for itself."
     roles = ", ".join(f"`{r.value}`" for r in roles_holding(facts.permissions))
     perms = " or ".join(f"`{p}`" for p in facts.permissions)
-    return f"**Who may call it**: {roles} (permission {perms}); every other role gets `403`."
+    return (
+        f"**Who may call it**: {roles} (permission {perms}); every other role is refused "
+        "(`403`, or the same `404` as an absent record where the record's kind decides)."
+    )
 
 
 def _discloses(facts: Facts) -> str:

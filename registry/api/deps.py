@@ -149,6 +149,7 @@ def _principal(mfa_enrolment: bool):  # type: ignore[no-untyped-def]
         principal, mfa_pending = _load_principal(request, token, runtime, session, uow, trail)
         if mfa_pending and not mfa_enrolment:
             raise Unauthenticated("second factor required: enrol at /api/v1/auth/mfa, then log in with a code")
+        refuse_unknown_query(request)  # after the token: a dead token is a 401 whatever it asks
         return principal
 
     return dependency
@@ -188,7 +189,8 @@ def get_enrolling_context(
 
 def refuse_unknown_query(request: Request) -> None:
     """A query parameter the operation does not take is refused (422), as an unknown body
-    field is: a misspelt filter must not quietly answer the unfiltered list."""
+    field is: a misspelt filter must not quietly answer the unfiltered list. For operations
+    behind a token (public pages such as `/readyz` keep ignoring cache-busting parameters)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None or not request.query_params:

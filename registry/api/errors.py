@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry.api.problems import BY_STATUS, problem_body
 from registry.errors import RegistryError
+from registry.logs import request_id_var
 
 log = logging.getLogger("registry.api")
 PROBLEM = "application/problem+json"
@@ -88,8 +89,12 @@ async def _operational_error(request: Request, exc: OperationalError) -> JSONRes
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     # Answered outside the request-id middleware (Starlette's outermost layer), so the id
     # is taken from the request's state and the header set here.
-    log.error("unhandled error", extra={"error": type(exc).__name__})
     request_id = getattr(request.state, "request_id", None)
+    token = request_id_var.set(request_id)  # the log line carries the id the body gives
+    try:
+        log.error("unhandled error", extra={"error": type(exc).__name__})
+    finally:
+        request_id_var.reset(token)
     ids = {"request_id": request_id} if request_id else {}
     headers = {"X-Request-ID": request_id} if request_id else None
     return problem(500, "Internal error", "the request failed; nothing was changed", headers=headers, **ids)

@@ -61,7 +61,7 @@ TYPES: tuple[ProblemType, ...] = (
     ),
     ProblemType(
         "gone",
-        "Gone",
+        "Erased",
         "The person was erased on purpose (crypto-shredded, PIPL Art. 47): the record existed and its "
         "personal data is gone for good. Only a caller who may see the record is told; anyone else gets 404.",
         "Nothing to retry. Remove your own copies of the record's data.",

@@ -309,7 +309,7 @@ def verify_permit(
         )
     ).one()
     if recent >= policy.verifications_per_minute:
-        raise RateLimited("too many verifications; try again in a minute")
+        raise RateLimited("too many verifications; try again in a minute", retry_after=60)
     number = permit_no.strip().upper()
     version, token_value = indexes.read_token(session, keyring, table=PERMIT.name, field="permit_no", value=number)
     valid = False

@@ -140,3 +140,15 @@ def test_every_problem_type_is_a_page_and_the_body_carries_the_request_id(client
     assert {t.slug for t in TYPES} >= set(BY_STATUS.values())
     assert all(client.get(f"/problems/{t.slug}").status_code == 200 for t in TYPES)
     assert client.get("/problems/no-such-type").status_code == 404
+
+
+def test_a_query_parameter_the_operation_does_not_take_is_refused_after_the_token(client, admin):
+    """A misspelt filter must not answer the unfiltered list (issue 21's fuzzing): 422 naming
+    it. A missing token is still the 401, and public pages ignore cache-busting parameters."""
+    refused = client.get("/api/v1/org-units?colour=red", headers=admin)
+    assert refused.status_code == 422 and refused.json()["errors"] == [
+        {"loc": ["query", "colour"], "msg": "Extra inputs are not permitted"}
+    ]
+    assert client.get("/api/v1/org-units?limit=5", headers=admin).status_code == 200
+    assert client.get("/api/v1/org-units?colour=red").status_code == 401
+    assert client.get("/readyz?nocache=1").status_code == 200

@@ -189,7 +189,7 @@ def list_events(
         409: {},
         422: {},
     },
-    openapi_extra=casefile_gate(assigned=True),
+    openapi_extra=casefile_gate(assigned=False),
 )
 def transition(
     runtime: RuntimeDep,

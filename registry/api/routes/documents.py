@@ -17,6 +17,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
+from registry.access.policy import Permission as P
+from registry.api.contract import casefile_gate, may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.routes.audit import records_of
 from registry.api.routes.persons import PurposeContext
@@ -61,7 +63,7 @@ def _pdf(printed: Printed) -> Response:
     )
 
 
-def _doc(kind: DocumentKind, who: str) -> dict[str, Any]:
+def _doc(kind: DocumentKind, who: str, gate: dict[str, Any]) -> dict[str, Any]:
     audited = (
         "Audited as `audit:query` naming the document id."
         if kind.source is Source.ACCESSES
@@ -73,6 +75,7 @@ def _doc(kind: DocumentKind, who: str) -> dict[str, Any]:
         "responses": PDF,
         "response_class": Response,
         "operation_id": f"print_{kind.code.replace('-', '_')}",
+        "openapi_extra": gate,
     }
 
 
@@ -143,7 +146,7 @@ def _access_route(kind: DocumentKind) -> Callable[..., Response]:
 for _kind in kinds_of(Source.PERMIT):
     router.get(
         f"/residence-permits/{{permit_id}}/documents/{_kind.code}",
-        **_doc(_kind, "Residence staff who take applications (`permit:apply`), in scope."),
+        **_doc(_kind, "Residence staff who take applications (`permit:apply`), in scope.", may(P.PERMIT_APPLY)),
     )(_permit_route(_kind))
 for _kind in kinds_of(Source.CASEFILE):
     who = (
@@ -151,13 +154,15 @@ for _kind in kinds_of(Source.CASEFILE):
         if _kind.authority
         else "Whoever opens the file without a break-glass grant; each role sees its own fields."
     )
-    router.get(f"/casefiles/{{casefile_id}}/documents/{_kind.code}", **_doc(_kind, who))(_casefile_route(_kind))
+    gate = casefile_gate(assigned=not _kind.authority)
+    router.get(f"/casefiles/{{casefile_id}}/documents/{_kind.code}", **_doc(_kind, who, gate))(_casefile_route(_kind))
 for _kind in kinds_of(Source.LEAVE):
     router.get(
         f"/leave-requests/{{leave_id}}/documents/{_kind.code}",
-        **_doc(_kind, "Correction staff who open the leave's file without a grant."),
+        **_doc(_kind, "Correction staff who open the leave's file without a grant.", may(P.CASEFILE_CORRECTION)),
     )(_leave_route(_kind))
 for _kind in kinds_of(Source.ACCESSES):
-    router.get(f"/audit/persons/{{person_id}}/documents/{_kind.code}", **_doc(_kind, "Auditors (`audit:read`)."))(
-        _access_route(_kind)
-    )
+    router.get(
+        f"/audit/persons/{{person_id}}/documents/{_kind.code}",
+        **_doc(_kind, "Auditors (`audit:read`).", may(P.AUDIT_READ)),
+    )(_access_route(_kind))

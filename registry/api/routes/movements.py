@@ -137,7 +137,7 @@ def _transfer(transfer: Transfer) -> TransferRead:
     status_code=201,
     response_model=LeaveRead,
     responses={404: {}, 409: {}, 422: {}},
-    openapi_extra=may(P.CASEFILE_CORRECTION, P.CASEFILE_ASSIGNED),
+    openapi_extra=may(P.CASEFILE_CORRECTION),
 )
 def request_leave(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, casefile_id: uuid.UUID, body: LeaveRequestCreate
@@ -193,7 +193,7 @@ def list_leave_worklist(
     "/leave-requests/{leave_id}",
     response_model=LeaveDetail,
     responses={404: {}},
-    openapi_extra=may(P.CASEFILE_CORRECTION, P.CASEFILE_ASSIGNED),
+    openapi_extra=may(P.CASEFILE_CORRECTION),
 )
 def read_leave(runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, leave_id: uuid.UUID) -> LeaveDetail:
     leave, values = leaves.read_leave(session, ctx, keyring=runtime.keyring, leave_id=leave_id)
@@ -224,7 +224,7 @@ def decide_leave(
     "/leave-requests/{leave_id}/return",
     response_model=LeaveRead,
     responses={404: {}, 409: {}, 422: {}},
-    openapi_extra=may(P.CASEFILE_CORRECTION, P.CASEFILE_ASSIGNED),
+    openapi_extra=may(P.CASEFILE_CORRECTION),
 )
 def record_return(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, leave_id: uuid.UUID, body: LeaveReturn
