@@ -32,7 +32,7 @@ from registry.accounts.throttle import THROTTLED, LoginThrottle
 from registry.audit.actions import Action, Outcome
 from registry.audit.log import Actor, AuditTrail, Event
 from registry.context import Context
-from registry.errors import RateLimited, RuleViolation, Unauthenticated
+from registry.errors import Conflict, RateLimited, RuleViolation, Unauthenticated
 
 # One message for every refusal: it must not tell a wrong password from an unknown or
 # locked account.
@@ -339,7 +339,7 @@ def confirm_mfa(session: Session, ctx: Context, provider: KeyWrapper, *, otp: st
     account = session.get(UserAccount, ctx.principal.account_id)
     assert account is not None
     if account.totp_enabled or account.totp_secret_wrapped is None:
-        raise RuleViolation("mfa: no enrolment in progress")
+        raise Conflict("mfa: no enrolment in progress (POST /api/v1/auth/mfa first)")
     if not _accept_otp(account, provider, otp, at=ctx.clock.now().timestamp()):
         raise RuleViolation("mfa: the code does not match")
     account.totp_enabled = True

@@ -9,7 +9,7 @@ from typing import Annotated, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from registry.access import passwords
-from registry.access.policy import Role
+from registry.access.policy import SERVICE_ROLES, Role
 from registry.fields import OrgUnitCode
 
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9._-]{2,63}$")]
@@ -129,7 +129,10 @@ class PasswordChange(Strict):
 class ServiceAccountCreate(Strict):
     name: Username
     org_unit: OrgUnitCode | None = None
-    roles: list[Role] = Field(min_length=1, max_length=8)
+    # The schema names the service roles, so a client offers only what a service may hold.
+    roles: list[Role] = Field(
+        min_length=1, max_length=8, json_schema_extra={"items": {"enum": sorted(r.value for r in SERVICE_ROLES)}}
+    )
 
 
 class ServiceAccountCreated(Strict):

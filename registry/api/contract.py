@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from registry.access.policy import POLICY, Permission, Purpose, Role
 from registry.api.deps import dependency_tree as _tree
 from registry.api.examples import add_examples
+from registry.api.pagination import IF_MATCH_PATTERN
 from registry.api.problems import BY_STATUS, TYPES
 from registry.casefiles.access import KIND_PERMISSION
 
@@ -222,6 +223,9 @@ def purpose_parameter() -> dict[str, Any]:
     }
 
 
+_ETAG = {"type": "string", "pattern": IF_MATCH_PATTERN.replace("?P<version>", ""), "examples": ['"3"']}
+
+
 def _who(facts: Facts) -> str:
     if not facts.authenticated:
         return "**Who may call it**: anyone (no token)."
@@ -325,6 +329,9 @@ def _document(operation: dict[str, Any], method: str, facts: Facts) -> None:
     if facts.purpose:
         params = [p for p in operation.get("parameters", []) if p["name"].lower() != "x-purpose"]
         operation["parameters"] = [*params, purpose_parameter()]
+    for param in operation.get("parameters", []):
+        if param["name"].lower() == "if-match":  # an update without it is the 428 of API.md
+            param.update(required=True, description="The `ETag` of the version you read.", schema=_ETAG)
     if facts.permissions:
         operation[PERMISSIONS_KEY] = list(facts.permissions)
     described = [operation.get("description", "").strip(), _who(facts), _discloses(facts), _audits(method, facts)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -55,10 +56,14 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+# What `If-Match` may hold: an ETag of `etag` (weak or not; quotes optional), ASCII digits.
+IF_MATCH_PATTERN = r'^(W/)?"?(?P<version>[0-9]{1,18})"?$'
+
+
 def parse_if_match(header: str | None) -> int:
     if header is None:
         raise PreconditionRequired("If-Match is required on an update; send the ETag you read")
-    value = header.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    match = re.fullmatch(IF_MATCH_PATTERN, header.strip())
+    if match is None:
         raise PreconditionRequired("If-Match must be an ETag returned by this service")
-    return int(value)
+    return int(match["version"])

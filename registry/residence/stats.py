@@ -67,6 +67,8 @@ PERMIT_STATUSES = (
     PermitStatus.cancelled,
 )
 _PERIOD = re.compile(r"(?P<year>\d{4})(?:-(?P<month>0[1-9]|1[0-2])|-Q(?P<quarter>[1-4]))?", re.ASCII)
+# The same periods as a JSON Schema pattern (year 0000 excluded), for the query's schema.
+PERIOD_PATTERN = r"^([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})(-(0[1-9]|1[0-2])|-Q[1-4])?$"
 
 
 @dataclass(frozen=True)

@@ -152,3 +152,18 @@ def test_a_query_parameter_the_operation_does_not_take_is_refused_after_the_toke
     assert client.get("/api/v1/org-units?limit=5", headers=admin).status_code == 200
     assert client.get("/api/v1/org-units?colour=red").status_code == 401
     assert client.get("/readyz?nocache=1").status_code == 200
+
+
+def test_if_match_takes_the_etags_it_documents_and_nothing_else(client, admin):
+    """`If-Match` is the pattern `/openapi.json` gives (ASCII digits, weak or quoted): a
+    superscript digit, which `str.isdigit` accepts and `int` does not, is a 428, not a 500."""
+    users = client.get("/api/v1/users", headers=admin).json()["items"]
+    path = f"/api/v1/users/{users[0]['id']}"
+    for header in ("³".encode("latin-1"), b'""1""', b"1 2"):
+        refused = client.patch(path, json={}, headers=admin | {"If-Match": header})
+        assert refused.status_code == 428, (header, refused.text)
+    spec = client.get("/openapi.json").json()
+    (if_match,) = [
+        p for p in spec["paths"]["/api/v1/users/{account_id}"]["patch"]["parameters"] if p["name"] == "if-match"
+    ]
+    assert if_match["required"] and if_match["schema"]["pattern"] == '^(W/)?"?([0-9]{1,18})"?$'

@@ -108,7 +108,7 @@ def list_casefiles(
     status: str | None = None,
     org_unit: str | None = None,
     cursor: str | None = None,
-    due: str | None = None,
+    due: Annotated[str | None, Query(json_schema_extra={"enum": list(service.WORKLISTS)})] = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[CasefileRow]:
     rows = service.list_casefiles(

@@ -17,14 +17,14 @@ from registry.api.routes.residence import PolicyDep
 from registry.reports import service
 from registry.reports.formats import FORMATS, render
 from registry.reports.models import MonthlyReport
-from registry.reports.service import RevisionReason, Signer
+from registry.reports.service import DEPARTMENTS, RevisionReason, Signer
 from registry.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/reports/monthly", tags=["statistics"])
 Format = Literal["json", "csv", "xlsx"]
 Period = Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-01"])]
 Unit = Annotated[str, Query(min_length=1, max_length=15, examples=["320571"])]
-Department = Annotated[str, Query(max_length=16, examples=["police"])]
+Department = Annotated[str, Query(json_schema_extra={"enum": [d.value for d in DEPARTMENTS]})]
 FILES: dict[int | str, dict[str, Any]] = {200: {"content": {media: {} for media in FORMATS.values()}}}
 
 

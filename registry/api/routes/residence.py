@@ -27,6 +27,7 @@ from registry.api.routes.persons import PurposeContext
 from registry.context import Context
 from registry.people.schemas import PersonMatch
 from registry.residence import continuity, dwellings, permits, registrations, transfers
+from registry.residence.dwellings import DWELLING_WORKLISTS
 from registry.residence.policy import ResidencePolicy
 from registry.residence.rules import PermitAction
 from registry.residence.schemas import (
@@ -99,7 +100,7 @@ def create_dwelling(
 def list_dwellings(
     session: SessionDep,
     ctx: PurposeContext,
-    due: Annotated[str, Query(max_length=32, examples=["pledge_missing"])],
+    due: Annotated[str, Query(json_schema_extra={"enum": list(DWELLING_WORKLISTS)})],
     org_unit: str | None = None,
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,

@@ -19,6 +19,7 @@ from registry.api.routes.residence import PolicyDep
 from registry.casefiles.stats import casefile_stats as casefile_stats_service
 from registry.residence import stats
 
+StatsPeriod = Annotated[str, Query(pattern=stats.PERIOD_PATTERN, examples=["2026", "2026-01", "2026-Q1"])]
 router = APIRouter(prefix="/api/v1/stats", tags=["statistics"])
 
 
@@ -45,7 +46,7 @@ def residence_stats(
     ctx: ContextDep,
     policy: PolicyDep,
     org_unit: Annotated[str, Query(min_length=1, max_length=15, examples=["320571"])],
-    period: Annotated[str, Query(min_length=4, max_length=7, examples=["2026", "2026-01", "2026-Q1"])],
+    period: StatsPeriod,
 ) -> ResidenceStats:
     """Counts for the org unit's subtree: registrations in the period, permits by status on
     `as_of` (the period's last day, or today if earlier). Cells below 5 are null with
@@ -58,7 +59,7 @@ def casefile_stats(
     session: SessionDep,
     ctx: ContextDep,
     org_unit: Annotated[str, Query(min_length=1, max_length=15, examples=["320571"])],
-    period: Annotated[str, Query(min_length=4, max_length=7, examples=["2026", "2026-01", "2026-Q1"])],
+    period: StatsPeriod,
 ) -> ResidenceStats:
     """Casefiles open in the period by kind and state, for the kinds the caller's role may
     know of only; cells below 5 suppressed, with complements."""
@@ -71,7 +72,7 @@ def kpi_stats(
     session: SessionDep,
     ctx: ContextDep,
     org_unit: Annotated[str, Query(min_length=1, max_length=15, examples=["320571"])],
-    period: Annotated[str, Query(min_length=4, max_length=7, examples=["2026", "2026-01", "2026-Q1"])],
+    period: StatsPeriod,
 ) -> ResidenceStats:
     """The seed documents' KPIs (README "KPIs") the caller's role may see: for each,
     `kpi.<name>.numerator`, `.denominator` and `.rate` (per 1,000 for `reoffence_per_1000`),
