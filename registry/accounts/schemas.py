@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
 from registry.access import passwords
 from registry.access.policy import SERVICE_ROLES, Role
@@ -126,13 +126,14 @@ class PasswordChange(Strict):
     new_password: NewPassword
 
 
+_SERVICE_ROLE_NAMES: list[JsonValue] = [r.value for r in sorted(SERVICE_ROLES)]
+
+
 class ServiceAccountCreate(Strict):
     name: Username
     org_unit: OrgUnitCode | None = None
     # The schema names the service roles, so a client offers only what a service may hold.
-    roles: list[Role] = Field(
-        min_length=1, max_length=8, json_schema_extra={"items": {"enum": sorted(r.value for r in SERVICE_ROLES)}}
-    )
+    roles: list[Role] = Field(min_length=1, max_length=8, json_schema_extra={"items": {"enum": _SERVICE_ROLE_NAMES}})
 
 
 class ServiceAccountCreated(Strict):
