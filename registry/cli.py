@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -35,6 +37,8 @@ from registry.audit.verify import Timeliness, VerifyReport, Witness, sink_witnes
 from registry.audit.verify import record as record_verify
 from registry.bootstrap import initialise
 from registry.context import actor_of
+from registry.credentials.verify import load_json
+from registry.credentials.verify import verify as verify_credential
 from registry.crypto.rotation import key_status
 from registry.crypto.suites import Suite
 from registry.db import create_engine, schema_is_current, transaction
@@ -62,6 +66,8 @@ retention_app = typer.Typer(help="Retention: sealing and erasure.", no_args_is_h
 app.add_typer(retention_app, name="retention")
 demo_app = typer.Typer(help="Obviously synthetic demonstration data.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+credential_app = typer.Typer(help="The permit credential, verified offline.", no_args_is_help=True)
+app.add_typer(credential_app, name="credential")
 import_app = typer.Typer(help="Bulk imports through the service layer.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 console = Console(stderr=True)
@@ -347,6 +353,27 @@ def audit_checkpoint(out: Annotated[Path, typer.Option(help="where to save the s
         note = latest_checkpoint(session).note
     out.write_text(note, encoding="utf-8")
     console.print(f"saved checkpoint to {out}")
+
+
+@credential_app.command("verify")
+def credential_verify(
+    presentation: Annotated[Path, typer.Argument(help="the presentation (the QR's text) in a file")],
+    issuer_metadata: Annotated[Path, typer.Option(help="a saved copy of /.well-known/jwt-vc-issuer")],
+    status_list: Annotated[Path, typer.Option(help="a saved copy of /credentials/status-lists/1")],
+) -> None:
+    """Check a permit credential offline: signature, disclosures, expiry and status, with
+    only the issuer's published keys and status list. Prints what the holder disclosed;
+    exits 1 when it does not verify."""
+    verdict = verify_credential(
+        presentation.read_text().strip(),
+        metadata=load_json(issuer_metadata.read_text()),
+        status_list=status_list.read_text().strip(),
+        at=datetime.now(UTC),
+    )
+    typer.echo(
+        json.dumps({"valid": verdict.ok, "reason": verdict.reason, "claims": verdict.claims}, ensure_ascii=False)
+    )
+    raise typer.Exit(0 if verdict.ok else 1)
 
 
 @audit_app.command("vkey")

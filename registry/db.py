@@ -59,6 +59,9 @@ SERVICE_PRIVILEGES: Mapping[str, frozenset[str]] = {
     "crypto_config": _READ_WRITE,
     "dek_rotation": _READ_WRITE,
     "index_root_key": _READ_WRITE,
+    "credential_key": _READ_WRITE,  # rewrapped under a new KEK, retired in place
+    "credential_status_list": _READ_WRITE,  # republished in place
+    "permit_credential": _READ_APPEND,  # an issued credential's place never moves
     "job": _READ_WRITE,
     "sweep_run": _READ_APPEND,  # a day's run is recorded once and never rewritten
     "monthly_report": _READ_APPEND,  # submitted reports are frozen: a revision is a new row

@@ -12,6 +12,7 @@ from registry.audit.actions import Action
 from registry.audit.log import Actor, AuditTrail, Event
 from registry.casefiles.retention import RetentionPolicy
 from registry.casefiles.sealing import run_retention
+from registry.credentials import keys as credential_keys
 from registry.crypto.keyring import KeyStatus
 from registry.crypto.rotation import Progress, rotate_deks, rotate_index, rotate_kek
 from registry.crypto.sealed import SealedTable, descriptors
@@ -39,7 +40,10 @@ def rotation_work(runtime: Runtime, target: RotationTarget, *, resume: bool = Fa
 
     def run(progress: Progress) -> int:
         if target is RotationTarget.KEK:
-            return rotate_kek(runtime.engine, runtime.keyring, progress=progress, new_version=not resume)
+            done = rotate_kek(runtime.engine, runtime.keyring, progress=progress, new_version=not resume)
+            with transaction(runtime.engine) as session:  # the credential issuing keys too
+                done += credential_keys.rewrap(session, runtime.keyring, below=runtime.keyring.provider.kek_version)
+            return done
         if target is RotationTarget.DEK:
             return rotate_deks(runtime.engine, runtime.keyring, sealed_tables(), progress=progress)
         _reseal_accounts_under_new_index_root(runtime)

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # How long after a file closes its closing papers (a discharge certificate, the notices)
     # still print its subject as to the file's holder (the full ID number for corrections).
     document_closing_days: int = Field(default=30, ge=0, le=365)
+    # The permit credential's issuer (`iss`): the public base URL where verifiers fetch its
+    # keys (`/.well-known/jwt-vc-issuer`) and status list (`/credentials/status-lists/1`).
+    credential_issuer: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
     # An account created, re-roled or reset that reads personal data within this many hours
     # raises an alert (issue 13: an administrator turning into a data user).
     alert_account_change_hours: int = Field(default=24, ge=1, le=24 * 30)

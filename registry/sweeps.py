@@ -22,6 +22,7 @@ from registry.audit.verify import Timeliness, VerifyReport, sink_witness, verify
 from registry.audit.verify import record as record_verify
 from registry.casefiles.deadlines import BATCH as DEADLINE_BATCH
 from registry.casefiles.deadlines import mark_missing
+from registry.credentials.status import publish as publish_status_list
 from registry.crypto.keyring import KeyStatus
 from registry.crypto.models import DekRotation
 from registry.crypto.rotation import Progress, pending_kek_rewraps
@@ -29,6 +30,7 @@ from registry.db import transaction
 from registry.jobs.models import Job, JobStatus
 from registry.jobs.runner import Work
 from registry.maintenance import RotationTarget, retention_work, rotation_work
+from registry.residence.policy import ResidencePolicy
 from registry.runtime import Runtime
 from registry.settings import Profile
 
@@ -136,6 +138,25 @@ def _audit_verify(runtime: Runtime, trail: AuditTrail, on: date) -> Work:
     return run
 
 
+def _credential_status(runtime: Runtime, trail: AuditTrail, on: date) -> Work:
+    """The credential status list follows the calendar: a permit whose anniversary passed
+    unendorsed reads suspended from the next day, and an erased holder's credentials invalid."""
+
+    def run(progress: Progress) -> int:
+        with transaction(runtime.engine) as session:
+            changed = publish_status_list(
+                session,
+                runtime.keyring,
+                ResidencePolicy.from_settings(runtime.settings),
+                issuer=runtime.settings.credential_issuer,
+                now=runtime.clock.now(),
+            )
+        progress(1, 1)
+        return int(changed)
+
+    return run
+
+
 SWEEPS = (
     Sweep(
         "deadlines",
@@ -155,5 +176,11 @@ SWEEPS = (
         1,
         "PRIVACY.md §5: the log is recomputed and checked every day, not only when asked",
         _audit_verify,
+    ),
+    Sweep(
+        "credential_status",
+        1,
+        "IETF Token Status List: the permit credentials' status follows each permit's state by date",
+        _credential_status,
     ),
 )

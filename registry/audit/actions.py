@@ -48,6 +48,8 @@ class Action(StrEnum):
     PERMIT_READ = "permit:read"
     PERMIT_LIST = "permit:list"
     PERMIT_VERIFY = "permit:verify"
+    # An offline-verifiable credential issued to the holder (issue 17): names what it carries.
+    CREDENTIAL_ISSUE = "credential:issue"
     REGISTRATION_ERASE = "registration:erase"
     PERMIT_ERASE = "permit:erase"
     STATS_READ = "stats:read"

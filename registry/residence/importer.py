@@ -274,13 +274,7 @@ def system_context(session: Session, runtime: Runtime, *, org_unit: str | None =
 
 
 def policy_of(runtime: Runtime) -> ResidencePolicy:
-    s = runtime.settings
-    return ResidencePolicy(
-        report_days=s.registration_report_days,
-        move_report_days=s.move_report_days,
-        issue_days=s.permit_issue_days,
-        verifications_per_minute=s.verifications_per_minute,
-    )
+    return ResidencePolicy.from_settings(runtime.settings)
 
 
 class _Importer:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from registry.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -15,3 +19,14 @@ class ResidencePolicy:
     # Art. 10: county-level public security issues. Depth of the account's org unit from the
     # root: 1 city, 2 district/county (the city → district → street tree of the demo and tests).
     issue_max_depth: int = 2
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> ResidencePolicy:
+        """The one reading of the residence settings (API, importer, scheduler alike)."""
+        return cls(
+            report_days=s.registration_report_days,
+            move_report_days=s.move_report_days,
+            issue_days=s.permit_issue_days,
+            verifications_per_minute=s.verifications_per_minute,
+            issue_max_depth=s.permit_issue_max_depth,
+        )

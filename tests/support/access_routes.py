@@ -414,6 +414,19 @@ ROWS: list[Row] = [
         body=lambda w, t, a: {"reason": "left the city"},
         fresh=_fresh_permit("accept", "issue"),
     ),
+    # The stock permits are applications: past every access check, only a permit in force is carried.
+    Row(
+        "POST",
+        f"{V1}/residence-permits/{{permit_id}}/credentials",
+        G.PERMISSION,
+        409,
+        "permit",
+        P.PERMIT_APPLY,
+        **PERSON,
+        body=lambda w, t, a: {"disclose": ["resident_since_year"]},
+    ),
+    Row("GET", "/.well-known/jwt-vc-issuer", G.PUBLIC, 200),
+    Row("GET", "/credentials/status-lists/1", G.PUBLIC, 404),  # none issued in this world
     Row(
         "POST",
         f"{V1}/permit-verifications",

@@ -25,6 +25,7 @@ from registry.api.pagination import (
 from registry.api.routes.movements import person_transfer_read
 from registry.api.routes.persons import PurposeContext
 from registry.context import Context
+from registry.credentials import status as credential_status
 from registry.people.schemas import PersonMatch
 from registry.residence import continuity, dwellings, permits, registrations, transfers
 from registry.residence.dwellings import DWELLING_WORKLISTS
@@ -58,14 +59,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 def residence_policy(runtime: RuntimeDep) -> ResidencePolicy:
-    s = runtime.settings
-    return ResidencePolicy(
-        report_days=s.registration_report_days,
-        move_report_days=s.move_report_days,
-        issue_days=s.permit_issue_days,
-        verifications_per_minute=s.verifications_per_minute,
-        issue_max_depth=s.permit_issue_max_depth,
-    )
+    return ResidencePolicy.from_settings(runtime.settings)
 
 
 PolicyDep = Annotated[ResidencePolicy, Depends(residence_policy)]
@@ -291,6 +285,7 @@ def depart_registration(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, registration_id: uuid.UUID, body: Depart
 ) -> RegistrationRead:
     registrations.depart_registration(session, ctx, runtime.keyring, registration_id=registration_id, data=body)
+    _republish(runtime, session, residence_policy(runtime))
     registration, values = registrations.read_registration(
         session, ctx, runtime.keyring, registration_id=registration_id
     )
@@ -360,7 +355,14 @@ def _step(
     **details,
 ) -> PermitRead:
     permits.take_step(session, ctx, runtime.keyring, policy, permit_id=permit_id, action=action, **details)
+    _republish(runtime, session, policy)
     return _read(runtime, session, ctx, policy, permit_id)
+
+
+def _republish(runtime: Runtime, session, policy: ResidencePolicy) -> None:  # type: ignore[no-untyped-def]
+    """A permit's state changed: the credential status list says so in the same commit."""
+    issuer = runtime.settings.credential_issuer
+    credential_status.publish(session, runtime.keyring, policy, issuer=issuer, now=runtime.clock.now())
 
 
 STEP = {"response_model": PermitRead, "responses": {409: {"description": "not allowed from the current state"}}}

@@ -1,0 +1,99 @@
+"""The credential issuing keys: Ed25519 (EdDSA), made by the service, the private half
+stored only wrapped under the key provider's KEK (file, env or PKCS#11), so a copy of the
+database alone signs nothing, and KEK rotation rewraps it with the data keys. One key is
+active; rotating retires it, and a retired key stays published until every credential it
+signed has expired, so credentials already in holders' hands keep verifying."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from sqlmodel import Session, col, select
+
+from registry.credentials.models import CredentialKey
+from registry.crypto.keyring import Keyring
+
+ACTIVE, RETIRED = "active", "retired"
+LONGEST_LIFE = timedelta(days=366)  # no credential outlives this (a permit's year to its endorsement)
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def jwk_of(public_raw: bytes) -> dict[str, str]:
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64url(public_raw)}
+
+
+def thumbprint(public_raw: bytes) -> str:
+    """RFC 7638: SHA-256 of the JWK's required members in lexical order, no whitespace."""
+    canonical = json.dumps(jwk_of(public_raw), sort_keys=True, separators=(",", ":")).encode("ascii")
+    return b64url(hashlib.sha256(canonical).digest())
+
+
+def _aad(kid: str) -> bytes:
+    return b"registry/credential-key/" + kid.encode("ascii")
+
+
+def create(session: Session, keyring: Keyring, *, now: datetime) -> CredentialKey:
+    """A new active key; the one active before is retired (published on)."""
+    for old in session.exec(select(CredentialKey).where(CredentialKey.status == ACTIVE)):
+        old.status, old.retired_at = RETIRED, now
+        session.add(old)
+    private = Ed25519PrivateKey.generate()
+    raw_private = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    public_raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    kid = thumbprint(public_raw)
+    row = CredentialKey(
+        kid=kid,
+        public_key=public_raw,
+        wrapped=keyring.provider.wrap(raw_private, aad=_aad(kid)),
+        kek_version=keyring.provider.kek_version,
+        status=ACTIVE,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def active(session: Session, keyring: Keyring, *, now: datetime) -> tuple[CredentialKey, Ed25519PrivateKey]:
+    """The signing key (made on first use), unwrapped for this signature only."""
+    row = session.exec(select(CredentialKey).where(CredentialKey.status == ACTIVE)).first()
+    if row is None:
+        row = create(session, keyring, now=now)
+    raw = keyring.provider.unwrap(row.wrapped, aad=_aad(row.kid))
+    return row, Ed25519PrivateKey.from_private_bytes(raw)
+
+
+def published(session: Session, *, now: datetime) -> list[dict[str, Any]]:
+    """The JWKS: the active key and every retired one a live credential may rest on."""
+    rows = session.exec(select(CredentialKey).order_by(col(CredentialKey.created_at).desc()))
+    keys = []
+    for row in rows:
+        if row.retired_at is not None and row.retired_at + LONGEST_LIFE < now:
+            continue
+        keys.append({**jwk_of(row.public_key), "kid": row.kid, "alg": "EdDSA", "use": "sig"})
+    return keys
+
+
+def public_key(row: CredentialKey) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(row.public_key)
+
+
+def rewrap(session: Session, keyring: Keyring, *, below: int) -> int:
+    """Rewrap the keys still under a KEK version older than `below` (KEK rotation)."""
+    count = 0
+    for row in session.exec(select(CredentialKey).where(CredentialKey.kek_version < below)):
+        aad = _aad(row.kid)
+        row.wrapped = keyring.provider.wrap(keyring.provider.unwrap(row.wrapped, aad=aad), aad=aad)
+        row.kek_version = keyring.provider.kek_version
+        session.add(row)
+        count += 1
+    return count
