@@ -240,3 +240,50 @@ def test_kek_rotation_rewraps_the_issuing_key_and_rotation_keeps_old_keys_publis
     again = client.post(f"{permit['path']}/credentials", json={}, headers=permit["police"]).json()
     published = {k["kid"] for k in client.get("/.well-known/jwt-vc-issuer").json()["jwks"]["keys"]}
     assert again["kid"] != made["kid"] and {made["kid"], again["kid"]} <= published
+
+
+RUN_PAGE = textwrap.dedent(
+    """
+    import fs from 'node:fs';
+    const { verifyPresentation } = await import(process.argv[2]);
+    const m = JSON.parse(fs.readFileSync(process.argv[3]));
+    console.log(JSON.stringify(await verifyPresentation(m.credential, m.metadata, m.status_list, m.now)));
+    """
+)
+
+
+def test_the_browser_page_verifies_with_webcrypto_only(client, permit, tmp_path):
+    """The page's module (as served, under a CSP without inline script) run on Node's
+    WebCrypto and DecompressionStream: the same code a browser runs."""
+    page = client.get("/verify")
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    assert "<script>" not in page.text and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    module = tmp_path / "verify.mjs"
+    module.write_text(client.get("/verify/verify.js").text)
+    assert client.get("/verify/other.js").status_code == 404
+    made = client.post(
+        f"{permit['path']}/credentials", json={"disclose": ["resident_since_year"]}, headers=permit["police"]
+    ).json()
+    runner = tmp_path / "run.mjs"
+    runner.write_text(RUN_PAGE)
+
+    def check(presentation: str) -> dict:  # type: ignore[type-arg]
+        material = {
+            "credential": presentation,
+            "metadata": client.get("/.well-known/jwt-vc-issuer").json(),
+            "status_list": client.get("/credentials/status-lists/1").text,
+            "now": int(datetime(2026, 1, 5, 9, tzinfo=UTC).timestamp()),
+        }
+        (tmp_path / "m.json").write_text(json.dumps(material))
+        run = subprocess.run(
+            ["node", str(runner), str(module), str(tmp_path / "m.json")], capture_output=True, text=True, timeout=60
+        )
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout)
+
+    shown = check(made["presentation"])
+    assert shown["valid"] and shown["claims"]["resident_since_year"] == 2025 and "name" not in shown["claims"]
+    disclosure = made["presentation"].split("~")[1]
+    assert check(made["presentation"].replace(disclosure, disclosure[:-2] + "AA"))["reason"] == "disclosure"
+    client.post(f"{permit['path']}/cancel", json={"reason": "测试注销"}, headers=permit["police"])
+    assert check(made["presentation"]) == {**shown, "valid": False, "reason": "revoked"}

@@ -8,10 +8,12 @@ import base64
 import io
 import uuid
 from datetime import datetime
+from importlib import resources
 from typing import Annotated, Literal
 
 import segno
 from fastapi import APIRouter, Response
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry.access.policy import Permission as P
@@ -82,6 +84,31 @@ def issue_credential(
         kid=issued.kid,
         expires_at=issued.expires_at,
     )
+
+
+_STATIC = resources.files("registry.credentials") / "static"
+_PAGE_HEADERS = {
+    # The page's own files only: no inline script, nothing from another host, never framed.
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; "
+    "style-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+_FILES = {"verify.js": "text/javascript", "verify-page.js": "text/javascript"}
+
+
+@router.get("/verify", include_in_schema=False)
+def verify_page() -> HTMLResponse:
+    """The offline verifier for a browser: checks a pasted credential with WebCrypto."""
+    return HTMLResponse((_STATIC / "verify.html").read_text(encoding="utf-8"), headers=_PAGE_HEADERS)
+
+
+@router.get("/verify/{name}", include_in_schema=False)
+def verify_script(name: str) -> Response:
+    if name not in _FILES:
+        raise NotFound("no such file")
+    text = (_STATIC / name).read_text(encoding="utf-8")
+    return Response(text, media_type=_FILES[name], headers=_PAGE_HEADERS)
 
 
 @router.get("/.well-known/jwt-vc-issuer", tags=["health"])
