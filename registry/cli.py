@@ -360,6 +360,10 @@ def credential_verify(
     presentation: Annotated[Path, typer.Argument(help="the presentation (the QR's text) in a file")],
     issuer_metadata: Annotated[Path, typer.Option(help="a saved copy of /.well-known/jwt-vc-issuer")],
     status_list: Annotated[Path, typer.Option(help="a saved copy of /credentials/status-lists/1")],
+    id_number: Annotated[
+        str | None, typer.Option(help="the number on the identity card shown, checked against the binding")
+    ] = None,
+    at: Annotated[datetime | None, typer.Option(help="check as of this moment (UTC); default now")] = None,
 ) -> None:
     """Check a permit credential offline: signature, disclosures, expiry and status, with
     only the issuer's published keys and status list. Prints what the holder disclosed;
@@ -368,7 +372,8 @@ def credential_verify(
         presentation.read_text().strip(),
         metadata=load_json(issuer_metadata.read_text()),
         status_list=status_list.read_text().strip(),
-        at=datetime.now(UTC),
+        at=(at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at) or datetime.now(UTC),
+        id_number=id_number,
     )
     typer.echo(
         json.dumps({"valid": verdict.ok, "reason": verdict.reason, "claims": verdict.claims}, ensure_ascii=False)

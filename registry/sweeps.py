@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from registry.audit.checkpoints import CheckpointError
 from registry.audit.log import AuditTrail
@@ -22,6 +22,7 @@ from registry.audit.verify import Timeliness, VerifyReport, sink_witness, verify
 from registry.audit.verify import record as record_verify
 from registry.casefiles.deadlines import BATCH as DEADLINE_BATCH
 from registry.casefiles.deadlines import mark_missing
+from registry.credentials import keys as credential_keys
 from registry.credentials.status import publish as publish_status_list
 from registry.crypto.keyring import KeyStatus
 from registry.crypto.models import DekRotation
@@ -64,6 +65,12 @@ def _retention(runtime: Runtime, trail: AuditTrail, on: date) -> Work:
     return retention_work(runtime, trail)
 
 
+def _kek_rewraps_left(session: Session, runtime: Runtime) -> bool:
+    """Data keys, index roots and the credential issuing keys still under an older KEK."""
+    keyring = runtime.keyring
+    return pending_kek_rewraps(session, keyring) + credential_keys.pending_rewraps(session, keyring) > 0
+
+
 def _key_versions(runtime: Runtime, trail: AuditTrail, on: date) -> Work:
     """Finish what a rotation left: DEKs still wrapped under an older KEK, a DEK rotation
     not finished, an index root still `writing`. Never starts a new rotation, and leaves
@@ -81,7 +88,12 @@ def _key_versions(runtime: Runtime, trail: AuditTrail, on: date) -> Work:
             unfinished = [
                 target
                 for target, left in (
-                    (RotationTarget.KEK, pending_kek_rewraps(session, runtime.keyring) > 0),
+                    (
+                        RotationTarget.KEK,
+                        pending_kek_rewraps(session, runtime.keyring)
+                        + credential_keys.pending_rewraps(session, runtime.keyring)
+                        > 0,
+                    ),
                     (
                         RotationTarget.DEK,
                         session.exec(select(DekRotation.id).where(col(DekRotation.finished_at).is_(None))).first()

@@ -7,12 +7,13 @@ goes into it is a disclosure like any other: audited, naming the fields."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from jwcrypto import jwk
 from sd_jwt.common import SDObj
 from sd_jwt.holder import SDJWTHolder
@@ -50,9 +51,23 @@ class Issued:
     expires_at: datetime
 
 
-def _next_index(session: Session) -> int:
-    last = session.exec(sa.select(sa.func.max(PermitCredential.status_index))).scalar()  # type: ignore[call-overload]
-    return 0 if last is None else int(last) + 1
+def _day(moment: datetime) -> datetime:
+    return datetime.combine(moment.date(), time.min, tzinfo=UTC)
+
+
+def _expiry(valid_until: date, now: datetime) -> datetime:
+    """The first of the month the permit's validity runs out in (a day, or an issue date
+    read back from `exp`, would single its holder out), else the day after it runs out."""
+    first = datetime(valid_until.year, valid_until.month, 1, tzinfo=UTC)
+    end = datetime.combine(valid_until + timedelta(days=1), time.min, tzinfo=UTC)
+    return min(first if first > now + timedelta(days=7) else end, now + keys.LONGEST_LIFE)
+
+
+def id_binding(id_number: str, salt: bytes) -> dict[str, str]:
+    """What binds the credential to the identity card shown: a salted hash of the ID
+    number, always in the presentation; the partner hashes the card's number with the salt."""
+    digest = hashlib.sha256(salt + id_number.encode("ascii")).digest()
+    return {"alg": "sha-256", "salt": keys.b64url(salt), "digest": keys.b64url(digest)}
 
 
 def issue_permit_credential(
@@ -77,26 +92,28 @@ def issue_permit_credential(
         )
     person = get_person(session, ctx.principal.scope, person_id=permit.person_id)
     subject, also = str(person.id), (str(permit.id),)
+    index = status.allocate(session)
+    chosen = ",".join(c for c in disclose_now if c in DISCLOSABLE) or "none"
+    why = f"credential at status index {index}; shown in the QR: {chosen}"
     who = disclose(
         session, ctx, keyring, PERSON, person, action=Action.CREDENTIAL_ISSUE, subject=subject, also=also,
-        only=("name", "id_number"),
+        only=("name", "id_number"), reason=why,
     )  # fmt: skip
     number = disclose(
-        session, ctx, keyring, PERMIT, permit, action=Action.CREDENTIAL_ISSUE, subject=subject, only=("permit_no",)
-    )
+        session, ctx, keyring, PERMIT, permit, action=Action.CREDENTIAL_ISSUE, subject=subject,
+        only=("permit_no",), reason=why,
+    )  # fmt: skip
     values = {"name": who.get("name"), "id_number": who.get("id_number"), "permit_no": number.get("permit_no")}
     if any(not isinstance(v, str) or "*" in v for v in values.values()):
         raise Conflict("credential: the holder's identity is not fully visible to you", targets=also)
     registration = session.get(Registration, permit.registration_id)
     assert registration is not None
-    valid_through = datetime.combine(view.state.valid_until + timedelta(days=1), time.min, tzinfo=UTC)
-    expires_at = min(valid_through, now + keys.LONGEST_LIFE)
-    index = _next_index(session)
+    expires_at = _expiry(view.state.valid_until, now)
     row, private = keys.active(session, keyring, now=now)
     claims: dict[Any, Any] = {
         "iss": issuer,
         "vct": VCT,
-        "iat": int(now.timestamp()),
+        "iat": int(_day(now).timestamp()),  # the day, not the second
         "exp": int(expires_at.timestamp()),
         "region": permit.org_unit_code[:4] + "00",  # the city that issued it: no one's data
         "status": {"status_list": {"idx": index, "uri": status.uri(issuer)}},
@@ -104,6 +121,7 @@ def issue_permit_credential(
         SDObj("id_number"): values["id_number"],
         SDObj("resident_since_year"): resident_since(session, registration).year,
         SDObj("permit_no"): values["permit_no"],
+        SDObj("id_binding"): id_binding(str(values["id_number"]), secrets.token_bytes(16)),
     }
     signer = SDJWTIssuer(
         claims,
@@ -115,8 +133,7 @@ def issue_permit_credential(
         PermitCredential(status_index=index, permit_id=permit.id, kid=row.kid, issued_at=now, expires_at=expires_at)
     )
     session.flush()
-    # A new entry reads 0 (valid) until told otherwise; the list itself exists from the first.
-    status.publish(session, keyring, policy, issuer=issuer, now=now)
+    status.publish(session, keyring, policy, issuer=issuer, now=now, permits_changed={permit.id})
     return Issued(
         credential=signer.sd_jwt_issuance,
         presentation=present(signer.sd_jwt_issuance, disclose_now),
@@ -127,7 +144,9 @@ def issue_permit_credential(
 
 
 def present(issuance: str, chosen: tuple[str, ...]) -> str:
-    """The holder's presentation: the signed part with only the chosen disclosures."""
+    """The holder's presentation: the signed part, the ID binding, and only the chosen
+    disclosures (a QR that bound to nobody would be a bearer token)."""
     holder = SDJWTHolder(issuance)
-    holder.create_presentation({claim: True for claim in chosen if claim in DISCLOSABLE}, None, None, None)
+    shown = {claim: True for claim in chosen if claim in DISCLOSABLE} | {"id_binding": True}
+    holder.create_presentation(shown, None, None, None)
     return str(holder.sd_jwt_presentation)

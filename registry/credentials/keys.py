@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,8 +18,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from sqlmodel import Session, col, select
 
 from registry.credentials.models import CredentialKey
+from registry.crypto.ciphertext import DecryptionError
 from registry.crypto.keyring import Keyring
+from registry.errors import IntegrityFailure
 
+log = logging.getLogger("registry.credentials")
 ACTIVE, RETIRED = "active", "retired"
 LONGEST_LIFE = timedelta(days=366)  # no credential outlives this (a permit's year to its endorsement)
 
@@ -37,8 +41,10 @@ def thumbprint(public_raw: bytes) -> str:
     return b64url(hashlib.sha256(canonical).digest())
 
 
-def _aad(kid: str) -> bytes:
-    return b"registry/credential-key/" + kid.encode("ascii")
+def _aad(kid: str, public_raw: bytes) -> bytes:
+    # The public half is bound into the wrap: a row whose public key was swapped, or planted
+    # by someone who can write the table but not use the KEK, never unwraps.
+    return b"registry/credential-key/" + kid.encode("ascii") + b"/" + public_raw
 
 
 def create(session: Session, keyring: Keyring, *, now: datetime) -> CredentialKey:
@@ -53,7 +59,7 @@ def create(session: Session, keyring: Keyring, *, now: datetime) -> CredentialKe
     row = CredentialKey(
         kid=kid,
         public_key=public_raw,
-        wrapped=keyring.provider.wrap(raw_private, aad=_aad(kid)),
+        wrapped=keyring.provider.wrap(raw_private, aad=_aad(kid, public_raw)),
         kek_version=keyring.provider.kek_version,
         status=ACTIVE,
         created_at=now,
@@ -68,19 +74,42 @@ def active(session: Session, keyring: Keyring, *, now: datetime) -> tuple[Creden
     row = session.exec(select(CredentialKey).where(CredentialKey.status == ACTIVE)).first()
     if row is None:
         row = create(session, keyring, now=now)
-    raw = keyring.provider.unwrap(row.wrapped, aad=_aad(row.kid))
-    return row, Ed25519PrivateKey.from_private_bytes(raw)
+    private = _authentic(keyring, row)
+    if private is None:
+        raise IntegrityFailure("credential_key: the active issuing key does not unwrap under the KEK")
+    return row, private
 
 
-def published(session: Session, *, now: datetime) -> list[dict[str, Any]]:
-    """The JWKS: the active key and every retired one a live credential may rest on."""
+def _authentic(keyring: Keyring, row: CredentialKey) -> Ed25519PrivateKey | None:
+    """The private key, when the row is what the service made: it unwraps under the KEK
+    with its own public key and kid bound in, and its private half matches that public key."""
+    try:
+        raw = keyring.provider.unwrap(row.wrapped, aad=_aad(row.kid, row.public_key))
+    except DecryptionError:
+        return None
+    private = Ed25519PrivateKey.from_private_bytes(raw)
+    derived = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return private if derived == row.public_key and thumbprint(derived) == row.kid else None
+
+
+def published(session: Session, keyring: Keyring, *, now: datetime) -> list[dict[str, Any]]:
+    """The JWKS: the active key and every retired one a live credential may rest on; only
+    keys that prove themselves under the KEK (a planted row is logged and left out)."""
     rows = session.exec(select(CredentialKey).order_by(col(CredentialKey.created_at).desc()))
     keys = []
     for row in rows:
         if row.retired_at is not None and row.retired_at + LONGEST_LIFE < now:
             continue
+        if _authentic(keyring, row) is None:
+            log.error("credential key refused: it does not unwrap under the KEK", extra={"kid": row.kid[:12]})
+            continue
         keys.append({**jwk_of(row.public_key), "kid": row.kid, "alg": "EdDSA", "use": "sig"})
     return keys
+
+
+def pending_rewraps(session: Session, keyring: Keyring) -> int:
+    below = keyring.provider.kek_version
+    return len(session.exec(select(CredentialKey.kid).where(CredentialKey.kek_version < below)).all())
 
 
 def public_key(row: CredentialKey) -> Ed25519PublicKey:
@@ -91,7 +120,7 @@ def rewrap(session: Session, keyring: Keyring, *, below: int) -> int:
     """Rewrap the keys still under a KEK version older than `below` (KEK rotation)."""
     count = 0
     for row in session.exec(select(CredentialKey).where(CredentialKey.kek_version < below)):
-        aad = _aad(row.kid)
+        aad = _aad(row.kid, row.public_key)
         row.wrapped = keyring.provider.wrap(keyring.provider.unwrap(row.wrapped, aad=aad), aad=aad)
         row.kek_version = keyring.provider.kek_version
         session.add(row)

@@ -5,6 +5,8 @@ then the status entry the credential names."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import zlib
 from dataclasses import dataclass, field
@@ -31,7 +33,20 @@ def _keys(metadata: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {k["kid"]: k for k in metadata.get("jwks", {}).get("keys", []) if "kid" in k}
 
 
-def verify(presentation: str, *, metadata: dict[str, Any], status_list: str, at: datetime) -> Verdict:
+def binds(claims: dict[str, Any], id_number: str) -> bool:
+    """Whether the credential's ID binding is the hash of this card's number."""
+    binding = claims.get("id_binding")
+    if not isinstance(binding, dict) or binding.get("alg") != "sha-256":
+        return False
+    salt = base64.urlsafe_b64decode(str(binding.get("salt", "")) + "==")
+    digest = hashlib.sha256(salt + id_number.strip().upper().encode("ascii", "replace")).digest()
+    return hmac.compare_digest(base64.urlsafe_b64encode(digest).rstrip(b"=").decode(), str(binding.get("digest")))
+
+
+def verify(
+    presentation: str, *, metadata: dict[str, Any], status_list: str, at: datetime, id_number: str | None = None
+) -> Verdict:
+    """`id_number`: the number on the identity card shown, checked against the binding."""
     keys = _keys(metadata)
     issuer = metadata.get("issuer")
 
@@ -51,9 +66,17 @@ def verify(presentation: str, *, metadata: dict[str, Any], status_list: str, at:
         header = jwt.get_unverified_header(status_list)
         key = keys[header["kid"]]
         public = jwt.PyJWK(key).key
-        listed = jwt.decode(status_list, public, algorithms=["EdDSA"], options={"verify_exp": False})
+        # Expiry is checked below against `at`, the moment the verifier asks about.
+        listed = jwt.decode(
+            status_list,
+            public,
+            algorithms=["EdDSA"],
+            options={"require": ["exp", "iat"], "verify_exp": False, "verify_iat": False},
+        )
     except Exception as exc:
         return Verdict(False, f"the status list does not verify ({type(exc).__name__})", claims)
+    if listed["exp"] <= at.timestamp():
+        return Verdict(False, "the status list has expired: fetch the current one", claims)
     if header.get("typ") != TYP or listed.get("sub") != entry.get("uri") or listed["status_list"]["bits"] != BITS:
         return Verdict(False, "the status list is not the one the credential names", claims)
     lst = listed["status_list"]["lst"]
@@ -64,6 +87,8 @@ def verify(presentation: str, *, metadata: dict[str, Any], status_list: str, at:
     value = read(packed, index)
     if value != VALID:
         return Verdict(False, STATUS_NAMES.get(value, f"status {value}"), claims)
+    if id_number is not None and not binds(claims, id_number):
+        return Verdict(False, "the credential is not bound to this identity card", claims)
     return Verdict(True, "valid", claims)
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
@@ -26,6 +28,7 @@ from registry.audit.models import AuditEntry
 from registry.cli import app as cli_app
 from registry.credentials import keys
 from registry.credentials.models import CredentialKey
+from registry.credentials.verify import verify as verify_offline
 from registry.maintenance import RotationTarget, rotation_work
 from registry.people.synthetic import SyntheticPeople
 from registry.sweeps import SWEEPS
@@ -137,8 +140,8 @@ def test_the_signed_part_holds_no_personal_value_and_the_holder_chooses_what_sho
     claims = _payload(signed)
     assert claims["vct"] == "urn:registry:residence-permit:1" and claims["region"] == "320500"
     assert claims["status"]["status_list"]["idx"] == issued["status_index"]
-    assert len(issued["credential"].split("~")) - 2 == 4  # every disclosure in the holder's copy
-    assert len(issued["presentation"].split("~")) - 2 == 1  # the QR: only what was chosen
+    assert len(issued["credential"].split("~")) - 2 == 5  # every disclosure in the holder's copy
+    assert len(issued["presentation"].split("~")) - 2 == 2  # the QR: what was chosen, and the ID binding
     with runtime.engine.connect() as conn:
         entries = conn.execute(sa.select(AuditEntry.targets).where(AuditEntry.action == "credential:issue")).all()
     assert entries and all(permit["person_id"] in e.targets for e in entries)
@@ -211,15 +214,22 @@ def test_the_offline_cli_verifies_with_saved_keys_and_list_only(client, permit, 
     (tmp_path / "status.jwt").write_text(client.get("/credentials/status-lists/1").text)
     runner = CliRunner()
 
-    def check(presentation: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    def check(presentation: str, *more: str) -> tuple[int, dict]:  # type: ignore[type-arg]
         (tmp_path / "qr.txt").write_text(presentation)
         args = ["credential", "verify", str(tmp_path / "qr.txt"), "--issuer-metadata", str(tmp_path / "meta.json")]
-        result = runner.invoke(cli_app, [*args, "--status-list", str(tmp_path / "status.jwt")])
+        args += ["--status-list", str(tmp_path / "status.jwt"), "--at", "2026-01-05T10:00:00"]
+        result = runner.invoke(cli_app, [*args, *more])
         return result.exit_code, json.loads(result.stdout.strip().splitlines()[-1])
 
     code, said = check(made["presentation"])
     assert code == 0 and said["valid"] and said["claims"]["resident_since_year"] == 2025, said
     assert "name" not in said["claims"] and "id_number" not in said["claims"]
+    assert permit["person"].id_number not in json.dumps(said)  # bound by a salted hash only
+    code, said = check(made["presentation"], "--id-number", permit["person"].id_number)
+    assert code == 0 and said["valid"], said
+    other = SyntheticPeople(99).person().id_number
+    code, said = check(made["presentation"], "--id-number", other)
+    assert code == 1 and said["reason"] == "the credential is not bound to this identity card"
     disclosure = made["presentation"].split("~")[1]
     code, said = check(made["presentation"].replace(disclosure, disclosure[:-2] + "AA"))
     assert code == 1 and not said["valid"]
@@ -287,3 +297,36 @@ def test_the_browser_page_verifies_with_webcrypto_only(client, permit, tmp_path)
     assert check(made["presentation"].replace(disclosure, disclosure[:-2] + "AA"))["reason"] == "disclosure"
     client.post(f"{permit['path']}/cancel", json={"reason": "测试注销"}, headers=permit["police"])
     assert check(made["presentation"]) == {**shown, "valid": False, "reason": "revoked"}
+
+
+def test_a_key_planted_in_the_table_is_never_published(client, runtime, permit):
+    """Write access to the database is not the KEK: a row with the writer's own public key
+    does not unwrap with its key bound in, so it is left out of the published keys (and an
+    interrupted KEK rotation is finished by the daily sweep, credential keys included)."""
+    client.post(f"{permit['path']}/credentials", json={}, headers=permit["police"])
+    mine = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    with Session(runtime.engine) as session:
+        planted = CredentialKey(
+            kid=keys.thumbprint(mine),
+            public_key=mine,
+            wrapped=b"not wrapped by the provider",
+            kek_version=10**9,
+            status="retired",
+            created_at=runtime.clock.now(),
+            retired_at=runtime.clock.now(),
+        )
+        session.add(planted)
+        session.commit()
+    published = {k["kid"] for k in client.get("/.well-known/jwt-vc-issuer").json()["jwks"]["keys"]}
+    assert keys.thumbprint(mine) not in published and len(published) == 1
+
+
+def test_a_stale_status_list_is_refused(client, permit, tmp_path):
+    made = client.post(f"{permit['path']}/credentials", json={}, headers=permit["police"]).json()
+    metadata = client.get("/.well-known/jwt-vc-issuer").json()
+    listed = client.get("/credentials/status-lists/1").text
+    now = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    assert verify_offline(made["presentation"], metadata=metadata, status_list=listed, at=now).ok
+    later = datetime(2026, 1, 9, 10, tzinfo=UTC)  # the list lives three days; a saved copy goes stale
+    stale = verify_offline(made["presentation"], metadata=metadata, status_list=listed, at=later)
+    assert not stale.ok and "expired" in stale.reason

@@ -115,7 +115,8 @@ def verify_script(name: str) -> Response:
 def issuer_metadata(runtime: RuntimeDep, session: SessionDep) -> dict[str, object]:
     """The issuer and its keys (SD-JWT VC issuer metadata): a verifier's only key material."""
     now = runtime.clock.now()
-    return {"issuer": runtime.settings.credential_issuer, "jwks": {"keys": keys.published(session, now=now)}}
+    published = keys.published(session, runtime.keyring, now=now)
+    return {"issuer": runtime.settings.credential_issuer, "jwks": {"keys": published}}
 
 
 @router.get(

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from sqlmodel import select
 
 from registry.access.policy import Permission as P
 from registry.access.policy import Purpose
@@ -29,6 +30,7 @@ from registry.credentials import status as credential_status
 from registry.people.schemas import PersonMatch
 from registry.residence import continuity, dwellings, permits, registrations, transfers
 from registry.residence.dwellings import DWELLING_WORKLISTS
+from registry.residence.models import Permit
 from registry.residence.policy import ResidencePolicy
 from registry.residence.rules import PermitAction
 from registry.residence.schemas import (
@@ -285,7 +287,8 @@ def depart_registration(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, registration_id: uuid.UUID, body: Depart
 ) -> RegistrationRead:
     registrations.depart_registration(session, ctx, runtime.keyring, registration_id=registration_id, data=body)
-    _republish(runtime, session, residence_policy(runtime))
+    ended = session.exec(select(Permit.id).where(Permit.registration_id == registration_id)).all()
+    _republish(runtime, session, residence_policy(runtime), set(ended))
     registration, values = registrations.read_registration(
         session, ctx, runtime.keyring, registration_id=registration_id
     )
@@ -355,14 +358,14 @@ def _step(
     **details,
 ) -> PermitRead:
     permits.take_step(session, ctx, runtime.keyring, policy, permit_id=permit_id, action=action, **details)
-    _republish(runtime, session, policy)
+    _republish(runtime, session, policy, {permit_id})
     return _read(runtime, session, ctx, policy, permit_id)
 
 
-def _republish(runtime: Runtime, session, policy: ResidencePolicy) -> None:  # type: ignore[no-untyped-def]
+def _republish(runtime: Runtime, session, policy: ResidencePolicy, changed: set[uuid.UUID]) -> None:  # type: ignore[no-untyped-def]
     """A permit's state changed: the credential status list says so in the same commit."""
-    issuer = runtime.settings.credential_issuer
-    credential_status.publish(session, runtime.keyring, policy, issuer=issuer, now=runtime.clock.now())
+    issuer, now = runtime.settings.credential_issuer, runtime.clock.now()
+    credential_status.publish(session, runtime.keyring, policy, issuer=issuer, now=now, permits_changed=changed)
 
 
 STEP = {"response_model": PermitRead, "responses": {409: {"description": "not allowed from the current state"}}}

@@ -8,6 +8,7 @@ document.getElementById('check').addEventListener('submit', async (event) => {
     fetch('/credentials/status-lists/1').then((r) => r.text()),
   ]);
   const text = document.getElementById('presentation').value;
-  const result = await verifyPresentation(text, metadata, statusList, Date.now() / 1000);
+  const card = document.getElementById('id-number').value;
+  const result = await verifyPresentation(text, metadata, statusList, Date.now() / 1000, card || undefined);
   out.textContent = `${result.valid ? '有效 valid' : '无效 not valid'} (${result.reason}) ${JSON.stringify(result.claims || {})}`;
 });

@@ -33,7 +33,18 @@ async function inflate(bytes) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-export async function verifyPresentation(presentation, metadata, statusListJwt, nowSeconds) {
+async function binds(binding, idNumber) {
+  if (!binding || binding.alg !== 'sha-256') return false;
+  const salt = b64urlBytes(binding.salt);
+  const number = enc.encode(idNumber.trim().toUpperCase());
+  const joined = new Uint8Array(salt.length + number.length);
+  joined.set(salt);
+  joined.set(number, salt.length);
+  return b64url(await crypto.subtle.digest('SHA-256', joined)) === binding.digest;
+}
+
+// `idNumber` (optional): the number on the identity card shown, checked against the binding.
+export async function verifyPresentation(presentation, metadata, statusListJwt, nowSeconds, idNumber) {
   const keys = (metadata.jwks && metadata.jwks.keys) || [];
   const [jwt, ...rest] = presentation.trim().split('~');
   const disclosures = rest.filter((d) => d.length > 0);
@@ -57,6 +68,9 @@ export async function verifyPresentation(presentation, metadata, statusListJwt, 
   if (!list || list.header.typ !== 'statuslist+jwt' || list.payload.sub !== entry.uri) {
     return { valid: false, reason: 'status list', claims };
   }
+  if (typeof list.payload.exp !== 'number' || list.payload.exp <= nowSeconds) {
+    return { valid: false, reason: 'status list expired', claims };
+  }
   const bits = list.payload.status_list.bits;
   const packed = await inflate(b64urlBytes(list.payload.status_list.lst));
   const index = entry.idx;
@@ -65,5 +79,8 @@ export async function verifyPresentation(presentation, metadata, statusListJwt, 
   }
   const value = (packed[Math.floor((index * bits) / 8)] >> ((index * bits) % 8)) & ((1 << bits) - 1);
   const reason = { 0: 'valid', 1: 'revoked', 2: 'suspended' }[value] || `status ${value}`;
+  if (value === 0 && idNumber && !(await binds(claims.id_binding, idNumber))) {
+    return { valid: false, reason: 'not bound to this identity card', claims };
+  }
   return { valid: value === 0, reason, claims };
 }
