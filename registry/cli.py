@@ -146,10 +146,20 @@ def _show_password(username: str | None, password: str) -> None:
     )
 
 
-@app.command()
+def _settings_epilog() -> str:
+    """Every setting, from `Settings` itself (README's table says what each does)."""
+    named = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "secret" if "secret" in type(default).__name__.lower() else default
+        named.append(f"REGISTRY_{name.upper()} ({shown})")
+    return "Settings, from the environment (README, Settings): " + ", ".join(named) + "."
+
+
+@app.command(epilog=_settings_epilog())
 def serve(
-    host: Annotated[str | None, typer.Option(help="bind address")] = None,
-    port: Annotated[int | None, typer.Option(help="port")] = None,
+    host: Annotated[str | None, typer.Option(help="bind address [default: REGISTRY_HOST, 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [default: REGISTRY_PORT, 8000]")] = None,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
 ) -> None:
     """Serve the API (run `registry init` once first)."""

@@ -9,7 +9,10 @@ import json
 import re
 from pathlib import Path
 
+from typer.testing import CliRunner
+
 from registry.access.policy import POLICY, Purpose, Role
+from registry.cli import app as cli_app
 from registry.demo import ensure_demo_tree
 from registry.residence.importer import COLUMNS, REQUIRED, import_file, parse_row
 from registry.settings import Settings
@@ -74,4 +77,11 @@ def test_every_setting_is_in_the_readme():
         if env in named or any(env.endswith(t) for t in tails) or any(env.startswith(f) for f in families):
             continue
         missing.append(env)
+    assert not missing, missing
+
+
+def test_serve_help_names_host_port_workers_and_every_setting():
+    shown = CliRunner().invoke(cli_app, ["serve", "--help"], env={"COLUMNS": "200"}).stdout
+    assert all(option in shown for option in ("--host", "--port", "--workers"))
+    missing = [f"REGISTRY_{f.upper()}" for f in Settings.model_fields if f"REGISTRY_{f.upper()}" not in shown]
     assert not missing, missing
