@@ -37,6 +37,9 @@ NOT_PERSONAL = {
     "person_transfer": "unit codes, dates, account ids and a coded refusal reason",
     "casefile_closure": "a pending closure's states, dates and account ids",
     "account_approval": "a staff account change awaiting a second administrator (no data subject)",
+    "credential_key": "the credential issuing keys: public keys, and private keys wrapped by the KEK",
+    "permit_credential": "an issued credential's status place, its permit id, key id and dates",
+    "credential_status_list": "the signed status list: two bits per place, naming no one",
 }
 # Key material and hashes are binary too, but no descriptor's business.
 BINARY_NOT_SEALED = {
@@ -50,6 +53,9 @@ BINARY_NOT_SEALED = {
     ("user_account", "security_seal"),  # an HMAC over the account's security columns (accounts.seal)
     ("monthly_report", "content_hash"),  # the SHA-256 of a report's aggregate counts, which its note signs
     ("account_approval", "security_seal"),  # an HMAC over a dual-control request (accounts.seal)
+    ("credential_key", "public_key"),  # an Ed25519 public key, published
+    ("credential_key", "wrapped"),  # wrapped by the KEK like a data key
+    ("credential_status_list", "statuses"),  # two bits per status place, as published
 }
 
 
