@@ -7,8 +7,6 @@ goes into it is a disclosure like any other: audited, naming the fields."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -27,7 +25,7 @@ from registry.credentials import keys, status
 from registry.credentials.models import PermitCredential
 from registry.crypto.keyring import Keyring
 from registry.disclosure import disclose
-from registry.errors import Conflict
+from registry.errors import Conflict, Forbidden
 from registry.people.models import PERSON
 from registry.people.service import get_person
 from registry.residence import permits
@@ -61,13 +59,6 @@ def _expiry(valid_until: date, now: datetime) -> datetime:
     first = datetime(valid_until.year, valid_until.month, 1, tzinfo=UTC)
     end = datetime.combine(valid_until + timedelta(days=1), time.min, tzinfo=UTC)
     return min(first if first > now + timedelta(days=7) else end, now + keys.LONGEST_LIFE)
-
-
-def id_binding(id_number: str, salt: bytes) -> dict[str, str]:
-    """What binds the credential to the identity card shown: a salted hash of the ID
-    number, always in the presentation; the partner hashes the card's number with the salt."""
-    digest = hashlib.sha256(salt + id_number.encode("ascii")).digest()
-    return {"alg": "sha-256", "salt": keys.b64url(salt), "digest": keys.b64url(digest)}
 
 
 def issue_permit_credential(
@@ -105,7 +96,7 @@ def issue_permit_credential(
     )  # fmt: skip
     values = {"name": who.get("name"), "id_number": who.get("id_number"), "permit_no": number.get("permit_no")}
     if any(not isinstance(v, str) or "*" in v for v in values.values()):
-        raise Conflict("credential: the holder's identity is not fully visible to you", targets=also)
+        raise Forbidden("credential: the holder's identity is not fully visible to you", targets=also)
     registration = session.get(Registration, permit.registration_id)
     assert registration is not None
     expires_at = _expiry(view.state.valid_until, now)
@@ -121,7 +112,6 @@ def issue_permit_credential(
         SDObj("id_number"): values["id_number"],
         SDObj("resident_since_year"): resident_since(session, registration).year,
         SDObj("permit_no"): values["permit_no"],
-        SDObj("id_binding"): id_binding(str(values["id_number"]), secrets.token_bytes(16)),
     }
     signer = SDJWTIssuer(
         claims,
@@ -144,9 +134,10 @@ def issue_permit_credential(
 
 
 def present(issuance: str, chosen: tuple[str, ...]) -> str:
-    """The holder's presentation: the signed part, the ID binding, and only the chosen
-    disclosures (a QR that bound to nobody would be a bearer token)."""
+    """The holder's presentation: the signed part and only the chosen disclosures. What
+    binds it to the person showing it is the disclosed ID number, compared with the card;
+    a salted hash of the number would not hide it (its few unknowns are searched in
+    minutes), so none is offered."""
     holder = SDJWTHolder(issuance)
-    shown = {claim: True for claim in chosen if claim in DISCLOSABLE} | {"id_binding": True}
-    holder.create_presentation(shown, None, None, None)
+    holder.create_presentation({claim: True for claim in chosen if claim in DISCLOSABLE}, None, None, None)
     return str(holder.sd_jwt_presentation)

@@ -5,7 +5,6 @@ then the status entry the credential names."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import zlib
@@ -34,13 +33,10 @@ def _keys(metadata: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def binds(claims: dict[str, Any], id_number: str) -> bool:
-    """Whether the credential's ID binding is the hash of this card's number."""
-    binding = claims.get("id_binding")
-    if not isinstance(binding, dict) or binding.get("alg") != "sha-256":
-        return False
-    salt = base64.urlsafe_b64decode(str(binding.get("salt", "")) + "==")
-    digest = hashlib.sha256(salt + id_number.strip().upper().encode("ascii", "replace")).digest()
-    return hmac.compare_digest(base64.urlsafe_b64encode(digest).rstrip(b"=").decode(), str(binding.get("digest")))
+    """Whether the disclosed ID number is the one on the identity card shown (a credential
+    that does not disclose it binds to no card)."""
+    disclosed = claims.get("id_number")
+    return isinstance(disclosed, str) and hmac.compare_digest(disclosed.upper(), id_number.strip().upper())
 
 
 def verify(
