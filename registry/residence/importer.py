@@ -16,12 +16,9 @@ holds no personal data.
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
-from itertools import islice
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +26,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from registry import importfiles
 from registry.access.models import OrgUnit
 from registry.access.policy import Purpose, Role
 from registry.access.principal import SYSTEM_ACCOUNT_ID, Principal
@@ -39,6 +37,16 @@ from registry.context import Context
 from registry.crypto.keyring import Keyring
 from registry.db import transaction
 from registry.errors import NotFound, RegistryError, RuleViolation
+from registry.importfiles import (
+    ImportFileError,
+    Progress,
+    Rejection,
+    batches,
+    check_keys,
+    date_field,
+    rejects_writer,
+    text_field,
+)
 from registry.people.identifiers import IdNumber, InvalidIdentifier, normalise_phone, parse_id_number, parse_uscc
 from registry.people.schemas import PersonCreate
 from registry.residence.bulk import Done, Outcome, RunMemo, import_batch, safe_reason
@@ -81,13 +89,9 @@ REQUIRED = frozenset(
     ("id_number", "name", "dwelling_org_unit", "dwelling_address", "dwelling_kind", "arrived_on", "basis")
 )
 _DATES = ("pledge_signed_on", "arrived_on", "registered_on")
-CSV_SUFFIXES = (".csv",)
-NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 DEFAULT_BATCH = 300  # rows per transaction: "a few hundred" keeps the SQLite write lock short
 # The console operator: the audit log names it `system` (it has no account row).
 SYSTEM_ACTOR_ID = "system"
-
-Progress = Callable[[int, int], None]  # (rows done, rows in all)
 
 
 class Runtime(Protocol):
@@ -102,13 +106,6 @@ class Runtime(Protocol):
     def keyring(self) -> Keyring: ...
     @property
     def clock(self) -> Clock: ...
-
-
-class ImportFileError(RegistryError):
-    """The file as a whole cannot be imported (format, encoding, header); nothing was written."""
-
-    status = 400
-    title = "Unusable import file"
 
 
 @dataclass(frozen=True)
@@ -132,12 +129,6 @@ class ResidenceRow:
     reported_by: str | None = None
 
 
-@dataclass(frozen=True)
-class Rejection:
-    row_number: int
-    reason: str  # the error's `detail`: names a rule, never a value
-
-
 @dataclass
 class ImportCounts:
     rows: int = 0
@@ -151,103 +142,20 @@ class ImportCounts:
 # -- reading ------------------------------------------------------------------------------
 
 
-def _kind(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in CSV_SUFFIXES:
-        return "csv"
-    if suffix in NDJSON_SUFFIXES:
-        return "ndjson"
-    raise ImportFileError("the file must end in .csv, .ndjson or .jsonl")
-
-
-def _check_header(header: list[str] | None) -> None:
-    if header is None:
-        raise ImportFileError("the file is empty: a header row is required")
-    names = [h.strip() for h in header]
-    missing = sorted(REQUIRED - set(names))
-    if missing:
-        raise ImportFileError(f"the header lacks required columns: {', '.join(missing)}")
-    # Not echoed: a mangled header can hold anything, including a personal value.
-    if set(names) - set(COLUMNS) or len(set(names)) != len(names):
-        raise ImportFileError(f"the header has unknown or repeated columns; the columns are: {', '.join(COLUMNS)}")
-
-
 def read_rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
-    """(row number, raw fields) per data row. Rows are numbered from 1 after the CSV
-    header (an NDJSON row's number is its line number); blank rows are skipped but
-    counted. A row the reader cannot use at all yields a mapping with the key `None`
-    holding the reason."""
-    kind = _kind(path)
-    try:
-        # utf-8-sig: spreadsheets often save a byte-order mark first.
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            if kind == "csv":
-                reader = csv.reader(handle)
-                header = next(reader, None)
-                _check_header(header)
-                assert header is not None
-                names = [h.strip() for h in header]
-                for number, values in enumerate(reader, start=1):
-                    if not any(v.strip() for v in values):
-                        continue  # a blank row: skipped, but counted so numbers match the file
-                    if len(values) > len(names):
-                        yield number, {None: "row: more fields than the header"}  # type: ignore[dict-item]
-                        continue
-                    yield number, dict(zip(names, values, strict=False))
-                return
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    raw = json.loads(line)
-                except ValueError:
-                    yield number, {None: "row: not valid JSON"}  # type: ignore[dict-item]
-                    continue
-                if not isinstance(raw, dict):
-                    yield number, {None: "row: not a JSON object"}  # type: ignore[dict-item]
-                    continue
-                yield number, raw
-    except UnicodeDecodeError:
-        raise ImportFileError("the file is not valid UTF-8") from None
-    except csv.Error:
-        raise ImportFileError("the file is not valid CSV") from None
+    return importfiles.read_rows(path, COLUMNS, REQUIRED)
 
 
 def count_rows(path: Path) -> int:
-    """Rows in the file; reads it once, so encoding and header problems surface before
-    anything is written."""
-    return sum(1 for _ in read_rows(path))
-
-
-def _text(raw: Mapping[str, object], name: str) -> str | None:
-    value = raw.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise RuleViolation(f"{name}: must be text")
-    text = str(value).strip()
-    return text or None
-
-
-def _date(raw: Mapping[str, object], name: str) -> date | None:
-    text = _text(raw, name)
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise RuleViolation(f"{name}: not a date (YYYY-MM-DD)") from None
+    return importfiles.count_rows(path, COLUMNS, REQUIRED)
 
 
 def parse_row(raw: Mapping[str, object], *, default_org_unit: str | None = None) -> ResidenceRow:
     """Shape only (presence, text, dates); the rules are the services'."""
-    if None in raw:
-        raise RuleViolation(str(raw[None]))  # type: ignore[index]
-    if set(raw) - set(COLUMNS):
-        raise RuleViolation("row: unknown fields")  # not named: a key can hold anything
+    check_keys(raw, COLUMNS)
     values: dict[str, object] = {}
     for name in COLUMNS:
-        values[name] = _date(raw, name) if name in _DATES else _text(raw, name)
+        values[name] = date_field(raw, name) if name in _DATES else text_field(raw, name)
     if values["dwelling_org_unit"] is None:
         values["dwelling_org_unit"] = default_org_unit
     for name in sorted(REQUIRED):
@@ -357,12 +265,6 @@ class _Importer:
         return [(number, p if isinstance(p, str) else next(done)) for number, p in prepared]
 
 
-def _batches(rows: Iterable[tuple[int, object]], size: int) -> Iterator[list[tuple[int, object]]]:
-    it = iter(rows)
-    while batch := list(islice(it, size)):
-        yield batch
-
-
 def import_rows(
     runtime: Runtime,
     rows: Iterable[tuple[int, Mapping[str, object] | ResidenceRow]],
@@ -379,7 +281,7 @@ def import_rows(
         ctx = system_context(session, runtime, org_unit=org_unit)
     importer = _Importer(runtime, ctx, policy_of(runtime), org_unit=org_unit)
     counts = ImportCounts()
-    for batch in _batches(rows, batch_size):
+    for batch in batches(rows, batch_size):
         rejected: list[Rejection] = []
         with transaction(runtime.engine) as session:
             results = importer.run_batch(session, batch)
@@ -415,25 +317,7 @@ def import_file(
     total = count_rows(path)
     if progress is not None:
         progress(0, total)
-    if rejects is None:
-        return import_rows(
-            runtime,
-            read_rows(path),
-            org_unit=org_unit,
-            total=total,
-            batch_size=batch_size,
-            progress=progress,
-            on_reject=on_reject,
-        )
-    with rejects.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("row_number", "reason"))
-
-        def write(rejection: Rejection) -> None:
-            writer.writerow((rejection.row_number, rejection.reason))
-            if on_reject is not None:
-                on_reject(rejection)
-
+    with rejects_writer(rejects, on_reject) as write:
         return import_rows(
             runtime,
             read_rows(path),
