@@ -19,9 +19,9 @@ from rich.table import Table
 from registry.access.models import AccountApproval
 from registry.access.policy import Role
 from registry.access.principal import system_principal
+from registry.accounts.console_login import Credentials, log_in
 from registry.accounts.schemas import UserCreate
 from registry.accounts.users_console import (
-    Credentials,
     approve_from_console,
     create_founding_admin_at_console,
     create_from_console,
@@ -36,6 +36,8 @@ from registry.audit.sink import CheckpointSink, WitnessConflict
 from registry.audit.verify import Timeliness, VerifyReport, Witness, sink_witness, verify_log
 from registry.audit.verify import record as record_verify
 from registry.bootstrap import initialise
+from registry.casefiles.notices.formats import NoticeKind
+from registry.casefiles.notices.importer import import_file as import_notice_file
 from registry.context import actor_of
 from registry.credentials.verify import load_json
 from registry.credentials.verify import verify as verify_credential
@@ -572,6 +574,71 @@ def import_residence(
     console.print(
         f"rows {counts.rows}, imported {counts.imported}, skipped as duplicates {counts.duplicates}, "
         f"rejected {counts.rejected}" + (f" (see {rejects})" if rejects is not None and counts.rejected else "")
+    )
+    if counts.rejected:
+        raise typer.Exit(1)
+
+
+@import_app.command("notices")
+def import_notices(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="UTF-8 .csv (header row) or .ndjson/.jsonl")
+    ],
+    kind: Annotated[
+        NoticeKind,
+        typer.Option(
+            help="prison_release: resettlement files in `notified`; "
+            "court_correction: community-correction files in `awaiting_report`"
+        ),
+    ],
+    username: Annotated[str, typer.Option(help="the importing account: it logs in, and opens every file as itself")],
+    rejects: Annotated[
+        Path | None, typer.Option(help="write rejected rows here (CSV: row_number, reason; no personal values)")
+    ] = None,
+) -> None:
+    """Open a casefile for each incoming notice, as the account that logs in here (password
+    and, if enrolled, a TOTP code; REGISTRY_IMPORTER_PASSWORD / REGISTRY_IMPORTER_OTP when not
+    a terminal), within its roles and scope; re-running a file opens nothing."""
+    settings = _settings()
+    runtime = open_runtime(settings)
+    try:
+        principal = log_in(
+            runtime.engine, runtime.clock, runtime.provider, settings, _credentials("importer", username)
+        )
+    except RegistryError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from None
+    shown: list[Rejection] = []
+    try:
+        with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
+            task = bar.add_task("importing", total=None)
+            counts = import_notice_file(
+                runtime,
+                file,
+                kind=kind,
+                principal=principal,
+                rejects=rejects,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                on_reject=shown.append if rejects is None else None,
+            )
+    except RegistryError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from None
+    except Exception as exc:
+        # No traceback: its frames hold the rows being imported (personal values).
+        console.print(
+            f"[red]import stopped by an unexpected {type(exc).__name__}; the batches committed before it stay, "
+            "and running the same file again resumes (notices already in are skipped)[/red]"
+        )
+        raise typer.Exit(1) from None
+    for rejection in shown[:20]:
+        console.print(f"row {rejection.row_number}: {rejection.reason}")
+    if len(shown) > 20:
+        console.print(f"… and {len(shown) - 20} more: pass --rejects FILE to keep them all")
+    console.print(
+        f"rows {counts.rows}, files opened {counts.opened} ({counts.subjects_registered} with a new subject), "
+        f"skipped as duplicates {counts.duplicates}, rejected {counts.rejected}"
+        + (f" (see {rejects})" if rejects is not None and counts.rejected else "")
     )
     if counts.rejected:
         raise typer.Exit(1)

@@ -81,6 +81,7 @@ SERVICE_PRIVILEGES: Mapping[str, frozenset[str]] = {
     "casefile_closure": _READ_WRITE,
     "break_glass_grant": _READ_WRITE,
     "leave_request": _READ_WRITE,
+    "notice_receipt": _READ_WRITE,
 }
 
 

@@ -17,6 +17,8 @@ from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
+from pydantic import ValidationError
+
 from registry.errors import RegistryError, RuleViolation
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "text_field",
     "check_keys",
     "unusable",
+    "validation_reason",
 ]
 
 CSV_SUFFIXES = (".csv",)
@@ -152,6 +155,22 @@ def date_field(raw: Mapping[str, object], name: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise RuleViolation(f"{name}: not a date (YYYY-MM-DD)") from None
+
+
+def validation_reason(exc: ValidationError, column_of: Mapping[str, str] | None = None) -> str:
+    """A row model's refusal as a rejection reason: field and message of each error, the
+    field named as the file's column (`column_of` maps a model's field to it where they
+    differ). pydantic keeps the input out of `msg`; a message that quotes it anyway falls
+    back to the error's type."""
+    columns = column_of or {}
+    parts = []
+    for error in exc.errors(include_url=False, include_context=False):
+        loc = ".".join(columns.get(str(p), str(p)) for p in error["loc"]) or "row"
+        msg, given = error["msg"], error.get("input")
+        if isinstance(given, str) and given and given in msg:
+            msg = error["type"]
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
 
 
 def batches(rows: Iterable[T], size: int) -> Iterator[list[T]]:

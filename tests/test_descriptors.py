@@ -129,6 +129,7 @@ def test_the_sealed_tables_and_their_owners():
             ("destination", "reason", "decision_note"),
             (),
         ),
+        "notice_receipt": ("casefile", "via ('casefile_id', 'casefile')", ("document_no",), ("document_no",)),
     }
 
 
@@ -159,6 +160,7 @@ def test_who_sees_which_field():
         ("leave_request", "destination"): casefile,
         ("leave_request", "reason"): casefile,
         ("leave_request", "decision_note"): casefile,
+        ("notice_receipt", "document_no"): {},  # a notice's number: it finds the receipt, no role reads it
     }
     actual = {(d.name, f.name): dict(f.visibility) for d in descriptors() for f in d.fields}
     assert actual == expected

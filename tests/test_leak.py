@@ -27,6 +27,7 @@ from registry.crypto.sealed import descriptors
 from registry.people.synthetic import SyntheticPeople
 from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
 from tests.support.leak import Needles, captured_logs, pg_dump
+from tests.support.notices import receive_notice
 
 SEED = 20260105
 COUNT = 1_000
@@ -145,8 +146,9 @@ def _audit_rows(engine: sa.Engine) -> bytes:
     with engine.connect() as conn:
         rows = [dict(row._mapping) for row in conn.execute(sa.select(AuditEntry.__table__))]
     assert sum(r["action"] == "person:create" and r["outcome"] == "allowed" for r in rows) == COUNT
-    # The duplicate (a 409 that tells an ID number exists) is on the record as refused.
-    assert sum(r["action"] == "person:create" and r["outcome"] == "denied" for r in rows) == 1
+    # The duplicate (a 409 that tells an ID number exists) is on the record as refused; so is
+    # the notice's subject, found registered (and the file opened on them).
+    assert sum(r["action"] == "person:create" and r["outcome"] == "denied" for r in rows) == 2
     return json.dumps(rows, default=str, ensure_ascii=False).encode()
 
 
@@ -165,7 +167,7 @@ def _sqlite_artefacts(database_url: str) -> dict[str, bytes]:
     return artefacts
 
 
-def test_no_personal_value_in_storage_logs_or_audit(client, bootstrap, runtime, database_url):
+def test_no_personal_value_in_storage_logs_or_audit(client, bootstrap, runtime, database_url, tmp_path):
     people = list(SyntheticPeople(SEED).people(COUNT + 1))
     seeded, refused = people[:COUNT], people[COUNT]  # `refused` only ever travels in a 422
     wanted = Needles(
@@ -199,6 +201,11 @@ def test_no_personal_value_in_storage_logs_or_audit(client, bootstrap, runtime, 
         _free_text(
             client, police, corrections, corrections_b, seeded[WORKLOAD], ids[WORKLOAD], SyntheticPeople(SEED + 2)
         )
+        noticed = seeded[WORKLOAD + 1]  # a court's notice names them: a file, and the notice's receipt
+        receive_notice(
+            runtime, tmp_path, username="corrections.leak", id_number=noticed.id_number, name=noticed.name,
+            org_unit=ORG_UNIT, document_no="(2025)测刑初1017号",
+        )  # fmt: skip
         _every_sealed_column_written(runtime.engine)
         first = seeded[0]
         duplicate = {"id_number": first.id_number, "name": first.name, "phone": first.phone}

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from registry.access.models import AccountApproval, ApprovalStatus, OrgUnit, UserAccount
+from registry.access.models import AccountApproval, ApprovalStatus, UserAccount
 from registry.access.policy import Permission, Role
-from registry.access.principal import Principal, system_principal
-from registry.access.scope import Scope
+from registry.access.principal import system_principal
 from registry.accounts import approvals, login
+from registry.accounts.console_login import Credentials, logged_in
 from registry.accounts.schemas import UserCreate
-from registry.accounts.throttle import LoginThrottle
 from registry.accounts.users import (
     Approved,
     WithOneTimePassword,
@@ -38,8 +36,8 @@ from registry.audit.actions import Action, Outcome
 from registry.audit.log import AuditTrail, Event
 from registry.clock import Clock
 from registry.context import Context, actor_of
-from registry.db import read_only, transaction
-from registry.errors import Forbidden, RegistryError
+from registry.db import transaction
+from registry.errors import RegistryError
 from registry.settings import Settings
 
 T = TypeVar("T")
@@ -56,15 +54,6 @@ def pending_requests(session: Session, clock: Clock) -> list[AccountApproval]:
     return found
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """An administrator logging in at the console, as at /api/v1/auth/token."""
-
-    username: str
-    password: str
-    otp: str | None
-
-
 def as_administrator(
     engine: Engine,
     clock: Clock,
@@ -73,47 +62,14 @@ def as_administrator(
     credentials: Credentials,
     work: Callable[[Session, Context], T],
 ) -> T:
-    """Log the administrator in (password, second factor if enrolled, lockout, seal) and do
-    `work` as that account, under its scope, in one transaction. The console itself is
-    never a key of dual control: a request or an approval made here is an administrator's."""
+    """Log the administrator in (`console_login.logged_in`: password, second factor if
+    enrolled, lockout, seal) and do `work` as that account, under its scope, in one
+    transaction. The console itself is never a key of dual control: a request or an
+    approval made here is an administrator's."""
     failures: list[Callable[[Session], None]] = []
-    policy = login.LoginPolicy(
-        max_failures=settings.login_max_failures,
-        lockout=timedelta(seconds=settings.login_lockout_seconds),
-        mfa_required=settings.mfa_required,
-    )
-    throttle = LoginThrottle(
-        per_username=settings.login_failures_per_username,
-        per_client=settings.login_failures_per_client,
-        concurrent_verifications=1,
-    )
-    trail = AuditTrail(clock)
     try:
         with transaction(engine) as session:
-            result = login.login_with_password(
-                session,
-                read_only(engine),
-                trail,
-                provider,
-                policy,
-                login.Attempt(throttle, credentials.username, "console"),
-                failures.append,
-                username=credentials.username,
-                password=credentials.password,
-                otp=credentials.otp,
-            )
-            account = result.account
-            if result.mfa_pending:
-                raise Forbidden("second factor required: enrol one over the API before acting at the console")
-            unit = session.get(OrgUnit, account.org_unit_code) if account.org_unit_code else None
-            principal = Principal(
-                account.id,
-                account.username,
-                account.kind,
-                frozenset(Role(r) for r in account.roles),
-                account.org_unit_code,
-                Scope(unit.path if unit is not None else None),
-            )
+            principal = logged_in(session, engine, clock, provider, settings, credentials, failures.append)
             ctx = Context(principal, AuditTrail(clock, actor_of(principal)), clock)
             try:
                 ctx.principal.require(Permission.USER_MANAGE)

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from registry.casefiles.details import details_model
 from registry.casefiles.events_catalogue import json_schemas
+from registry.casefiles.notices.formats import FORMATS
 from registry.casefiles.workflows.common import Kind
 from registry.people.schemas import PersonCreate, PersonRead
 from registry.residence.schemas import (
@@ -39,6 +40,9 @@ UPDATES: dict[str, type[BaseModel]] = {"dwelling": DwellingUpdate}
 
 # The kind-specific `details` of a casefile, validated against these on create.
 DETAILS = {f"casefile.{kind}.details": details_model(kind) for kind in Kind}
+
+# A row of `registry import notices --kind <kind>` (NDJSON; a CSV row has the same columns).
+NOTICES = {f"notice.{kind}": form.row for kind, form in FORMATS.items()}
 
 
 def render() -> dict[str, str]:
@@ -68,7 +72,7 @@ def render() -> dict[str, str]:
             **body,
         }
         files[f"{name}.json"] = _dump(schema)
-    for name, model in DETAILS.items():
+    for name, model in {**DETAILS, **NOTICES}.items():
         schema = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"https://registry.invalid/schemas/{name}.json",

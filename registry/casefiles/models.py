@@ -11,8 +11,9 @@ from sqlmodel import Column, Field, SQLModel
 
 from registry.access.policy import Role
 from registry.casefiles.details import OFFENCE_FIELDS
+from registry.casefiles.notices.numbers import document_key
 from registry.crypto.keyring import Compartment
-from registry.crypto.sealed import SealedField, SealedTable, Visibility, describe
+from registry.crypto.sealed import BlindIndex, SealedField, SealedTable, Visibility, describe
 from registry.db import UTCDateTime
 
 
@@ -134,6 +135,22 @@ class Transfer(SQLModel, table=True):
     version: int = 1
 
 
+class NoticeReceipt(SQLModel, table=True):
+    """An incoming notice that opened a file (`registry.casefiles.notices`): its number,
+    sealed under the file's casefile DEK and found by the `document_no` blind index, makes
+    the same notice imported again a duplicate. `kind` is the notice's (`prison_release`,
+    `court_correction`), `received_by` the importing account."""
+
+    __tablename__ = "notice_receipt"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kind: str = Field(max_length=32, index=True)
+    casefile_id: uuid.UUID = Field(foreign_key="casefile.id", index=True)
+    document_no_ct: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+    received_by: uuid.UUID
+    received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
 class CasefileClosure(SQLModel, table=True):
     """A transition that ends a file, awaiting (or given) the supervising level's approval.
     The file keeps its state until approval; its `closed_on` is then the approval date, so
@@ -243,5 +260,23 @@ LEAVE_REQUEST = describe(
             "created_at",
             "version",
         },
+    )
+)
+
+NOTICE_RECEIPT = describe(
+    SealedTable(
+        model=NoticeReceipt,
+        compartment=Compartment.CASEFILE,
+        parent=("casefile_id", "casefile"),
+        # Read by no role: the number only tells the importer that a notice came before.
+        fields=(SealedField("document_no", {}),),
+        plain=_OF_THE_FILE | {"kind", "received_by", "received_at"},
+        indexes=(
+            BlindIndex(
+                "document_no",
+                ("document_no",),
+                lambda opened: None if opened.get("document_no") is None else document_key(opened["document_no"]),  # type: ignore[arg-type]
+            ),
+        ),
     )
 )

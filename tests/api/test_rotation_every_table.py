@@ -14,6 +14,7 @@ import registry.models  # noqa: F401  (every descriptor registered)
 from registry.crypto.ciphertext import header_key_version
 from registry.crypto.models import BlindIndexEntry, DataKeyRecord, IndexRootKey
 from registry.crypto.sealed import descriptors
+from tests.support.notices import receive_notice
 from tests.support.sealed_world import CORRECTION, REG, SUP, build, ok, populate
 
 
@@ -45,6 +46,7 @@ def _reads_back(client, heads, w) -> None:  # type: ignore[no-untyped-def]
     assert any(e["body"].get("note") == "家访，情况稳定" for e in events)
     leave = ok(client.get(f"/api/v1/leave-requests/{w['leave']}", headers=corrections), 200)
     assert (leave["destination"], leave["reason"], leave["decision_note"]) == ("测试市", "探亲", "时间与报到冲突")
+    assert w["notice"]().duplicates == 1  # its receipt is found: the number re-indexed, re-sealed
 
 
 def _everything_under_the_newest_keys(runtime) -> None:  # type: ignore[no-untyped-def]
@@ -70,9 +72,14 @@ def _everything_under_the_newest_keys(runtime) -> None:  # type: ignore[no-untyp
         assert indexed == {d.name for d in descriptors() if d.indexes}
 
 
-def test_every_sealed_table_survives_index_dek_and_kek_rotation(client, runtime, bootstrap):
+def test_every_sealed_table_survives_index_dek_and_kek_rotation(client, runtime, bootstrap, tmp_path):
     heads = build(client, bootstrap)
     world = populate(client, heads)
+    other = next(p for person_id, p in world["persons"].items() if person_id != world["holder"])
+    world["notice"] = receive_notice(
+        runtime, tmp_path, username="corrections.a", id_number=other.id_number, name=other.name, org_unit="320571",
+        document_no="(2025)测刑初17号",
+    )  # fmt: skip
     _reads_back(client, heads, world)
     _everything_under_the_newest_keys(runtime)
     for target in ("index", "dek", "kek", "dek"):
