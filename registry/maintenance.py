@@ -33,6 +33,9 @@ class RotationTarget(StrEnum):
     KEK = "kek"
     DEK = "dek"
     INDEX = "index"
+    # The permit credential's issuing key: a new one signs from now on; the one before is
+    # retired but stays published while a credential it signed may live.
+    CREDENTIAL = "credential"
 
 
 def rotation_work(runtime: Runtime, target: RotationTarget, *, resume: bool = False) -> Work:
@@ -44,6 +47,11 @@ def rotation_work(runtime: Runtime, target: RotationTarget, *, resume: bool = Fa
             with transaction(runtime.engine) as session:  # the credential issuing keys too
                 done += credential_keys.rewrap(session, runtime.keyring, below=runtime.keyring.provider.kek_version)
             return done
+        if target is RotationTarget.CREDENTIAL:
+            with transaction(runtime.engine) as session:
+                credential_keys.create(session, runtime.keyring, now=runtime.clock.now())
+            progress(1, 1)
+            return 1
         if target is RotationTarget.DEK:
             return rotate_deks(runtime.engine, runtime.keyring, sealed_tables(), progress=progress)
         _reseal_accounts_under_new_index_root(runtime)

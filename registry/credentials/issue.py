@@ -12,16 +12,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from jwcrypto import jwk
 from sd_jwt.common import SDObj
 from sd_jwt.holder import SDJWTHolder
-from sd_jwt.issuer import SDJWTIssuer
 from sqlmodel import Session
 
 from registry.access.policy import Permission
 from registry.audit.actions import Action
 from registry.context import Context
 from registry.credentials import keys, status
+from registry.credentials.jws import SignedBy
 from registry.credentials.models import PermitCredential
 from registry.crypto.keyring import Keyring
 from registry.disclosure import disclose
@@ -100,7 +99,7 @@ def issue_permit_credential(
     registration = session.get(Registration, permit.registration_id)
     assert registration is not None
     expires_at = _expiry(view.state.valid_until, now)
-    row, private = keys.active(session, keyring, now=now)
+    row, sign = keys.active(session, keyring, now=now)
     claims: dict[Any, Any] = {
         "iss": issuer,
         "vct": VCT,
@@ -113,12 +112,7 @@ def issue_permit_credential(
         SDObj("resident_since_year"): resident_since(session, registration).year,
         SDObj("permit_no"): values["permit_no"],
     }
-    signer = SDJWTIssuer(
-        claims,
-        jwk.JWK.from_pyca(private),
-        sign_alg="EdDSA",
-        extra_header_parameters={"typ": TYP, "kid": row.kid},
-    )
+    signer = SignedBy(claims, sign, header={"typ": TYP, "kid": row.kid})
     session.add(
         PermitCredential(status_index=index, permit_id=permit.id, kid=row.kid, issued_at=now, expires_at=expires_at)
     )

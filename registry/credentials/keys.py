@@ -1,8 +1,10 @@
-"""The credential issuing keys: Ed25519 (EdDSA), made by the service, the private half
-stored only wrapped under the key provider's KEK (file, env or PKCS#11), so a copy of the
-database alone signs nothing, and KEK rotation rewraps it with the data keys. One key is
-active; rotating retires it, and a retired key stays published until every credential it
-signed has expired, so credentials already in holders' hands keep verifying."""
+"""The credential issuing keys: Ed25519 (EdDSA). With a PKCS#11 key provider the pair is made
+in the token and never leaves it (the row keeps its label and public half); with the file
+or env provider the service makes it and stores the private half only wrapped under the
+KEK, so a copy of the database alone signs nothing, and KEK rotation rewraps it with the
+data keys. One key is active; rotating (`registry keys rotate --target credential`)
+retires it, and a retired key stays published until every credential it signed has
+expired, so credentials already in holders' hands keep verifying."""
 
 from __future__ import annotations
 
@@ -10,9 +12,12 @@ import base64
 import hashlib
 import json
 import logging
+import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from sqlmodel import Session, col, select
@@ -24,6 +29,7 @@ from registry.errors import IntegrityFailure
 
 log = logging.getLogger("registry.credentials")
 ACTIVE, RETIRED = "active", "retired"
+Signer = Callable[[bytes], bytes]  # signing input → Ed25519 signature
 LONGEST_LIFE = timedelta(days=366)  # no credential outlives this (a permit's year to its endorsement)
 
 
@@ -48,19 +54,27 @@ def _aad(kid: str, public_raw: bytes) -> bytes:
 
 
 def create(session: Session, keyring: Keyring, *, now: datetime) -> CredentialKey:
-    """A new active key; the one active before is retired (published on)."""
+    """A new active key, in the provider's own key store when it has one; the one active
+    before is retired (published on)."""
     for old in session.exec(select(CredentialKey).where(CredentialKey.status == ACTIVE)):
         old.status, old.retired_at = RETIRED, now
         session.add(old)
-    private = Ed25519PrivateKey.generate()
-    raw_private = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    public_raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    kid = thumbprint(public_raw)
+    provider = keyring.provider
+    label = secrets.token_hex(8)
+    held = provider.create_issuing_key(label)
+    if held is not None:
+        public_raw, wrapped, label_kept = held.public_bytes(Encoding.Raw, PublicFormat.Raw), None, label
+    else:
+        private = Ed25519PrivateKey.generate()
+        raw_private = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        public_raw, label_kept = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw), None
+        wrapped = provider.wrap(raw_private, aad=_aad(thumbprint(public_raw), public_raw))
     row = CredentialKey(
-        kid=kid,
+        kid=thumbprint(public_raw),
         public_key=public_raw,
-        wrapped=keyring.provider.wrap(raw_private, aad=_aad(kid, public_raw)),
-        kek_version=keyring.provider.kek_version,
+        wrapped=wrapped,
+        provider_label=label_kept,
+        kek_version=provider.kek_version,
         status=ACTIVE,
         created_at=now,
     )
@@ -69,36 +83,49 @@ def create(session: Session, keyring: Keyring, *, now: datetime) -> CredentialKe
     return row
 
 
-def active(session: Session, keyring: Keyring, *, now: datetime) -> tuple[CredentialKey, Ed25519PrivateKey]:
-    """The signing key (made on first use), unwrapped for this signature only."""
+def active(session: Session, keyring: Keyring, *, now: datetime) -> tuple[CredentialKey, Signer]:
+    """The signing key (made on first use), as a signer: the token's, or the private key
+    unwrapped for this signature only."""
     row = session.exec(select(CredentialKey).where(CredentialKey.status == ACTIVE)).first()
     if row is None:
         row = create(session, keyring, now=now)
-    private = _authentic(keyring, row)
-    if private is None:
-        raise IntegrityFailure("credential_key: the active issuing key does not unwrap under the KEK")
-    return row, private
+    signer = _authentic(keyring, row)
+    if signer is None:
+        raise IntegrityFailure("credential_key: the active issuing key is not the provider's")
+    return row, signer
 
 
-def _authentic(keyring: Keyring, row: CredentialKey) -> Ed25519PrivateKey | None:
-    """The private key, when the row is what the service made: it unwraps under the KEK
-    with its own public key and kid bound in, and its private half matches that public key."""
+def _authentic(keyring: Keyring, row: CredentialKey) -> Signer | None:
+    """The key's signer, when the row is what the service made: a token key under its label
+    whose public half is the row's, or a wrapped key that unwraps under the KEK with its own
+    public key and kid bound in, and whose private half matches that public key."""
+    provider = keyring.provider
+    if row.provider_label is not None:
+        held = provider.issuing_public_key(row.provider_label)
+        if held is None or held.public_bytes(Encoding.Raw, PublicFormat.Raw) != row.public_key:
+            return None
+        label = row.provider_label
+        return None if thumbprint(row.public_key) != row.kid else (lambda m: provider.sign_issuing(label, m))
+    if row.wrapped is None:
+        return None
     try:
-        raw = keyring.provider.unwrap(row.wrapped, aad=_aad(row.kid, row.public_key))
+        raw = provider.unwrap(row.wrapped, aad=_aad(row.kid, row.public_key))
     except DecryptionError:
         return None
     private = Ed25519PrivateKey.from_private_bytes(raw)
     derived = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return private if derived == row.public_key and thumbprint(derived) == row.kid else None
+    return private.sign if derived == row.public_key and thumbprint(derived) == row.kid else None
 
 
-# Rows already proven, by (kid, public key, wrapped bytes): the public endpoint answers
-# anyone, and with PKCS#11 each proof is a call into the token. A rewrap changes the bytes.
+# Rows already proven, by (kid, public key, wrapped bytes or label): the public endpoint
+# answers anyone, and with PKCS#11 each proof is a call into the token. A rewrap changes
+# the bytes.
 _PROVEN: dict[tuple[str, bytes, bytes], bool] = {}
 
 
 def _proven(keyring: Keyring, row: CredentialKey) -> bool:
-    key = (row.kid, row.public_key, hashlib.sha256(row.wrapped).digest())
+    held = row.wrapped if row.wrapped is not None else (row.provider_label or "").encode("ascii")
+    key = (row.kid, row.public_key, hashlib.sha256(held).digest())
     if key not in _PROVEN:
         if len(_PROVEN) > 1024:
             _PROVEN.clear()
@@ -108,28 +135,34 @@ def _proven(keyring: Keyring, row: CredentialKey) -> bool:
 
 def published(session: Session, keyring: Keyring, *, now: datetime) -> list[dict[str, Any]]:
     """The JWKS: the active key and every retired one a live credential may rest on; only
-    keys that prove themselves under the KEK (a planted row is logged and left out)."""
+    keys that prove themselves the provider's (a planted row is logged and left out)."""
     rows = session.exec(select(CredentialKey).order_by(col(CredentialKey.created_at).desc()))
     keys = []
     for row in rows:
         if row.retired_at is not None and row.retired_at + LONGEST_LIFE < now:
             continue
         if not _proven(keyring, row):
-            log.error("credential key refused: it does not unwrap under the KEK", extra={"kid": row.kid[:12]})
+            log.error("credential key refused: it is not the key provider's", extra={"kid": row.kid[:12]})
             continue
         keys.append({**jwk_of(row.public_key), "kid": row.kid, "alg": "EdDSA", "use": "sig"})
     return keys
 
 
+def _wrapped_below(version: int) -> Any:
+    # A key held in the token has nothing wrapped to rotate.
+    return sa.and_(col(CredentialKey.wrapped).is_not(None), col(CredentialKey.kek_version) < version)
+
+
 def pending_rewraps(session: Session, keyring: Keyring) -> int:
     below = keyring.provider.kek_version
-    return len(session.exec(select(CredentialKey.kid).where(CredentialKey.kek_version < below)).all())
+    return len(session.exec(select(CredentialKey.kid).where(_wrapped_below(below))).all())
 
 
 def rewrap(session: Session, keyring: Keyring, *, below: int) -> int:
     """Rewrap the keys still under a KEK version older than `below` (KEK rotation)."""
     count = 0
-    for row in session.exec(select(CredentialKey).where(CredentialKey.kek_version < below)):
+    for row in session.exec(select(CredentialKey).where(_wrapped_below(below))):
+        assert row.wrapped is not None
         aad = _aad(row.kid, row.public_key)
         row.wrapped = keyring.provider.wrap(keyring.provider.unwrap(row.wrapped, aad=aad), aad=aad)
         row.kek_version = keyring.provider.kek_version

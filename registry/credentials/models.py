@@ -18,7 +18,10 @@ class CredentialKey(SQLModel, table=True):
 
     kid: str = Field(primary_key=True, max_length=64)  # the JWK thumbprint (RFC 7638)
     public_key: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))  # raw Ed25519
-    wrapped: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))  # the private key, under the KEK
+    # The private key, wrapped under the KEK; None when it lives in the PKCS#11 token under
+    # `provider_label`, which the service never reads out.
+    wrapped: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
+    provider_label: str | None = Field(default=None, max_length=64)
     kek_version: int
     # active: signs; retired: signs no more, published while credentials it signed may live.
     status: str = Field(max_length=16)

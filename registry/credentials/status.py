@@ -11,11 +11,10 @@ import zlib
 from collections.abc import Collection
 from datetime import date, datetime, timedelta
 
-import jwt
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from registry.credentials import keys
+from registry.credentials import jws, keys
 from registry.credentials.models import PermitCredential, StatusListToken
 from registry.crypto.keyring import Keyring
 from registry.people.models import Person
@@ -139,7 +138,7 @@ def publish(
     fresh = stored is not None and stored.published_at + REPUBLISH_AFTER > now
     if stored is not None and stored.statuses == packed and fresh:
         return False
-    row, private = keys.active(session, keyring, now=now)
+    row, sign = keys.active(session, keyring, now=now)
     claims = {
         "sub": uri(issuer),
         "iat": int(now.timestamp()),
@@ -147,7 +146,7 @@ def publish(
         "ttl": int(TTL.total_seconds()),
         "status_list": {"bits": BITS, "lst": keys.b64url(zlib.compress(packed, 9))},
     }
-    token = jwt.encode(claims, private, algorithm="EdDSA", headers={"typ": TYP, "kid": row.kid})
+    token = jws.jwt({"typ": TYP, "kid": row.kid}, claims, sign)
     if stored is None:
         stored = StatusListToken(id=LIST_ID, token=token, statuses=packed, published_at=now)
     else:

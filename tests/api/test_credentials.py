@@ -254,8 +254,10 @@ def test_kek_rotation_rewraps_the_issuing_key_and_rotation_keeps_old_keys_publis
     with Session(runtime.engine) as session:
         (row,) = session.exec(select(CredentialKey)).all()
         assert row.kek_version == runtime.keyring.provider.kek_version and row.kid == made["kid"]
-        keys.create(session, runtime.keyring, now=runtime.clock.now())  # a rotation of the issuing key
-        session.commit()
+    rotation_work(runtime, RotationTarget.CREDENTIAL)(lambda done, total: None)  # `keys rotate --target credential`
+    with Session(runtime.engine) as session:
+        statuses = sorted(k.status for k in session.exec(select(CredentialKey)))
+    assert statuses == [keys.ACTIVE, keys.RETIRED]
     again = client.post(f"{permit['path']}/credentials", json={}, headers=permit["police"]).json()
     published = {k["kid"] for k in client.get("/.well-known/jwt-vc-issuer").json()["jwks"]["keys"]}
     assert again["kid"] != made["kid"] and {made["kid"], again["kid"]} <= published

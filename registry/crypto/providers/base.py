@@ -2,7 +2,8 @@
 
 A provider wraps data keys (DEKs, index root keys) under its current KEK version and
 unwraps them under any version it still holds, so KEK rotation can rewrap in the
-background. It also signs audit checkpoints with Ed25519. Implementations: `file`,
+background. It also signs audit checkpoints with Ed25519, and may hold the permit
+credential's issuing keys. Implementations: `file`,
 `env`, `pkcs11`; callers depend only on this Protocol.
 """
 
@@ -59,6 +60,24 @@ class KeyProvider(Protocol):
 
     def check(self) -> None:
         """For /readyz: return if wrap, unwrap and sign work; raise `Unavailable` if not."""
+        ...
+
+    # Issuing keys (the permit credential's): Ed25519 pairs a provider with a key store
+    # of its own (PKCS#11) makes and keeps inside it, one per label. A provider without
+    # one (file, env) answers None, and the caller wraps a software key under the KEK.
+
+    def create_issuing_key(self, label: str) -> Ed25519PublicKey | None:
+        """Make an issuing key pair labelled `label` in the provider; its public key, or
+        None when this provider keeps no keys of its own."""
+        ...
+
+    def issuing_public_key(self, label: str) -> Ed25519PublicKey | None:
+        """The public key of the issuing key labelled `label`, if the provider holds it."""
+        ...
+
+    def sign_issuing(self, label: str, message: bytes) -> bytes:
+        """Ed25519 signature with the issuing key labelled `label`; `Unavailable` if the
+        provider cannot reach it, `DecryptionError` if it holds no such key."""
         ...
 
 

@@ -106,6 +106,7 @@ class Pkcs11KeyProvider:
         signing_label: str = "registry-signing",
     ) -> None:
         self._token_label = token_label
+        self._signing_label = signing_label
         self._kek_prefix = kek_label_prefix
         self._kek_label = _kek_label_pattern(kek_label_prefix)
         self._lock = threading.Lock()
@@ -223,6 +224,47 @@ class Pkcs11KeyProvider:
 
     def check(self) -> None:
         self_test(self)
+
+    # Issuing keys live in the token beside the audit key, non-extractable, labelled
+    # `<signing_label>-issuing-<label>`: the service never holds their private halves.
+
+    def _issuing_label(self, label: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", label):
+            raise ValueError("issuing key label: 1-64 of A-Z a-z 0-9 _ -")
+        return f"{self._signing_label}-issuing-{label}"
+
+    def create_issuing_key(self, label: str) -> Ed25519PublicKey | None:
+        full = self._issuing_label(label)
+        with self._lock:
+            session = self._live_session()
+            try:
+                if not _objects(session, ObjectClass.PRIVATE_KEY, full):
+                    _generate_signing_key(session, full)
+                _, public = self._find_signing_key(full)
+            except p11.PKCS11Error as error:
+                raise _unavailable(error) from None
+        return public
+
+    def issuing_public_key(self, label: str) -> Ed25519PublicKey | None:
+        full = self._issuing_label(label)
+        with self._lock:
+            try:
+                if not _objects(self._live_session(), ObjectClass.PRIVATE_KEY, full):
+                    return None
+                return self._find_signing_key(full)[1]
+            except p11.PKCS11Error as error:
+                raise _unavailable(error) from None
+
+    def sign_issuing(self, label: str, message: bytes) -> bytes:
+        full = self._issuing_label(label)
+        with self._lock:
+            try:
+                found = _objects(self._live_session(), ObjectClass.PRIVATE_KEY, full)
+                if len(found) != 1:
+                    raise DecryptionError
+                return bytes(cast(SignMixin, found[0]).sign(message, mechanism=Mechanism.EDDSA))
+            except p11.PKCS11Error as error:
+                raise _unavailable(error) from None
 
     def close(self) -> None:
         """Log out and close the session. Idempotent; later operations raise Unavailable."""

@@ -165,6 +165,17 @@ class SoftwareProvider:
     def check(self) -> None:
         self_test(self)
 
+    # No key store of its own: the issuing keys are software keys wrapped under the KEK.
+
+    def create_issuing_key(self, label: str) -> Ed25519PublicKey | None:
+        return None
+
+    def issuing_public_key(self, label: str) -> Ed25519PublicKey | None:
+        return None
+
+    def sign_issuing(self, label: str, message: bytes) -> bytes:
+        raise DecryptionError
+
 
 def self_test(provider: KeyProvider) -> None:
     """Round-trip a random key and a signature; `Unavailable` if either fails."""
