@@ -6,9 +6,10 @@ import getpass
 import json
 import os
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
@@ -46,9 +47,12 @@ from registry.crypto.suites import Suite
 from registry.db import create_engine, schema_is_current, transaction
 from registry.demo import seed as demo_seed
 from registry.errors import RegistryError
+from registry.importfiles import Progress as ProgressFn
+from registry.importfiles import Rejection
 from registry.logs import configure_logging
 from registry.maintenance import RotationTarget, retention_work, rotation_work
-from registry.residence.importer import Rejection, import_file
+from registry.residence.employer_reports import import_report
+from registry.residence.importer import import_file
 from registry.runtime import Runtime, open_runtime
 from registry.settings import Profile, Settings
 
@@ -73,6 +77,7 @@ app.add_typer(credential_app, name="credential")
 import_app = typer.Typer(help="Bulk imports through the service layer.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 console = Console(stderr=True)
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
@@ -318,7 +323,10 @@ def users_approve(
 @keys_app.command("rotate")
 def keys_rotate(
     target: Annotated[
-        RotationTarget, typer.Option(help="kek: rewrap DEKs; dek: new data keys + sweep; index: blind indexes")
+        RotationTarget,
+        typer.Option(
+            help="kek: rewrap DEKs; dek: new data keys + sweep; index: blind indexes; credential: a new issuing key"
+        ),
     ],
     resume: Annotated[bool, typer.Option(help="kek only: finish an interrupted rewrap without a new KEK")] = False,
 ) -> None:
@@ -531,31 +539,19 @@ def demo_seed_command(
     )
 
 
-@import_app.command("residence")
-def import_residence(
-    file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="UTF-8 .csv (header row) or .ndjson/.jsonl")
-    ],
-    rejects: Annotated[
-        Path | None, typer.Option(help="write rejected rows here (CSV: row_number, reason; no personal values)")
-    ] = None,
-    org_unit: Annotated[
-        str | None, typer.Option(help="act only within this org unit's subtree; default for an empty dwelling_org_unit")
-    ] = None,
-) -> None:
-    """Import residence registrations (persons, dwellings, registrations); re-running a file adds nothing."""
-    runtime = open_runtime(_settings())
+OnReject = Callable[[Rejection], None]
+
+
+def _run_import(run: Callable[[ProgressFn, OnReject | None], T], rejects: Path | None) -> tuple[T, int]:
+    """Run an import under a progress bar; the rejections are shown (the first 20) unless
+    they go to a rejects file. Returns what the import counted, and the rejections shown."""
     shown: list[Rejection] = []
     try:
         with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
             task = bar.add_task("importing", total=None)
-            counts = import_file(
-                runtime,
-                file,
-                rejects=rejects,
-                org_unit=org_unit,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-                on_reject=shown.append if rejects is None else None,
+            counts = run(
+                lambda done, total: bar.update(task, completed=done, total=total),
+                shown.append if rejects is None else None,
             )
     except RegistryError as exc:
         console.print(f"[red]{exc.detail}[/red]")
@@ -571,6 +567,33 @@ def import_residence(
         console.print(f"row {rejection.row_number}: {rejection.reason}")
     if len(shown) > 20:
         console.print(f"… and {len(shown) - 20} more: pass --rejects FILE to keep them all")
+    return counts, len(shown)
+
+
+ImportFile = Annotated[
+    Path, typer.Argument(exists=True, dir_okay=False, help="UTF-8 .csv (header row) or .ndjson/.jsonl")
+]
+RejectsFile = Annotated[
+    Path | None, typer.Option(help="write rejected rows here (CSV: row_number, reason; no personal values)")
+]
+
+
+@import_app.command("residence")
+def import_residence(
+    file: ImportFile,
+    rejects: RejectsFile = None,
+    org_unit: Annotated[
+        str | None, typer.Option(help="act only within this org unit's subtree; default for an empty dwelling_org_unit")
+    ] = None,
+) -> None:
+    """Import residence registrations (persons, dwellings, registrations); re-running a file adds nothing."""
+    runtime = open_runtime(_settings())
+    counts, _ = _run_import(
+        lambda progress, on_reject: import_file(
+            runtime, file, rejects=rejects, org_unit=org_unit, progress=progress, on_reject=on_reject
+        ),
+        rejects,
+    )
     console.print(
         f"rows {counts.rows}, imported {counts.imported}, skipped as duplicates {counts.duplicates}, "
         f"rejected {counts.rejected}" + (f" (see {rejects})" if rejects is not None and counts.rejected else "")
@@ -579,11 +602,33 @@ def import_residence(
         raise typer.Exit(1)
 
 
+@import_app.command("employer-report")
+def import_employer_report(
+    file: ImportFile,
+    rejects: RejectsFile = None,
+    org_unit: Annotated[str | None, typer.Option(help="act only within this org unit's subtree")] = None,
+) -> None:
+    """Import an employer's report of hires and leavers (浙江省流动人口居住登记条例 Art. 8): links
+    and unlinks the workers' registrations; re-running a report changes nothing."""
+    runtime = open_runtime(_settings())
+    counts, _ = _run_import(
+        lambda progress, on_reject: import_report(
+            runtime, file, rejects=rejects, org_unit=org_unit, progress=progress, on_reject=on_reject
+        ),
+        rejects,
+    )
+    console.print(
+        f"rows {counts.rows}, linked {counts.linked}, unlinked {counts.unlinked}, "
+        f"unchanged {counts.duplicates}, reported late {counts.late}, rejected {counts.rejected}"
+        + (f" (see {rejects})" if rejects is not None and counts.rejected else "")
+    )
+    if counts.rejected:
+        raise typer.Exit(1)
+
+
 @import_app.command("notices")
 def import_notices(
-    file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="UTF-8 .csv (header row) or .ndjson/.jsonl")
-    ],
+    file: ImportFile,
     kind: Annotated[
         NoticeKind,
         typer.Option(
@@ -592,9 +637,7 @@ def import_notices(
         ),
     ],
     username: Annotated[str, typer.Option(help="the importing account: it logs in, and opens every file as itself")],
-    rejects: Annotated[
-        Path | None, typer.Option(help="write rejected rows here (CSV: row_number, reason; no personal values)")
-    ] = None,
+    rejects: RejectsFile = None,
 ) -> None:
     """Open a casefile for each incoming notice, as the account that logs in here (password
     and, if enrolled, a TOTP code; REGISTRY_IMPORTER_PASSWORD / REGISTRY_IMPORTER_OTP when not
@@ -608,33 +651,12 @@ def import_notices(
     except RegistryError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(2) from None
-    shown: list[Rejection] = []
-    try:
-        with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
-            task = bar.add_task("importing", total=None)
-            counts = import_notice_file(
-                runtime,
-                file,
-                kind=kind,
-                principal=principal,
-                rejects=rejects,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-                on_reject=shown.append if rejects is None else None,
-            )
-    except RegistryError as exc:
-        console.print(f"[red]{exc.detail}[/red]")
-        raise typer.Exit(2) from None
-    except Exception as exc:
-        # No traceback: its frames hold the rows being imported (personal values).
-        console.print(
-            f"[red]import stopped by an unexpected {type(exc).__name__}; the batches committed before it stay, "
-            "and running the same file again resumes (notices already in are skipped)[/red]"
-        )
-        raise typer.Exit(1) from None
-    for rejection in shown[:20]:
-        console.print(f"row {rejection.row_number}: {rejection.reason}")
-    if len(shown) > 20:
-        console.print(f"… and {len(shown) - 20} more: pass --rejects FILE to keep them all")
+    counts, _ = _run_import(
+        lambda progress, on_reject: import_notice_file(
+            runtime, file, kind=kind, principal=principal, rejects=rejects, progress=progress, on_reject=on_reject
+        ),
+        rejects,
+    )
     console.print(
         f"rows {counts.rows}, files opened {counts.opened} ({counts.subjects_registered} with a new subject), "
         f"skipped as duplicates {counts.duplicates}, rejected {counts.rejected}"

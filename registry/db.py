@@ -71,6 +71,7 @@ SERVICE_PRIVILEGES: Mapping[str, frozenset[str]] = {
     "account_approval": _READ_WRITE,
     "person": _READ_WRITE,
     "dwelling": _READ_WRITE,
+    "employer": _READ_WRITE,
     "residence_registration": _READ_WRITE,
     "residence_permit": _READ_WRITE,
     "permit_endorsement": _READ_WRITE,

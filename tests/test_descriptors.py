@@ -113,6 +113,7 @@ def test_the_sealed_tables_and_their_owners():
             ("id_number", "phone", "name_birth"),
         ),
         "dwelling": ("residence", "id", ("address",), ("address",)),
+        "employer": ("residence", "id", ("name", "uscc", "address", "contact_name", "contact_phone"), ("uscc",)),
         "residence_registration": ("residence", "person_id", ("employer_name", "employer_uscc"), ()),
         "residence_permit": (
             "residence",
@@ -149,6 +150,7 @@ def test_who_sees_which_field():
         ("person", "phone"): residence | {Role.CORRECTIONS: F},
         ("person", "hukou_address"): residence | {Role.CORRECTIONS: F},
         ("dwelling", "address"): residence,
+        **{("employer", f): residence for f in ("name", "uscc", "address", "contact_name", "contact_phone")},
         ("residence_registration", "employer_name"): residence,
         ("residence_registration", "employer_uscc"): residence,
         ("residence_permit", "permit_no"): residence,

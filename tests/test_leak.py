@@ -82,8 +82,15 @@ def _residence_and_casefiles(client, police, corrections, people, ids, synthetic
         }
         made = client.post("/api/v1/dwellings", json=dwelling, headers=police)
         assert made.status_code == 201, f"dwelling answered {made.status_code}"
-        registration = {"person_id": person_id, "dwelling_id": made.json()["id"], "arrived_on": "2026-01-02"}
-        registration |= {"basis": "employment", "employer_name": "测试科技有限公司", "employer_uscc": synthetic.uscc()}
+        dwelling_id = made.json()["id"]
+        # A sole trader (个体工商户): the employer's name is the person's, and so is its contact.
+        uscc = synthetic.uscc()
+        employer = {"org_unit": "320571", "name": f"{p.name}小吃店", "uscc": uscc, "address": synthetic.address()}
+        employer |= {"contact_name": p.name, "contact_phone": p.phone}
+        made = client.post("/api/v1/employers", json=employer, headers=police)
+        assert made.status_code == 201, f"employer answered {made.status_code}"
+        registration = {"person_id": person_id, "dwelling_id": dwelling_id, "arrived_on": "2026-01-02"}
+        registration |= {"basis": "employment", "employer_name": "测试科技有限公司", "employer_uscc": uscc}
         made = client.post("/api/v1/residence-registrations", json=registration, headers=police)
         assert made.status_code == 201, f"registration answered {made.status_code}"
         casefile = {"person_id": person_id, "kind": "community_correction", "org_unit": "320571"}

@@ -30,6 +30,8 @@ _BY_NAME: dict[str, Any] = {
     "employer_name": _PEOPLE.company_name(),
     "uscc": _PEOPLE.uscc(),
     "employer_uscc": _PEOPLE.uscc(),
+    "contact_name": _PEOPLE.person().name,
+    "contact_phone": _PEOPLE.person().phone,
     "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJleGFtcGxlIn0.c2lnbmF0dXJl",
     "token_type": "bearer",
     "expires_in": 900,

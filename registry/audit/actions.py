@@ -36,11 +36,16 @@ class Action(StrEnum):
     DWELLING_OCCUPANTS = "dwelling:occupants"
     DWELLING_UPDATE = "dwelling:update"
     DWELLING_LIST = "dwelling:list"
+    EMPLOYER_CREATE = "employer:create"
+    EMPLOYER_READ = "employer:read"
+    EMPLOYER_SEARCH = "employer:search"
+    EMPLOYER_WORKERS = "employer:workers"
     REGISTRATION_CREATE = "registration:create"
     REGISTRATION_READ = "registration:read"
     REGISTRATION_LIST = "registration:list"
     REGISTRATION_MOVE = "registration:move"
     REGISTRATION_DEPART = "registration:depart"
+    REGISTRATION_EMPLOYER = "registration:employer"  # linked (hired) or unlinked (left) by a report
     PERMIT_APPLY = "permit:apply"
     PERMIT_TRANSITION = "permit:transition"
     # A move keeps the permit: its residence address follows the new registration (issue 14).

@@ -13,9 +13,11 @@ from registry.crypto.sealed import SealedTable, children_of
 
 
 def _cleared(descriptor: SealedTable) -> dict[str, bytes | None]:
-    # A required column keeps an empty value (nothing can be opened from it), else NULL.
+    # A required column keeps an empty value (nothing can be opened from it), else NULL;
+    # the links erasure cuts are NULL.
     table = descriptor.table
-    return {f.column: (None if table.c[f.column].nullable else b"") for f in descriptor.fields}
+    sealed = {f.column: (None if table.c[f.column].nullable else b"") for f in descriptor.fields}
+    return sealed | dict.fromkeys(descriptor.erased_links)
 
 
 def clear_sealed(session: Session, descriptor: SealedTable, record_ids: list[str]) -> int:

@@ -89,8 +89,13 @@ class SealedTable:
     # What an exact-search hit shows of a row, whatever the caller's scope (field → mask).
     search_hit: Mapping[str, Mask] = field(default_factory=dict)
     id_column: str = "id"
+    # Plain columns that tie the row to another record (a registration to its employer):
+    # not personal alone, but erasure clears them with the sealed values (crypto.erasure).
+    erased_links: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        if not self.erased_links <= self.plain:
+            raise ValueError(f"{self.name}: erased_links must be plain columns")
         if (self.owner_column is None) == (self.parent is None):
             raise ValueError(f"{self.name}: exactly one of owner_column and parent")
         for f in self.fields:

@@ -62,6 +62,20 @@ def _matches(
     return found, token_value.hex()
 
 
+def person_by_id_number(session: Session, keyring: Keyring, id_number: IdNumber) -> tuple[Person | None, str]:
+    """The live person with this ID number, wherever held (the caller decides what its scope
+    lets it do with them), and the blind-index token searched, as hex for the caller's audit
+    entry; only the row leaves."""
+    found, token_hex = _matches(
+        session,
+        keyring,
+        index="id_number",
+        value=id_number.value,
+        check=_is(session, keyring, "id_number", id_number.value),
+    )
+    return (found[0] if found else None), token_hex
+
+
 def _is(session: Session, keyring: Keyring, field: str, expected: str, normalise: Callable[[str], str] = str):
     # A yes/no check of one sealed value: nothing leaves `disclosure` but the answer.
     return lambda person: matches(session, keyring, PERSON, person, field=field, expected=expected, normalise=normalise)

@@ -36,7 +36,7 @@ from registry.crypto.keyring import Keyring
 from registry.errors import Conflict, NotFound, RegistryError, RuleViolation
 from registry.people.identifiers import IdNumber, display_name, normalise_phone, parse_id_number, parse_uscc
 from registry.people.schemas import PersonCreate
-from registry.residence import dwellings
+from registry.residence import dwellings, employers
 from registry.residence.bulk_lookup import DwellingKey, Found, look_up
 from registry.residence.bulk_write import NewPerson, NewRegistration, Plan, write_plan
 from registry.residence.policy import ResidencePolicy
@@ -92,6 +92,7 @@ class RunMemo:
     units: dict[str, bool] = field(default_factory=dict)
     persons: dict[str, uuid.UUID] = field(default_factory=dict)  # ID number → person id
     dwellings: dict[DwellingKey, uuid.UUID] = field(default_factory=dict)
+    employers: dict[str, uuid.UUID] = field(default_factory=dict)  # USCC → employer id (`write` adds)
     added: list[tuple[dict, object]] = field(default_factory=list)  # type: ignore[type-arg]
 
     def remember(self, table: dict, key: object, value: uuid.UUID) -> None:  # type: ignore[type-arg]
@@ -130,8 +131,17 @@ class _Batch:
         self.found = look_up(self.session, self.ctx, self.keyring, self.memo, rows, id_number=self.id_number)
 
     def write(self) -> None:
-        """Step 3 (`bulk_write`)."""
-        write_plan(self.session, self.ctx, self.keyring, self.plan)
+        """Step 3 (`bulk_write`), after the employers the registrations name (found, or
+        registered in the dwelling's unit, as `create_registration` does)."""
+        for r in self.plan.registrations:
+            if r.employer_uscc is not None and r.employer_uscc not in self.memo.employers:
+                assert r.data.employer_name is not None
+                name, uscc, unit = r.data.employer_name, r.employer_uscc, r.org_unit
+                self.memo.employers[uscc] = employers.employer_for(
+                    self.session, self.ctx, self.keyring, name=name, uscc=uscc, dwelling_unit=unit
+                )
+        self.session.flush()  # the employers before the registrations that refer to them
+        write_plan(self.session, self.ctx, self.keyring, self.plan, employer_of=self.memo.employers)
 
     def id_number(self, text: str) -> IdNumber:
         """`parse_id_number`, once per text a batch (the rows were checked with it already)."""

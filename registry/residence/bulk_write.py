@@ -9,6 +9,7 @@ The sealed columns, AADs and blind-index values are the services' own (`people.s
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -62,8 +63,11 @@ class Plan:
     events: list[Event] = field(default_factory=list)
 
 
-def write_plan(session: Session, ctx: Context, keyring: Keyring, plan: Plan) -> None:
-    """Make the DEKs, seal, index and insert every record of the plan, then its audit entries."""
+def write_plan(
+    session: Session, ctx: Context, keyring: Keyring, plan: Plan, *, employer_of: Mapping[str, uuid.UUID]
+) -> None:
+    """Make the DEKs, seal, index and insert every record of the plan, then its audit entries.
+    `employer_of`: the employer id of each (parsed) USCC the registrations name."""
     now = ctx.clock.now()  # one transaction, one creation time
     created = {p.id for p in plan.persons}
     existing = {str(r.person_id) for r in plan.registrations if r.person_id not in created}
@@ -93,7 +97,7 @@ def write_plan(session: Session, ctx: Context, keyring: Keyring, plan: Plan) -> 
         )
     person_rows = [_person_row(p, keys, now) for p in plan.persons]
     dwelling_rows = [_dwelling_row(did, d, keys, now) for did, d in plan.dwellings]
-    registration_rows = [_registration_row(r, residence, now) for r in plan.registrations]
+    registration_rows = [_registration_row(r, residence, now, employer_of) for r in plan.registrations]
     insert_many(session, Person.__table__, person_rows)  # type: ignore[arg-type]
     insert_many(session, Dwelling.__table__, dwelling_rows)  # type: ignore[arg-type]
     insert_many(session, Registration.__table__, registration_rows)  # type: ignore[arg-type]
@@ -141,7 +145,7 @@ def _dwelling_row(did: uuid.UUID, d: DwellingCreate, keys: dict, now: datetime) 
     }
 
 
-def _registration_row(r: NewRegistration, keys: dict, now: datetime) -> dict:  # type: ignore[type-arg]
+def _registration_row(r: NewRegistration, keys: dict, now: datetime, employer_of: Mapping[str, uuid.UUID]) -> dict:  # type: ignore[type-arg]
     rid, key = str(r.id), keys[str(r.person_id)]
     sealed = REGISTRATION.seal_row(
         key, record_id=rid, values={"employer_name": r.data.employer_name, "employer_uscc": r.employer_uscc}
@@ -157,6 +161,7 @@ def _registration_row(r: NewRegistration, keys: dict, now: datetime) -> dict:  #
         "basis": r.data.basis,
         **sealed,
         "reported_by": r.data.reported_by,
+        "employer_id": employer_of[r.employer_uscc] if r.employer_uscc else None,
         "status": RegistrationStatus.active,
         "late": r.late,
         "previous_id": None,

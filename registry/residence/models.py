@@ -30,6 +30,25 @@ class Dwelling(SQLModel, table=True):
     version: int = 1
 
 
+class Employer(SQLModel, table=True):
+    """An employer of registered residents (以业管人; 浙江省流动人口居住登记条例 Art. 8): a
+    legal entity, held by the org unit that registered it, found by its USCC."""
+
+    __tablename__ = "employer"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_unit_code: str = Field(foreign_key="org_unit.code", max_length=15, index=True)
+    # Sealed under the employer's own DEK (owner = employer id): a sole trader's name is a
+    # person's name, and the contact is one.
+    name_ct: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+    uscc_ct: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+    address_ct: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
+    contact_name_ct: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
+    contact_phone_ct: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    version: int = 1
+
+
 class Registration(SQLModel, table=True):
     __tablename__ = "residence_registration"
 
@@ -45,6 +64,9 @@ class Registration(SQLModel, table=True):
     employer_name_ct: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
     employer_uscc_ct: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
     reported_by: str = Field(max_length=16)  # self | landlord | employer
+    # The employer record the registration links to (its sealed name and code above are
+    # what was reported on the day); an employer's report of a leaver unlinks it.
+    employer_id: uuid.UUID | None = Field(default=None, foreign_key="employer.id", index=True)
     status: str = Field(max_length=16, index=True)  # active | moved | departed
     late: bool
     previous_id: uuid.UUID | None = Field(default=None, foreign_key="residence_registration.id")
@@ -148,6 +170,19 @@ DWELLING = describe(
     )
 )
 
+EMPLOYER = describe(
+    SealedTable(
+        model=Employer,
+        compartment=Compartment.RESIDENCE,
+        owner_column="id",  # the employer's own DEK: it belongs to no one resident
+        fields=tuple(
+            SealedField(name, _RESIDENCE) for name in ("name", "uscc", "address", "contact_name", "contact_phone")
+        ),
+        plain=_RECORD_COLUMNS,
+        indexes=(BlindIndex("uscc", ("uscc",), lambda opened: opened.get("uscc")),),  # stored as parsed
+    )
+)
+
 REGISTRATION = describe(
     SealedTable(
         model=Registration,
@@ -163,6 +198,7 @@ REGISTRATION = describe(
             "departed_on",
             "basis",
             "reported_by",
+            "employer_id",
             "status",
             "late",
             "previous_id",
@@ -170,6 +206,8 @@ REGISTRATION = describe(
             "legal_hold",
         },
         erased_column="erased_at",
+        # Who worked where outlives no erasure: the link goes with the sealed name and code.
+        erased_links=frozenset({"employer_id"}),
     )
 )
 

@@ -30,7 +30,7 @@ from registry.errors import Conflict, NotFound, RuleViolation
 from registry.people.identifiers import parse_uscc
 from registry.people.models import Person
 from registry.people.service import get_person
-from registry.residence import permits, transfers
+from registry.residence import employers, permits, transfers
 from registry.residence.dwellings import get_dwelling
 from registry.residence.models import REGISTRATION, PersonTransfer, Registration
 from registry.residence.policy import ResidencePolicy
@@ -61,6 +61,8 @@ def _open(
     report_days: int,
     previous_id: uuid.UUID | None,
     status: RegistrationStatus = RegistrationStatus.active,
+    employer_id: uuid.UUID | None = None,
+    link_employer: bool = True,
 ) -> Registration:
     dwelling = get_dwelling(session, ctx.principal.scope, dwelling_id=dwelling_id)
     check_registration_dates(arrived_on, registered_on, today=today(ctx.clock))
@@ -69,6 +71,11 @@ def _open(
     if basis != "employment" and (employer_name or employer_uscc):
         raise RuleViolation("employer: only an employment basis names an employer")
     uscc = parse_uscc(employer_uscc) if employer_uscc else None
+    if link_employer and uscc is not None:
+        assert employer_name is not None
+        employer_id = employers.employer_for(
+            session, ctx, keyring, name=employer_name, uscc=uscc, dwelling_unit=dwelling.org_unit_code
+        )
     registration_id = uuid.uuid4()
     rid, owner = str(registration_id), str(person.id)
     key = keyring.write_key(session, owner=owner, compartment=Compartment.RESIDENCE)
@@ -82,6 +89,7 @@ def _open(
         basis=basis,
         **REGISTRATION.seal_row(key, record_id=rid, values={"employer_name": employer_name, "employer_uscc": uscc}),
         reported_by=reported_by,
+        employer_id=employer_id,
         status=status,
         late=is_late(arrived_on, registered_on, report_days=report_days),
         previous_id=previous_id,
@@ -137,7 +145,12 @@ def create_registration(
         session,
         ctx.event(
             Action.REGISTRATION_CREATE,
-            targets=(str(registration.id), str(person.id)),
+            # The employer linked is named: its workers' list shows this registration.
+            targets=(
+                str(registration.id),
+                str(person.id),
+                *((str(registration.employer_id),) if registration.employer_id else ()),
+            ),
             fields=tuple(fields),
             reason="backdated" if backdated else None,
         ),
@@ -185,6 +198,10 @@ def move_registration(
         reported_by=old.reported_by,
         report_days=policy.move_report_days,
         previous_id=old.id,
+        # A move changes the home, not the job: the link as it stands (none after a
+        # reported leaving), not the employer the first registration named.
+        employer_id=old.employer_id,
+        link_employer=False,
     )
     permits.follow_registration(session, ctx, registration=new)
     ctx.audit.append(session, ctx.event(Action.REGISTRATION_MOVE, targets=(str(old.id), str(new.id), str(person.id))))

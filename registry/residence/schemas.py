@@ -57,13 +57,63 @@ class Occupant(Strict):
     arrived_on: date
 
 
+NAME_MAX = 200  # an employer's name (as a registration reports it)
+EmployerName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX)]
+
+
+class EmployerCreate(Strict):
+    """An employer (以业管人), held by `org_unit`; the USCC is checked per GB 32100."""
+
+    org_unit: OrgUnitCode
+    name: EmployerName
+    uscc: Annotated[str, StringConstraints(min_length=18, max_length=24)]
+    address: Address | None = None
+    contact_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+    contact_phone: Annotated[str, StringConstraints(max_length=24)] | None = None
+
+
+class EmployerRead(Strict):
+    id: uuid.UUID
+    org_unit: str
+    name: str | None = None
+    uscc: str | None = None
+    address: str | None = None
+    contact_name: str | None = None
+    contact_phone: str | None = None
+    version: int
+
+
+class EmployerSearch(Strict):
+    uscc: Annotated[str, StringConstraints(min_length=18, max_length=24)] = Field(
+        description="the exact unified social credit code"
+    )
+
+
+class EmployerMatch(Strict):
+    """The exact USCC lookup's answer, wherever the employer is held: nothing sealed, and
+    the holding unit only when the caller's scope covers it."""
+
+    id: uuid.UUID
+    org_unit: str | None
+
+
+class Worker(Strict):
+    """An active registration linked to the employer, in the caller's scope: ids and dates."""
+
+    registration_id: uuid.UUID
+    person_id: uuid.UUID
+    dwelling_id: uuid.UUID
+    org_unit: str
+    arrived_on: date
+
+
 class RegistrationCreate(Strict):
     person_id: uuid.UUID
     dwelling_id: uuid.UUID
     arrived_on: date
     registered_on: date | None = None
     basis: Literal["employment", "study", "family", "business", "other"]
-    employer_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    employer_name: EmployerName | None = None
     employer_uscc: Annotated[str, StringConstraints(min_length=18, max_length=24)] | None = None
     reported_by: Literal["self", "landlord", "employer"] = "self"
 
@@ -105,6 +155,9 @@ class RegistrationRead(Strict):
     basis: str
     employer_name: str | None = None
     employer_uscc: str | None = None
+    # The employer record linked (`GET /employers/{id}`); the name and code above are what
+    # was reported with the registration.
+    employer_id: uuid.UUID | None = None
     reported_by: str
     late: bool
     previous_id: uuid.UUID | None

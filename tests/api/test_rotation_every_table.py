@@ -32,7 +32,11 @@ def _reads_back(client, heads, w) -> None:  # type: ignore[no-untyped-def]
             assert [hit["id"] for hit in found] == [person_id], query
     assert ok(client.get(f"/api/v1/dwellings/{w['dwelling']}", headers=police), 200)["address"] == w["address"]
     registration = ok(client.get(f"/api/v1/residence-registrations/{w['registration']}", headers=police), 200)
-    assert registration["employer_name"] == w["employer"]
+    assert registration["employer_name"] == w["employer"] and registration["employer_id"] == w["employer_id"]
+    employer = ok(client.get(f"/api/v1/employers/{w['employer_id']}", headers=police), 200)
+    assert (employer["name"], employer["contact_name"]) == (w["employer"], w["employer_contact"])
+    found = ok(client.post("/api/v1/employers/search", json={"uscc": employer["uscc"]}, headers=police), 200)
+    assert [e["id"] for e in found] == [w["employer_id"]]
     assert (
         ok(client.get(f"/api/v1/residence-permits/{w['permit']}", headers=police), 200)["permit_no"] == w["permit_no"]
     )

@@ -27,7 +27,7 @@ from registry.crypto.models import BlindIndexEntry, DataKeyRecord
 from registry.db import transaction
 from registry.demo import DEMO_ROOT, ensure_demo_tree, leaf_units, seed_rows
 from registry.people import service as people
-from registry.people.identifiers import id_number_check_char
+from registry.people.identifiers import id_number_check_char, parse_uscc
 from registry.people.models import Person
 from registry.people.schemas import PersonSearch
 from registry.people.synthetic import SyntheticPeople
@@ -41,7 +41,7 @@ from registry.residence.importer import (
     read_rows,
     system_context,
 )
-from registry.residence.models import Dwelling, Registration
+from registry.residence.models import Dwelling, Employer, Registration
 
 GOOD = 291
 PERSONAL = (
@@ -136,6 +136,7 @@ def _counts(runtime) -> dict[str, int]:
             for name, model in (
                 ("persons", Person),
                 ("dwellings", Dwelling),
+                ("employers", Employer),
                 ("registrations", Registration),
                 ("keys", DataKeyRecord),
                 ("index", BlindIndexEntry),
@@ -175,10 +176,13 @@ def test_import_lands_good_rows_once_and_reports_bad_rows_without_values(runtime
     assert after["persons"] == len(ids) == counts.persons_created
     assert after["registrations"] == GOOD
     assert after["dwellings"] == len(addresses) == counts.dwellings_created
-    # Two DEKs per person (identity, residence), one per dwelling: no orphan from a rolled-back row.
-    assert after["keys"] == 2 * len(ids) + len(addresses)
+    # Two DEKs per person (identity, residence), one per dwelling and per employer (each
+    # registered once, by its USCC): no orphan from a rolled-back row.
+    employers = {parse_uscc(r.employer_uscc) for r in good if r.employer_uscc}
+    assert after["employers"] == len(employers)
+    assert after["keys"] == 2 * len(ids) + len(addresses) + len(employers)
     with_phone = sum(1 for r in good if r.phone)
-    assert after["index"] == 2 * len(ids) + with_phone + len(addresses)
+    assert after["index"] == 2 * len(ids) + with_phone + len(addresses) + len(employers)
 
     with transaction(runtime.engine) as session:
         ctx = system_context(session, runtime)
@@ -200,6 +204,9 @@ def test_import_lands_good_rows_once_and_reports_bad_rows_without_values(runtime
         registration_ids = {str(i) for i in session.exec(select(Registration.id))}
         person_ids = {str(i) for i in session.exec(select(Person.id))}
         dwelling_ids = {str(i) for i in session.exec(select(Dwelling.id))}
+        employer_ids = {str(i) for i in session.exec(select(Employer.id))}
+        employment = select(Registration.employer_id).where(Registration.basis == "employment")
+        linked = {str(i) for i in session.exec(employment)}
     audited: dict[str, set[str]] = {}
     for entry in entries:
         audited.setdefault(entry.action, set()).update(entry.targets)
@@ -207,6 +214,8 @@ def test_import_lands_good_rows_once_and_reports_bad_rows_without_values(runtime
     assert registration_ids <= audited["registration:create"]
     assert person_ids <= audited["person:create"]
     assert dwelling_ids <= audited["dwelling:create"]
+    # Each employment registration links to the one employer of its USCC.
+    assert employer_ids <= audited["employer:create"] and linked == employer_ids
 
     # A second run adds nothing: every good row is a duplicate, the bad ones are rejected again.
     again = import_file(runtime, world["source"], rejects=tmp_path / "again.csv", batch_size=64)

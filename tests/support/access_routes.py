@@ -67,6 +67,7 @@ def _by_kind(correction: int, other: int):  # type: ignore[no-untyped-def]
 
 
 PERSON = {"purpose": True, "personal": True}
+UNSCOPED = PERSON | {"scoped": False}
 REPORT_QUERY = "org_unit={t}&period={month}&department=police"
 
 
@@ -252,6 +253,30 @@ ROWS: list[Row] = [
         if_match=True,
         body=lambda w, t, a: {},  # an empty patch: the checks run, the record stays as the matrix knows it
     ),
+    Row(  # issue 17: employers (以业管人)
+        "POST",
+        f"{V1}/employers",
+        G.PERMISSION,
+        201,
+        "unit",
+        P.RESIDENCE_WRITE,
+        **PERSON,
+        body=lambda w, t, a: {"org_unit": t.value, "name": w.people.company_name(), "uscc": w.people.uscc()},
+    ),
+    # Found anywhere by its exact code (the holder only within scope): no scope refusal.
+    Row(
+        "POST",
+        f"{V1}/employers/search",
+        G.PERMISSION,
+        200,
+        "employer_code",
+        P.RESIDENCE_READ,
+        **UNSCOPED,
+        body=lambda w, t, a: {"uscc": t.value},
+    ),
+    Row("GET", f"{V1}/employers/{{employer_id}}", G.PERMISSION, 200, "employer", P.RESIDENCE_READ, **PERSON),
+    # Workers in the caller's scope, whoever holds the employer: an empty page, not a 404.
+    Row("GET", f"{V1}/employers/{{employer_id}}/workers", G.PERMISSION, 200, "employer", P.RESIDENCE_READ, **UNSCOPED),
     Row(
         "POST",
         f"{V1}/residence-registrations",

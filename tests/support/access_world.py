@@ -159,6 +159,15 @@ class World:
         self.etags[created["id"]] = f'"{created["version"]}"'  # for PATCH (If-Match)
         return created["id"]
 
+    def employer(self, who: str, unit: str) -> tuple[str, str]:
+        """An employer held by `unit`, with its contact: (id, USCC)."""
+        contact, name, uscc = self.male(), self.people.company_name(), self.people.uscc()
+        for key, value in (("name", contact.name), ("employer", name), ("phone", contact.phone)):
+            self.personal.setdefault(key, set()).add(value)
+        body = {"org_unit": unit, "name": name, "uscc": uscc}
+        body |= {"contact_name": contact.name, "contact_phone": contact.phone}
+        return self.ok(who, "POST", "/api/v1/employers", 201, json=body)["id"], uscc
+
     def registration(self, who: str, person_id: str, dwelling_id: str) -> str:
         body = {"person_id": person_id, "dwelling_id": dwelling_id, "arrived_on": ARRIVED, "registered_on": ARRIVED}
         registration_id = self.ok(who, "POST", "/api/v1/residence-registrations", 201, json=body | {"basis": "family"})[
@@ -338,6 +347,7 @@ def _records(world: World) -> None:
     w.subject_a, w.subject_b = person_a, person_b
     # Never registered: refused registrations name this person, so scope (not an active one) refuses them.
     w.unregistered = w.person("owner.police")
+    (employer_a, code_a), (employer_b, code_b) = w.employer("owner.police", UNIT_A), w.employer("police.b", UNIT_B)
     permit_a = w.permit("owner.police", person_a, registration_a)
     permit_b = w.permit("police.b", person_b, registration_b)
     w.targets = {
@@ -350,6 +360,8 @@ def _records(world: World) -> None:
         ],
         "permit": [Target("permit in A", permit_a), Target("permit in B", permit_b, False)],
         "unit": [Target("unit A", UNIT_A), Target("unit B", UNIT_B, False)],
+        "employer": [Target("employer in A", employer_a), Target("employer in B", employer_b, False)],
+        "employer_code": [Target("code of employer in A", code_a), Target("code of employer in B", code_b)],
         "user": [Target("user in A", w.ids["dummy.a"]), Target("user in B", w.ids["dummy.b"], False)],
         "approval": [Target("approval in A", w.approval(UNIT_A)), Target("approval in B", w.approval(UNIT_B), False)],
         "leave": [

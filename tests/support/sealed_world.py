@@ -63,6 +63,17 @@ def populate(client, heads) -> dict:  # type: ignore[no-untyped-def,type-arg]
     w["dwelling"] = ok(client.post("/api/v1/dwellings", json=dwelling, headers=police), 201)["id"]
     registrations = {}
     w["employer"], uscc = people.company_name(), people.uscc()
+    contact = male(people)
+    employer = {
+        "org_unit": "320571",
+        "name": w["employer"],
+        "uscc": uscc,
+        "address": people.address(),
+        "contact_name": contact.name,
+        "contact_phone": contact.phone,
+    }
+    w["employer_id"] = ok(client.post("/api/v1/employers", json=employer, headers=police), 201)["id"]
+    w["employer_contact"] = contact.name
     for person_id in (holder, other):
         body = {
             "person_id": person_id,

@@ -28,7 +28,7 @@ from registry.api.routes.persons import PurposeContext
 from registry.context import Context
 from registry.credentials import status as credential_status
 from registry.people.schemas import PersonMatch
-from registry.residence import continuity, dwellings, permits, registrations, transfers
+from registry.residence import continuity, dwellings, employers, permits, registrations, transfers
 from registry.residence.dwellings import DWELLING_WORKLISTS
 from registry.residence.models import Permit
 from registry.residence.policy import ResidencePolicy
@@ -39,6 +39,10 @@ from registry.residence.schemas import (
     DwellingRead,
     DwellingRow,
     DwellingUpdate,
+    EmployerCreate,
+    EmployerMatch,
+    EmployerRead,
+    EmployerSearch,
     EndorseRequest,
     MaterialsRequest,
     Move,
@@ -53,6 +57,7 @@ from registry.residence.schemas import (
     VerificationRequest,
     VerificationResult,
     Window,
+    Worker,
 )
 from registry.runtime import Runtime
 
@@ -165,6 +170,76 @@ def dwelling_occupants(
     return Page[Occupant](items=page, next_cursor=after)
 
 
+# -- employers ---------------------------------------------------------------------------
+
+
+def _employer_read(e, values) -> EmployerRead:  # type: ignore[no-untyped-def]
+    return EmployerRead(id=e.id, org_unit=e.org_unit_code, version=e.version, **values)
+
+
+@router.post("/employers", status_code=201, response_model=EmployerRead, openapi_extra=may(P.RESIDENCE_WRITE))
+def create_employer(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, body: EmployerCreate, response: Response
+) -> EmployerRead:
+    """An employer (以业管人), held by `org_unit`; a USCC the registry knows is a 409 naming
+    the employer's id."""
+    employer = employers.create_employer(session, ctx, runtime.keyring, data=body)
+    _, values = employers.read_employer(session, ctx, runtime.keyring, employer_id=employer.id)
+    response.headers["ETag"] = etag(employer.version)
+    return _employer_read(employer, values)
+
+
+@router.post("/employers/search", response_model=list[EmployerMatch], openapi_extra=may(P.RESIDENCE_READ))
+def find_employer(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, body: EmployerSearch
+) -> list[EmployerMatch]:
+    """The employer of an exact USCC, wherever it is held (none or one): its id, and its
+    holding unit when the caller's scope covers it. A POST, as a person search is: the code
+    stays out of URLs and the logs that keep them."""
+    found = employers.lookup(session, ctx, runtime.keyring, uscc=body.uscc)
+    if found is None:
+        return []
+    employer, in_scope = found
+    return [EmployerMatch(id=employer.id, org_unit=employer.org_unit_code if in_scope else None)]
+
+
+@router.get("/employers/{employer_id}", response_model=EmployerRead, openapi_extra=may(P.RESIDENCE_READ))
+def read_employer(
+    runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, employer_id: uuid.UUID, response: Response
+) -> EmployerRead:
+    """An employer held in the caller's scope."""
+    employer, values = employers.read_employer(session, ctx, runtime.keyring, employer_id=employer_id)
+    response.headers["ETag"] = etag(employer.version)
+    return _employer_read(employer, values)
+
+
+@router.get("/employers/{employer_id}/workers", response_model=Page[Worker], openapi_extra=may(P.RESIDENCE_READ))
+def employer_workers(
+    session: SessionDep,
+    ctx: PurposeContext,
+    employer_id: uuid.UUID,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[Worker]:
+    """The active registrations linked to the employer in the caller's scope only, whoever
+    holds the employer: ids and dates, by registration id, paged."""
+    after = decode_uuid_cursor(cursor)
+    rows, more = employers.workers(
+        session, ctx, employer_id=employer_id, after=uuid.UUID(after) if after else None, limit=limit
+    )
+    page = [
+        Worker(
+            registration_id=r.id,
+            person_id=r.person_id,
+            dwelling_id=r.dwelling_id,
+            org_unit=r.org_unit_code,
+            arrived_on=r.arrived_on,
+        )
+        for r in rows
+    ]
+    return Page[Worker](items=page, next_cursor=encode_cursor(str(page[-1].registration_id)) if more else None)
+
+
 # -- registrations -----------------------------------------------------------------------
 
 
@@ -182,6 +257,7 @@ def _registration_read(session, r, values) -> RegistrationRead:  # type: ignore[
         reported_by=r.reported_by,
         late=r.late,
         previous_id=r.previous_id,
+        employer_id=r.employer_id,
         resident_since=continuity.resident_since(session, r),
         version=r.version,
         **values,
