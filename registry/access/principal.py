@@ -18,6 +18,10 @@ class Principal:
     roles: frozenset[Role]
     org_unit_code: str | None
     scope: Scope
+    # The account's token version when it logged in at the console (None over the API,
+    # where the bearer token carries it): work spanning many transactions stops once the
+    # account has moved on from it, as every token of it dies.
+    token_version: int | None = None
 
     def can(self, permission: Permission) -> bool:
         return permission in permissions_of(self.roles)

@@ -89,6 +89,7 @@ def logged_in(
         frozenset(Role(r) for r in account.roles),
         account.org_unit_code,
         Scope(unit.path if unit is not None else None),
+        account.token_version,
     )
 
 

@@ -9,12 +9,22 @@ rules, never values.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from registry.casefiles.workflows.common import Kind, add_years
 from registry.casefiles.workflows.correction import Category
@@ -23,7 +33,21 @@ from registry.casefiles.workflows.resettlement import ASSISTANCE_YEARS, Source
 from registry.fields import StreetCode
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-DocumentNo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+def _printable_number(value: str) -> str:
+    # A number is printed on papers and found by its receipt: no control characters, and
+    # something visible once invisible format characters are set aside.
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise ValueError("contains a control character")
+    if not any(unicodedata.category(c) not in ("Cf", "Zs") for c in value):
+        raise ValueError("has no visible character")
+    return value
+
+
+DocumentNo = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(_printable_number)
+]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -98,7 +99,15 @@ def active(session: Session, keyring: Keyring, *, now: datetime) -> tuple[Creden
 def _authentic(keyring: Keyring, row: CredentialKey) -> Signer | None:
     """The key's signer, when the row is what the service made: a token key under its label
     whose public half is the row's, or a wrapped key that unwraps under the KEK with its own
-    public key and kid bound in, and whose private half matches that public key."""
+    public key and kid bound in, and whose private half matches that public key. A row
+    that cannot even be asked about (a label or kid no key could have) is not the key."""
+    try:
+        return _signer_of(keyring, row)
+    except (ValueError, UnicodeError):
+        return None
+
+
+def _signer_of(keyring: Keyring, row: CredentialKey) -> Signer | None:
     provider = keyring.provider
     if row.provider_label is not None:
         held = provider.issuing_public_key(row.provider_label)
@@ -117,20 +126,24 @@ def _authentic(keyring: Keyring, row: CredentialKey) -> Signer | None:
     return private.sign if derived == row.public_key and thumbprint(derived) == row.kid else None
 
 
-# Rows already proven, by (kid, public key, wrapped bytes or label): the public endpoint
-# answers anyone, and with PKCS#11 each proof is a call into the token. A rewrap changes
-# the bytes.
-_PROVEN: dict[tuple[str, bytes, bytes], bool] = {}
+# Rows already proven, by (kid, public key, wrapped bytes or label), with when: the public
+# endpoint answers anyone, and with PKCS#11 each proof is a call into the token. A rewrap
+# changes the bytes; a proof is asked again after PROOF_LIFETIME, so a key destroyed in the
+# token leaves the published set within minutes (signing re-checks every time anyway).
+_PROVEN: dict[tuple[str, bytes, bytes], tuple[bool, float]] = {}
+PROOF_LIFETIME = 300.0  # seconds, monotonic
 
 
 def _proven(keyring: Keyring, row: CredentialKey) -> bool:
-    held = row.wrapped if row.wrapped is not None else (row.provider_label or "").encode("ascii")
+    held = row.wrapped if row.wrapped is not None else (row.provider_label or "").encode("utf-8", "surrogatepass")
     key = (row.kid, row.public_key, hashlib.sha256(held).digest())
-    if key not in _PROVEN:
+    now = time.monotonic()
+    cached = _PROVEN.get(key)
+    if cached is None or now - cached[1] > PROOF_LIFETIME:
         if len(_PROVEN) > 1024:
             _PROVEN.clear()
-        _PROVEN[key] = _authentic(keyring, row) is not None
-    return _PROVEN[key]
+        cached = _PROVEN[key] = (_authentic(keyring, row) is not None, now)
+    return cached[0]
 
 
 def published(session: Session, keyring: Keyring, *, now: datetime) -> list[dict[str, Any]]:

@@ -34,7 +34,7 @@ from registry.audit.models import AuditEntry
 from registry.casefiles import service as casefiles
 from registry.casefiles.models import Casefile, NoticeReceipt
 from registry.casefiles.notices.formats import FORMATS, NoticeKind
-from registry.casefiles.notices.importer import HELD_ELSEWHERE, UNIT_UNKNOWN, import_file
+from registry.casefiles.notices.importer import HELD_ELSEWHERE, RECEIVED_ELSEWHERE, UNIT_UNKNOWN, import_file
 from registry.casefiles.notices.synthetic import EXAMPLES, csv_text, example_text, ndjson_text, notice_rows
 from registry.casefiles.workflows import resettlement
 from registry.clock import SystemClock, today
@@ -407,3 +407,65 @@ def test_the_examples_are_generated_and_import(runtime, accounts):
         rejected: list = []
         counts = import_file(runtime, path, kind=kind, principal=officer, on_reject=rejected.append)
         assert (counts.opened, counts.rejected) == (6, 0), rejected
+
+
+def test_one_judgment_opens_a_file_per_co_defendant_and_says_nothing_across_units(client, runtime, accounts, tmp_path):
+    """helper-35: a judgment names several co-defendants (one number, a file each); a notice
+    whose file another district holds is a refusal on the record, never a silent duplicate;
+    the row's own unit is checked before any receipt is consulted."""
+    create_user(client, accounts["admin"], "corrections.b", ["corrections"], "990105")
+    a, b = _log_in(runtime, "corrections.notices"), _log_in(runtime, "corrections.b")
+    on = today(runtime.clock)
+    first, second = notice_rows(NoticeKind.court_correction, 2, seed=1711, units=["990171001"], on=on)
+    number = first["document_no"]
+    second["document_no"] = number  # a co-defendant of the same judgment
+    source = _write(tmp_path / "a.ndjson", NoticeKind.court_correction, [first])
+    assert import_file(runtime, source, kind=NoticeKind.court_correction, principal=a).opened == 1
+
+    # District B: the same notice (spelt with a zero-width space) for the subject A holds,
+    # the co-defendant (twice), and the number alone in a unit that is not B's.
+    spelt = number[:3] + "\u200b" + number[3:]
+    rows = [
+        first | {"document_no": spelt, "org_unit": "990105001"},
+        second | {"org_unit": "990105001"},
+        second | {"org_unit": "990105001"},
+        second | {"org_unit": "990171002"},
+        second | {"document_no": "\u200b\u200b", "org_unit": "990105001"},
+    ]
+    source = _write(tmp_path / "b.ndjson", NoticeKind.court_correction, rows)
+    rejected = []
+    counts = import_file(runtime, source, kind=NoticeKind.court_correction, principal=b, on_reject=rejected.append)
+    assert (counts.opened, counts.duplicates, counts.rejected) == (1, 1, 3)
+    reasons = {r.row_number: r.reason for r in rejected}
+    assert reasons[1] == RECEIVED_ELSEWHERE and reasons[4] == UNIT_UNKNOWN and "visible" in reasons[5]
+    with transaction(runtime.engine) as session:
+        files = {c.org_unit_code: c.id for c in session.exec(select(Casefile))}
+        denied = session.exec(
+            select(AuditEntry).where(AuditEntry.actor_id == str(b.account_id), AuditEntry.action == "access:denied")
+        ).all()
+    assert sorted(files) == ["990105001", "990171001"]
+    assert [e.targets for e in denied] == [[str(files["990171001"])]]  # A's file, named on B's record
+
+    # A again: its own notice is a duplicate; the co-defendant's file is B's: refused.
+    source = _write(tmp_path / "a2.ndjson", NoticeKind.court_correction, [first, second])
+    rejected = []
+    counts = import_file(runtime, source, kind=NoticeKind.court_correction, principal=a, on_reject=rejected.append)
+    assert (counts.opened, counts.duplicates, counts.rejected) == (0, 1, 1)
+    assert [r.reason for r in rejected] == [RECEIVED_ELSEWHERE]
+
+
+def test_a_password_changed_during_the_import_stops_it(client, runtime, accounts, tmp_path):
+    """A session dies with the account's token version, as every bearer token does."""
+    officer = _log_in(runtime, "corrections.notices")
+    own = as_user(client, "corrections.notices", STRONG_PASSWORD)
+    changed = client.post(
+        "/api/v1/auth/password",
+        json={"current_password": STRONG_PASSWORD, "new_password": STRONG_PASSWORD + "-2"},
+        headers=own,
+    )
+    assert changed.status_code == 204, changed.text
+    rows = notice_rows(NoticeKind.prison_release, 2, seed=1712, units=UNITS, on=today(runtime.clock))
+    source = _write(tmp_path / "releases.ndjson", NoticeKind.prison_release, rows)
+    with pytest.raises(Unauthenticated, match="reset"):
+        import_file(runtime, source, kind=NoticeKind.prison_release, principal=officer)
+    assert _count(runtime, Casefile) == 0

@@ -113,3 +113,21 @@ def test_rotation_keeps_the_retired_token_key_published(keyring: Keyring, engine
         assert keys.pending_rewraps(session, keyring) == 0
         keyring.provider.rotate_kek()
         assert keys.pending_rewraps(session, keyring) == 0
+
+
+@pytest.mark.parametrize("label", ["bad label!", "", "é", "x" * 65])
+def test_a_planted_row_with_an_impossible_label_is_left_out_not_a_500(keyring: Keyring, engine, label) -> None:  # type: ignore[no-untyped-def]
+    with Session(engine) as session:
+        real = keys.create(session, keyring, now=NOW)
+        planted = CredentialKey(
+            kid="é" + real.kid[1:],
+            public_key=real.public_key,
+            wrapped=None,
+            provider_label=label,
+            kek_version=1,
+            status=keys.RETIRED,
+            created_at=NOW,
+        )
+        session.add(planted)
+        session.commit()
+        assert [k["kid"] for k in keys.published(session, keyring, now=NOW)] == [real.kid]

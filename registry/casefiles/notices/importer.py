@@ -41,12 +41,14 @@ from registry.casefiles.notices import receipts
 from registry.casefiles.notices.formats import FORMATS, Notice, NoticeFormat, NoticeKind, parse_notice
 from registry.casefiles.notices.numbers import document_key
 from registry.casefiles.service import PersonHidden, create_casefile
-from registry.clock import Clock
+from registry.clock import Clock, today
 from registry.context import Context, actor_of
 from registry.crypto.keyring import Keyring, forget
 from registry.db import transaction
 from registry.errors import Conflict, Forbidden, NotFound, PurposeRefused, RegistryError, Unauthenticated
 from registry.importfiles import Progress, Rejection, batches, rejects_writer, validation_reason
+from registry.people.identifiers import parse_id_number
+from registry.people.service import person_by_id_number
 
 __all__ = ["DEFAULT_BATCH", "NoticeCounts", "import_file", "import_rows"]
 
@@ -57,6 +59,7 @@ __all__ = ["DEFAULT_BATCH", "NoticeCounts", "import_file", "import_rows"]
 DEFAULT_BATCH = 100
 HELD_ELSEWHERE = "id_number: the person is held outside the import's scope; a transfer is its own step"
 UNIT_UNKNOWN = "org_unit: org unit not found (or outside the import's scope)"
+RECEIVED_ELSEWHERE = "document_no: this notice opened a file held outside the import's scope"
 
 
 class Runtime(Protocol):
@@ -112,36 +115,47 @@ def authorise(principal: Principal, form: NoticeFormat) -> None:
         raise PurposeRefused(f"the role may not declare the purpose {form.purpose} that this kind of notice serves")
 
 
-def _still_acting(session: Session, principal: Principal) -> None:
+def _still_acting(session: Session, principal: Principal, token_version: int | None = None) -> int:
     """Checked for every batch, as a token is for every request: an account disabled,
-    re-roled or moved since it logged in imports nothing more."""
+    re-roled, moved, reset or made to change its password since it logged in (its token
+    version moved on, as every bearer token of it dies) imports nothing more. Returns the
+    token version seen, which the first check records."""
     row = session.execute(
-        sa.select(col(UserAccount.status), col(UserAccount.roles), col(UserAccount.org_unit_code)).where(
-            col(UserAccount.id) == principal.account_id
-        )
+        sa.select(
+            col(UserAccount.status),
+            col(UserAccount.roles),
+            col(UserAccount.org_unit_code),
+            col(UserAccount.token_version),
+            col(UserAccount.password_change_required),
+        ).where(col(UserAccount.id) == principal.account_id)
     ).first()
     if (
         row is None
         or row.status != AccountStatus.ACTIVE
         or frozenset(Role(r) for r in row.roles) != principal.roles
         or row.org_unit_code != principal.org_unit_code
+        or row.password_change_required
+        or (token_version is not None and row.token_version != token_version)
     ):
         raise Unauthenticated(
-            "the account was disabled, re-roled or moved during the import: log in again "
+            "the account was disabled, re-roled, moved or reset during the import: log in again "
             "(the batches committed stay; running the file again skips them)"
         )
+    return int(row.token_version)
 
 
 class _Run:
     """One import: what it learnt (org units in scope, notices opened or found received)
     carries from batch to batch."""
 
-    def __init__(self, runtime: Runtime, form: NoticeFormat, principal: Principal) -> None:
+    def __init__(self, runtime: Runtime, form: NoticeFormat, principal: Principal, token_version: int) -> None:
         self.form, self.principal = form, principal
         self.keyring, self.clock = runtime.keyring, runtime.clock
         self.audit = AuditTrail(runtime.clock, actor_of(principal))
         self.units: dict[str, bool] = {}
-        self.received: set[str] = set()  # document keys: a further row with one is a duplicate
+        # (document key, subject) of the files this run opened: a further row is a duplicate.
+        self.opened: set[tuple[str, str]] = set()
+        self.token_version = token_version
 
     def parse(self, raw: Mapping[str, object]) -> Notice | str:
         try:
@@ -161,27 +175,70 @@ class _Run:
     ) -> list[tuple[int, RowResult | str]]:
         """Each row's number and what became of it, or the reason it was rejected."""
         receipts.lock(session)
-        _still_acting(session, self.principal)
+        _still_acting(session, self.principal, self.token_version)
         parsed = [(number, self.parse(raw)) for number, raw in rows]
-        keys = {document_key(n.document_no) for _, n in parsed if isinstance(n, Notice)} - self.received
+        keys = {document_key(n.document_no) for _, n in parsed if isinstance(n, Notice)}
         found = receipts.look_up(session, self.keyring, kind=self.form.kind, keys=keys)
-        self.received |= found.keys
         results: list[tuple[int, RowResult | str]] = []
         for number, notice in parsed:
             if isinstance(notice, str):
                 results.append((number, notice))
                 continue
-            key = document_key(notice.document_no)
-            if key in self.received:
+            # The row's own unit first: nothing about receipts is said outside the scope.
+            if not self.unit_in_scope(session, notice.org_unit):
+                results.append((number, UNIT_UNKNOWN))
+                continue
+            key, subject = document_key(notice.document_no), self.subject_key(notice)
+            if (key, subject) in self.opened:
                 results.append((number, RowResult.DUPLICATE))
-            elif key in found.errors:
-                results.append((number, found.errors[key].detail))
-            else:
-                result = self.open(session, notice)
-                if isinstance(result, RowResult):
-                    self.received.add(key)
-                results.append((number, result))
+                continue
+            decided = self.received_before(session, notice, found.hits.get(key, ()), found.errors.get(key))
+            if decided is None:
+                decided = self.open(session, notice)
+                if isinstance(decided, RowResult):
+                    self.opened.add((key, subject))
+            results.append((number, decided))
         return results
+
+    def subject_key(self, notice: Notice) -> str:
+        """The row's subject as this run tells rows apart: the ID number as parsed, else as given."""
+        try:
+            return parse_id_number(notice.subject.id_number, today=today(self.clock)).value
+        except RegistryError:
+            return notice.subject.id_number
+
+    def received_before(
+        self, session: Session, notice: Notice, hits: Iterable[receipts.Receipt], error: RegistryError | None
+    ) -> RowResult | str | None:
+        """A duplicate, a refusal, or None (a file to open). One judgment names several
+        co-defendants: a receipt counts only when its file is the row's subject's. Its file
+        held outside the scope is refused on the record, as a person's 409 is, never
+        answered as a silent duplicate."""
+        hits = list(hits)
+        if not hits and error is None:
+            return None
+        person = None
+        try:
+            person, _ = person_by_id_number(
+                session, self.keyring, parse_id_number(notice.subject.id_number, today=today(self.clock))
+            )
+        except RegistryError:
+            pass  # an ID number that does not parse: the row fails when it opens
+        same = [h for h in hits if person is not None and h.person_id == person.id]
+        if not same:
+            if error is None:
+                return None
+            # A candidate that could not be opened may be this very notice: not opened twice.
+            self.audit.append_all(session, _refusal(error))
+            return error.detail
+        receipt = same[0]
+        if self.unit_in_scope(session, receipt.org_unit):
+            return RowResult.DUPLICATE
+        denied = Event(
+            Action.ACCESS_DENIED, Outcome.DENIED, targets=(str(receipt.casefile_id),), reason=RECEIVED_ELSEWHERE
+        )
+        self.audit.append_all(session, [denied])
+        return RECEIVED_ELSEWHERE
 
     def open(self, session: Session, notice: Notice) -> RowResult | str:
         """One row in a SAVEPOINT: its file, subject and receipt, or nothing at all."""
@@ -230,12 +287,13 @@ class _Run:
             raise HeldElsewhere(exc.targets) from None
 
 
-def _begin(runtime: Runtime, form: NoticeFormat, principal: Principal) -> None:
-    """The import as a whole, authorised before any row; a refusal is on the record."""
+def _begin(runtime: Runtime, form: NoticeFormat, principal: Principal) -> int:
+    """The import as a whole, authorised before any row; a refusal is on the record. The
+    account's token version, which every batch checks."""
     try:
         authorise(principal, form)
         with transaction(runtime.engine) as session:
-            _still_acting(session, principal)
+            return _still_acting(session, principal, principal.token_version)
     except RegistryError as exc:
         if exc.audit_as is not None:
             with transaction(runtime.engine) as side:
@@ -257,8 +315,8 @@ def import_rows(
     """Import numbered rows as `principal`; each batch commits on its own, so an interrupted
     run is finished by running it again (the notices already in are duplicates)."""
     form = FORMATS[kind]
-    _begin(runtime, form, principal)
-    return _import(runtime, form, principal, rows, total, batch_size, progress, on_reject)
+    version = _begin(runtime, form, principal)
+    return _import(runtime, form, principal, version, rows, total, batch_size, progress, on_reject)
 
 
 def import_file(
@@ -277,25 +335,26 @@ def import_file(
     header, an encoding problem or a refused account writes nothing."""
     form = FORMATS[kind]
     total = importfiles.count_rows(path, form.columns, form.required)
-    _begin(runtime, form, principal)
+    version = _begin(runtime, form, principal)
     if progress is not None:
         progress(0, total)
     with rejects_writer(rejects, on_reject) as write:
         rows = importfiles.read_rows(path, form.columns, form.required)
-        return _import(runtime, form, principal, rows, total, batch_size, progress, write)
+        return _import(runtime, form, principal, version, rows, total, batch_size, progress, write)
 
 
 def _import(
     runtime: Runtime,
     form: NoticeFormat,
     principal: Principal,
+    token_version: int,
     rows: Iterable[tuple[int, Mapping[str, object]]],
     total: int,
     batch_size: int,
     progress: Progress | None,
     on_reject: Callable[[Rejection], None] | None,
 ) -> NoticeCounts:
-    run = _Run(runtime, form, principal)
+    run = _Run(runtime, form, principal, token_version)
     counts = NoticeCounts()
     for batch in batches(rows, batch_size):
         with transaction(runtime.engine) as session:

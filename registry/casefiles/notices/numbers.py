@@ -16,6 +16,8 @@ _BRACKETS = str.maketrans({"〔": "(", "〕": ")", "[": "(", "]": ")", "【": "(
 
 
 def document_key(number: str) -> str:
-    """NFKC, one kind of bracket, no whitespace, upper case."""
+    """NFKC, one kind of bracket, no whitespace, no invisible format characters (a zero-width
+    space or a soft hyphen pasted in), upper case."""
     folded = unicodedata.normalize("NFKC", number).translate(_BRACKETS)
-    return "".join(folded.split()).upper()
+    visible = "".join(c for c in folded if unicodedata.category(c) != "Cf")
+    return "".join(visible.split()).upper()

@@ -3,8 +3,9 @@
 The number is sealed under the file's casefile DEK and found through its blind index, as
 a person is found by ID number: the token gives candidates (a bucket holds others too),
 each is opened and compared exactly. Only the answer leaves; the number is shown to no
-one. Receipts are looked up across every unit: one notice opens one file, whoever
-imports it again.
+one. Receipts are looked up across every unit, and a hit answers the file it opened: whose
+(one judgment sentences several co-defendants, each a file of their own) and which unit
+holds it (the importer says "duplicate" only inside its scope).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
@@ -39,13 +41,20 @@ def lock(session: Session) -> None:
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(LOCK)))
 
 
+@dataclass(frozen=True)
+class Receipt:
+    casefile_id: uuid.UUID
+    person_id: uuid.UUID
+    org_unit: str  # the unit holding the file
+
+
 @dataclass
 class Received:
-    """Of the keys looked up (`document_key`): those received before, and those whose
-    stored candidate could not be opened (an erased key, an altered ciphertext), with the
-    error a row that needs it fails with."""
+    """Of the keys looked up (`document_key`): the files each opened before, and those
+    with a stored candidate that could not be opened (an erased key, an altered
+    ciphertext), with the error a row that needs it fails with."""
 
-    keys: set[str] = field(default_factory=set)
+    hits: dict[str, list[Receipt]] = field(default_factory=dict)
     errors: dict[str, RegistryError] = field(default_factory=dict)
 
 
@@ -61,8 +70,14 @@ def look_up(session: Session, keyring: Keyring, *, kind: str, keys: Collection[s
     ids = sorted({uuid.UUID(i) for ids in by_token.values() for i in ids})
     rows = {}
     for chunk in chunked(ids):
-        query = (
-            sa.select(col(NoticeReceipt.id), col(NoticeReceipt.document_no_ct), col(Casefile.person_id))
+        query: Any = (
+            sa.select(
+                col(NoticeReceipt.id),
+                col(NoticeReceipt.document_no_ct),
+                col(Casefile.id).label("casefile_id"),
+                col(Casefile.person_id),
+                col(Casefile.org_unit_code),
+            )
             .join(Casefile, col(Casefile.id) == col(NoticeReceipt.casefile_id))
             .where(col(NoticeReceipt.id).in_(chunk), col(NoticeReceipt.kind) == kind)
         )
@@ -85,11 +100,10 @@ def look_up(session: Session, keyring: Keyring, *, kind: str, keys: Collection[s
                     subject=str(row.person_id),
                 )
             except RegistryError as exc:
-                found.errors[key] = exc
-                break
+                found.errors.setdefault(key, exc)
+                continue  # another candidate may still be the one
             if hit:
-                found.keys.add(key)
-                break
+                found.hits.setdefault(key, []).append(Receipt(row.casefile_id, row.person_id, row.org_unit_code))
     return found
 
 
