@@ -28,6 +28,7 @@ __all__ = [
     "batches",
     "count_rows",
     "date_field",
+    "import_path",
     "read_rows",
     "rejects_writer",
     "text_field",
@@ -177,6 +178,28 @@ def batches(rows: Iterable[T], size: int) -> Iterator[list[T]]:
     it = iter(rows)
     while batch := list(islice(it, size)):
         yield batch
+
+
+def import_path(
+    path: Path,
+    columns: tuple[str, ...],
+    required: frozenset[str],
+    run: Callable[[Iterator[tuple[int, Mapping[str, object]]], int, Callable[[Rejection], None] | None], T],
+    *,
+    rejects: Path | None,
+    progress: Progress | None,
+    on_reject: Callable[[Rejection], None] | None,
+    before: Callable[[], None] = lambda: None,
+) -> T:
+    """A file imported by `run(rows, total, on_reject)`: read once first (a bad header or
+    encoding writes nothing), then `before` (an import's own checks of the whole), then the
+    rows, with the rejections going to `rejects` and `on_reject`."""
+    total = count_rows(path, columns, required)
+    before()
+    if progress is not None:
+        progress(0, total)
+    with rejects_writer(rejects, on_reject) as write:
+        return run(read_rows(path, columns, required), total, write)
 
 
 @contextmanager

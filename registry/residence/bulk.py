@@ -34,6 +34,7 @@ from registry.audit.log import Event
 from registry.context import Context
 from registry.crypto.keyring import Keyring
 from registry.errors import Conflict, NotFound, RegistryError, RuleViolation
+from registry.importfiles import validation_reason
 from registry.people.identifiers import IdNumber, display_name, normalise_phone, parse_id_number, parse_uscc
 from registry.people.schemas import PersonCreate
 from registry.residence import dwellings, employers
@@ -60,16 +61,8 @@ _COLUMN_OF = {
 
 
 def safe_reason(exc: ValidationError) -> str:
-    """Field and message of each error; pydantic keeps the input out of `msg`, and a
-    message that quotes the input anyway falls back to the error type."""
-    parts = []
-    for error in exc.errors(include_url=False, include_context=False):
-        loc = ".".join(_COLUMN_OF.get(str(p), str(p)) for p in error["loc"]) or "row"
-        msg, given = error["msg"], error.get("input")
-        if isinstance(given, str) and given and given in msg:
-            msg = error["type"]
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts)
+    """A service model's refusal as a rejection reason, named by the file's columns."""
+    return validation_reason(exc, _COLUMN_OF)
 
 
 class Outcome(StrEnum):

@@ -31,7 +31,7 @@ from registry.context import Context
 from registry.crypto.keyring import Keyring
 from registry.db import transaction
 from registry.errors import NotFound, RegistryError, RuleViolation
-from registry.importfiles import Progress, Rejection, batches, check_keys, date_field, rejects_writer, text_field
+from registry.importfiles import Progress, Rejection, batches, check_keys, date_field, text_field
 from registry.people.identifiers import parse_id_number, parse_uscc
 from registry.people.service import person_by_id_number
 from registry.residence import employers
@@ -241,16 +241,14 @@ def import_report(
     on_reject: Callable[[Rejection], None] | None = None,
 ) -> ReportCounts:
     """Import an employer's report (CSV or NDJSON); rejections go to `rejects`."""
-    total = importfiles.count_rows(path, COLUMNS, REQUIRED)
-    if progress is not None:
-        progress(0, total)
-    with rejects_writer(rejects, on_reject) as write:
-        return import_rows(
-            runtime,
-            importfiles.read_rows(path, COLUMNS, REQUIRED),
-            org_unit=org_unit,
-            total=total,
-            batch_size=batch_size,
-            progress=progress,
-            on_reject=write,
-        )
+    return importfiles.import_path(
+        path,
+        COLUMNS,
+        REQUIRED,
+        lambda rows, total, write: import_rows(
+            runtime, rows, org_unit=org_unit, total=total, batch_size=batch_size, progress=progress, on_reject=write
+        ),
+        rejects=rejects,
+        progress=progress,
+        on_reject=on_reject,
+    )

@@ -44,7 +44,6 @@ from registry.importfiles import (
     batches,
     check_keys,
     date_field,
-    rejects_writer,
     text_field,
 )
 from registry.people.identifiers import IdNumber, InvalidIdentifier, normalise_phone, parse_id_number, parse_uscc
@@ -314,16 +313,14 @@ def import_file(
     on_reject: Callable[[Rejection], None] | None = None,
 ) -> ImportCounts:
     """Import a CSV or NDJSON file; rejections go to `rejects` (CSV: row_number, reason)."""
-    total = count_rows(path)
-    if progress is not None:
-        progress(0, total)
-    with rejects_writer(rejects, on_reject) as write:
-        return import_rows(
-            runtime,
-            read_rows(path),
-            org_unit=org_unit,
-            total=total,
-            batch_size=batch_size,
-            progress=progress,
-            on_reject=write,
-        )
+    return importfiles.import_path(
+        path,
+        COLUMNS,
+        REQUIRED,
+        lambda rows, total, write: import_rows(
+            runtime, rows, org_unit=org_unit, total=total, batch_size=batch_size, progress=progress, on_reject=write
+        ),
+        rejects=rejects,
+        progress=progress,
+        on_reject=on_reject,
+    )

@@ -46,7 +46,7 @@ from registry.context import Context, actor_of
 from registry.crypto.keyring import Keyring, forget
 from registry.db import transaction
 from registry.errors import Conflict, Forbidden, NotFound, PurposeRefused, RegistryError, Unauthenticated
-from registry.importfiles import Progress, Rejection, batches, rejects_writer, validation_reason
+from registry.importfiles import Progress, Rejection, batches, validation_reason
 from registry.people.identifiers import parse_id_number
 from registry.people.service import person_by_id_number
 
@@ -334,13 +334,19 @@ def import_file(
     row_number, reason). The file is read once and the account authorised first: a bad
     header, an encoding problem or a refused account writes nothing."""
     form = FORMATS[kind]
-    total = importfiles.count_rows(path, form.columns, form.required)
-    version = _begin(runtime, form, principal)
-    if progress is not None:
-        progress(0, total)
-    with rejects_writer(rejects, on_reject) as write:
-        rows = importfiles.read_rows(path, form.columns, form.required)
-        return _import(runtime, form, principal, version, rows, total, batch_size, progress, write)
+    versions: list[int] = []  # the token version `_begin` saw, for `_import` to check each batch by
+    return importfiles.import_path(
+        path,
+        form.columns,
+        form.required,
+        lambda rows, total, write: _import(
+            runtime, form, principal, versions[0], rows, total, batch_size, progress, write
+        ),
+        rejects=rejects,
+        progress=progress,
+        on_reject=on_reject,
+        before=lambda: versions.append(_begin(runtime, form, principal)),
+    )
 
 
 def _import(
