@@ -36,6 +36,7 @@ from registry.audit.proofs import latest_checkpoint
 from registry.audit.sink import CheckpointSink, WitnessConflict
 from registry.audit.verify import Timeliness, VerifyReport, Witness, sink_witness, verify_log
 from registry.audit.verify import record as record_verify
+from registry.backups import backup, restore_file
 from registry.bootstrap import initialise
 from registry.casefiles.notices.formats import NoticeKind
 from registry.casefiles.notices.importer import import_file as import_notice_file
@@ -46,6 +47,7 @@ from registry.crypto.rotation import key_status
 from registry.crypto.suites import Suite
 from registry.db import create_engine, schema_is_current, transaction
 from registry.demo import seed as demo_seed
+from registry.erasures import replay as replay_erasures
 from registry.errors import RegistryError
 from registry.importfiles import Progress as ProgressFn
 from registry.importfiles import Rejection
@@ -76,6 +78,8 @@ credential_app = typer.Typer(help="The permit credential, verified offline.", no
 app.add_typer(credential_app, name="credential")
 import_app = typer.Typer(help="Bulk imports through the service layer.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
+erasures_app = typer.Typer(help="The erasure journal (crypto-shreds, replayed after a restore).", no_args_is_help=True)
+app.add_typer(erasures_app, name="erasures")
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -664,6 +668,55 @@ def import_notices(
     )
     if counts.rejected:
         raise typer.Exit(1)
+
+
+def _replay(settings: Settings) -> None:
+    runtime = open_runtime(settings, allow_pending_erasures=True)
+    trail = AuditTrail(runtime.clock, actor_of(system_principal(Role.SECURITY_ADMIN)))
+    with transaction(runtime.engine) as session:
+        done = replay_erasures(session, runtime.keyring.journal, trail)  # type: ignore[arg-type]
+    console.print(f"erasures replayed: {done.keys} data keys destroyed again, {done.records} records cleared")
+
+
+@erasures_app.command("replay")
+def erasures_replay() -> None:
+    """Destroy again every data key the erasure journal names that the database still holds
+    (after a restore), and clear what they sealed; the service serves again after it."""
+    try:
+        _replay(_settings())
+    except RegistryError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command("backup")
+def backup_command(
+    out: Annotated[Path, typer.Option(help="the backup file to create (0600; never over an existing file)")],
+) -> None:
+    """Back up the embedded SQLite database while the service runs (PostgreSQL: pgBackRest).
+    Keep the key file and the erasure journal apart from it."""
+    settings = _settings()
+    try:
+        size = backup(create_engine(settings.service_database_url), out)
+    except (RegistryError, FileExistsError) as exc:
+        console.print(f"[red]{getattr(exc, 'detail', None) or f'{out} exists: name a new file'}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"backup written: {out} ({size} bytes)")
+
+
+@app.command("restore")
+def restore_command(
+    backup_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a file `registry backup` wrote")],
+) -> None:
+    """Restore the embedded SQLite database from a backup (stop the service first), then
+    replay the erasure journal: whoever was erased since the backup stays erased."""
+    settings = _settings()
+    try:
+        restore_file(backup_file, settings.service_database_url)
+        _replay(settings)
+    except RegistryError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from None
 
 
 @retention_app.command("run")

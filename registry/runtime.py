@@ -15,6 +15,7 @@ from registry.accounts import seal
 from registry.audit.sequencer import Sequencer
 from registry.audit.sink import CheckpointSink
 from registry.clock import Clock, SystemClock
+from registry.crypto.erasure_journal import ErasureJournal
 from registry.crypto.keyring import Keyring, configured_suite
 from registry.crypto.providers import KeyProvider, open_provider
 from registry.db import check_private_storage, check_service_login, create_engine, transaction
@@ -56,7 +57,13 @@ def read_secret_file(path: Path) -> bytes:
     return path.read_bytes().strip()
 
 
-def open_runtime(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None) -> Runtime:
+def open_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    allow_pending_erasures: bool = False,
+) -> Runtime:
     if settings.profile is Profile.PRODUCTION:
         check_private_storage(settings.resolved_database_url, settings.data_dir)
     secret = settings.token_secret.get_secret_value().encode() or read_secret_file(settings.token_secret_file)
@@ -67,7 +74,17 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, engine: Engi
     with transaction(engine) as session:
         suite, index_bits = configured_suite(session)
     sink = CheckpointSink(settings.checkpoint_sink, origin=settings.audit_origin, public_key=provider.public_key())
-    keyring = Keyring(provider, suite, clock, index_bits=index_bits)
+    journal = ErasureJournal(settings.erasure_journal_path, provider)
+    if not allow_pending_erasures:
+        with transaction(engine) as session:
+            pending = journal.pending(session)
+        if pending:
+            # A restored backup: its erased persons' keys came back with it.
+            raise ConfigurationError(
+                f"{len(pending)} data keys named in the erasure journal are in the database (a restored "
+                "backup?): run `registry erasures replay` before serving"
+            )
+    keyring = Keyring(provider, suite, clock, index_bits=index_bits, journal=journal)
     seal.use(engine, keyring)  # account writes on this engine are sealed with its keys
     seal.initialise_once(engine, keyring, clock)  # rows from before migration 0018, once
     return Runtime(

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # Every checkpoint is also written here, a witness outside the database. Unset: the data
     # directory's checkpoint-sink/ in dev; production requires one outside the data directory.
     checkpoint_sink_dir: Path | None = None
+    # Every crypto-shred is also written here (signed), to shred a restored backup again.
+    # Unset: `erasure-journal.jsonl` beside the key file, in the data directory. Keep it out
+    # of the database's backups and back it up with the key material.
+    erasure_journal: Path | None = None
     alert_denial_burst: int = Field(default=10, ge=2)
     alert_heavy_reader_factor: float = Field(default=5.0, gt=1)
     alert_office_hours: tuple[int, int] = (7, 20)
@@ -281,6 +285,10 @@ class Settings(BaseSettings):
     @property
     def checkpoint_sink(self) -> Path:
         return self.checkpoint_sink_dir or self.data_dir / "checkpoint-sink"
+
+    @property
+    def erasure_journal_path(self) -> Path:
+        return self.erasure_journal or self.data_dir / "erasure-journal.jsonl"
 
     @property
     def checkpoint_sink_in_data_dir(self) -> bool:

@@ -83,6 +83,7 @@ class Action(StrEnum):
     DOCUMENT_READ = "document:read"
     DOCUMENT_PRINT = "document:print"
     INTEGRITY_FAILURE = "integrity:failure"
+    ERASURE_REPLAY = "erasure:replay"  # a restore's erasures, destroyed again from the journal
     RULE_INPUT = "record:rule-input"
     KEY_ROTATE = "key:rotate"
     AUDIT_QUERY = "audit:query"

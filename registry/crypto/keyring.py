@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from registry.clock import Clock
 from registry.crypto.blind_index import IndexKey
 from registry.crypto.ciphertext import DataKey
+from registry.crypto.erasure_journal import ErasureJournal, ShreddedKey
 from registry.crypto.models import CryptoConfig, DataKeyRecord, IndexRootKey
 from registry.crypto.providers import KeyProvider
 from registry.crypto.suites import Suite
@@ -136,9 +137,19 @@ def record_suite(session: Session, clock: Clock, *, suite: Suite, index_bits: in
 
 class Keyring:
     def __init__(
-        self, provider: KeyProvider, suite: Suite, clock: Clock, *, index_bits: int, cache_size: int = 10_000
+        self,
+        provider: KeyProvider,
+        suite: Suite,
+        clock: Clock,
+        *,
+        index_bits: int,
+        cache_size: int = 10_000,
+        journal: ErasureJournal | None = None,
     ) -> None:
         self.provider, self.suite, self.clock, self.index_bits = provider, suite, clock, index_bits
+        # Where every shred is also written (the runtime always gives one; tools that never
+        # shred may go without).
+        self.journal = journal
         self._cache = _UnwrapCache(cache_size)
         # Derived per-field index keys, by (wrapped root, table, field): a handful of entries.
         self._index_keys: dict[tuple[bytes, str, str], IndexKey] = {}
@@ -272,13 +283,16 @@ class Keyring:
         return key
 
     def shred(self, session: Session, *, owner: str, compartment: Compartment) -> int:
-        """Crypto-shredding: delete every version of the owner's compartment key."""
+        """Crypto-shredding: delete every version of the owner's compartment key, named in
+        the erasure journal first (a restored backup is shredded again from it)."""
         _memo(session).clear()
-        result = session.exec(
-            sa.delete(DataKeyRecord).where(
-                col(DataKeyRecord.owner_id) == owner, col(DataKeyRecord.compartment) == compartment
-            )
-        )
+        which = (col(DataKeyRecord.owner_id) == owner, col(DataKeyRecord.compartment) == compartment)
+        if self.journal is None:
+            raise ConfigurationError("crypto-shredding needs the erasure journal (REGISTRY_ERASURE_JOURNAL)")
+        found = session.execute(sa.select(col(DataKeyRecord.version), col(DataKeyRecord.created_at)).where(*which))
+        shredded = [ShreddedKey(owner, str(compartment), v, c.isoformat()) for v, c in found]
+        self.journal.record(shredded, at=self.clock.now())
+        result = session.exec(sa.delete(DataKeyRecord).where(*which))
         return result.rowcount or 0
 
     def rewrap(self, session: Session, *, below: int, limit: int) -> int:

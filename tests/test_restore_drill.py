@@ -1,0 +1,108 @@
+"""A restore drill on the embedded default (issue 19, Deliver 3-4; PRIVACY.md §1): back up,
+change data, erase a person, lose the database, restore, replay the erasure journal. The
+person erased after the backup stays erased (410, found by no search), what was there at
+the backup reads back, what came after is gone, and the service refuses to serve between
+the restore and the replay. The journal is signed: a line changed by someone with the file
+stops the service rather than being believed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from registry.api.app import create_app
+from registry.audit.log import AuditTrail
+from registry.backups import backup, restore_file
+from registry.db import transaction
+from registry.erasures import replay
+from registry.errors import ConfigurationError, IntegrityFailure
+from registry.people.synthetic import SyntheticPeople
+from registry.runtime import open_runtime
+from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
+
+REG = {"X-Purpose": "registration"}
+
+
+@pytest.fixture
+def sqlite_only(database_url):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("`registry backup`/`restore` are SQLite's; PostgreSQL is backed up with pgBackRest")
+
+
+def _people(client, police, people, n):
+    made = []
+    for _ in range(n):
+        p = people.person()
+        answer = client.post("/api/v1/persons", json={"id_number": p.id_number, "name": p.name}, headers=police | REG)
+        assert answer.status_code == 201, answer.text
+        made.append((p, answer.json()["id"]))
+    return made
+
+
+def test_a_person_erased_after_the_backup_stays_erased_after_the_restore(
+    sqlite_only, client, runtime, bootstrap, settings, clock, tmp_path
+):
+    admin = as_user(client, *bootstrap)
+    create_tree(client, admin)
+    create_user(client, admin, "police.a", ["police"], "320571")
+    create_user(client, admin, "secadmin.x", ["security_admin"], None)
+    police, secadmin = as_user(client, "police.a", STRONG_PASSWORD), as_user(client, "secadmin.x", STRONG_PASSWORD)
+    people = SyntheticPeople(1901)
+    (erased, erased_id), (kept, kept_id) = _people(client, police, people, 2)
+
+    saved = tmp_path / "backup.db"
+    assert backup(runtime.engine, saved) > 0
+    with pytest.raises(FileExistsError):
+        backup(runtime.engine, saved)  # never over a file
+
+    ((later, later_id),) = _people(client, police, people, 1)
+    answer = client.post(
+        f"/api/v1/persons/{erased_id}/erasure", json={"reason": "data_subject_request"}, headers=secadmin
+    )
+    assert answer.status_code == 204, answer.text
+    journal = settings.erasure_journal_path.read_text(encoding="utf-8")
+    assert erased_id in journal and erased.id_number not in journal and erased.name not in journal
+
+    # The database is lost; the backup is restored over it.
+    client.close()
+    runtime.engine.dispose()
+    restore_file(saved, settings.service_database_url)
+    with pytest.raises(ConfigurationError, match="erasure journal"):
+        open_runtime(settings, clock=clock)  # the erased person's keys came back: no serving yet
+
+    replaying = open_runtime(settings, clock=clock, allow_pending_erasures=True)
+    with transaction(replaying.engine) as session:
+        done = replay(session, replaying.keyring.journal, AuditTrail(clock))
+    assert done.keys >= 1 and done.records >= 1
+    with transaction(replaying.engine) as session:
+        assert replay(session, replaying.keyring.journal, AuditTrail(clock)).keys == 0  # idempotent
+    replaying.engine.dispose()
+
+    served = open_runtime(settings, clock=clock)
+    with TestClient(create_app(served), raise_server_exceptions=False) as again:
+        police = as_user(again, "police.a", STRONG_PASSWORD)
+        assert again.get(f"/api/v1/persons/{erased_id}", headers=police | REG).status_code == 410
+        found = again.post("/api/v1/persons/search", json={"id_number": erased.id_number}, headers=police | REG)
+        assert found.status_code == 200 and found.json()["items"] == []
+        read = again.get(f"/api/v1/persons/{kept_id}", headers=police | REG)
+        assert read.status_code == 200 and read.json()["name"] == kept.name
+        assert again.get(f"/api/v1/persons/{later_id}", headers=police | REG).status_code == 404
+    served.engine.dispose()
+
+
+def test_a_journal_line_altered_stops_the_service(sqlite_only, client, runtime, bootstrap, settings, clock):
+    admin = as_user(client, *bootstrap)
+    create_tree(client, admin)
+    create_user(client, admin, "police.a", ["police"], "320571")
+    create_user(client, admin, "secadmin.x", ["security_admin"], None)
+    police, secadmin = as_user(client, "police.a", STRONG_PASSWORD), as_user(client, "secadmin.x", STRONG_PASSWORD)
+    ((_, person_id),) = _people(client, police, SyntheticPeople(1902), 1)
+    client.post(f"/api/v1/persons/{person_id}/erasure", json={"reason": "data_subject_request"}, headers=secadmin)
+    path = settings.erasure_journal_path
+    line = json.loads(path.read_text(encoding="utf-8"))
+    line["entry"]["keys"][0]["version"] += 1  # someone with the file edits what was shredded
+    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    with pytest.raises(IntegrityFailure, match="line 1"):
+        open_runtime(settings, clock=clock)
