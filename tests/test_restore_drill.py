@@ -8,6 +8,10 @@ stops the service rather than being believed."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -106,3 +110,29 @@ def test_a_journal_line_altered_stops_the_service(sqlite_only, client, runtime, 
     path.write_text(json.dumps(line) + "\n", encoding="utf-8")
     with pytest.raises(IntegrityFailure, match="line 1"):
         open_runtime(settings, clock=clock)
+
+
+def test_the_commands_back_up_and_restore_the_embedded_default(tmp_path):
+    """`registry backup` while the registry holds data, then `registry restore` (exit 0,
+    nothing to replay); neither writes over a file or accepts something not a database."""
+    registry = str(Path(sys.executable).parent / "registry")
+    env = {**os.environ, "REGISTRY_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([registry, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    assert run("init").returncode == 0
+    assert run("demo", "seed", "--persons", "3").returncode == 0
+    saved = tmp_path / "saved.db"
+    made = run("backup", "--out", str(saved))
+    assert made.returncode == 0, made.stderr
+    assert saved.stat().st_mode & 0o077 == 0  # 0600: it holds everything the database does
+    again = run("backup", "--out", str(saved))
+    assert again.returncode == 2 and "exists" in again.stderr
+    restored = run("restore", str(saved))
+    assert restored.returncode == 0, restored.stderr
+    assert "erasures replayed: 0 data keys" in restored.stderr
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database" * 100)
+    refused = run("restore", str(junk))
+    assert refused.returncode == 2 and "not an intact SQLite database" in refused.stderr
