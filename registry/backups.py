@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
 
+from registry.crypto.ciphertext import DecryptionError
+from registry.crypto.keyring import Keyring
+from registry.db import schema_is_current
 from registry.errors import ConfigurationError
 
-__all__ = ["backup", "restore_file", "sqlite_path"]
+__all__ = ["backup", "check_backup", "restore_file", "sqlite_path"]
 
 
 def sqlite_path(database_url: str) -> Path:
@@ -36,9 +44,8 @@ def backup(engine: Engine, out: Path) -> int:
     try:
         source = raw.driver_connection
         assert isinstance(source, sqlite3.Connection)
-        with sqlite3.connect(out) as target:
+        with closing(sqlite3.connect(out)) as target:
             source.backup(target)
-        target.close()
     except BaseException:
         out.unlink(missing_ok=True)
         raise
@@ -47,23 +54,52 @@ def backup(engine: Engine, out: Path) -> int:
     return out.stat().st_size
 
 
-def restore_file(backup_file: Path, database_url: str) -> None:
-    """Write `backup_file` over the database (the service stopped). The backup is checked
-    first (`PRAGMA integrity_check`); the database is replaced page by page through SQLite's
-    backup, so its own journal mode and file stay."""
-    target_path = sqlite_path(database_url)
-    source = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)
+def check_backup(backup_file: Path, keyring_of: Callable[[Engine], Keyring]) -> None:
+    """Refuse what is not a backup of this registry at this schema: an intact SQLite file
+    (`PRAGMA integrity_check`), the schema at head, and key tables whose index root this
+    installation's key provider unwraps (another installation's backup does not)."""
+    try:
+        with closing(sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)) as probe:
+            verdict = probe.execute("PRAGMA integrity_check").fetchone()
+    except sqlite3.DatabaseError:
+        verdict = None
+    if verdict is None or verdict[0] != "ok":
+        raise ConfigurationError(f"{backup_file} is not an intact SQLite database")
+    engine = sa.create_engine(f"sqlite:///file:{backup_file.resolve()}?mode=ro&uri=true")
     try:
         try:
-            verdict = source.execute("PRAGMA integrity_check").fetchone()
-        except sqlite3.DatabaseError:
-            verdict = None
-        if verdict is None or verdict[0] != "ok":
-            raise ConfigurationError(f"{backup_file} is not an intact SQLite database")
-        target = sqlite3.connect(target_path)
+            current = schema_is_current(engine)
+        except sa.exc.SQLAlchemyError:
+            current = False
+        if not current:
+            raise ConfigurationError(f"{backup_file} is not a registry database at this version's schema")
         try:
-            source.backup(target)
-        finally:
-            target.close()
+            with Session(engine) as session:
+                keyring = keyring_of(engine)
+                roots = keyring.index_roots(session)
+                for root in roots[:1]:
+                    keyring.index_key(root, table="probe", field="probe")
+        except (DecryptionError, sa.exc.SQLAlchemyError, ConfigurationError):
+            roots = []
+        if not roots:
+            foreign = f"{backup_file} is not a backup of this registry: its keys are not this key provider's"
+            raise ConfigurationError(foreign)
     finally:
-        source.close()
+        engine.dispose()
+
+
+def restore_file(backup_file: Path, database_url: str) -> Path:
+    """Write `backup_file` (checked with `check_backup` first) over the database, the service
+    stopped, after copying the database aside (0600); returns where the copy went. The
+    database is replaced page by page through SQLite's backup, so its own file stays."""
+    target_path = sqlite_path(database_url)
+    aside = target_path.with_name(f"{target_path.name}.before-restore-{int(time.time())}")
+    if target_path.exists():
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        with closing(sqlite3.connect(target_path)) as live, closing(sqlite3.connect(aside)) as copy:
+            live.backup(copy)
+    source = closing(sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True))
+    with source as backup_db, closing(sqlite3.connect(target_path)) as target:
+        backup_db.backup(target)
+    return aside

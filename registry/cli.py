@@ -16,6 +16,8 @@ import uvicorn
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from registry.access.models import AccountApproval
 from registry.access.policy import Role
@@ -36,13 +38,16 @@ from registry.audit.proofs import latest_checkpoint
 from registry.audit.sink import CheckpointSink, WitnessConflict
 from registry.audit.verify import Timeliness, VerifyReport, Witness, sink_witness, verify_log
 from registry.audit.verify import record as record_verify
-from registry.backups import backup, restore_file
+from registry.backups import backup, check_backup, restore_file
 from registry.bootstrap import initialise
 from registry.casefiles.notices.formats import NoticeKind
 from registry.casefiles.notices.importer import import_file as import_notice_file
+from registry.clock import SystemClock
 from registry.context import actor_of
 from registry.credentials.verify import load_json
 from registry.credentials.verify import verify as verify_credential
+from registry.crypto.keyring import Keyring, configured_suite
+from registry.crypto.providers import open_provider
 from registry.crypto.rotation import key_status
 from registry.crypto.suites import Suite
 from registry.db import create_engine, schema_is_current, transaction
@@ -711,8 +716,17 @@ def restore_command(
     """Restore the embedded SQLite database from a backup (stop the service first), then
     replay the erasure journal: whoever was erased since the backup stays erased."""
     settings = _settings()
+    provider = open_provider(settings.key_provider, data_dir=settings.data_dir, environ=os.environ)
+
+    def keyring_of(engine: Engine) -> Keyring:
+        with Session(engine) as session:
+            suite, bits = configured_suite(session)
+        return Keyring(provider, suite, SystemClock(), index_bits=bits)
+
     try:
-        restore_file(backup_file, settings.service_database_url)
+        check_backup(backup_file, keyring_of)
+        aside = restore_file(backup_file, settings.service_database_url)
+        console.print(f"the database as it was is kept in {aside} (0600)")
         _replay(settings)
     except RegistryError as exc:
         console.print(f"[red]{exc.detail}[/red]")

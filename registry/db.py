@@ -59,6 +59,7 @@ SERVICE_PRIVILEGES: Mapping[str, frozenset[str]] = {
     "crypto_config": _READ_WRITE,
     "dek_rotation": _READ_WRITE,
     "index_root_key": _READ_WRITE,
+    "erasure": _READ_WRITE,  # marked journaled once the journal outside the database holds it
     "credential_key": _READ_WRITE,  # rewrapped under a new KEK, retired in place
     "credential_status_list": _READ_WRITE,  # republished in place
     "permit_credential": _READ_APPEND,  # an issued credential's place never moves

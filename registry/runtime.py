@@ -75,15 +75,16 @@ def open_runtime(
         suite, index_bits = configured_suite(session)
     sink = CheckpointSink(settings.checkpoint_sink, origin=settings.audit_origin, public_key=provider.public_key())
     journal = ErasureJournal(settings.erasure_journal_path, provider)
-    if not allow_pending_erasures:
-        with transaction(engine) as session:
-            pending = journal.pending(session)
-        if pending:
-            # A restored backup: its erased persons' keys came back with it.
-            raise ConfigurationError(
-                f"{len(pending)} data keys named in the erasure journal are in the database (a restored "
-                "backup?): run `registry erasures replay` before serving"
-            )
+    with transaction(engine) as session:
+        journal.flush(session)  # erasures committed but not journaled yet (a crash between)
+    with transaction(engine) as session:
+        behind = journal.behind(session)  # a journal deleted, cut short or altered stops here
+    if behind and not allow_pending_erasures:
+        # A restored backup: it predates erasures, and may hold the erased persons' keys.
+        raise ConfigurationError(
+            "the database predates erasures in the erasure journal (a restored backup?): run "
+            "`registry erasures replay` before serving"
+        )
     keyring = Keyring(provider, suite, clock, index_bits=index_bits, journal=journal)
     seal.use(engine, keyring)  # account writes on this engine are sealed with its keys
     seal.initialise_once(engine, keyring, clock)  # rows from before migration 0018, once

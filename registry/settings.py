@@ -221,6 +221,10 @@ class Settings(BaseSettings):
             )
         if self.profile is Profile.DEV:
             return self
+        if self.key_provider != "file" and self.erasure_journal is None:
+            # Beside the key file for the file provider; the others have none to stand beside.
+            needed = "REGISTRY_ERASURE_JOURNAL is required in production with the env or pkcs11 provider"
+            raise ConfigurationError(needed)
         # Whoever can rewrite the data directory could rewrite a witness kept inside it.
         if self.checkpoint_sink_dir is None:
             raise ConfigurationError("REGISTRY_CHECKPOINT_SINK_DIR is required in the production profile")

@@ -24,6 +24,7 @@ NOT_PERSONAL = {
     "audit_review": "an auditor's outcome and follow-up codes, a document number (older reviews: a note)",
     "data_key": "wrapped keys",
     "index_root_key": "wrapped keys",
+    "erasure": "an erased owner id, its compartment and when",
     "blind_index": "HMAC tokens",
     "crypto_config": "the suite",
     "dek_rotation": "rotation progress",

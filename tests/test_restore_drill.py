@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import Session
 
 from registry.api.app import create_app
 from registry.audit.log import AuditTrail
 from registry.backups import backup, restore_file
+from registry.crypto.keyring import Compartment
 from registry.db import transaction
 from registry.erasures import replay
 from registry.errors import ConfigurationError, IntegrityFailure
@@ -73,7 +75,7 @@ def test_a_person_erased_after_the_backup_stays_erased_after_the_restore(
     client.close()
     runtime.engine.dispose()
     restore_file(saved, settings.service_database_url)
-    with pytest.raises(ConfigurationError, match="erasure journal"):
+    with pytest.raises(ConfigurationError, match="predates erasures"):
         open_runtime(settings, clock=clock)  # the erased person's keys came back: no serving yet
 
     replaying = open_runtime(settings, clock=clock, allow_pending_erasures=True)
@@ -96,20 +98,57 @@ def test_a_person_erased_after_the_backup_stays_erased_after_the_restore(
     served.engine.dispose()
 
 
-def test_a_journal_line_altered_stops_the_service(sqlite_only, client, runtime, bootstrap, settings, clock):
+def _one_erasure(client, bootstrap, seed):
     admin = as_user(client, *bootstrap)
     create_tree(client, admin)
     create_user(client, admin, "police.a", ["police"], "320571")
     create_user(client, admin, "secadmin.x", ["security_admin"], None)
     police, secadmin = as_user(client, "police.a", STRONG_PASSWORD), as_user(client, "secadmin.x", STRONG_PASSWORD)
-    ((_, person_id),) = _people(client, police, SyntheticPeople(1902), 1)
-    client.post(f"/api/v1/persons/{person_id}/erasure", json={"reason": "data_subject_request"}, headers=secadmin)
+    ((_, person_id),) = _people(client, police, SyntheticPeople(seed), 1)
+    erase = {"reason": "data_subject_request"}
+    assert client.post(f"/api/v1/persons/{person_id}/erasure", json=erase, headers=secadmin).status_code == 204
+    return person_id
+
+
+@pytest.mark.parametrize("tamper", ["altered", "cut", "deleted", "headless"])
+def test_a_journal_altered_cut_or_deleted_stops_the_service(
+    sqlite_only, client, runtime, bootstrap, settings, clock, tamper
+):
+    """Someone with the file: a line changed fails its signature, a line removed or the
+    whole journal gone falls short of the erasures the database records."""
+    _one_erasure(client, bootstrap, 1902)
     path = settings.erasure_journal_path
-    line = json.loads(path.read_text(encoding="utf-8"))
-    line["entry"]["keys"][0]["version"] += 1  # someone with the file edits what was shredded
-    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
-    with pytest.raises(IntegrityFailure, match="line 1"):
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert len(lines) >= 2  # one line per compartment shredded
+    if tamper == "altered":
+        line = json.loads(lines[0])
+        line["entry"]["at"] = "2020-01-01T00:00:00+00:00"  # as if erased long ago
+        lines[0] = json.dumps(line) + "\n"
+        path.write_text("".join(lines), encoding="utf-8")
+        failure = "line 1"
+    elif tamper == "cut":
+        path.write_text("".join(lines[:-1]), encoding="utf-8")
+        failure = "lacks erasure"
+    elif tamper == "deleted":
+        path.unlink()
+        failure = "lacks erasure"
+    else:  # the first line removed: the chain breaks where it was
+        lines = lines[1:]
+        path.write_text("".join(lines), encoding="utf-8")
+        failure = "line 1"
+    with pytest.raises(IntegrityFailure, match=failure):
         open_runtime(settings, clock=clock)
+
+
+def test_an_erasure_that_does_not_commit_is_never_journaled(sqlite_only, runtime, settings):
+    with Session(runtime.engine) as session:
+        runtime.keyring.shred(session, owner="00000000-0000-0000-0000-000000000001", compartment=Compartment.IDENTITY)
+        session.rollback()
+    assert not settings.erasure_journal_path.exists()
+    with Session(runtime.engine) as session:
+        runtime.keyring.shred(session, owner="00000000-0000-0000-0000-000000000001", compartment=Compartment.IDENTITY)
+        session.commit()
+    assert len(settings.erasure_journal_path.read_text(encoding="utf-8").splitlines()) == 1
 
 
 def test_the_commands_back_up_and_restore_the_embedded_default(tmp_path):

@@ -1,50 +1,65 @@
-"""The erasure journal: every crypto-shred is also written here, signed, in a file kept
-apart from the database and its backups (PRIVACY.md §1, issue 19).
+"""The erasure journal: every crypto-shred is also written here, signed and chained, in a
+file kept apart from the database and its backups (PRIVACY.md §1, issue 19).
 
 A backup holds the data keys of everyone erased since it was taken; restored as it is, it
-would bring them back. The journal names each key destroyed (owner, compartment, version and
-creation time: a key made later for the same owner is another key, never touched), and a
-restore replays it before the service serves (`registry.erasures`). Each line is signed with
-the key provider's signing key under its own domain prefix, so a line added, changed or
-removed by someone with the file alone is found; the key itself never leaves the provider.
+would bring them back. So an erasure is recorded twice:
 
-A line is written and flushed to disk before the transaction that shreds commits: an
-erasure that commits is always in the journal, and one whose transaction failed after the
-line was written is completed by a replay (the erasure was decided; the keys it names still
-exist only because of the failure). The file holds ids, never a personal value.
+- in the database, in the shredding transaction (`erasure`: owner, compartment, time), so
+  that only an erasure that commits is ever journaled, and none that commits is lost;
+- in the journal, right after the commit (and, for one a crash left behind, before the
+  service next starts): one line per erasure, numbered as its row, chained to the line
+  before by hash, signed with the key provider's signing key under its own domain prefix.
+
+An erasure names no key version: a replay destroys every key of that owner and compartment
+made at or before the erasure (a DEK rotation may have replaced the versions a backup holds),
+and none made after. The journal must reach at least as far as the database's own record of
+erasures, so a journal deleted, cut short or swapped is found at start; a line altered,
+reordered or signed by another installation fails its signature or its chain. The file holds
+ids, never a personal value.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
+import stat
 import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
-from registry.crypto.models import DataKeyRecord
+from registry.crypto.models import DataKeyRecord, ErasureRecord
 from registry.crypto.providers.base import KeyProvider
 from registry.db import chunked
-from registry.errors import IntegrityFailure
+from registry.errors import ConfigurationError, IntegrityFailure
 
-__all__ = ["ErasureJournal", "ShreddedKey"]
+__all__ = ["Erasure", "ErasureJournal"]
 
-_DOMAIN = b"registry/erasure-journal/v1\n"  # no checkpoint note or credential starts so
+_DOMAIN = b"registry/erasure-journal/v2\n"  # no checkpoint note or credential starts so
+_GENESIS = "0" * 64
 
 
 @dataclass(frozen=True)
-class ShreddedKey:
+class Erasure:
+    seq: int  # the `erasure` row's id
     owner: str
     compartment: str
-    version: int
-    created_at: str  # ISO 8601, as stored: with the version, this key and no later one
+    at: str  # ISO 8601: keys of this owner and compartment made at or before it are gone
+
+    @property
+    def when(self) -> datetime:
+        return datetime.fromisoformat(self.at)
+
+
+def _canonical(payload: dict[str, object]) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 class ErasureJournal:
@@ -52,53 +67,145 @@ class ErasureJournal:
         self.path, self._provider = path, provider
         self._lock = threading.Lock()
 
-    def record(self, keys: Sequence[ShreddedKey], *, at: datetime) -> None:
-        """Append one signed line naming `keys`, and flush it to disk before returning."""
-        if not keys:
-            return
-        entry = {"at": at.isoformat(), "keys": [asdict(k) for k in keys]}
-        payload = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode("utf-8")
-        signature = base64.b64encode(self._provider.sign(_DOMAIN + payload)).decode("ascii")
-        line = json.dumps({"entry": entry, "sig": signature}, sort_keys=True, separators=(",", ":")) + "\n"
+    # -- writing ---------------------------------------------------------------------------
+
+    def flush(self, session: Session) -> int:
+        """Journal every committed erasure not journaled yet, in order, and mark them; the
+        caller commits. Returns how many lines it wrote."""
+        rows = list(
+            session.exec(
+                select(ErasureRecord).where(col(ErasureRecord.journaled).is_(False)).order_by(col(ErasureRecord.id))
+            )
+        )
+        if not rows:
+            return 0
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, line.encode("utf-8"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            entries = self.read()
+            known = {e.seq for e in entries}
+            last = self._last_hash()
+            lines = []
+            for row in rows:
+                assert row.id is not None  # stored rows are numbered
+                if row.id in known:
+                    continue  # journaled before a crash left the row unmarked
+                entry = Erasure(row.id, row.owner_id, row.compartment, row.erased_at.isoformat())
+                line = self._line(entry, last)
+                last = hashlib.sha256(line.encode("utf-8")).hexdigest()
+                lines.append(line)
+            self._append(lines)
+        session.execute(
+            sa.update(ErasureRecord).where(col(ErasureRecord.id).in_([r.id for r in rows])).values(journaled=True)
+        )
+        return len(lines)
 
-    def keys(self) -> Iterator[ShreddedKey]:
-        """Every key the journal names, each line's signature checked first; a line that
-        fails it stops the reading (`IntegrityFailure` naming the line, never its content)."""
-        if not self.path.exists():
+    def _line(self, entry: Erasure, prev: str) -> str:
+        payload = {"seq": entry.seq, "owner": entry.owner, "compartment": entry.compartment, "at": entry.at}
+        payload["prev"] = prev
+        signature = base64.b64encode(self._provider.sign(_DOMAIN + _canonical(payload))).decode("ascii")
+        return json.dumps({"entry": payload, "sig": signature}, sort_keys=True, separators=(",", ":")) + "\n"
+
+    def _append(self, lines: Sequence[str]) -> None:
+        if not lines:
             return
-        public = self._provider.public_key()
-        with self.path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                try:
-                    record = json.loads(line)
-                    entry = record["entry"]
-                    payload = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode("utf-8")
-                    public.verify(base64.b64decode(record["sig"], validate=True), _DOMAIN + payload)
-                    found = [ShreddedKey(**k) for k in entry["keys"]]
-                except (ValueError, KeyError, TypeError, InvalidSignature):
-                    raise IntegrityFailure(f"the erasure journal fails its signature at line {number}") from None
-                yield from found
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data = "".join(lines).encode("utf-8")
+        # Never through a link, and only a file no one else may read or write.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077:
+                raise ConfigurationError(f"{self.path} must be a regular file of mode 0600")
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(f"short write to {self.path}")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
-    def pending(self, session: Session) -> list[ShreddedKey]:
-        """The journal's keys still in the database: what a restore brought back."""
-        named = list(self.keys())
-        present: set[tuple[str, str, int, str]] = set()
-        for owners in chunked(sorted({k.owner for k in named})):
+    def _last_hash(self) -> str:
+        if not self.path.exists():
+            return _GENESIS
+        with self.path.open("rb") as handle:
+            lines = handle.read().splitlines()
+        return hashlib.sha256(lines[-1] + b"\n").hexdigest() if lines else _GENESIS
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self) -> list[Erasure]:
+        """Every erasure in the journal, each line's signature and link to the line before
+        checked; a line that fails stops the reading (`IntegrityFailure` naming the line,
+        never its content)."""
+        if not self.path.exists():
+            return []
+        public = self._provider.public_key()
+        found: list[Erasure] = []
+        prev = _GENESIS
+        with self.path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    record = json.loads(raw)
+                    payload = record["entry"]
+                    public.verify(base64.b64decode(record["sig"], validate=True), _DOMAIN + _canonical(payload))
+                    if payload["prev"] != prev or not raw.endswith(b"\n"):
+                        raise ValueError("chain")
+                    entry = Erasure(int(payload["seq"]), payload["owner"], payload["compartment"], payload["at"])
+                    if found and entry.seq <= found[-1].seq:
+                        raise ValueError("order")
+                except (ValueError, KeyError, TypeError, InvalidSignature):
+                    failed = f"the erasure journal fails its signature or chain at line {number}"
+                    raise IntegrityFailure(failed) from None
+                prev = hashlib.sha256(raw).hexdigest()
+                found.append(entry)
+        return found
+
+    def check(self, session: Session) -> list[Erasure]:
+        """The journal, checked against the database: it must hold every erasure the database
+        records as journaled (a journal deleted, cut short or from elsewhere does not), line
+        for line. Returns the journal's erasures."""
+        entries = self.read()
+        by_seq = {e.seq: e for e in entries}
+        recorded = session.execute(
+            sa.select(
+                col(ErasureRecord.id),
+                col(ErasureRecord.owner_id),
+                col(ErasureRecord.compartment),
+                col(ErasureRecord.erased_at),
+            ).where(col(ErasureRecord.journaled).is_(True))
+        ).all()
+        for seq, owner, compartment, at in recorded:
+            entry = by_seq.get(seq)
+            if entry is None or (entry.owner, entry.compartment, entry.at) != (owner, compartment, at.isoformat()):
+                raise IntegrityFailure(
+                    f"the erasure journal lacks erasure {seq} that the database records: it was deleted, cut "
+                    "short or replaced (restore it from its own backup before serving)"
+                )
+        return entries
+
+    def pending(self, session: Session, entries: Sequence[Erasure] | None = None) -> list[Erasure]:
+        """The journal's erasures whose keys the database holds again: what a restore brought
+        back (a key made at or before the erasure, of that owner and compartment)."""
+        named = list(self.check(session) if entries is None else entries)
+        latest: dict[tuple[str, str], datetime] = {}
+        for e in named:
+            key = (e.owner, e.compartment)
+            latest[key] = max(latest.get(key, e.when), e.when)
+        back: set[tuple[str, str]] = set()
+        for owners in chunked(sorted({owner for owner, _ in latest})):
             rows = session.execute(
                 sa.select(
-                    col(DataKeyRecord.owner_id),
-                    col(DataKeyRecord.compartment),
-                    col(DataKeyRecord.version),
-                    col(DataKeyRecord.created_at),
+                    col(DataKeyRecord.owner_id), col(DataKeyRecord.compartment), col(DataKeyRecord.created_at)
                 ).where(col(DataKeyRecord.owner_id).in_(owners))
             )
-            present |= {(o, c, v, at.isoformat()) for o, c, v, at in rows}
-        return [k for k in named if (k.owner, k.compartment, k.version, k.created_at) in present]
+            back |= {(o, c) for o, c, made in rows if (o, c) in latest and made <= latest[(o, c)]}
+        return [e for e in named if (e.owner, e.compartment) in back]
+
+    def unknown(self, session: Session, entries: Sequence[Erasure]) -> list[Erasure]:
+        """The journal's erasures the database has no record of: it was restored from before them."""
+        known = set(session.execute(sa.select(col(ErasureRecord.id))).scalars())
+        return [e for e in entries if e.seq not in known]
+
+    def behind(self, session: Session) -> bool:
+        """Whether the database predates erasures in the journal (checked first): it lacks
+        their record, or holds keys they destroyed. A restored backup, until replayed."""
+        entries = self.check(session)
+        return bool(entries) and bool(self.unknown(session, entries) or self.pending(session, entries))

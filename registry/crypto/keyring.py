@@ -7,6 +7,7 @@ wrapped bytes themselves, so a KEK rewrap or a shred can never serve a stale key
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
@@ -20,8 +21,8 @@ from sqlmodel import Session, col, select
 from registry.clock import Clock
 from registry.crypto.blind_index import IndexKey
 from registry.crypto.ciphertext import DataKey
-from registry.crypto.erasure_journal import ErasureJournal, ShreddedKey
-from registry.crypto.models import CryptoConfig, DataKeyRecord, IndexRootKey
+from registry.crypto.erasure_journal import ErasureJournal
+from registry.crypto.models import CryptoConfig, DataKeyRecord, ErasureRecord, IndexRootKey
 from registry.crypto.providers import KeyProvider
 from registry.crypto.suites import Suite
 from registry.db import chunked, insert_many, table_of
@@ -45,6 +46,33 @@ class KeyStatus(StrEnum):
 class KeyErased(Gone):
     def __init__(self) -> None:
         super().__init__("the record was erased (its keys were destroyed)")
+
+
+log = logging.getLogger("registry.crypto")
+_JOURNAL_HOOK = "registry.erasure_journal_hook"
+
+
+def _journal_after_commit(session: Session, journal: ErasureJournal) -> None:
+    """Once the shredding transaction commits, journal its erasures in one of their own. A
+    failure there leaves them recorded in the database, journaled before the service next
+    starts (`open_runtime`) or with the next erasure: never lost, never journaled before
+    they are sure."""
+    if session.info.get(_JOURNAL_HOOK):
+        return
+    session.info[_JOURNAL_HOOK] = True
+    engine = session.get_bind()
+
+    def journal_them(done: Session) -> None:
+        done.info.pop(_JOURNAL_HOOK, None)
+        try:
+            with Session(engine) as side:
+                journal.flush(side)
+                side.commit()
+        except Exception as exc:  # the erasure stands; its journal line follows later
+            log.error("erasure journal not written yet: %s", type(exc).__name__)
+
+    sa.event.listen(session, "after_commit", journal_them, once=True)
+    sa.event.listen(session, "after_rollback", lambda s: s.info.pop(_JOURNAL_HOOK, None), once=True)
 
 
 def _dek_aad(owner: str, compartment: str, version: int) -> bytes:
@@ -283,16 +311,19 @@ class Keyring:
         return key
 
     def shred(self, session: Session, *, owner: str, compartment: Compartment) -> int:
-        """Crypto-shredding: delete every version of the owner's compartment key, named in
-        the erasure journal first (a restored backup is shredded again from it)."""
-        _memo(session).clear()
-        which = (col(DataKeyRecord.owner_id) == owner, col(DataKeyRecord.compartment) == compartment)
+        """Crypto-shredding: delete every version of the owner's compartment key, and record
+        the erasure in the same transaction; the erasure journal outside the database takes
+        it once the transaction commits (a restored backup is shredded again from it)."""
         if self.journal is None:
             raise ConfigurationError("crypto-shredding needs the erasure journal (REGISTRY_ERASURE_JOURNAL)")
-        found = session.execute(sa.select(col(DataKeyRecord.version), col(DataKeyRecord.created_at)).where(*which))
-        shredded = [ShreddedKey(owner, str(compartment), v, c.isoformat()) for v, c in found]
-        self.journal.record(shredded, at=self.clock.now())
-        result = session.exec(sa.delete(DataKeyRecord).where(*which))
+        _memo(session).clear()
+        session.add(ErasureRecord(owner_id=owner, compartment=str(compartment), erased_at=self.clock.now()))
+        _journal_after_commit(session, self.journal)
+        result = session.exec(
+            sa.delete(DataKeyRecord).where(
+                col(DataKeyRecord.owner_id) == owner, col(DataKeyRecord.compartment) == compartment
+            )
+        )
         return result.rowcount or 0
 
     def rewrap(self, session: Session, *, below: int, limit: int) -> int:

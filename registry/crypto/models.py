@@ -71,3 +71,17 @@ class DekRotation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     started_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class ErasureRecord(SQLModel, table=True):
+    """A crypto-shred, recorded in the transaction that does it (`registry.crypto.
+    erasure_journal`): which owner's compartment keys, when; `journaled` once the signed
+    journal outside the database holds it. Ids and a time: no personal value."""
+
+    __tablename__ = "erasure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: str = Field(max_length=36, index=True)
+    compartment: str = Field(max_length=16)
+    erased_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    journaled: bool = Field(default=False, index=True)
