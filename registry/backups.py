@@ -59,13 +59,13 @@ def check_backup(backup_file: Path, keyring_of: Callable[[Engine], Keyring]) -> 
     (`PRAGMA integrity_check`), the schema at head, and key tables whose index root this
     installation's key provider unwraps (another installation's backup does not)."""
     try:
-        with closing(sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)) as probe:
+        with closing(sqlite3.connect(f"{backup_file.resolve().as_uri()}?mode=ro", uri=True)) as probe:
             verdict = probe.execute("PRAGMA integrity_check").fetchone()
     except sqlite3.DatabaseError:
         verdict = None
     if verdict is None or verdict[0] != "ok":
         raise ConfigurationError(f"{backup_file} is not an intact SQLite database")
-    engine = sa.create_engine(f"sqlite:///file:{backup_file.resolve()}?mode=ro&uri=true")
+    engine = sa.create_engine(f"sqlite:///{backup_file.resolve().as_uri()}?mode=ro&uri=true")
     try:
         try:
             current = schema_is_current(engine)
@@ -88,18 +88,20 @@ def check_backup(backup_file: Path, keyring_of: Callable[[Engine], Keyring]) -> 
         engine.dispose()
 
 
-def restore_file(backup_file: Path, database_url: str) -> Path:
+def restore_file(backup_file: Path, database_url: str) -> Path | None:
     """Write `backup_file` (checked with `check_backup` first) over the database, the service
-    stopped, after copying the database aside (0600); returns where the copy went. The
+    stopped, after copying the database aside (0600); returns where the copy went, if there
+    was a database. The
     database is replaced page by page through SQLite's backup, so its own file stays."""
     target_path = sqlite_path(database_url)
-    aside = target_path.with_name(f"{target_path.name}.before-restore-{int(time.time())}")
+    aside = None
     if target_path.exists():
+        aside = target_path.with_name(f"{target_path.name}.before-restore-{time.time_ns()}")
         fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
         with closing(sqlite3.connect(target_path)) as live, closing(sqlite3.connect(aside)) as copy:
             live.backup(copy)
-    source = closing(sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True))
+    source = closing(sqlite3.connect(f"{backup_file.resolve().as_uri()}?mode=ro", uri=True))
     with source as backup_db, closing(sqlite3.connect(target_path)) as target:
         backup_db.backup(target)
     return aside

@@ -38,7 +38,7 @@ from registry.audit.proofs import latest_checkpoint
 from registry.audit.sink import CheckpointSink, WitnessConflict
 from registry.audit.verify import Timeliness, VerifyReport, Witness, sink_witness, verify_log
 from registry.audit.verify import record as record_verify
-from registry.backups import backup, check_backup, restore_file
+from registry.backups import backup, check_backup, restore_file, sqlite_path
 from registry.bootstrap import initialise
 from registry.casefiles.notices.formats import NoticeKind
 from registry.casefiles.notices.importer import import_file as import_notice_file
@@ -46,6 +46,7 @@ from registry.clock import SystemClock
 from registry.context import actor_of
 from registry.credentials.verify import load_json
 from registry.credentials.verify import verify as verify_credential
+from registry.crypto.erasure_journal import ErasureJournal
 from registry.crypto.keyring import Keyring, configured_suite
 from registry.crypto.providers import open_provider
 from registry.crypto.rotation import key_status
@@ -725,8 +726,16 @@ def restore_command(
 
     try:
         check_backup(backup_file, keyring_of)
+        live = create_engine(settings.service_database_url)
+        if sqlite_path(settings.service_database_url).exists():
+            # Erasures the live database made but did not journal yet (a failure after their
+            # commit) would be lost with it: journaled first, or no restore.
+            with transaction(live) as session:
+                ErasureJournal(settings.erasure_journal_path, provider).flush(session)
+        live.dispose()
         aside = restore_file(backup_file, settings.service_database_url)
-        console.print(f"the database as it was is kept in {aside} (0600)")
+        if aside is not None:
+            console.print(f"the database as it was is kept in {aside} (0600)")
         _replay(settings)
     except RegistryError as exc:
         console.print(f"[red]{exc.detail}[/red]")

@@ -389,6 +389,9 @@ def _grant_service_privileges(conn: sa.Connection, role: str) -> None:
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM {quoted}",
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON SEQUENCES FROM {quoted}",
         f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
+        # A replay after a restore records the journal's erasures with their own numbers,
+        # and moves this one sequence past them (registry.erasures); no other sequence.
+        f"GRANT UPDATE ON SEQUENCE erasure_id_seq TO {quoted}",
     ):
         conn.exec_driver_sql(statement)
     # No temporary tables either, where the migration's login may say so for the database.

@@ -1,6 +1,7 @@
 """Replaying the erasure journal after a restore (`registry erasures replay`, and
-`registry restore`): the keys it names are destroyed again (every key of the owner's
-compartment made at or before the erasure), and what they sealed is cleared as the erasure
+`registry restore`): for each erasure the restored database has no record of, the keys are
+destroyed again (every key of the owner's compartment made at or before the erasure,
+whatever DEK rotation did to their versions), and what they sealed is cleared as the erasure
 cleared it, by the descriptors: every sealed table of that compartment owned by that owner
 has its sealed values and blind-index entries removed (children with their parents) and,
 where it has one, its erased-at date set. The erasures the restored database did not know
@@ -38,9 +39,11 @@ def replay(session: Session, journal: ErasureJournal, trail: AuditTrail) -> Repl
     the erasures it lacked; one audit entry naming the owners. Idempotent."""
     done = Replayed()
     entries = journal.check(session)
-    pending = journal.pending(session, entries)
+    # The erasures the restored database never saw: everything it holds of those owners'
+    # compartments predates them.
+    missing = journal.unknown(session, entries)
     latest: dict[tuple[str, str], datetime] = {}
-    for e in pending:
+    for e in missing:
         latest[(e.owner, e.compartment)] = max(latest.get((e.owner, e.compartment), e.when), e.when)
     for (owner, compartment), at in sorted(latest.items()):
         deleted = session.exec(
@@ -52,7 +55,6 @@ def replay(session: Session, journal: ErasureJournal, trail: AuditTrail) -> Repl
         )
         done.keys += deleted.rowcount or 0
         done.records += _clear(session, owner, compartment, trail)
-    missing = journal.unknown(session, entries)
     for e in missing:
         record = ErasureRecord(id=e.seq, owner_id=e.owner, compartment=e.compartment, erased_at=e.when, journaled=True)
         session.add(record)
@@ -62,8 +64,8 @@ def replay(session: Session, journal: ErasureJournal, trail: AuditTrail) -> Repl
         advance = "SELECT setval(pg_get_serial_sequence('erasure', 'id'), (SELECT max(id) FROM erasure))"
         session.execute(sa.text(advance))
     done.erasures = len(missing)
-    if pending or missing:
-        owners = tuple(sorted({e.owner for e in [*pending, *missing]}))
+    if missing:
+        owners = tuple(sorted({e.owner for e in missing}))
         trail.append(session, Event(Action.ERASURE_REPLAY, targets=owners, reason=f"{done.keys} keys"))
     return done
 

@@ -21,12 +21,14 @@ ids, never a personal value.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import os
 import stat
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,9 +37,8 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from sqlmodel import Session, col, select
 
-from registry.crypto.models import DataKeyRecord, ErasureRecord
+from registry.crypto.models import ErasureRecord
 from registry.crypto.providers.base import KeyProvider
-from registry.db import chunked
 from registry.errors import ConfigurationError, IntegrityFailure
 
 __all__ = ["Erasure", "ErasureJournal"]
@@ -58,6 +59,19 @@ class Erasure:
         return datetime.fromisoformat(self.at)
 
 
+def _whole_lines(fd: int, size: int) -> int:
+    """The length of the file up to its last newline."""
+    if size == 0:
+        return 0
+    tail = os.pread(fd, min(size, 1 << 16), max(0, size - (1 << 16)))
+    end = tail.rfind(b"\n")
+    if end == len(tail) - 1:
+        return size
+    if end < 0 and size > len(tail):
+        raise IntegrityFailure("the erasure journal ends in an unterminated line longer than any erasure's")
+    return size - (len(tail) - end - 1)
+
+
 def _canonical(payload: dict[str, object]) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
@@ -70,25 +84,28 @@ class ErasureJournal:
     # -- writing ---------------------------------------------------------------------------
 
     def flush(self, session: Session) -> int:
-        """Journal every committed erasure not journaled yet, in order, and mark them; the
-        caller commits. Returns how many lines it wrote."""
-        rows = list(
-            session.exec(
-                select(ErasureRecord).where(col(ErasureRecord.journaled).is_(False)).order_by(col(ErasureRecord.id))
+        """Journal every committed erasure not journaled yet and mark them; the caller
+        commits. Returns how many lines it wrote. Lines are only parsed here (numbers and the
+        last hash); their signatures are checked at start (`check`)."""
+        with self._lock, self._file_lock():
+            # Under the lock another process's flush is done or not begun: what it journaled
+            # is seen here, compared, and not written again.
+            known, last = self._scan()
+            rows = list(
+                session.exec(
+                    select(ErasureRecord).where(col(ErasureRecord.journaled).is_(False)).order_by(col(ErasureRecord.id))
+                )
             )
-        )
-        if not rows:
-            return 0
-        with self._lock:
-            entries = self.read()
-            known = {e.seq for e in entries}
-            last = self._last_hash()
+            if not rows:
+                return 0
             lines = []
             for row in rows:
                 assert row.id is not None  # stored rows are numbered
-                if row.id in known:
-                    continue  # journaled before a crash left the row unmarked
                 entry = Erasure(row.id, row.owner_id, row.compartment, row.erased_at.isoformat())
+                if row.id in known:
+                    if known[row.id] != entry:  # numbers drifted from the journal's: never overwrite
+                        raise IntegrityFailure(f"erasure {row.id} differs from the journal's line of that number")
+                    continue  # journaled by another process, or before a crash left it unmarked
                 line = self._line(entry, last)
                 last = hashlib.sha256(line.encode("utf-8")).hexdigest()
                 lines.append(line)
@@ -97,6 +114,24 @@ class ErasureJournal:
             sa.update(ErasureRecord).where(col(ErasureRecord.id).in_([r.id for r in rows])).values(journaled=True)
         )
         return len(lines)
+
+    def _scan(self) -> tuple[dict[int, Erasure], str]:
+        """The journal's erasures by number and the hash of its last line, parsed without
+        checking signatures; a torn last line (no newline: an append cut short) is not one."""
+        if not self.path.exists():
+            return {}, _GENESIS
+        known: dict[int, Erasure] = {}
+        last = _GENESIS
+        with self.path.open("rb") as handle:
+            for raw in handle:
+                if not raw.endswith(b"\n"):
+                    break
+                payload = json.loads(raw)["entry"]
+                known[int(payload["seq"])] = Erasure(
+                    int(payload["seq"]), payload["owner"], payload["compartment"], payload["at"]
+                )
+                last = hashlib.sha256(raw).hexdigest()
+        return known, last
 
     def _line(self, entry: Erasure, prev: str) -> str:
         payload = {"seq": entry.seq, "owner": entry.owner, "compartment": entry.compartment, "at": entry.at}
@@ -109,25 +144,45 @@ class ErasureJournal:
             return
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         data = "".join(lines).encode("utf-8")
+        created = not self.path.exists()
         # Never through a link, and only a file no one else may read or write.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077:
                 raise ConfigurationError(f"{self.path} must be a regular file of mode 0600")
-            written = os.write(fd, data)
-            if written != len(data):
-                raise OSError(f"short write to {self.path}")
-            os.fsync(fd)
+            size = _whole_lines(fd, info.st_size)  # a torn last line is an unmarked erasure's
+            if size != info.st_size:
+                os.ftruncate(fd, size)
+            try:
+                written = os.write(fd, data)
+                if written != len(data):
+                    raise OSError(f"short write to {self.path}")
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, size)  # the rows stay unmarked: the next flush writes them
+                raise
         finally:
             os.close(fd)
+        if created:
+            directory = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
 
-    def _last_hash(self) -> str:
-        if not self.path.exists():
-            return _GENESIS
-        with self.path.open("rb") as handle:
-            lines = handle.read().splitlines()
-        return hashlib.sha256(lines[-1] + b"\n").hexdigest() if lines else _GENESIS
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """One flush at a time across processes (workers, the CLI): a lock file beside the
+        journal, never the journal itself (it is opened and closed per append)."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -139,18 +194,24 @@ class ErasureJournal:
             return []
         public = self._provider.public_key()
         found: list[Erasure] = []
+        seen: set[int] = set()
         prev = _GENESIS
         with self.path.open("rb") as handle:
             for number, raw in enumerate(handle, start=1):
+                if not raw.endswith(b"\n"):
+                    break  # a torn append: its erasure is unmarked, and the next flush rewrites it
                 try:
                     record = json.loads(raw)
                     payload = record["entry"]
                     public.verify(base64.b64decode(record["sig"], validate=True), _DOMAIN + _canonical(payload))
-                    if payload["prev"] != prev or not raw.endswith(b"\n"):
+                    if payload["prev"] != prev:
                         raise ValueError("chain")
                     entry = Erasure(int(payload["seq"]), payload["owner"], payload["compartment"], payload["at"])
-                    if found and entry.seq <= found[-1].seq:
-                        raise ValueError("order")
+                    # Numbers are unique, not ordered: a PostgreSQL id is drawn at insert
+                    # time, so a transaction that began first may commit (and be journaled) last.
+                    if entry.seq in seen:
+                        raise ValueError("repeated")
+                    seen.add(entry.seq)
                 except (ValueError, KeyError, TypeError, InvalidSignature):
                     failed = f"the erasure journal fails its signature or chain at line {number}"
                     raise IntegrityFailure(failed) from None
@@ -162,8 +223,6 @@ class ErasureJournal:
         """The journal, checked against the database: it must hold every erasure the database
         records as journaled (a journal deleted, cut short or from elsewhere does not), line
         for line. Returns the journal's erasures."""
-        entries = self.read()
-        by_seq = {e.seq: e for e in entries}
         recorded = session.execute(
             sa.select(
                 col(ErasureRecord.id),
@@ -172,6 +231,10 @@ class ErasureJournal:
                 col(ErasureRecord.erased_at),
             ).where(col(ErasureRecord.journaled).is_(True))
         ).all()
+        # Read after the rows: a line is fsynced before its row is marked, so a flush by the
+        # running service in between adds lines, never a marked row without one.
+        entries = self.read()
+        by_seq = {e.seq: e for e in entries}
         for seq, owner, compartment, at in recorded:
             entry = by_seq.get(seq)
             if entry is None or (entry.owner, entry.compartment, entry.at) != (owner, compartment, at.isoformat()):
@@ -181,24 +244,6 @@ class ErasureJournal:
                 )
         return entries
 
-    def pending(self, session: Session, entries: Sequence[Erasure] | None = None) -> list[Erasure]:
-        """The journal's erasures whose keys the database holds again: what a restore brought
-        back (a key made at or before the erasure, of that owner and compartment)."""
-        named = list(self.check(session) if entries is None else entries)
-        latest: dict[tuple[str, str], datetime] = {}
-        for e in named:
-            key = (e.owner, e.compartment)
-            latest[key] = max(latest.get(key, e.when), e.when)
-        back: set[tuple[str, str]] = set()
-        for owners in chunked(sorted({owner for owner, _ in latest})):
-            rows = session.execute(
-                sa.select(
-                    col(DataKeyRecord.owner_id), col(DataKeyRecord.compartment), col(DataKeyRecord.created_at)
-                ).where(col(DataKeyRecord.owner_id).in_(owners))
-            )
-            back |= {(o, c) for o, c, made in rows if (o, c) in latest and made <= latest[(o, c)]}
-        return [e for e in named if (e.owner, e.compartment) in back]
-
     def unknown(self, session: Session, entries: Sequence[Erasure]) -> list[Erasure]:
         """The journal's erasures the database has no record of: it was restored from before them."""
         known = set(session.execute(sa.select(col(ErasureRecord.id))).scalars())
@@ -206,6 +251,6 @@ class ErasureJournal:
 
     def behind(self, session: Session) -> bool:
         """Whether the database predates erasures in the journal (checked first): it lacks
-        their record, or holds keys they destroyed. A restored backup, until replayed."""
-        entries = self.check(session)
-        return bool(entries) and bool(self.unknown(session, entries) or self.pending(session, entries))
+        their record, which the erasing transaction wrote with the shred itself. A restored
+        backup, until replayed."""
+        return bool(self.unknown(session, self.check(session)))

@@ -50,20 +50,23 @@ class KeyErased(Gone):
 
 log = logging.getLogger("registry.crypto")
 _JOURNAL_HOOK = "registry.erasure_journal_hook"
+_JOURNAL_PENDING = "registry.erasure_journal_pending"
 
 
 def _journal_after_commit(session: Session, journal: ErasureJournal) -> None:
     """Once the shredding transaction commits, journal its erasures in one of their own. A
     failure there leaves them recorded in the database, journaled before the service next
     starts (`open_runtime`) or with the next erasure: never lost, never journaled before
-    they are sure."""
+    they are sure. The listeners stay for the session's life; a flag says there is work."""
+    session.info[_JOURNAL_PENDING] = True
     if session.info.get(_JOURNAL_HOOK):
         return
     session.info[_JOURNAL_HOOK] = True
     engine = session.get_bind()
 
     def journal_them(done: Session) -> None:
-        done.info.pop(_JOURNAL_HOOK, None)
+        if done.get_nested_transaction() is not None or not done.info.pop(_JOURNAL_PENDING, False):
+            return  # a savepoint released (not committed yet), or no erasure since the last
         try:
             with Session(engine) as side:
                 journal.flush(side)
@@ -71,8 +74,12 @@ def _journal_after_commit(session: Session, journal: ErasureJournal) -> None:
         except Exception as exc:  # the erasure stands; its journal line follows later
             log.error("erasure journal not written yet: %s", type(exc).__name__)
 
-    sa.event.listen(session, "after_commit", journal_them, once=True)
-    sa.event.listen(session, "after_rollback", lambda s: s.info.pop(_JOURNAL_HOOK, None), once=True)
+    def forget_it(done: Session) -> None:
+        if done.get_nested_transaction() is None:  # the outermost rolled back: nothing to journal
+            done.info.pop(_JOURNAL_PENDING, None)
+
+    sa.event.listen(session, "after_commit", journal_them)
+    sa.event.listen(session, "after_rollback", forget_it)
 
 
 def _dek_aad(owner: str, compartment: str, version: int) -> bytes:
