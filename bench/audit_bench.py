@@ -102,7 +102,8 @@ from registry.audit.actions import Action, Outcome
 from registry.audit.log import Actor, AuditTrail, Event, RequestMeta
 from registry.audit.merkle import Frontier, verify_consistency, verify_inclusion
 from registry.audit.models import AuditEntry
-from registry.audit.sequencer import Sequencer, stored_hashes
+from registry.audit.sequencer import Sequencer
+from registry.audit.tree import stored_hashes
 from registry.audit.verify import verify_log
 from registry.bootstrap import initialise
 from registry.clock import Clock, SystemClock

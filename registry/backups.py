@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -88,20 +87,18 @@ def check_backup(backup_file: Path, keyring_of: Callable[[Engine], Keyring]) -> 
         engine.dispose()
 
 
-def restore_file(backup_file: Path, database_url: str) -> Path | None:
+def restore_file(backup_file: Path, database_url: str, *, keep_current: Path | None = None) -> None:
     """Write `backup_file` (checked with `check_backup` first) over the database, the service
-    stopped, after copying the database aside (0600); returns where the copy went, if there
-    was a database. The
-    database is replaced page by page through SQLite's backup, so its own file stays."""
+    stopped, page by page through SQLite's backup, so the database's own file stays. With
+    `keep_current`, the database as it was is first copied there (a new 0600 file, a backup
+    like any other: it holds the keys of whoever is erased later, so it is kept where backups
+    are, not beside the key file)."""
     target_path = sqlite_path(database_url)
-    aside = None
-    if target_path.exists():
-        aside = target_path.with_name(f"{target_path.name}.before-restore-{time.time_ns()}")
-        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    if keep_current is not None and target_path.exists():
+        fd = os.open(keep_current, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
-        with closing(sqlite3.connect(target_path)) as live, closing(sqlite3.connect(aside)) as copy:
+        with closing(sqlite3.connect(target_path)) as live, closing(sqlite3.connect(keep_current)) as copy:
             live.backup(copy)
     source = closing(sqlite3.connect(f"{backup_file.resolve().as_uri()}?mode=ro", uri=True))
     with source as backup_db, closing(sqlite3.connect(target_path)) as target:
         backup_db.backup(target)
-    return aside

@@ -19,6 +19,7 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from registry import runlock
 from registry.access.models import AccountApproval
 from registry.access.policy import Role
 from registry.access.principal import system_principal
@@ -33,6 +34,7 @@ from registry.accounts.users_console import (
 )
 from registry.audit.actions import Action
 from registry.audit.checkpoints import CheckpointError, parse_signed_note, verifier_key
+from registry.audit.epochs import RestoreError, RestoreReason
 from registry.audit.log import Actor, AuditTrail, Event
 from registry.audit.proofs import latest_checkpoint
 from registry.audit.sink import CheckpointSink, WitnessConflict
@@ -48,19 +50,20 @@ from registry.credentials.verify import load_json
 from registry.credentials.verify import verify as verify_credential
 from registry.crypto.erasure_journal import ErasureJournal
 from registry.crypto.keyring import Keyring, configured_suite
-from registry.crypto.providers import open_provider
+from registry.crypto.providers import KeyProvider, open_provider
 from registry.crypto.rotation import key_status
 from registry.crypto.suites import Suite
 from registry.db import create_engine, schema_is_current, transaction
 from registry.demo import seed as demo_seed
 from registry.erasures import replay as replay_erasures
-from registry.errors import RegistryError
+from registry.errors import ConfigurationError, RegistryError
 from registry.importfiles import Progress as ProgressFn
 from registry.importfiles import Rejection
 from registry.logs import configure_logging
 from registry.maintenance import RotationTarget, retention_work, rotation_work
 from registry.residence.employer_reports import import_report
 from registry.residence.importer import import_file
+from registry.restores import declare as declare_restore
 from registry.runtime import Runtime, open_runtime
 from registry.settings import Profile, Settings
 
@@ -93,6 +96,16 @@ T = TypeVar("T")
 def _settings() -> Settings:
     try:
         return Settings()
+    except RegistryError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _open(settings: Settings, *, recovering: bool = False) -> Runtime:
+    """The runtime, or the reason it cannot start (a restore not yet declared, a journal
+    behind the database) said plainly, exit 2."""
+    try:
+        return open_runtime(settings, recovering=recovering)
     except RegistryError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(2) from None
@@ -242,7 +255,7 @@ def users_create(
     administrators exist, `--role admin` is the founding ceremony: its owner types its
     password here, and no one else learns it."""
     settings = _settings()
-    runtime = open_runtime(settings)
+    runtime = _open(settings)
     try:
         data = UserCreate(username=username, display_name=display_name or username, org_unit=org_unit, roles=role)
     except ValueError:
@@ -282,7 +295,7 @@ def _show_one_time(one_time_password: str) -> None:
 @users_app.command("pending")
 def users_pending() -> None:
     """Account requests waiting for a second administrator (audited)."""
-    runtime = open_runtime(_settings())
+    runtime = _open(_settings())
     with transaction(runtime.engine) as session:
         rows = pending_requests(session, runtime.clock)
     table = Table("request", "action", "org unit", "changes", "requested by", "requested at", "expires at")
@@ -312,7 +325,7 @@ def users_approve(
         console.print("[red]not a request id[/red]")
         raise typer.Exit(2) from None
     settings = _settings()
-    runtime = open_runtime(settings)
+    runtime = _open(settings)
     try:
         done = approve_from_console(
             runtime.engine,
@@ -341,7 +354,7 @@ def keys_rotate(
     resume: Annotated[bool, typer.Option(help="kek only: finish an interrupted rewrap without a new KEK")] = False,
 ) -> None:
     """Rotate keys online, in batches; safe to re-run after a crash (it resumes)."""
-    runtime = open_runtime(_settings())
+    runtime = _open(_settings())
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
         task = bar.add_task(f"rotating {target}", total=None)
 
@@ -360,7 +373,7 @@ def keys_rotate(
 @keys_app.command("status")
 def keys_status() -> None:
     """Key versions and states (never key material)."""
-    runtime = open_runtime(_settings())
+    runtime = _open(_settings())
     with transaction(runtime.engine) as session:
         rows = key_status(session, runtime.keyring)
     table = Table("purpose", "version", "status", "count")
@@ -372,7 +385,7 @@ def keys_status() -> None:
 @audit_app.command("checkpoint")
 def audit_checkpoint(out: Annotated[Path, typer.Option(help="where to save the signed checkpoint")]) -> None:
     """Sequence what is pending, sign a fresh checkpoint, and save it (keep it off this machine)."""
-    runtime = open_runtime(_settings())
+    runtime = _open(_settings())
     runtime.sequencer.drain()
     try:
         runtime.sequencer.checkpoint()
@@ -415,7 +428,7 @@ def credential_verify(
 def audit_vkey() -> None:
     """Print the checkpoints' verifier key (signed-note form) for witnesses and auditors."""
     settings = _settings()
-    runtime = open_runtime(settings)
+    runtime = _open(settings)
     typer.echo(verifier_key(settings.audit_origin, runtime.provider.public_key()))
 
 
@@ -442,7 +455,7 @@ def audit_verify(
 ) -> None:
     """Recompute the whole log; check every signed checkpoint, the checkpoint sink's and, if given, a saved one."""
     settings = _settings()
-    runtime = open_runtime(settings)
+    runtime = _open(settings, recovering=True)  # evidence is checked as it stands
     public_key = runtime.provider.public_key()
     witnesses = []
     if against is not None:
@@ -462,6 +475,11 @@ def audit_verify(
         raise typer.Exit(1) from None
     if held is not None:
         witnesses.append(held)
+    try:  # the notes the sink kept when it crossed a declared restore
+        witnesses += [Witness(f"the checkpoint sink's {name}", note) for name, note in sink.superseded()]
+    except (CheckpointError, OSError) as exc:
+        console.print(f"[red]a note the checkpoint sink kept across a restore cannot be used: {exc}[/red]")
+        raise typer.Exit(1) from None
     timeliness = Timeliness(
         now=runtime.clock.now(),
         grace_s=settings.audit_checkpoint_grace_s,
@@ -478,6 +496,8 @@ def audit_verify(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             workers=workers,
         )
+    for epoch in report.epochs:
+        console.print(f"[yellow]declared restore: {epoch}[/yellow]")
     if report.witnesses:
         console.print("witness used: " + "; ".join(report.witnesses))
     else:
@@ -524,7 +544,7 @@ def demo_seed_command(
     """Create the synthetic 测试市 tree (root 990100, a code no real division has) if absent,
     then N residents with dwellings and registrations. Refused on a registry with units of
     its own unless --alongside-real-units."""
-    runtime = open_runtime(_settings())
+    runtime = _open(_settings())
     try:
         with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
             task = bar.add_task("seeding", total=persons)
@@ -597,7 +617,7 @@ def import_residence(
     ] = None,
 ) -> None:
     """Import residence registrations (persons, dwellings, registrations); re-running a file adds nothing."""
-    runtime = open_runtime(_settings())
+    runtime = _open(_settings())
     counts, _ = _run_import(
         lambda progress, on_reject: import_file(
             runtime, file, rejects=rejects, org_unit=org_unit, progress=progress, on_reject=on_reject
@@ -615,15 +635,24 @@ def import_residence(
 @import_app.command("employer-report")
 def import_employer_report(
     file: ImportFile,
+    username: Annotated[str, typer.Option(help="the importing account: it logs in, and acts as itself")],
     rejects: RejectsFile = None,
-    org_unit: Annotated[str | None, typer.Option(help="act only within this org unit's subtree")] = None,
 ) -> None:
-    """Import an employer's report of hires and leavers (浙江省流动人口居住登记条例 Art. 8): links
-    and unlinks the workers' registrations; re-running a report changes nothing."""
-    runtime = open_runtime(_settings())
+    """Import an employer's report of hires and leavers (浙江省流动人口居住登记条例 Art. 8) as the
+    account that logs in here (REGISTRY_IMPORTER_PASSWORD / _OTP when not a terminal),
+    within its scope: links and unlinks the workers' registrations; re-running changes nothing."""
+    settings = _settings()
+    runtime = _open(settings)
+    try:
+        principal = log_in(
+            runtime.engine, runtime.clock, runtime.provider, settings, _credentials("importer", username)
+        )
+    except RegistryError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from None
     counts, _ = _run_import(
         lambda progress, on_reject: import_report(
-            runtime, file, rejects=rejects, org_unit=org_unit, progress=progress, on_reject=on_reject
+            runtime, file, principal=principal, rejects=rejects, progress=progress, on_reject=on_reject
         ),
         rejects,
     )
@@ -653,7 +682,7 @@ def import_notices(
     and, if enrolled, a TOTP code; REGISTRY_IMPORTER_PASSWORD / REGISTRY_IMPORTER_OTP when not
     a terminal), within its roles and scope; re-running a file opens nothing."""
     settings = _settings()
-    runtime = open_runtime(settings)
+    runtime = _open(settings)
     try:
         principal = log_in(
             runtime.engine, runtime.clock, runtime.provider, settings, _credentials("importer", username)
@@ -677,7 +706,7 @@ def import_notices(
 
 
 def _replay(settings: Settings) -> None:
-    runtime = open_runtime(settings, allow_pending_erasures=True)
+    runtime = _open(settings, recovering=True)
     trail = AuditTrail(runtime.clock, actor_of(system_principal(Role.SECURITY_ADMIN)))
     with transaction(runtime.engine) as session:
         done = replay_erasures(session, runtime.keyring.journal, trail)  # type: ignore[arg-type]
@@ -710,12 +739,25 @@ def backup_command(
     console.print(f"backup written: {out} ({size} bytes)")
 
 
+ByOption = Annotated[
+    str, typer.Option("--by", help="the security administrator declaring it (logs in; REGISTRY_RESTORER_PASSWORD/_OTP)")
+]
+ReasonOption = Annotated[RestoreReason, typer.Option(help="why the database was restored")]
+
+
 @app.command("restore")
 def restore_command(
     backup_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a file `registry backup` wrote")],
+    by: ByOption,
+    reason: ReasonOption,
+    keep_current: Annotated[
+        Path | None,
+        typer.Option(help="first copy the database as it is to this new file (0600), kept where backups are"),
+    ] = None,
 ) -> None:
-    """Restore the embedded SQLite database from a backup (stop the service first), then
-    replay the erasure journal: whoever was erased since the backup stays erased."""
+    """Restore the embedded SQLite database from a backup (the service stopped: refused while
+    it runs), declare the restore (a new audit log epoch), then replay the erasure journal:
+    whoever was erased since the backup stays erased."""
     settings = _settings()
     provider = open_provider(settings.key_provider, data_dir=settings.data_dir, environ=os.environ)
 
@@ -725,27 +767,67 @@ def restore_command(
         return Keyring(provider, suite, SystemClock(), index_bits=bits)
 
     try:
-        check_backup(backup_file, keyring_of)
-        live = create_engine(settings.service_database_url)
-        if sqlite_path(settings.service_database_url).exists():
-            # Erasures the live database made but did not journal yet (a failure after their
-            # commit) would be lost with it: journaled first, or no restore.
-            with transaction(live) as session:
-                ErasureJournal(settings.erasure_journal_path, provider).flush(session)
+        with runlock.exclusive(settings.data_dir):
+            check_backup(backup_file, keyring_of)
+            if sqlite_path(settings.service_database_url).exists():
+                _journal_current(settings, provider)
+            restore_file(backup_file, settings.service_database_url, keep_current=keep_current)
+            if keep_current is not None:
+                console.print(f"the database as it was is kept in {keep_current} (0600)")
+            _declare(settings, by, reason)
+            _replay(settings)
+    except (RegistryError, FileExistsError) as exc:
+        console.print(f"[red]{getattr(exc, 'detail', None) or f'{keep_current} exists: name a new file'}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _journal_current(settings: Settings, provider: KeyProvider) -> None:
+    """The database about to be replaced, journaled and checked: erasures it made but did
+    not journal yet (a failure after their commit) would be lost with it, and a journal
+    that lacks some of its erasures (cut short) would let a restore bring them back."""
+    live = create_engine(settings.service_database_url)
+    try:
+        journal = ErasureJournal(settings.erasure_journal_path, provider)
+        with transaction(live) as session:
+            journal.flush(session)
+        with transaction(live) as session:
+            journal.check(session)
+    finally:
         live.dispose()
-        aside = restore_file(backup_file, settings.service_database_url)
-        if aside is not None:
-            console.print(f"the database as it was is kept in {aside} (0600)")
-        _replay(settings)
+
+
+@audit_app.command("declare-restore")
+def audit_declare_restore(by: ByOption, reason: ReasonOption) -> None:
+    """Start a new audit log epoch on a database put back to an earlier point (pgBackRest
+    for PostgreSQL; `registry restore` declares on its own): a signed restore statement,
+    so witnesses see a declared restore, not a rewrite. Then `registry erasures replay`."""
+    try:
+        _declare(_settings(), by, reason)
     except RegistryError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(2) from None
 
 
+def _declare(settings: Settings, by: str, reason: RestoreReason) -> None:
+    runtime = _open(settings, recovering=True)
+    try:
+        statement = declare_restore(runtime, _credentials("restorer", by), reason)
+    except RestoreError as exc:
+        raise ConfigurationError(str(exc)) from None
+    console.print(
+        f"restore declared: epoch {statement.epoch} begins at seq {statement.restored_size}"
+        + (
+            f"; the witnessed tree of {statement.superseded.size} entries is superseded"
+            if statement.superseded is not None
+            else ""
+        )
+    )
+
+
 @retention_app.command("run")
 def retention_run() -> None:
     """Seal and erase (crypto-shred) what the retention table says is due; resumable."""
-    runtime = open_runtime(_settings())
+    runtime = _open(_settings())
     principal = system_principal(Role.SECURITY_ADMIN)
     trail = AuditTrail(runtime.clock, actor_of(principal))
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:

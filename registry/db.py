@@ -50,6 +50,7 @@ SERVICE_PRIVILEGES: Mapping[str, frozenset[str]] = {
     "audit_node": _READ_APPEND,
     "audit_checkpoint": _READ_APPEND,
     "audit_review": _READ_APPEND,
+    "audit_epoch": _READ_APPEND,  # declared restores, a statement each
     # Rows the service deletes: index entries replaced on write and on index rotation,
     # superseded or erased data keys (crypto-erasure), members leaving a casefile.
     "blind_index": _READ_WRITE_DELETE,

@@ -10,15 +10,18 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
+from registry import runlock
 from registry.accounts import seal
+from registry.audit.epochs import undeclared_restore
 from registry.audit.sequencer import Sequencer
 from registry.audit.sink import CheckpointSink
 from registry.clock import Clock, SystemClock
 from registry.crypto.erasure_journal import ErasureJournal
 from registry.crypto.keyring import Keyring, configured_suite
 from registry.crypto.providers import KeyProvider, open_provider
-from registry.db import check_private_storage, check_service_login, create_engine, transaction
+from registry.db import check_private_storage, check_service_login, create_engine, read_only, transaction
 from registry.errors import ConfigurationError
 from registry.jobs.runner import JobRunner
 from registry.settings import Profile, Settings
@@ -34,6 +37,14 @@ class Runtime:
     sequencer: Sequencer
     token_secret: bytes = field(repr=False)
     clock: Clock = field(default_factory=SystemClock)
+    run_lock: int | None = field(default=None, repr=False)  # `registry.runlock.shared`'s descriptor
+
+    def close(self) -> None:
+        """Release the database and the run lock (a process that ends does both anyway)."""
+        self.engine.dispose()
+        if self.run_lock is not None:
+            os.close(self.run_lock)
+            self.run_lock = None
 
     @property
     def token_lifetime(self) -> timedelta:
@@ -62,10 +73,26 @@ def open_runtime(
     *,
     clock: Clock | None = None,
     engine: Engine | None = None,
-    allow_pending_erasures: bool = False,
+    recovering: bool = False,
 ) -> Runtime:
+    """Everything a command or the service runs on. A database behind the erasure journal
+    or the checkpoint sink (a restored backup) is refused unless `recovering`: the
+    commands that replay, declare or inspect a restore."""
     if settings.profile is Profile.PRODUCTION:
         check_private_storage(settings.resolved_database_url, settings.data_dir)
+    # Not while a restore runs; a recovering command is a restore's own step, or a reader.
+    lock = None if recovering else runlock.shared(settings.data_dir)
+    try:
+        return _open(settings, clock, engine, recovering, lock)
+    except BaseException:
+        if lock is not None:
+            os.close(lock)
+        raise
+
+
+def _open(
+    settings: Settings, clock: Clock | None, engine: Engine | None, recovering: bool, lock: int | None
+) -> Runtime:
     secret = settings.token_secret.get_secret_value().encode() or read_secret_file(settings.token_secret_file)
     clock = clock or SystemClock()
     engine = engine or create_engine(settings.service_database_url)
@@ -79,12 +106,18 @@ def open_runtime(
         journal.flush(session)  # erasures committed but not journaled yet (a crash between)
     with transaction(engine) as session:
         behind = journal.behind(session)  # a journal deleted, cut short or altered stops here
-    if behind and not allow_pending_erasures:
+    if behind and not recovering:
         # A restored backup: it predates erasures, and may hold the erased persons' keys.
         raise ConfigurationError(
             "the database predates erasures in the erasure journal (a restored backup?): run "
             "`registry erasures replay` before serving"
         )
+    if not recovering:
+        with Session(read_only(engine)) as session:
+            # A restored backup's log is shorter than what the sink witnessed: declared first.
+            gap = undeclared_restore(session, sink)
+        if gap is not None:
+            raise ConfigurationError(gap)
     keyring = Keyring(provider, suite, clock, index_bits=index_bits, journal=journal)
     seal.use(engine, keyring)  # account writes on this engine are sealed with its keys
     seal.initialise_once(engine, keyring, clock)  # rows from before migration 0018, once
@@ -97,4 +130,5 @@ def open_runtime(
         sequencer=Sequencer(engine, provider, clock, origin=settings.audit_origin, sink=sink),
         token_secret=secret,
         clock=clock,
+        run_lock=lock,
     )

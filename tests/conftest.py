@@ -85,7 +85,7 @@ def bootstrap(settings: Settings, clock: FixedClock) -> tuple[str, str]:
 def runtime(settings: Settings, clock: FixedClock, bootstrap: tuple[str, str]) -> Iterator[Runtime]:
     runtime = open_runtime(settings, clock=clock)
     yield runtime
-    runtime.engine.dispose()
+    runtime.close()
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ from registry.settings import Settings
 from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
 from tests.support import postgres
 
-AUDIT_TABLES = ("audit_entry", "audit_leaf", "audit_node", "audit_checkpoint", "audit_review")
+AUDIT_TABLES = ("audit_entry", "audit_leaf", "audit_node", "audit_checkpoint", "audit_review", "audit_epoch")
 INSUFFICIENT_PRIVILEGE = "42501"
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 PG = "postgresql+psycopg://"

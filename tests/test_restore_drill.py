@@ -16,15 +16,21 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from typer.testing import CliRunner
 
+from registry.accounts.console_login import Credentials
 from registry.api.app import create_app
+from registry.audit.epochs import RestoreReason
 from registry.audit.log import AuditTrail
+from registry.audit.verify import Witness, verify_log
 from registry.backups import backup, restore_file
+from registry.cli import app
 from registry.crypto.keyring import Compartment
 from registry.db import transaction
 from registry.erasures import replay
 from registry.errors import ConfigurationError, IntegrityFailure
 from registry.people.synthetic import SyntheticPeople
+from registry.restores import declare
 from registry.runtime import open_runtime
 from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
 
@@ -70,21 +76,28 @@ def test_a_person_erased_after_the_backup_stays_erased_after_the_restore(
     assert answer.status_code == 204, answer.text
     journal = settings.erasure_journal_path.read_text(encoding="utf-8")
     assert erased_id in journal and erased.id_number not in journal and erased.name not in journal
+    clock.advance(seconds=60)
+    runtime.sequencer.drain()
+    runtime.sequencer.checkpoint()
+    witnessed = runtime.sequencer.sink.newest()  # the log as witnessed when the database is lost
 
     # The database is lost; the backup is restored over it.
     client.close()
-    runtime.engine.dispose()
+    runtime.close()
     restore_file(saved, settings.service_database_url)
     with pytest.raises(ConfigurationError, match="predates erasures"):
         open_runtime(settings, clock=clock)  # the erased person's keys came back: no serving yet
 
-    replaying = open_runtime(settings, clock=clock, allow_pending_erasures=True)
-    with transaction(replaying.engine) as session:
-        done = replay(session, replaying.keyring.journal, AuditTrail(clock))
+    recovering = open_runtime(settings, clock=clock, recovering=True)
+    clock.advance(seconds=60)
+    statement = declare(recovering, Credentials("secadmin.x", STRONG_PASSWORD, None), RestoreReason.DRILL)
+    assert statement.superseded == witnessed and statement.restored_size < witnessed.size
+    with transaction(recovering.engine) as session:
+        done = replay(session, recovering.keyring.journal, AuditTrail(clock))
     assert done.keys >= 1 and done.records >= 1
-    with transaction(replaying.engine) as session:
-        assert replay(session, replaying.keyring.journal, AuditTrail(clock)).keys == 0  # idempotent
-    replaying.engine.dispose()
+    with transaction(recovering.engine) as session:
+        assert replay(session, recovering.keyring.journal, AuditTrail(clock)).keys == 0  # idempotent
+    recovering.close()
 
     served = open_runtime(settings, clock=clock)
     with TestClient(create_app(served), raise_server_exceptions=False) as again:
@@ -95,7 +108,17 @@ def test_a_person_erased_after_the_backup_stays_erased_after_the_restore(
         read = again.get(f"/api/v1/persons/{kept_id}", headers=police | REG)
         assert read.status_code == 200 and read.json()["name"] == kept.name
         assert again.get(f"/api/v1/persons/{later_id}", headers=police | REG).status_code == 404
-    served.engine.dispose()
+    # The restore is declared, not a rewrite: the log verifies against the note it superseded.
+    sink = served.sequencer.sink
+    report = verify_log(
+        served.engine,
+        served.provider.public_key(),
+        settings.audit_origin,
+        witnesses=[Witness("the sink", sink.newest()), *(Witness(name, note) for name, note in sink.superseded())],
+    )
+    assert report.ok, report.problems
+    assert report.epochs and f"epoch 1 from seq {statement.restored_size}" in report.epochs[0]
+    served.close()
 
 
 def _one_erasure(client, bootstrap, seed):
@@ -140,6 +163,28 @@ def test_a_journal_altered_cut_or_deleted_stops_the_service(
         open_runtime(settings, clock=clock)
 
 
+def test_a_restore_over_a_database_its_journal_falls_short_of_is_refused(
+    sqlite_only, client, runtime, bootstrap, settings, tmp_path
+):
+    """A journal cut short stops the service; restoring an old backup must not be the way
+    round it (the backup holds the keys of the erasures the journal lost)."""
+    _one_erasure(client, bootstrap, 1903)
+    saved = tmp_path / "saved.db"
+    backup(runtime.engine, saved)
+    path = settings.erasure_journal_path
+    path.write_text("".join(path.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]), encoding="utf-8")
+    client.close()
+    runtime.close()
+    env = {
+        "REGISTRY_DATA_DIR": str(settings.data_dir),
+        "REGISTRY_DATABASE_URL": settings.database_url,
+        "REGISTRY_PROFILE": "dev",
+        "REGISTRY_RESTORER_PASSWORD": STRONG_PASSWORD,
+    }
+    refused = CliRunner().invoke(app, ["restore", str(saved), "--by", "secadmin.x", "--reason", "drill"], env=env)
+    assert refused.exit_code == 2 and "lacks erasure" in refused.output, refused.output
+
+
 def test_an_erasure_that_does_not_commit_is_never_journaled(sqlite_only, runtime, settings):
     with Session(runtime.engine) as session:
         runtime.keyring.shred(session, owner="00000000-0000-0000-0000-000000000001", compartment=Compartment.IDENTITY)
@@ -151,27 +196,44 @@ def test_an_erasure_that_does_not_commit_is_never_journaled(sqlite_only, runtime
     assert len(settings.erasure_journal_path.read_text(encoding="utf-8").splitlines()) == 1
 
 
-def test_the_commands_back_up_and_restore_the_embedded_default(tmp_path):
-    """`registry backup` while the registry holds data, then `registry restore` (exit 0,
-    nothing to replay); neither writes over a file or accepts something not a database."""
+def test_the_commands_back_up_and_restore_the_embedded_default(sqlite_only, client, runtime, bootstrap, settings):
+    """`registry backup` while the service runs, then `registry restore` declared by a
+    security administrator who logs in (refused while a registry process holds the data
+    directory; nothing to replay), then `registry audit verify` names the epoch; neither
+    command writes over a file or accepts something not a database."""
+    admin = as_user(client, *bootstrap)
+    create_user(client, admin, "secadmin.x", ["security_admin"], None)
     registry = str(Path(sys.executable).parent / "registry")
-    env = {**os.environ, "REGISTRY_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "REGISTRY_DATA_DIR": str(settings.data_dir),
+        "REGISTRY_DATABASE_URL": settings.database_url,
+        "REGISTRY_PROFILE": "dev",
+        "REGISTRY_RESTORER_PASSWORD": STRONG_PASSWORD,
+        "COLUMNS": "200",
+    }
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([registry, *args], env=env, capture_output=True, text=True, timeout=120)
 
-    assert run("init").returncode == 0
-    assert run("demo", "seed", "--persons", "3").returncode == 0
-    saved = tmp_path / "saved.db"
+    saved = settings.data_dir.parent / "saved.db"
     made = run("backup", "--out", str(saved))
     assert made.returncode == 0, made.stderr
     assert saved.stat().st_mode & 0o077 == 0  # 0600: it holds everything the database does
     again = run("backup", "--out", str(saved))
     assert again.returncode == 2 and "exists" in again.stderr
-    restored = run("restore", str(saved))
+    restore = ("restore", str(saved), "--by", "secadmin.x", "--reason", "drill")
+    busy = run(*restore)
+    assert busy.returncode == 2 and "stop it before a restore" in busy.stderr  # this process serves
+    client.close()
+    runtime.close()
+    restored = run(*restore)
     assert restored.returncode == 0, restored.stderr
-    assert "erasures replayed: 0 data keys" in restored.stderr
-    junk = tmp_path / "junk.db"
+    assert "restore declared: epoch 1" in restored.stderr and "erasures replayed: 0 data keys" in restored.stderr
+    verified = run("audit", "verify", "--workers", "1")
+    assert verified.returncode == 0, verified.stderr
+    assert "declared restore: epoch 1" in verified.stderr
+    junk = settings.data_dir.parent / "junk.db"
     junk.write_bytes(b"not a database" * 100)
-    refused = run("restore", str(junk))
+    refused = run("restore", str(junk), "--by", "secadmin.x", "--reason", "drill")
     assert refused.returncode == 2 and "not an intact SQLite database" in refused.stderr

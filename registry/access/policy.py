@@ -45,6 +45,7 @@ class Permission(StrEnum):
     AUDIT_REVIEW = "audit:review"
     KEY_MANAGE = "key:manage"
     RETENTION_RUN = "retention:run"
+    RESTORE_DECLARE = "restore:declare"  # start a new audit log epoch after a restore
 
 
 class Purpose(StrEnum):
@@ -103,7 +104,9 @@ POLICY: dict[Role, RolePolicy] = {
     ),
     Role.VERIFIER: RolePolicy(frozenset({P.PERMIT_VERIFY}), frozenset({U.VERIFICATION}), personal_data=False),
     Role.AUDITOR: RolePolicy(frozenset({P.AUDIT_READ, P.AUDIT_REVIEW}), frozenset(), personal_data=False),
-    Role.SECURITY_ADMIN: RolePolicy(frozenset({P.KEY_MANAGE, P.RETENTION_RUN}), frozenset(), personal_data=False),
+    Role.SECURITY_ADMIN: RolePolicy(
+        frozenset({P.KEY_MANAGE, P.RETENTION_RUN, P.RESTORE_DECLARE}), frozenset(), personal_data=False
+    ),
     Role.ADMIN: RolePolicy(
         frozenset({P.ORG_UNIT_MANAGE, P.USER_MANAGE, P.SERVICE_ACCOUNT_MANAGE}), frozenset(), personal_data=False
     ),

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from registry.access.models import OrgUnit
+from registry.access.models import AccountStatus, OrgUnit, UserAccount
 from registry.access.policy import Role
 from registry.access.principal import Principal
 from registry.access.scope import Scope
@@ -25,10 +26,10 @@ from registry.accounts.throttle import LoginThrottle
 from registry.audit.log import AuditTrail
 from registry.clock import Clock
 from registry.db import read_only, transaction
-from registry.errors import Forbidden, RegistryError
+from registry.errors import Forbidden, RegistryError, Unauthenticated
 from registry.settings import Settings
 
-__all__ = ["Credentials", "log_in", "logged_in"]
+__all__ = ["Credentials", "log_in", "logged_in", "still_acting"]
 
 # What a refused login must keep on the record although its transaction rolls back.
 Remember = Callable[[Callable[[Session], None]], None]
@@ -107,3 +108,33 @@ def log_in(
             for remember in failures:
                 remember(side)
         raise
+
+
+def still_acting(session: Session, principal: Principal, token_version: int | None = None) -> int:
+    """Checked for every batch of a console command acting as a logged-in account (an
+    import), as a token is for every request: an account disabled, re-roled, moved, reset
+    or made to change its password since it logged in (its token version moved on, as every
+    bearer token of it dies) acts no more. Returns the token version seen, which the first
+    check records."""
+    row = session.execute(
+        sa.select(
+            col(UserAccount.status),
+            col(UserAccount.roles),
+            col(UserAccount.org_unit_code),
+            col(UserAccount.token_version),
+            col(UserAccount.password_change_required),
+        ).where(col(UserAccount.id) == principal.account_id)
+    ).first()
+    if (
+        row is None
+        or row.status != AccountStatus.ACTIVE
+        or frozenset(Role(r) for r in row.roles) != principal.roles
+        or row.org_unit_code != principal.org_unit_code
+        or row.password_change_required
+        or (token_version is not None and row.token_version != token_version)
+    ):
+        raise Unauthenticated(
+            "the account was disabled, re-roled, moved or reset during the import: log in again "
+            "(the batches committed stay; running the file again skips them)"
+        )
+    return int(row.token_version)

@@ -89,6 +89,7 @@ class Action(StrEnum):
     AUDIT_QUERY = "audit:query"
     AUDIT_VERIFY = "audit:verify"
     AUDIT_REVIEW = "audit:review"
+    AUDIT_RESTORE = "audit:restore"  # a declared restore: the first entry of a new log epoch
     SYSTEM_INIT = "system:init"
     LEAVE_REQUEST = "leave:request"
     LEAVE_DECIDE = "leave:decide"

@@ -73,6 +73,17 @@ class AuditCheckpoint(SQLModel, table=True):
     note: str = Field(sa_column=Column(sa.Text, nullable=False))
 
 
+class AuditEpoch(SQLModel, table=True):
+    """A declared restore (`registry.audit.epochs`): the epoch it starts, the sequence
+    number of its first entry (the restored log's size) and the signed statement."""
+
+    __tablename__ = "audit_epoch"
+
+    epoch: int = Field(sa_column=Column(sa.Integer, primary_key=True, autoincrement=False))
+    start_seq: int = Field(sa_column=Column(sa.BigInteger, nullable=False, unique=True))
+    statement: str = Field(sa_column=Column(sa.Text, nullable=False))
+
+
 class AuditReview(SQLModel, table=True):
     """An auditor's review of a break-glass grant (append-only like the log it reviews)."""
 

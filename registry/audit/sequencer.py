@@ -12,67 +12,31 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Protocol
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from registry.audit.canonical import entry_leaf_hash
 from registry.audit.checkpoints import Checkpoint, sign_checkpoint
-from registry.audit.merkle import Frontier, HashSource
+from registry.audit.epochs import RestoreError, newest_restore
+from registry.audit.merkle import Frontier
 from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf, AuditNode
 from registry.audit.sink import CheckpointSink, WitnessConflict
+from registry.audit.tree import Signer, lead, stored_hashes, tree_size
 from registry.clock import Clock
 from registry.db import is_sqlite, read_only, transaction
 
 log = logging.getLogger("registry.audit")
-# pg_advisory_xact_lock key: "audit-sequencer" as a stable 63-bit number.
-LEADER_LOCK = 0x4155444954534551
 LOOKBACK_IDS = 50_000
 STRAGGLER_SCAN_INTERVAL_S = 5.0
 FULL_SCAN_INTERVAL_S = 60.0
 _WHOLE_LOG = 0  # entry ids start at 1
 
-
-class Signer(Protocol):
-    def sign(self, message: bytes) -> bytes: ...
-    def public_key(self) -> Ed25519PublicKey: ...
-
-    @property
-    def key_id(self) -> str: ...
-
-
-def tree_size(session: Session) -> int:
-    newest = session.exec(select(sa.func.max(AuditLeaf.seq))).one()
-    return 0 if newest is None else newest + 1
-
-
-def stored_hashes(session: Session) -> HashSource:
-    def get(level: int, index: int) -> bytes:
-        node = session.get(AuditNode, (level, index))
-        if node is None:
-            raise LookupError(f"audit tree node ({level}, {index}) is missing")
-        return node.hash
-
-    return get
-
-
 _NEWEST_IDS = sa.select(
     sa.select(sa.func.max(AuditEntry.id)).scalar_subquery(),
     sa.select(sa.func.max(AuditLeaf.entry_id)).scalar_subquery(),
 )
-
-
-def _lead(session: Session, *, wait: bool = False) -> bool:
-    """Whether this transaction sequences; with `wait`, after whoever does now has committed."""
-    if session.get_bind().dialect.name != "postgresql":
-        return True
-    if wait:
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(LEADER_LOCK)))
-        return True
-    return bool(session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(LEADER_LOCK))).scalar())
 
 
 class Sequencer:
@@ -105,7 +69,7 @@ class Sequencer:
         if floor is None:
             return 0  # no write transaction: on SQLite it would queue every request behind it
         with transaction(self.engine) as session:
-            if not _lead(session, wait=wait):
+            if not lead(session, wait=wait):
                 return 0
             size = tree_size(session)
             cached = self._frontier
@@ -162,7 +126,7 @@ class Sequencer:
             return None  # nothing can be due yet: spare the database a write transaction
         self._checked_checkpoint_at = now_s
         with transaction(self.engine) as session:
-            if not _lead(session):
+            if not lead(session):
                 return None
             size = tree_size(session)
             last = session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.size.desc()).limit(1)).first()  # type: ignore[attr-defined]
@@ -185,7 +149,11 @@ class Sequencer:
         if self.sink is None:
             return
         try:
-            self.sink.publish(checkpoint, note, stored_hashes(session))
+            restore = newest_restore(session, public_key=self.signer.public_key(), origin=self.origin)
+        except RestoreError as exc:
+            raise WitnessConflict(f"the newest restore statement does not verify ({exc})") from None
+        try:
+            self.sink.publish(checkpoint, note, stored_hashes(session), restore)
         except WitnessConflict as exc:
             log.error("checkpoint refused: the log does not extend the witnessed tree", extra={"error": str(exc)})
             raise

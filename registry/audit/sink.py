@@ -18,6 +18,7 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from registry.audit.checkpoints import Checkpoint, CheckpointError, parse_signed_note
+from registry.audit.epochs import RestoreStatement
 from registry.audit.merkle import HashSource, consistency_proof, verify_consistency
 
 
@@ -49,31 +50,54 @@ class CheckpointSink:
         note = self.newest_note()
         return None if note is None else parse_signed_note(note, public_key=self.public_key, origin=self.origin)
 
-    def publish(self, checkpoint: Checkpoint, note: str, hashes: HashSource) -> None:
+    def publish(
+        self,
+        checkpoint: Checkpoint,
+        note: str,
+        hashes: HashSource,
+        restore: tuple[RestoreStatement, str] | None = None,
+    ) -> None:
         """Replace the held note by `note` if its tree extends the held one (`hashes` are
-        the stored tree's, to build the consistency proof); else WitnessConflict."""
+        the stored tree's, to build the consistency proof), or if `restore` (the newest
+        restore statement and its signed note) supersedes exactly the held checkpoint and
+        the tree extends the restored one: then the held note and the statement are kept
+        beside it as evidence of the declared epoch. Else WitnessConflict."""
         try:
             held = self.newest()
         except CheckpointError as exc:
             raise WitnessConflict(f"the checkpoint sink holds a note that does not verify ({exc})") from None
-        if held is not None:
-            if checkpoint.size < held.size:
-                raise WitnessConflict(
-                    f"the log has {checkpoint.size} entries but the checkpoint sink holds a tree of {held.size}"
-                )
-            try:
-                proof = consistency_proof(hashes, held.size, checkpoint.size)
-            except LookupError:
-                proof = None
-            if proof is None or not verify_consistency(
-                held.size, checkpoint.size, held.root_hash, checkpoint.root_hash, proof
-            ):
-                raise WitnessConflict(
-                    f"the log does not extend the tree of {held.size} entries held by the checkpoint sink"
-                )
-        self._write(note)
+        if held is None or _extends(hashes, held, checkpoint):
+            self._write(note)
+            return
+        if restore is not None:
+            statement, statement_note = restore
+            restored = Checkpoint(self.origin, statement.restored_size, statement.restored_root, statement.timestamp)
+            if statement.superseded == held and _extends(hashes, restored, checkpoint):
+                self._keep(f"epoch-{statement.epoch - 1}.checkpoint", self.newest_note() or "")
+                self._keep(f"restore-{statement.epoch}.note", statement_note)
+                self._write(note)
+                return
+        if checkpoint.size < held.size:
+            raise WitnessConflict(
+                f"the log has {checkpoint.size} entries but the checkpoint sink holds a tree of {held.size}"
+            )
+        raise WitnessConflict(f"the log does not extend the tree of {held.size} entries held by the checkpoint sink")
 
-    def _write(self, note: str) -> None:
+    def superseded(self) -> list[tuple[str, Checkpoint]]:
+        """The notes kept when the sink crossed a declared restore, by file name."""
+        kept = []
+        for path in sorted(self.directory.glob(f"{self.path.stem}.epoch-*.checkpoint")):
+            note = path.read_text(encoding="utf-8")
+            kept.append((path.name, parse_signed_note(note, public_key=self.public_key, origin=self.origin)))
+        return kept
+
+    def _keep(self, suffix: str, text: str) -> None:
+        path = self.directory / f"{self.path.stem}.{suffix}"
+        if path.exists():  # a crossing retried after a crash: the first copy stands
+            return
+        self._write(text, path)
+
+    def _write(self, note: str, path: Path | None = None) -> None:
         # Write, fsync, rename over the old note: a crash leaves the old note or the new one.
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".checkpoint-", suffix=".tmp")
@@ -82,7 +106,7 @@ class CheckpointSink:
                 handle.write(note)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
+            os.replace(temporary, path or self.path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
@@ -92,3 +116,14 @@ class CheckpointSink:
             os.fsync(directory)
         finally:
             os.close(directory)
+
+
+def _extends(hashes: HashSource, old: Checkpoint, new: Checkpoint) -> bool:
+    """Whether the stored tree of `new` extends `old` (a consistency proof from the stored hashes)."""
+    if new.size < old.size:
+        return False
+    try:
+        proof = consistency_proof(hashes, old.size, new.size)
+    except LookupError:
+        return False
+    return verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)

@@ -8,10 +8,12 @@ of the signed state itself (leaves, nodes, checkpoints) shows up as entries that
 checkpoint covers long after the service would have signed one, as entry ids that the
 counts do not account for, and as a log shorter than, or different from, a witness.
 
-Restores (PRIVACY.md §5) will start a new log epoch from a signed restore statement;
-verify will then check each epoch and the link between them, and a witness ahead of a
-declared restore point will be reconciled with the statement. Until then a witness beyond
-the log is a truncation.
+A restore (PRIVACY.md §5) starts a new log epoch from a signed restore statement
+(`registry.audit.epochs`): verify checks each statement, that the log it restored has the
+root it declares (the link), and that the new epoch begins with the entry naming it. A
+witness that predates a statement and lies beyond its restore point is accepted only
+where the statement declares it superseded; anywhere else a witness beyond the log is a
+truncation, and one that differs is a rewrite.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlmodel import Session, col, select
 from registry.audit.actions import Action, Outcome
 from registry.audit.canonical import ENTRY_COLUMNS, record_bytes
 from registry.audit.checkpoints import Checkpoint, CheckpointError, parse_signed_note
+from registry.audit.epochs import RestoreError, RestoreStatement, epochs, parse_statement, statement_digest
 from registry.audit.log import AuditTrail, Event
 from registry.audit.merkle import Frontier, leaf_hash
 from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf, AuditNode
@@ -72,6 +75,7 @@ class VerifyReport:
     covered: int = 0  # tree size of the newest signed checkpoint in the database
     pending: int = 0  # committed entries not yet sequenced (an error only past the grace period)
     witnesses: list[str] = field(default_factory=list)  # the witnesses checked, described
+    epochs: list[str] = field(default_factory=list)  # declared restores, described
     problems: list[str] = field(default_factory=list)
     first_bad_seq: int | None = None
     first_bad_entry_id: int | None = None
@@ -110,13 +114,100 @@ def _checkpoints(
     return roots, newest
 
 
-def _witnessed(roots: Expected, witnesses: Sequence[Witness], report: VerifyReport) -> None:
+def _epochs(
+    session: Session, public_key: Ed25519PublicKey, origin: str, roots: Expected, report: VerifyReport
+) -> list[RestoreStatement]:
+    """The declared restores, in order; each restored root becomes a root the recomputed
+    tree must reach at the restore point (the link between the epochs)."""
+    statements: list[RestoreStatement] = []
+    for row in epochs(session):
+        try:
+            statement = parse_statement(row.statement, public_key=public_key, origin=origin)
+        except RestoreError as exc:
+            report.fail(f"the restore statement of epoch {row.epoch}: {exc}")
+            continue
+        if statement.epoch != row.epoch or statement.restored_size != row.start_seq:
+            report.fail(f"epoch {row.epoch}: the row differs from its signed restore statement")
+        if statement.epoch != len(statements) + 1:
+            report.fail(f"epoch {statement.epoch} follows epoch {len(statements)}: a restore statement is missing")
+        if statements and statement.restored_size <= statements[-1].restored_size:
+            report.fail(f"epoch {statement.epoch} starts before epoch {statements[-1].epoch} does")
+        label = f"the restore statement of epoch {statement.epoch}"
+        roots.setdefault(statement.restored_size, []).append((label, statement.restored_root))
+        statements.append(statement)
+        report.epochs.append(_describe(statement))
+    return statements
+
+
+def _describe(statement: RestoreStatement) -> str:
+    lost = ""
+    if statement.superseded is not None and statement.superseded.size > statement.restored_size:
+        lost = (
+            f"; it superseded the witnessed tree of {statement.superseded.size} entries "
+            f"(seq {statement.restored_size}..{statement.superseded.size - 1} of the earlier epoch are lost)"
+        )
+    return (
+        f"epoch {statement.epoch} from seq {statement.restored_size}: restore declared at {statement.timestamp} "
+        f"by account {statement.by} ({statement.reason}), restore point {statement.point}{lost}"
+    )
+
+
+def _check_restore_entries(session: Session, report: VerifyReport) -> None:
+    """Each epoch begins with the `audit:restore` entry naming its statement (read from
+    the rows: one whose statement does not parse still needs its entry), and no such entry
+    stands without its statement."""
+    query = (
+        sa.select(col(AuditLeaf.seq), col(AuditEntry.action), col(AuditEntry.targets))
+        .select_from(AuditEntry)
+        .join(AuditLeaf, col(AuditLeaf.entry_id) == col(AuditEntry.id), isouter=True)
+        .where(col(AuditEntry.action) == Action.AUDIT_RESTORE)
+    )
+    found = {tuple(targets): seq for seq, _, targets in session.execute(query)}
+    for row in epochs(session):
+        named = (f"epoch:{row.epoch}", statement_digest(row.statement))
+        seq = found.pop(named, None)
+        if seq != row.start_seq:
+            where = "is missing" if seq is None else f"is at seq {seq}"
+            report.fail(f"epoch {row.epoch} must begin with its audit:restore entry at seq {row.start_seq}: it {where}")
+    for targets, seq in found.items():
+        report.fail(f"an audit:restore entry (seq {seq}, {targets[0] if targets else '?'}) has no restore statement")
+
+
+def _witnessed(
+    roots: Expected, witnesses: Sequence[Witness], statements: Sequence[RestoreStatement], report: VerifyReport
+) -> None:
     for witness in witnesses:
         size, root = witness.checkpoint.size, witness.checkpoint.root_hash
         report.witnesses.append(f"{witness.source} (size {size})")
+        if _superseded(witness, statements, report):
+            continue
         if any(signed != root for _, signed in roots.get(size, ())):
             report.fail(f"{witness.source} at size {size} disagrees with the log's checkpoint of that size")
         roots.setdefault(size, []).append((f"{witness.source} (size {size})", root))
+
+
+def _superseded(witness: Witness, statements: Sequence[RestoreStatement], report: VerifyReport) -> bool:
+    """Whether a declared restore accounts for `witness`: it was signed before the first
+    restore declared after it and lies beyond that restore's point, within the checkpoint
+    the restore declared superseded. One beyond that is a finding: the restore hid it."""
+    held = witness.checkpoint
+    # Signed before the statement (in the same second only the checkpoint it supersedes:
+    # the first checkpoint of the new epoch is signed in the second it was declared).
+    after = next((s for s in statements if held.timestamp < s.timestamp or held == s.superseded), None)
+    if after is None or held.size <= after.restored_size:
+        return False  # the current tree, or the part of it a restore kept: checked as usual
+    old = after.superseded
+    if old is not None and held.size <= old.size and held.timestamp <= old.timestamp:
+        if held.size == old.size and held.root_hash != old.root_hash:
+            report.fail(f"{witness.source} differs from the checkpoint the restore of epoch {after.epoch} superseded")
+        else:
+            report.epochs.append(f"{witness.source} is of the epoch before {after.epoch}, superseded by its restore")
+        return True
+    report.fail(
+        f"{witness.source} (size {held.size}) predates the restore of epoch {after.epoch} and lies beyond both its "
+        "restore point and the checkpoint it declared superseded: the restore statement hides history"
+    )
+    return True
 
 
 def verify_log(
@@ -145,7 +236,8 @@ def verify_log(
             session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         roots, newest_checkpoint = _checkpoints(session, public_key, origin, report)
         report.covered = 0 if newest_checkpoint is None else newest_checkpoint.size
-        _witnessed(roots, witnesses, report)
+        statements = _epochs(session, public_key, origin, roots, report)
+        _witnessed(roots, witnesses, statements, report)
         newest = session.exec(select(sa.func.max(AuditLeaf.seq))).one()
         end = 0 if newest is None else newest + 1
         ranges = [(lo, min(lo + batch, end)) for lo in range(0, end, batch)]
@@ -187,6 +279,7 @@ def verify_log(
         if node_problems > _MAX_NODE_PROBLEMS:
             report.fail(f"… {node_problems - _MAX_NODE_PROBLEMS} more stored tree nodes differ")
         _check_counts(session, report, present, timeliness)
+        _check_restore_entries(session, report)
         if timeliness is not None:
             _check_coverage(session, report, newest_checkpoint, end, timeliness)
     return report

@@ -126,10 +126,13 @@ class ErasureJournal:
             for raw in handle:
                 if not raw.endswith(b"\n"):
                     break
-                payload = json.loads(raw)["entry"]
-                known[int(payload["seq"])] = Erasure(
-                    int(payload["seq"]), payload["owner"], payload["compartment"], payload["at"]
-                )
+                try:
+                    payload = json.loads(raw)["entry"]
+                    known[int(payload["seq"])] = Erasure(
+                        int(payload["seq"]), payload["owner"], payload["compartment"], payload["at"]
+                    )
+                except (ValueError, KeyError, TypeError):
+                    raise IntegrityFailure(f"the erasure journal has a malformed line {len(known) + 1}") from None
                 last = hashlib.sha256(raw).hexdigest()
         return known, last
 
@@ -245,8 +248,24 @@ class ErasureJournal:
         return entries
 
     def unknown(self, session: Session, entries: Sequence[Erasure]) -> list[Erasure]:
-        """The journal's erasures the database has no record of: it was restored from before them."""
-        known = set(session.execute(sa.select(col(ErasureRecord.id))).scalars())
+        """The journal's erasures the database has no record of: it was restored from before
+        them. A number the database gave another erasure is no match (a service ran on a
+        restored database before its replay): refused, never taken as replayed."""
+        rows = session.execute(
+            sa.select(
+                col(ErasureRecord.id),
+                col(ErasureRecord.owner_id),
+                col(ErasureRecord.compartment),
+                col(ErasureRecord.erased_at),
+            )
+        ).all()
+        known = {seq: (owner, compartment, at.isoformat()) for seq, owner, compartment, at in rows}
+        for e in entries:
+            if e.seq in known and known[e.seq] != (e.owner, e.compartment, e.at):
+                raise IntegrityFailure(
+                    f"erasure {e.seq} of the journal is another erasure in the database: the database was "
+                    "written to after a restore and before its replay"
+                )
         return [e for e in entries if e.seq not in known]
 
     def behind(self, session: Session) -> bool:

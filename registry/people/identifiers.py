@@ -196,8 +196,9 @@ def name_key(name: str, birth_date: date) -> str:
     return f"{normalise_name(name)}|{birth_date.isoformat()}"
 
 
-def display_name(value: str) -> str:
-    """A name as stored and shown: NFKC, internal whitespace collapsed, trimmed."""
+def display_name(value: str, *, max_length: int = _MAX_NAME) -> str:
+    """A name as stored and shown: NFKC, internal whitespace collapsed, trimmed (a person's
+    at most 100 characters; an employer's, which may be a sole trader's name, longer)."""
     text = _nfkc(value, "name")
     for char in text:
         category = unicodedata.category(char)
@@ -206,6 +207,6 @@ def display_name(value: str) -> str:
     name = " ".join(text.split())
     if not name:
         raise InvalidIdentifier("name: must not be empty")
-    if len(name) > _MAX_NAME:
-        raise InvalidIdentifier(f"name: longer than {_MAX_NAME} characters")
+    if len(name) > max_length:
+        raise InvalidIdentifier(f"name: longer than {max_length} characters")
     return name

@@ -239,6 +239,8 @@ class _Batch:
             raise RuleViolation("employer: employment needs the employer's name and unified social credit code")
         if data.basis != "employment" and (data.employer_name or data.employer_uscc):
             raise RuleViolation("employer: only an employment basis names an employer")
+        if data.employer_name is not None:
+            employers.employer_name(data.employer_name)  # refused with its row, not with the batch
         return NewRegistration(
             id=uuid.uuid4(),
             person_id=pid,

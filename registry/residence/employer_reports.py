@@ -8,8 +8,11 @@ registers no one: a worker with no active registration in scope is a rejected ro
 police to follow up. Re-running a report changes nothing (a link already there is a
 duplicate), and a row's rejection names a rule, never a value.
 
-Each row runs in a savepoint of its batch's transaction, so a rejected row leaves nothing
-behind and does not hold back its neighbours."""
+The report comes from outside (an employer), so it is imported by a named account that
+logged in at the console, within its roles and scope, and stops when that account is
+disabled, re-roled or reset (`still_acting`), as the notice import does; never as the
+console's own tree-wide principal. Each row runs in a savepoint of its batch's transaction,
+so a rejected row leaves nothing behind and does not hold back its neighbours."""
 
 from __future__ import annotations
 
@@ -22,20 +25,22 @@ from pathlib import Path
 from sqlmodel import Session
 
 from registry import importfiles
-from registry.access.policy import Permission
+from registry.access.policy import Permission, Purpose
+from registry.access.principal import SYSTEM_ACCOUNT_ID, Principal
 from registry.access.scope import scoped_select
+from registry.accounts.console_login import still_acting
 from registry.audit.actions import Action, Outcome
-from registry.audit.log import Event
+from registry.audit.log import AuditTrail, Event
 from registry.clock import today
-from registry.context import Context
+from registry.context import Context, actor_of
 from registry.crypto.keyring import Keyring
 from registry.db import transaction
-from registry.errors import NotFound, RegistryError, RuleViolation
+from registry.errors import Forbidden, NotFound, RegistryError, RuleViolation
 from registry.importfiles import Progress, Rejection, batches, check_keys, date_field, text_field
 from registry.people.identifiers import parse_id_number, parse_uscc
 from registry.people.service import person_by_id_number
 from registry.residence import employers
-from registry.residence.importer import DEFAULT_BATCH, Runtime, system_context
+from registry.residence.importer import DEFAULT_BATCH, Runtime
 from registry.residence.models import Registration
 from registry.residence.rules import RegistrationStatus
 
@@ -200,19 +205,18 @@ def import_rows(
     runtime: Runtime,
     rows: Iterable[tuple[int, Mapping[str, object]]],
     *,
-    org_unit: str | None = None,
+    principal: Principal,
     total: int = 0,
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     on_reject: Callable[[Rejection], None] | None = None,
 ) -> ReportCounts:
-    with transaction(runtime.engine) as session:
-        ctx = system_context(session, runtime, org_unit=org_unit)
-    for permission in (Permission.RESIDENCE_READ, Permission.RESIDENCE_WRITE):
-        ctx.principal.require(permission)
+    version = _begin(runtime, principal)
+    ctx = Context(principal, AuditTrail(runtime.clock, actor_of(principal)), runtime.clock, Purpose.REGISTRATION)
     counts = ReportCounts()
     for batch in batches(rows, batch_size):
         with transaction(runtime.engine) as session:
+            still_acting(session, principal, version)
             results = _run_batch(session, ctx, runtime.keyring, batch)
         for number, result, late in results:
             if not isinstance(result, Done):  # (a Done is a str too)
@@ -230,12 +234,29 @@ def import_rows(
     return counts
 
 
+def _begin(runtime: Runtime, principal: Principal) -> int:
+    """The import authorised as a whole before any row (a refusal on the record); the
+    account's token version, which every batch checks."""
+    try:
+        if principal.account_id == SYSTEM_ACCOUNT_ID or principal.kind == "system":
+            raise Forbidden("an employer's report is imported by a named account that logs in, never by the console")
+        for permission in (Permission.RESIDENCE_READ, Permission.RESIDENCE_WRITE):
+            principal.require(permission)
+        with transaction(runtime.engine) as session:
+            return still_acting(session, principal, principal.token_version)
+    except RegistryError as exc:
+        with transaction(runtime.engine) as side:
+            denied = Event(Action.ACCESS_DENIED, Outcome.DENIED, reason=exc.detail[:200])
+            AuditTrail(runtime.clock, actor_of(principal)).append(side, denied)
+        raise
+
+
 def import_report(
     runtime: Runtime,
     path: Path,
     *,
+    principal: Principal,
     rejects: Path | None = None,
-    org_unit: str | None = None,
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     on_reject: Callable[[Rejection], None] | None = None,
@@ -246,7 +267,7 @@ def import_report(
         COLUMNS,
         REQUIRED,
         lambda rows, total, write: import_rows(
-            runtime, rows, org_unit=org_unit, total=total, batch_size=batch_size, progress=progress, on_reject=write
+            runtime, rows, principal=principal, total=total, batch_size=batch_size, progress=progress, on_reject=write
         ),
         rejects=rejects,
         progress=progress,

@@ -116,7 +116,7 @@ def create_employer(session: Session, ctx: Context, keyring: Keyring, *, data: E
         "name": employer_name(data.name),
         "uscc": uscc,
         "address": data.address,
-        "contact_name": data.contact_name,
+        "contact_name": _contact_name(data.contact_name) if data.contact_name else None,
         "contact_phone": normalise_phone(data.contact_phone) if data.contact_phone else None,
     }
     return _insert(session, ctx, keyring, org_unit=data.org_unit, values=values)
@@ -136,16 +136,21 @@ def employer_for(
     return _insert(session, ctx, keyring, org_unit=holding_unit(session, dwelling_unit), values=values).id
 
 
+def _contact_name(value: str) -> str:
+    """A person's name, as every person's name is stored."""
+    try:
+        return display_name(value)
+    except InvalidIdentifier as exc:
+        raise RuleViolation(exc.detail.replace("name:", "contact_name:", 1)) from None
+
+
 def employer_name(value: str) -> str:
     """An employer's name as stored: as a person's name is (NFKC, no control or invisible
     characters, whitespace collapsed; a sole trader's name is a person's), at most 200."""
     try:
-        name = display_name(value)
+        return display_name(value, max_length=NAME_MAX)
     except InvalidIdentifier as exc:
         raise RuleViolation(exc.detail.replace("name:", "employer_name:", 1)) from None
-    if len(name) > NAME_MAX:
-        raise RuleViolation(f"employer_name: longer than {NAME_MAX} characters")
-    return name
 
 
 def read_employer(

@@ -89,7 +89,7 @@ ROLE_MATRIX: dict[str, RolePowers] = {
         personal_data=False,
     ),
     "security_admin": RolePowers(
-        permissions=frozenset({"key:manage", "retention:run"}),
+        permissions=frozenset({"key:manage", "retention:run", "restore:declare"}),
         purposes=frozenset(),
         personal_data=False,
     ),

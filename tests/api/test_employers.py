@@ -18,8 +18,12 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from registry.access.policy import Role
+from registry.access.principal import system_principal
+from registry.accounts.console_login import Credentials, log_in
 from registry.audit.log import AuditTrail
 from registry.audit.models import AuditEntry
+from registry.errors import Forbidden
 from registry.people.synthetic import SyntheticPeople
 from registry.residence.employer_reports import COLUMNS, REQUIRED, import_report, working_days_after
 from registry.residence.models import Employer, Registration
@@ -177,6 +181,13 @@ def test_working_days_skip_the_weekend():
     assert working_days_after(date(2026, 1, 5), 3) == date(2026, 1, 8)  # Monday → Thursday
 
 
+def _officer(runtime, username):
+    """The account logged in at the console, as `registry import employer-report` does."""
+    return log_in(
+        runtime.engine, runtime.clock, runtime.provider, runtime.settings, Credentials(username, STRONG_PASSWORD, None)
+    )
+
+
 def _report(path, rows, kind):
     if kind == "csv":
         with path.open("w", encoding="utf-8", newline="") as handle:
@@ -254,7 +265,7 @@ def test_an_employer_report_links_hires_and_unlinks_leavers_once(client, world, 
     source, rejects = tmp_path / f"report.{kind}", tmp_path / "rejects.csv"
     _report(source, rows, kind)
     # The report of district A, imported in district A's subtree.
-    counts = import_report(runtime, source, rejects=rejects, org_unit="320571")
+    counts = import_report(runtime, source, rejects=rejects, principal=_officer(runtime, "police.a"))
     assert (counts.rows, counts.linked, counts.unlinked, counts.duplicates, counts.rejected) == (7, 1, 1, 0, 5)
     assert counts.late == 1  # the leaver was reported more than three working days after leaving
     reported = rejects.read_text(encoding="utf-8")
@@ -286,7 +297,7 @@ def test_an_employer_report_links_hires_and_unlinks_leavers_once(client, world, 
     assert all(e.search_token for e in searched) and all(e.actor_id == "system" for e in searched)
     assert sorted(tuple(e.targets) for e in searched if e.outcome == "denied") == [(), (ide,)]
     # Run again: nothing changes, nothing new on the record.
-    again = import_report(runtime, source, org_unit="320571")
+    again = import_report(runtime, source, principal=_officer(runtime, "police.a"))
     assert (again.linked, again.unlinked, again.duplicates, again.rejected) == (0, 0, 2, 5)
     with Session(runtime.engine) as session:
         assert len(session.exec(select(AuditEntry).where(AuditEntry.action == "registration:employer")).all()) == 2
@@ -307,13 +318,34 @@ def test_a_report_naming_an_unknown_employer_registers_it_only_with_its_name(cli
     row = {"employer_uscc": uscc, "id_number": worker.id_number, "event": "hired", "on": "2026-01-05"}
     _report(source, [row], "ndjson")
     rejected = []
-    assert import_report(runtime, source, org_unit="320571", on_reject=rejected.append).rejected == 1
+    assert (
+        import_report(runtime, source, principal=_officer(runtime, "police.a"), on_reject=rejected.append).rejected == 1
+    )
     assert "employer_name" in rejected[0].reason
     _report(source, [row | {"employer_name": name}], "ndjson")
-    assert import_report(runtime, source, org_unit="320571").linked == 1
+    assert import_report(runtime, source, principal=_officer(runtime, "police.a")).linked == 1
     linked = client.get(f"{V1}/residence-registrations/{reg['id']}", headers=w["heads"]["police.a"] | REG).json()
     employer = client.get(f"{V1}/employers/{linked['employer_id']}", headers=w["heads"]["police.a"] | REG).json()
     assert (employer["name"], employer["uscc"], employer["org_unit"]) == (name, uscc, "320571")
+
+
+def test_a_report_is_imported_as_a_logged_in_account_within_its_scope(client, world, runtime, tmp_path):
+    """Never as the console: another district's officer links no one of district A, an
+    auditor and the console's own principal import nothing (refused on the record)."""
+    w = world
+    worker, pid = _person(client, w, "police.a")
+    _register(client, w, "police.a", pid, basis="other")
+    source = tmp_path / "report.ndjson"
+    row = {"employer_uscc": w["people"].uscc(), "employer_name": w["people"].company_name()}
+    _report(source, [row | {"id_number": worker.id_number, "event": "hired", "on": "2026-01-05"}], "ndjson")
+    elsewhere = import_report(runtime, source, principal=_officer(runtime, "police.b"))
+    assert (elsewhere.linked, elsewhere.rejected) == (0, 1)
+    with pytest.raises(Forbidden):
+        import_report(runtime, source, principal=_officer(runtime, "auditor.x"))
+    with pytest.raises(Forbidden, match="named account"):
+        import_report(runtime, source, principal=system_principal(Role.POLICE))
+    with Session(runtime.engine) as session:
+        assert session.exec(select(Employer)).all() == []  # nothing registered by a refused import
 
 
 def test_the_readme_lists_the_report_columns():
@@ -360,7 +392,7 @@ def test_a_leaver_stays_unlinked_through_a_move_and_erasure_cuts_the_link(client
         [{"employer_uscc": uscc, "id_number": workers[0][0].id_number, "event": "left", "on": "2026-01-05"}],
         "ndjson",
     )
-    assert import_report(runtime, source, org_unit="320571").unlinked == 1
+    assert import_report(runtime, source, principal=_officer(runtime, "police.a")).unlinked == 1
     other = client.post(
         f"{V1}/dwellings", json={"org_unit": "320571", "address": "测试路3号", "kind": "owned"}, headers=police
     ).json()["id"]

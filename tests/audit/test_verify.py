@@ -145,11 +145,11 @@ def test_the_cli_names_the_cause_and_exits_non_zero(log, owner, settings, monkey
     assert "NOT verified" in bad.output and "truncated" in bad.output
     # The entries were written by the test clock, long before the real now.
     assert "were never sequenced" in bad.output
-    # Re-sequencing the same entries rebuilds the same tree, which the sink accepts; with
-    # one entry gone the operator's `audit checkpoint` refuses to sign.
+    # A log behind its witness: no command but the recovery ones starts on it, and the
+    # operator's `audit checkpoint` signs nothing.
     run_sql(owner, f"DELETE FROM audit_entry WHERE id = {entry_ids(log)[4]}")
     refused = runner.invoke(app, ["audit", "checkpoint", "--out", str(settings.data_dir / "saved")])
-    assert refused.exit_code == 1 and "not signed" in refused.output, refused.output
+    assert refused.exit_code == 2 and "does not extend the checkpoint" in refused.output, refused.output
     assert count(log, AuditCheckpoint) == 0
 
 

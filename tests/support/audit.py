@@ -14,7 +14,7 @@ def append(runtime, n: int, *, actor: str = "tester") -> None:  # type: ignore[n
             trail.append(session, Event(Action.PERSON_READ, targets=(f"target-{i}",), fields=("name",)))
 
 
-LOG_TABLES = ("audit_entry", "audit_leaf", "audit_node", "audit_checkpoint")
+LOG_TABLES = ("audit_entry", "audit_leaf", "audit_node", "audit_checkpoint", "audit_epoch")
 
 
 def disable_triggers(owner) -> None:  # type: ignore[no-untyped-def]

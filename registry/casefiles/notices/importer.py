@@ -24,15 +24,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from registry import importfiles
-from registry.access.models import AccountStatus, OrgUnit, UserAccount
-from registry.access.policy import Permission, Role, purposes_of
+from registry.access.models import OrgUnit
+from registry.access.policy import Permission, purposes_of
 from registry.access.principal import SYSTEM_ACCOUNT_ID, Principal
+from registry.accounts.console_login import still_acting
 from registry.audit.actions import Action, Outcome
 from registry.audit.log import AuditTrail, Event
 from registry.casefiles.access import KIND_PERMISSION
@@ -45,7 +45,7 @@ from registry.clock import Clock, today
 from registry.context import Context, actor_of
 from registry.crypto.keyring import Keyring, forget
 from registry.db import transaction
-from registry.errors import Conflict, Forbidden, NotFound, PurposeRefused, RegistryError, Unauthenticated
+from registry.errors import Conflict, Forbidden, NotFound, PurposeRefused, RegistryError
 from registry.importfiles import Progress, Rejection, batches, validation_reason
 from registry.people.identifiers import parse_id_number
 from registry.people.service import person_by_id_number
@@ -115,35 +115,6 @@ def authorise(principal: Principal, form: NoticeFormat) -> None:
         raise PurposeRefused(f"the role may not declare the purpose {form.purpose} that this kind of notice serves")
 
 
-def _still_acting(session: Session, principal: Principal, token_version: int | None = None) -> int:
-    """Checked for every batch, as a token is for every request: an account disabled,
-    re-roled, moved, reset or made to change its password since it logged in (its token
-    version moved on, as every bearer token of it dies) imports nothing more. Returns the
-    token version seen, which the first check records."""
-    row = session.execute(
-        sa.select(
-            col(UserAccount.status),
-            col(UserAccount.roles),
-            col(UserAccount.org_unit_code),
-            col(UserAccount.token_version),
-            col(UserAccount.password_change_required),
-        ).where(col(UserAccount.id) == principal.account_id)
-    ).first()
-    if (
-        row is None
-        or row.status != AccountStatus.ACTIVE
-        or frozenset(Role(r) for r in row.roles) != principal.roles
-        or row.org_unit_code != principal.org_unit_code
-        or row.password_change_required
-        or (token_version is not None and row.token_version != token_version)
-    ):
-        raise Unauthenticated(
-            "the account was disabled, re-roled, moved or reset during the import: log in again "
-            "(the batches committed stay; running the file again skips them)"
-        )
-    return int(row.token_version)
-
-
 class _Run:
     """One import: what it learnt (org units in scope, notices opened or found received)
     carries from batch to batch."""
@@ -175,7 +146,7 @@ class _Run:
     ) -> list[tuple[int, RowResult | str]]:
         """Each row's number and what became of it, or the reason it was rejected."""
         receipts.lock(session)
-        _still_acting(session, self.principal, self.token_version)
+        still_acting(session, self.principal, self.token_version)
         parsed = [(number, self.parse(raw)) for number, raw in rows]
         keys = {document_key(n.document_no) for _, n in parsed if isinstance(n, Notice)}
         found = receipts.look_up(session, self.keyring, kind=self.form.kind, keys=keys)
@@ -293,7 +264,7 @@ def _begin(runtime: Runtime, form: NoticeFormat, principal: Principal) -> int:
     try:
         authorise(principal, form)
         with transaction(runtime.engine) as session:
-            return _still_acting(session, principal, principal.token_version)
+            return still_acting(session, principal, principal.token_version)
     except RegistryError as exc:
         if exc.audit_as is not None:
             with transaction(runtime.engine) as side:
