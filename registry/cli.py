@@ -475,9 +475,10 @@ def audit_verify(
         raise typer.Exit(1) from None
     if held is not None:
         witnesses.append(held)
-    try:  # the notes the sink kept when it crossed a declared restore
+    try:  # the notes and statements the sink kept when it crossed a declared restore
         witnesses += [Witness(f"the checkpoint sink's {name}", note) for name, note in sink.superseded()]
-    except (CheckpointError, OSError) as exc:
+        kept_restores = sink.restores()
+    except (CheckpointError, RestoreError, OSError) as exc:
         console.print(f"[red]a note the checkpoint sink kept across a restore cannot be used: {exc}[/red]")
         raise typer.Exit(1) from None
     timeliness = Timeliness(
@@ -495,6 +496,7 @@ def audit_verify(
             timeliness=timeliness,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             workers=workers,
+            kept_restores=kept_restores,
         )
     for epoch in report.epochs:
         console.print(f"[yellow]declared restore: {epoch}[/yellow]")
@@ -717,8 +719,10 @@ def _replay(settings: Settings) -> None:
 def erasures_replay() -> None:
     """Destroy again every data key the erasure journal names that the database still holds
     (after a restore), and clear what they sealed; the service serves again after it."""
+    settings = _settings()
     try:
-        _replay(_settings())
+        with runlock.exclusive(settings.data_dir):  # never beside a serving service
+            _replay(settings)
     except RegistryError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(2) from None
@@ -774,7 +778,14 @@ def restore_command(
             restore_file(backup_file, settings.service_database_url, keep_current=keep_current)
             if keep_current is not None:
                 console.print(f"the database as it was is kept in {keep_current} (0600)")
-            _declare(settings, by, reason)
+            try:
+                _declare(settings, by, reason)
+            except RegistryError:
+                console.print(
+                    "[red]the backup is restored but the restore is not declared: the service will not start "
+                    "until `registry audit declare-restore` and `registry erasures replay` have run[/red]"
+                )
+                raise
             _replay(settings)
     except (RegistryError, FileExistsError) as exc:
         console.print(f"[red]{getattr(exc, 'detail', None) or f'{keep_current} exists: name a new file'}[/red]")
@@ -801,8 +812,10 @@ def audit_declare_restore(by: ByOption, reason: ReasonOption) -> None:
     """Start a new audit log epoch on a database put back to an earlier point (pgBackRest
     for PostgreSQL; `registry restore` declares on its own): a signed restore statement,
     so witnesses see a declared restore, not a rewrite. Then `registry erasures replay`."""
+    settings = _settings()
     try:
-        _declare(_settings(), by, reason)
+        with runlock.exclusive(settings.data_dir):  # never beside a serving service
+            _declare(settings, by, reason)
     except RegistryError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(2) from None

@@ -65,6 +65,7 @@ SERVICE_PRIVILEGES: Mapping[str, frozenset[str]] = {
     "credential_status_list": _READ_WRITE,  # republished in place
     "permit_credential": _READ_APPEND,  # an issued credential's place never moves
     "job": _READ_WRITE,
+    "idempotency_record": _READ_WRITE_DELETE,  # an expired key is deleted when it is used again
     "sweep_run": _READ_APPEND,  # a day's run is recorded once and never rewritten
     "monthly_report": _READ_APPEND,  # submitted reports are frozen: a revision is a new row
     "scheduler_lease": _READ_WRITE,

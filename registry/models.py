@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from registry import idempotency as _idempotency  # noqa: F401
 from registry.access import models as _access  # noqa: F401  (registers tables)
 from registry.audit import models as _audit  # noqa: F401
 from registry.casefiles import models as _casefiles  # noqa: F401

@@ -21,6 +21,7 @@ NOT_PERSONAL = {
     "audit_leaf": "hashes",
     "audit_node": "hashes",
     "audit_checkpoint": "signed notes over hashes",
+    "idempotency_record": "digests of an account and a key, a keyed digest of the request, a status and a path",
     "audit_epoch": "signed restore statements: sizes, hashes, times, an account id and a reason code",
     "audit_review": "an auditor's outcome and follow-up codes, a document number (older reviews: a note)",
     "data_key": "wrapped keys",

@@ -43,6 +43,12 @@ def sqlite_only(database_url):
         pytest.skip("`registry backup`/`restore` are SQLite's; PostgreSQL is backed up with pgBackRest")
 
 
+def _stop(client) -> None:
+    """The service stopped, as before a restore: the app's shutdown ends its sequencer
+    thread (closing the client alone would leave it sequencing on the old runtime)."""
+    client.__exit__(None, None, None)
+
+
 def _people(client, police, people, n):
     made = []
     for _ in range(n):
@@ -82,7 +88,7 @@ def test_a_person_erased_after_the_backup_stays_erased_after_the_restore(
     witnessed = runtime.sequencer.sink.newest()  # the log as witnessed when the database is lost
 
     # The database is lost; the backup is restored over it.
-    client.close()
+    _stop(client)
     runtime.close()
     restore_file(saved, settings.service_database_url)
     with pytest.raises(ConfigurationError, match="predates erasures"):
@@ -173,7 +179,7 @@ def test_a_restore_over_a_database_its_journal_falls_short_of_is_refused(
     backup(runtime.engine, saved)
     path = settings.erasure_journal_path
     path.write_text("".join(path.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]), encoding="utf-8")
-    client.close()
+    _stop(client)
     runtime.close()
     env = {
         "REGISTRY_DATA_DIR": str(settings.data_dir),
@@ -225,7 +231,7 @@ def test_the_commands_back_up_and_restore_the_embedded_default(sqlite_only, clie
     restore = ("restore", str(saved), "--by", "secadmin.x", "--reason", "drill")
     busy = run(*restore)
     assert busy.returncode == 2 and "stop it before a restore" in busy.stderr  # this process serves
-    client.close()
+    _stop(client)
     runtime.close()
     restored = run(*restore)
     assert restored.returncode == 0, restored.stderr

@@ -101,7 +101,7 @@ def create_app(runtime: Runtime, *, scheduler: bool = False) -> FastAPI:
         app.include_router(router)
     install_contract(app, token_calls={get_principal, get_enrolling_principal}, purpose_call=persons.purposeful_context)
     # Added innermost first: the transaction sits inside the input guard, the body limit and the request log.
-    app.add_middleware(TransactionMiddleware, engine=runtime.engine)
+    app.add_middleware(TransactionMiddleware, engine=runtime.engine, clock=runtime.clock)
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(LoginGateMiddleware, throttle=app.state.login_throttle)

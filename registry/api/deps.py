@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
+from registry import idempotency
 from registry.access.models import AccountStatus, OrgUnit, UserAccount
 from registry.access.policy import Role
 from registry.access.principal import Principal
@@ -131,6 +132,21 @@ def _load_principal(
     return principal, claims.mfa_pending
 
 
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _idempotency(request: Request, principal: Principal, runtime: Runtime, session: Session, uow: UnitOfWork) -> None:
+    """A write sent with an Idempotency-Key: done once per account and key (the key's
+    record commits with it), answered as done when it was (`registry.idempotency`)."""
+    key = request.headers.get(idempotency.HEADER)
+    if key is None or request.method not in _WRITES:
+        return
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    seen = idempotency.fingerprint(runtime.token_secret, request.method, target, uow.body.digest())
+    now = runtime.clock.now()
+    uow.idempotency = idempotency.check(session, account_id=principal.account_id, key=key, fingerprint=seen, now=now)
+
+
 def _named_in(request: Request) -> tuple[str, ...]:
     """The ids a refused request named (path, and the query's unit or record), for its entry."""
     query = [v for k, v in request.query_params.items() if k == "org_unit" or k.endswith("_id")]
@@ -150,6 +166,7 @@ def _principal(mfa_enrolment: bool):  # type: ignore[no-untyped-def]
         if mfa_pending and not mfa_enrolment:
             raise Unauthenticated("second factor required: enrol at /api/v1/auth/mfa, then log in with a code")
         refuse_unknown_query(request)  # after the token: a dead token is a 401 whatever it asks
+        _idempotency(request, principal, runtime, session, uow)
         return principal
 
     return dependency

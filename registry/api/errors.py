@@ -9,12 +9,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry.api.problems import BY_STATUS, problem_body
 from registry.errors import RegistryError
+from registry.idempotency import Replay, done_elsewhere
 from registry.logs import request_id_var
 
 log = logging.getLogger("registry.api")
@@ -100,7 +101,18 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     return problem(500, "Internal error", "the request failed; nothing was changed", headers=headers, **ids)
 
 
+async def _replayed(request: Request, exc: Replay) -> Response:
+    """A write sent again under the Idempotency-Key of one that committed (`registry.idempotency`)."""
+    replayed = {"Idempotent-Replayed": "true"}
+    if exc.location is not None:
+        return Response(status_code=303, headers={"Location": exc.location, **replayed})
+    if exc.status == 204:
+        return Response(status_code=204, headers=replayed)
+    return problem(409, "Conflict", done_elsewhere(exc.status).detail, headers=replayed)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Replay, _replayed)  # type: ignore[arg-type]
     app.add_exception_handler(RegistryError, _registry_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

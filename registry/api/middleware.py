@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import hashlib
 import ipaddress
 import itertools
 import json
@@ -22,11 +23,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from registry import idempotency
 from registry.accounts.throttle import THROTTLED, LoginThrottle
 from registry.api import metrics
 from registry.api.problems import problem_body
+from registry.clock import Clock
 from registry.logs import request_id_var
 
 log = logging.getLogger("registry.access")
@@ -62,6 +66,10 @@ class UnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._session: Session | None = None
+        # The request body as received (for an Idempotency-Key's fingerprint), and the
+        # key's record to write with this transaction's commit.
+        self.body = hashlib.sha256()
+        self.idempotency: idempotency.Pending | None = None
         self.on_failure: list[Callable[[Session], None]] = []
         # Work to start only once the request's transaction has committed (e.g. a job).
         self.after_commit: list[Callable[[], None]] = []
@@ -100,8 +108,8 @@ class UnitOfWork:
 
 
 class TransactionMiddleware:
-    def __init__(self, app: ASGIApp, engine: Engine) -> None:
-        self.app, self.engine = app, engine
+    def __init__(self, app: ASGIApp, engine: Engine, clock: Clock) -> None:
+        self.app, self.engine, self.clock = app, engine, clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -109,28 +117,78 @@ class TransactionMiddleware:
         uow = UnitOfWork(self.engine)
         scope.setdefault("state", {})["uow"] = uow
         replaced = False
+        held: list[Message] = []  # a response whose Idempotency-Key is recorded with the commit
+
+        async def receive_hashed() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                uow.body.update(message.get("body", b""))
+            return message
+
+        async def commit(status: int) -> bool:
+            try:
+                await run_in_threadpool(uow.finish, status < 400)
+            except Exception as exc:  # commit failed or its outcome is unknown: disclose nothing
+                log.error("commit failed", extra={"error": type(exc).__name__})
+                detail = "the change may not have been stored: send it again with the same Idempotency-Key"
+                for m in _problem_messages(503, "unavailable", "Service unavailable", detail):
+                    await send(m)
+                return False
+            return True
 
         async def send_after_commit(message: Message) -> None:
             nonlocal replaced
+            if replaced:
+                return
             if message["type"] == "http.response.start" and not uow.finished:
-                try:
-                    await run_in_threadpool(uow.finish, message["status"] < 400)
-                except Exception as exc:  # commit failed: disclose nothing, say so
-                    log.error("commit failed", extra={"error": type(exc).__name__})
-                    replaced = True
-                    for m in _problem_messages(
-                        503, "unavailable", "Service unavailable", "the change could not be stored; nothing was changed"
-                    ):
-                        await send(m)
+                if uow.idempotency is not None and message["status"] < 400:
+                    held.append(message)  # the body first: it names the record created
                     return
-            if not replaced:
-                await send(message)
+                replaced = not await commit(message["status"])
+                if replaced:
+                    return
+            if held:
+                held.append(message)
+                if message.get("more_body", False):
+                    return
+                start, *body = held
+                location = _location(scope, start, b"".join(m.get("body", b"") for m in body))
+                assert uow.idempotency is not None
+                pending, now = uow.idempotency, self.clock.now()
+                idempotency.record(uow.session, pending, status=start["status"], location=location, now=now)
+                held.clear()
+                replaced = not await commit(start["status"])
+                if replaced:
+                    return
+                for m in (start, *body):
+                    await send(m)
+                return
+            await send(message)
 
         try:
-            await self.app(scope, receive, send_after_commit)
+            await self.app(scope, receive_hashed, send_after_commit)
         finally:
             if not uow.finished:
                 await run_in_threadpool(uow.finish, False)
+
+
+def _location(scope: Scope, start: Message, body: bytes) -> str | None:
+    """Where the record a write created can be read: its `Location`, else the collection's
+    path and the body's `id` where a GET route answers it; None when there is none."""
+    for name, value in start.get("headers", ()):
+        if name.lower() == b"location":
+            return value.decode("latin-1")[:300]
+    try:
+        created = json.loads(body) if body else None
+    except ValueError:
+        return None
+    if not isinstance(created, dict) or not isinstance(created.get("id"), str):
+        return None
+    path = f"{scope['path'].rstrip('/')}/{created['id']}"
+    probe = {"type": "http", "path": path, "method": "GET"}
+    if any(route.matches(probe)[0] is Match.FULL for route in scope["app"].router.routes):
+        return path[:300]
+    return None
 
 
 class BodyTooLarge(HTTPException):

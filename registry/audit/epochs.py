@@ -5,6 +5,7 @@ is declared: a security administrator, logged in, has the service sign a restore
     example.org/registry/audit        origin (and the signing key's name)
     restore 1                         the epoch it starts
     restored 1234 2cF1...Zw=          the restored log's size and root: the link to the old epoch
+    anchor 1200 8dE...Q=              its newest checkpoint signed before the restore (or `anchor none`)
     point 1767225000                  the restore point: when its newest entry was written
     superseded 1300 9xQ...= 1767225600   the last witnessed checkpoint known (or `superseded none`)
     timestamp 1767300000              when it was declared
@@ -39,7 +40,7 @@ from registry.audit.canonical import entry_leaf_hash
 from registry.audit.checkpoints import Checkpoint, CheckpointError, open_note, sign_note
 from registry.audit.log import Actor, AuditTrail, Event
 from registry.audit.merkle import Frontier
-from registry.audit.models import AuditEntry, AuditEpoch, AuditLeaf, AuditNode
+from registry.audit.models import AuditCheckpoint, AuditEntry, AuditEpoch, AuditLeaf, AuditNode
 from registry.audit.tree import Signer, lead, stored_hashes, tree_size
 from registry.clock import Clock
 
@@ -68,6 +69,7 @@ class RestoreStatement:
     epoch: int
     restored_size: int
     restored_root: bytes
+    anchor: Checkpoint | None  # the restored log's newest checkpoint signed before the restore
     point: int  # Unix seconds of the newest restored entry (0: an empty log)
     superseded: Checkpoint | None
     timestamp: int
@@ -76,20 +78,25 @@ class RestoreStatement:
 
     def body(self) -> str:
         root = base64.b64encode(self.restored_root).decode("ascii")
+        anchor = "anchor none"
+        if self.anchor is not None:
+            anchor = f"anchor {self.anchor.size} {base64.b64encode(self.anchor.root_hash).decode('ascii')}"
         if self.superseded is None:
             superseded = "superseded none"
         else:
             held = self.superseded
             superseded = f"superseded {held.size} {base64.b64encode(held.root_hash).decode('ascii')} {held.timestamp}"
         return (
-            f"{self.origin}\nrestore {self.epoch}\nrestored {self.restored_size} {root}\npoint {self.point}\n"
+            f"{self.origin}\nrestore {self.epoch}\nrestored {self.restored_size} {root}\n{anchor}\n"
+            f"point {self.point}\n"
             f"{superseded}\ntimestamp {self.timestamp}\nby {self.by}\nreason {self.reason}\n"
         )
 
 
 _BODY = re.compile(
     rf"(?P<origin>[^\n]+)\nrestore (?P<epoch>[1-9][0-9]{{0,9}})\n"
-    rf"restored (?P<size>{_DECIMAL}) (?P<root>{_ROOT})\npoint (?P<point>{_DECIMAL})\n"
+    rf"restored (?P<size>{_DECIMAL}) (?P<root>{_ROOT})\n"
+    rf"anchor (?:none|(?P<anchor_size>{_DECIMAL}) (?P<anchor_root>{_ROOT}))\npoint (?P<point>{_DECIMAL})\n"
     rf"superseded (?:none|(?P<old_size>{_DECIMAL}) (?P<old_root>{_ROOT}) (?P<old_time>{_DECIMAL}))\n"
     rf"timestamp (?P<timestamp>{_DECIMAL})\nby (?P<by>{_ACCOUNT})\nreason (?P<reason>[a-z_]{{1,32}})\n"
 )
@@ -118,11 +125,17 @@ def parse_statement(note: str, *, public_key: Ed25519PublicKey, origin: str) -> 
             if match["old_size"] is None
             else Checkpoint(origin, int(match["old_size"]), _root(match["old_root"]), int(match["old_time"]))
         )
+        anchor = (
+            None
+            if match["anchor_size"] is None
+            else Checkpoint(origin, int(match["anchor_size"]), _root(match["anchor_root"]), 0)
+        )
         return RestoreStatement(
             origin=origin,
             epoch=int(match["epoch"]),
             restored_size=int(match["size"]),
             restored_root=_root(match["root"]),
+            anchor=anchor,
             point=int(match["point"]),
             superseded=superseded,
             timestamp=int(match["timestamp"]),
@@ -176,19 +189,28 @@ def declare_restore(
         .join(AuditLeaf, col(AuditLeaf.entry_id) == col(AuditEntry.id))
         .where(col(AuditLeaf.seq) == size - 1)
     ).first()
-    last = session.exec(select(sa.func.max(AuditEpoch.epoch))).one() or 0
     try:
         superseded = None if sink is None else sink.newest()
+        kept = 0 if sink is None else sink.last_epoch()
     except CheckpointError as exc:
         raise RestoreError(f"the checkpoint sink holds a note that does not verify ({exc})") from None
+    # Numbered past every epoch the database or the sink knows: a backup from before an
+    # earlier restore knows none, the sink keeps its statement.
+    last = max(session.exec(select(sa.func.max(AuditEpoch.epoch))).one() or 0, kept)
+    anchor = session.exec(
+        select(AuditCheckpoint).where(col(AuditCheckpoint.size) <= size).order_by(col(AuditCheckpoint.size).desc())
+    ).first()
+    # Never stamped before what it supersedes (a clock behind the lost server's).
+    stamp = max(int(clock.now().timestamp()), 0 if superseded is None else superseded.timestamp + 1)
     statement = RestoreStatement(
         origin=origin,
         epoch=last + 1,
         restored_size=size,
         restored_root=frontier.root(),
+        anchor=None if anchor is None else Checkpoint(origin, anchor.size, anchor.root_hash, 0),
         point=0 if newest_at is None else int(newest_at.timestamp()),
         superseded=superseded,
-        timestamp=int(clock.now().timestamp()),
+        timestamp=stamp,
         by=actor.account_id or "system",
         reason=reason,
     )
@@ -231,7 +253,17 @@ def undeclared_restore(session: Session, sink: CheckpointSink) -> str | None:
     except RestoreError as exc:
         return f"the newest restore statement does not verify ({exc})"
     if restore is not None and restore[0].superseded == held:
-        return None  # declared; the next checkpoint moves the sink across
+        statement = restore[0]
+        try:
+            extends = statement.restored_size <= size and (
+                Frontier.from_hash_source(stored_hashes(session), statement.restored_size).root()
+                == statement.restored_root
+            )
+        except LookupError:
+            extends = False
+        if extends:
+            return None  # declared; the next checkpoint moves the sink across
+        return f"the audit log does not extend the log the restore of epoch {statement.epoch} declared"
     return (
         f"the audit log ({size} entries) does not extend the checkpoint of {held.size} entries the checkpoint sink "
         "holds: after a restore, declare it (`registry audit declare-restore`); otherwise run `registry audit verify`"

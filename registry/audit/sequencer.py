@@ -39,6 +39,20 @@ _NEWEST_IDS = sa.select(
 )
 
 
+def _still_stored(session: Session, cached: Frontier, size: int) -> bool:
+    """Whether the cached frontier is the stored tree's: the same size, and its smallest
+    peak the stored node (one lookup). The size alone is not enough: a database put back
+    to an earlier point under a running sequencer can grow to the cached size again with
+    other entries, and nodes built on the old frontier would not verify."""
+    if cached.size != size:
+        return False
+    if size == 0:
+        return True
+    height, digest = cached.peaks[-1]
+    node = session.get(AuditNode, (height, (size >> height) - 1))
+    return node is not None and node.hash == digest
+
+
 class Sequencer:
     def __init__(
         self,
@@ -75,7 +89,7 @@ class Sequencer:
             cached = self._frontier
             frontier = (
                 Frontier.from_bytes(cached.to_bytes())
-                if cached is not None and cached.size == size
+                if cached is not None and _still_stored(session, cached, size)
                 else Frontier.from_hash_source(stored_hashes(session), size)
             )
             query = (

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from registry.audit.checkpoints import Checkpoint, CheckpointError, parse_signed_note
-from registry.audit.epochs import RestoreStatement
+from registry.audit.epochs import RestoreStatement, parse_statement
 from registry.audit.merkle import HashSource, consistency_proof, verify_consistency
 
 
@@ -90,6 +90,23 @@ class CheckpointSink:
             note = path.read_text(encoding="utf-8")
             kept.append((path.name, parse_signed_note(note, public_key=self.public_key, origin=self.origin)))
         return kept
+
+    def restores(self) -> list[RestoreStatement]:
+        """The restore statements the sink kept when it crossed each declared restore."""
+        kept = []
+        for path in sorted(self.directory.glob(f"{self.path.stem}.restore-*.note")):
+            note = path.read_text(encoding="utf-8")
+            kept.append(parse_statement(note, public_key=self.public_key, origin=self.origin))
+        return kept
+
+    def last_epoch(self) -> int:
+        """The newest epoch whose restore statement the sink keeps (0: none)."""
+        numbers = [0]
+        for path in self.directory.glob(f"{self.path.stem}.restore-*.note"):
+            number = path.name.removeprefix(f"{self.path.stem}.restore-").removesuffix(".note")
+            if number.isdecimal():
+                numbers.append(int(number))
+        return max(numbers)
 
     def _keep(self, suffix: str, text: str) -> None:
         path = self.directory / f"{self.path.stem}.{suffix}"

@@ -23,6 +23,7 @@ from registry.errors import ConfigurationError, Forbidden, Unauthenticated
 from registry.restores import declare
 from registry.runtime import open_runtime
 from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
+from tests.audit.test_log import _rewrite_with_forged_entry
 from tests.audit.test_verify import problems, run_sql, sink_of, verify
 from tests.support.audit import append, disable_triggers
 
@@ -60,6 +61,7 @@ def _restore_to(owner, size: int) -> None:
         f"DELETE FROM audit_leaf WHERE seq >= {size}",
         f'DELETE FROM audit_node WHERE ("index" + 1) * (1 << level) > {size}',
         f"DELETE FROM audit_checkpoint WHERE size > {size}",
+        f"DELETE FROM audit_epoch WHERE start_seq >= {size}",
     )
 
 
@@ -127,7 +129,9 @@ def test_only_a_logged_in_security_administrator_declares(staffed, owner):
     with Session(recovering.engine) as session:
         assert session.exec(select(AuditEpoch)).all() == []
         failed = session.exec(select(AuditEntry).where(AuditEntry.action == Action.AUTH_LOGIN)).all()
+        refused = session.exec(select(AuditEntry).where(AuditEntry.action == Action.ACCESS_DENIED)).all()
     assert any(entry.outcome == "denied" for entry in failed)  # the refused login is on the record
+    assert any("restore:declare" in (entry.reason or "") for entry in refused)  # and the refused officer
 
 
 def test_a_statement_altered_or_removed_in_the_database_fails_verify(staffed, owner):
@@ -186,3 +190,58 @@ def test_a_statement_never_passes_for_a_checkpoint(staffed, owner):
 def _note_of(runtime, checkpoint: Checkpoint) -> str:
     with Session(runtime.engine) as session:
         return session.get(AuditCheckpoint, checkpoint.size).note
+
+
+def test_a_rewrite_of_the_history_a_restore_keeps_is_not_declared(staffed, owner):
+    """Someone with the database rewrites an entry below the restore point, rebuilds the
+    tree and drops the checkpoints: the restored log no longer verifies as of its restore
+    point, so no statement is signed over it."""
+    restore_point = sink_of(staffed).newest().size
+    _grow(staffed, 10)
+    _restore_to(owner, restore_point)
+    _rewrite_with_forged_entry(staffed, owner, at=5)
+    run_sql(owner, "DELETE FROM audit_checkpoint")
+    staffed.clock.advance(seconds=3600)  # the restore point is long past the signing interval
+    append(staffed, 1)
+    recovering = _reopen(staffed, recovering=True)
+    with pytest.raises(ConfigurationError, match="does not verify, so no restore is declared"):
+        declare(recovering, SECADMIN, RestoreReason.DISASTER)
+    with Session(recovering.engine) as session:
+        assert session.exec(select(AuditEpoch)).all() == []
+
+
+def test_a_second_restore_to_before_the_first_is_numbered_past_it(staffed, owner):
+    """Restore, declare, then restore again from a backup older than the first restore
+    (an operator error undone): the sink remembers epoch 1, so this one is epoch 2, and
+    the log verifies against everything the sink kept."""
+    first_point = sink_of(staffed).newest().size
+    _grow(staffed, 10)
+    _restore_to(owner, first_point)
+    recovering = _reopen(staffed, recovering=True)
+    recovering.clock.advance(seconds=60)
+    assert declare(recovering, SECADMIN, RestoreReason.OPERATOR_ERROR).epoch == 1
+    _grow(recovering, 5)
+    _restore_to(owner, first_point - 3)  # the backup before it: no epoch row, fewer entries
+    again = _reopen(recovering, recovering=True)
+    again.clock.advance(seconds=60)
+    second = declare(again, SECADMIN, RestoreReason.OPERATOR_ERROR)
+    assert second.epoch == 2
+    sink = sink_of(again)
+    kept = [Witness(name, note) for name, note in sink.superseded()]
+    report = verify(again, witnesses=[Witness("the sink", sink.newest()), *kept], kept_restores=sink.restores())
+    assert report.ok, report.problems
+    assert len(kept) == 2 and [s.epoch for s in sink.restores()] == [1, 2]
+    # Without the statement the sink kept, the first epoch's witness is unaccounted for.
+    assert not verify(again, witnesses=kept).ok
+
+
+def test_a_cached_frontier_is_not_trusted_across_a_restore(staffed, owner):
+    """A sequencer still running while its database is put back (what the run lock now
+    prevents) must not extend the restored tree from the frontier it cached."""
+    size = sink_of(staffed).newest().size
+    _restore_to(owner, size - 4)
+    append(staffed, 4)  # the restored tree grows back to the cached size, with other entries
+    staffed.sequencer.drain()
+    append(staffed, 3)
+    staffed.sequencer.drain()
+    assert verify(staffed, judged=False).ok

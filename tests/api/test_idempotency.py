@@ -1,0 +1,81 @@
+"""Idempotency-Key (API.md; issue 19): a write sent again with the key of one that
+committed is done once, answered 303 to the record it made (or its bodiless status), on
+both engines; a key reused for another request is refused; keys are per account; a write
+that failed recorded nothing. Nothing kept holds a personal value."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from registry.idempotency import IdempotencyRecord
+from registry.people.models import Person
+from registry.people.synthetic import SyntheticPeople
+from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
+
+REG = {"X-Purpose": "registration"}
+
+
+@pytest.fixture
+def heads(client, bootstrap):
+    admin = as_user(client, *bootstrap)
+    create_tree(client, admin)
+    create_user(client, admin, "police.a", ["police"], "320571")
+    create_user(client, admin, "police.a2", ["police"], "320571")
+    create_user(client, admin, "secadmin.x", ["security_admin"], None)
+    return {n: as_user(client, n, STRONG_PASSWORD) for n in ("police.a", "police.a2", "secadmin.x")}
+
+
+def _persons(runtime) -> int:
+    with Session(runtime.engine) as session:
+        return session.exec(select(sa.func.count()).select_from(Person)).one()
+
+
+def test_a_create_sent_again_is_done_once_and_points_to_its_record(client, heads, runtime):
+    person = SyntheticPeople(1951).person()
+    body = {"id_number": person.id_number, "name": person.name}
+    police = heads["police.a"] | REG | {"Idempotency-Key": "k-1"}
+    first = client.post("/api/v1/persons", json=body, headers=police)
+    assert first.status_code == 201, first.text
+    again = client.post("/api/v1/persons", json=body, headers=police, follow_redirects=False)
+    assert again.status_code == 303 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Location"] == f"/api/v1/persons/{first.json()['id']}"
+    read = client.get(again.headers["Location"], headers=heads["police.a"] | REG)
+    assert read.status_code == 200 and read.json()["name"] == person.name
+    assert _persons(runtime) == 1
+    # The same key for another request: refused, nothing done.
+    other = SyntheticPeople(1952).person()
+    reused = client.post("/api/v1/persons", json={"id_number": other.id_number, "name": other.name}, headers=police)
+    assert reused.status_code == 422 and "idempotency_key" in reused.json()["detail"]
+    # Keys are the account's own: a colleague's same key is another request.
+    colleague = heads["police.a2"] | REG | {"Idempotency-Key": "k-1"}
+    theirs = client.post("/api/v1/persons", json={"id_number": other.id_number, "name": other.name}, headers=colleague)
+    assert theirs.status_code == 201
+    assert _persons(runtime) == 2
+    with Session(runtime.engine) as session:
+        kept = session.exec(select(IdempotencyRecord)).all()
+    stored = " ".join(f"{r.key_digest} {r.fingerprint} {r.location}" for r in kept)
+    assert person.name not in stored and person.id_number not in stored and "k-1" not in stored
+
+
+def test_a_failed_write_records_no_key_and_a_bodiless_one_replays_its_status(client, heads, runtime):
+    person = SyntheticPeople(1953).person()
+    police = heads["police.a"] | REG | {"Idempotency-Key": "k-2"}
+    refused = client.post("/api/v1/persons", json={"id_number": "not a number", "name": person.name}, headers=police)
+    assert refused.status_code == 422
+    made = client.post("/api/v1/persons", json={"id_number": person.id_number, "name": person.name}, headers=police)
+    assert made.status_code == 201  # the refusal kept nothing: the key was still free
+    erase = heads["secadmin.x"] | {"Idempotency-Key": "erase-1"}
+    path = f"/api/v1/persons/{made.json()['id']}/erasure"
+    assert client.post(path, json={"reason": "data_subject_request"}, headers=erase).status_code == 204
+    again = client.post(path, json={"reason": "data_subject_request"}, headers=erase)
+    assert again.status_code == 204 and again.headers["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "ключ".encode(), "a b"])
+def test_a_malformed_key_is_refused(client, heads, key):
+    person = SyntheticPeople(1954).person()
+    headers = heads["police.a"] | REG | {"Idempotency-Key": key}
+    answer = client.post("/api/v1/persons", json={"id_number": person.id_number, "name": person.name}, headers=headers)
+    assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
