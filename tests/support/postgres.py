@@ -43,8 +43,9 @@ class ThrowawayServer:
     """`password`: the superuser's, and every login needs its own (scram-sha-256);
     None: every local login is trusted."""
 
-    def __init__(self, *, password: str | None = None) -> None:
+    def __init__(self, *, password: str | None = None, options: str = "") -> None:
         self.password = password
+        self.options = options  # more `-c name=value` server settings (the restore drill: archiving)
         binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not binaries:
             raise RuntimeError("no PostgreSQL server binaries: install Debian's postgresql (see .ci/run)")
@@ -76,10 +77,19 @@ class ThrowawayServer:
             self._run("initdb", "-D", str(data), "-U", "postgres", *auth, "-E", "UTF8", "--no-sync")
         finally:
             pwfile.unlink(missing_ok=True)
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c full_page_writes=off"
-        self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
+        self.start_server()
         login = "postgres" if self.password is None else f"postgres:{self.password}"
         return f"postgresql+psycopg://{login}@127.0.0.1:{self.port}/postgres"
+
+    def start_server(self) -> None:
+        """pg_ctl start on the data directory as it is (after initdb, or after a restore)."""
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c full_page_writes=off {self.options}"
+        data = self.root / "data"
+        self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
+
+    def stop_server(self) -> None:
+        """An immediate stop, as a crash: the data directory stays."""
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "stop")
 
     def stop(self) -> None:
         try:

@@ -1,0 +1,192 @@
+"""A point-in-time restore drill on PostgreSQL with pgBackRest (issue 19, Deliver 3-5):
+a throwaway server archiving its WAL to a pgBackRest repository (deploy/pgbackrest); a full
+backup; a change after it; a named restore point; then a person erased, and more written.
+The database is lost; pgBackRest restores it to the restore point (the change after the
+full backup replayed from the archive, the erasure not). The service refuses to start until
+the restore is declared and the erasure journal replayed; then the erased person stays
+erased (410), the change before the point reads back, what came after is gone, and the
+audit log verifies across the declared epoch against the sink's notes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from registry.accounts.console_login import Credentials
+from registry.api.app import create_app
+from registry.audit.epochs import RestoreReason
+from registry.audit.log import AuditTrail
+from registry.audit.verify import Witness, verify_log
+from registry.bootstrap import initialise
+from registry.clock import FixedClock
+from registry.db import transaction
+from registry.erasures import replay
+from registry.errors import ConfigurationError
+from registry.people.synthetic import SyntheticPeople
+from registry.restores import declare
+from registry.runtime import open_runtime
+from registry.settings import Settings
+from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
+from tests.support import postgres
+
+CONF = Path(__file__).resolve().parents[1] / "deploy" / "pgbackrest" / "pgbackrest.conf.in"
+REG = {"X-Purpose": "registration"}
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("pgbackrest") is None or not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")),
+    reason="pgBackRest or the PostgreSQL server binaries are absent (scripts/system-deps installs them as root)",
+)
+
+
+class Archived:
+    """A throwaway server whose WAL goes to a pgBackRest repository beside it."""
+
+    def __init__(self) -> None:
+        self.server = postgres.ThrowawayServer()
+        self.url = self.server.start()
+        root = self.server.root
+        self.config = root / "pgbackrest.conf"
+        values = {
+            "@REPO@": root / "repo",
+            "@LOG@": root / "pgbr-log",
+            "@LOCK@": root / "pgbr-lock",
+            "@SPOOL@": root / "pgbr-spool",
+            "@DATA@": root / "data",
+            "@PORT@": self.server.port,
+            "@SOCKET@": root,
+        }
+        text = CONF.read_text()
+        for name, value in values.items():
+            text = text.replace(name, str(value))
+        self.config.write_text(text)
+        if self.server.as_root:
+            shutil.chown(self.config, "postgres")
+        archive = f"pgbackrest --config={self.config} --stanza=registry archive-push %p"
+        postgres.run_admin(self.url, "ALTER SYSTEM SET archive_mode = on")
+        postgres.run_admin(self.url, f"ALTER SYSTEM SET archive_command = '{archive}'")
+        self.server.stop_server()
+        self.server.start_server()
+        self.backrest("stanza-create")
+        self.backrest("check")
+
+    def backrest(self, *args: str) -> None:
+        command = ["pgbackrest", f"--config={self.config}", "--stanza=registry", *args]
+        if self.server.as_root:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+    def archive_now(self) -> None:
+        """Close the current WAL segment and wait until the archive holds it (`check` does both)."""
+        self.backrest("check")
+
+    def lose_and_restore_to(self, point: str) -> None:
+        self.server.stop_server()
+        shutil.rmtree(self.server.root / "data")  # the database is lost
+        (self.server.root / "data").mkdir(mode=0o700)
+        if self.server.as_root:
+            shutil.chown(self.server.root / "data", "postgres")
+        self.backrest("restore", "--type=name", f"--target={point}", "--target-action=promote")
+        try:
+            self.server.start_server()
+        except subprocess.CalledProcessError:
+            log = (self.server.root / "log").read_text(errors="replace")
+            raise AssertionError(f"the restored server did not start: {log[-3000:]}") from None
+        deadline = time.monotonic() + 60
+        while True:  # recovery replays the archive up to the point, then promotes
+            try:
+                with sa.create_engine(self.url).connect() as conn:
+                    if not conn.exec_driver_sql("SELECT pg_is_in_recovery()").scalar():
+                        return
+            except sa.exc.OperationalError:
+                pass
+            assert time.monotonic() < deadline, "the restored server did not finish recovery"
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def archived():
+    server = Archived()
+    try:
+        yield server
+    finally:
+        server.server.stop()
+
+
+def _person(client, police, people):
+    p = people.person()
+    answer = client.post("/api/v1/persons", json={"id_number": p.id_number, "name": p.name}, headers=police | REG)
+    assert answer.status_code == 201, answer.text
+    return p, answer.json()["id"]
+
+
+def test_a_point_in_time_restore_keeps_erasures_erased_and_declares_its_epoch(archived, tmp_path):
+    postgres.run_admin(archived.url, "CREATE DATABASE registry")
+    url = str(sa.engine.make_url(archived.url).set(database="registry"))
+    settings = Settings(data_dir=tmp_path / "data", database_url=url, profile="dev")
+    clock = FixedClock()
+    admin = initialise(settings, clock=clock)
+    people = SyntheticPeople(2201)
+    runtime = open_runtime(settings, clock=clock)
+    with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
+        head = as_user(client, admin.admin_username, admin.admin_password)
+        create_tree(client, head)
+        create_user(client, head, "police.a", ["police"], "320571")
+        create_user(client, head, "secadmin.x", ["security_admin"], None)
+        police = as_user(client, "police.a", STRONG_PASSWORD)
+        secadmin = as_user(client, "secadmin.x", STRONG_PASSWORD)
+        erased, erased_id = _person(client, police, people)
+        archived.backrest("backup", "--type=full")
+        kept, kept_id = _person(client, police, people)  # after the full backup: from the WAL archive
+        runtime.sequencer.drain()
+        runtime.sequencer.checkpoint()
+        postgres.run_admin(url, "SELECT pg_create_restore_point('drill')")
+        clock.advance(seconds=60)
+        gone = client.post(
+            f"/api/v1/persons/{erased_id}/erasure", json={"reason": "data_subject_request"}, headers=secadmin
+        )
+        assert gone.status_code == 204
+        _, later_id = _person(client, police, people)
+        runtime.sequencer.drain()
+        witnessed = runtime.sequencer.checkpoint()
+        assert witnessed is not None
+    runtime.close()
+    archived.archive_now()  # the segment holding the point reaches the archive
+
+    archived.lose_and_restore_to("drill")
+    with pytest.raises(ConfigurationError, match="predates erasures"):
+        open_runtime(settings, clock=clock)
+    recovering = open_runtime(settings, clock=clock, recovering=True)
+    clock.advance(seconds=60)
+    statement = declare(recovering, Credentials("secadmin.x", STRONG_PASSWORD, None), RestoreReason.DRILL)
+    assert statement.superseded is not None and statement.superseded.size == witnessed.size
+    with transaction(recovering.engine) as session:
+        assert replay(session, recovering.keyring.journal, AuditTrail(clock)).keys >= 1
+    recovering.close()
+
+    served = open_runtime(settings, clock=clock)
+    with TestClient(create_app(served), raise_server_exceptions=False) as again:
+        police = as_user(again, "police.a", STRONG_PASSWORD)
+        assert again.get(f"/api/v1/persons/{erased_id}", headers=police | REG).status_code == 410
+        found = again.post("/api/v1/persons/search", json={"id_number": erased.id_number}, headers=police | REG)
+        assert found.status_code == 200 and found.json()["items"] == []
+        read = again.get(f"/api/v1/persons/{kept_id}", headers=police | REG)
+        assert read.status_code == 200 and read.json()["name"] == kept.name
+        assert again.get(f"/api/v1/persons/{later_id}", headers=police | REG).status_code == 404
+    sink = served.sequencer.sink
+    report = verify_log(
+        served.engine,
+        served.provider.public_key(),
+        settings.audit_origin,
+        witnesses=[Witness("the sink", sink.newest()), *(Witness(n, c) for n, c in sink.superseded())],
+        kept_restores=sink.restores(),
+    )
+    served.close()
+    assert report.ok, report.problems
+    assert report.epochs
