@@ -111,6 +111,21 @@ def deployment(cluster, tmp_path_factory):
     return settings, (admin.admin_username, admin.admin_password)
 
 
+def _assert_synchronous(directory: Path, base: int, leader: str) -> None:
+    """The primary has a synchronous standby (an acknowledged commit is on two nodes), and
+    no login gets in without its password."""
+    secrets_file = dict(line.split("=", 1) for line in (directory / "secrets").read_text().split())
+    port = base + int(leader.removeprefix("node"))
+    url = f"postgresql+psycopg://postgres:{secrets_file['SUPERUSER_PASSWORD']}@127.0.0.1:{port}/postgres"
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        states = conn.exec_driver_sql("SELECT sync_state FROM pg_stat_replication").scalars().all()
+        assert "sync" in states and conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    engine.dispose()
+    with pytest.raises(sa.exc.OperationalError, match="password"):
+        sa.create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres").connect()
+
+
 def _leader(directory: Path) -> str:
     return _cluster("leader", str(directory)).strip()
 
@@ -138,11 +153,19 @@ def test_writes_survive_the_loss_of_the_primary(cluster, deployment, tmp_path):
     acked: list[tuple[float, str, str]] = []  # (when, key, person id)
     lock, stop = threading.Lock(), threading.Event()
     retries, replays = [0], [0]
+    failures: list[BaseException] = []
     try:
         with httpx.Client(base_url=server.base_url) as http:
             headers = as_user(http, "police.ha", STRONG_PASSWORD) | {"X-Purpose": "registration"}
 
         def client_loop(k: int) -> None:
+            try:
+                _client_loop(k)
+            except BaseException as exc:  # a client that stops on an unexpected answer fails the test
+                with lock:
+                    failures.append(exc)
+
+        def _client_loop(k: int) -> None:
             people = SyntheticPeople(4000 + k)
             with httpx.Client(base_url=server.base_url, timeout=20) as http:
                 for i in range(100_000):
@@ -180,6 +203,7 @@ def test_writes_survive_the_loss_of_the_primary(cluster, deployment, tmp_path):
             t.start()
         time.sleep(BEFORE_KILL_S)
         old = _leader(directory)
+        _assert_synchronous(directory, cluster[1], old)
         postmaster = int((directory / old / "data" / "postmaster.pid").read_text().split()[0])
         killed_at = time.monotonic()
         os.kill(postmaster, signal.SIGKILL)
@@ -192,10 +216,12 @@ def test_writes_survive_the_loss_of_the_primary(cluster, deployment, tmp_path):
                 continue
         assert new != old, "Patroni restarted the primary in place instead of promoting a replica"
         time.sleep(AFTER_FAILOVER_S)
+        stopped_at = time.monotonic()
         stop.set()
         for t in threads:
             t.join(timeout=60)
         assert not any(t.is_alive() for t in threads)
+        assert not failures, failures
     finally:
         server.stop()
 
@@ -203,8 +229,9 @@ def test_writes_survive_the_loss_of_the_primary(cluster, deployment, tmp_path):
     assert any(when > killed_at + 1 for when in times), "no write was acknowledged after the failover"
     # The longest time without an acknowledgement from the kill on (writes in flight at the
     # kill may still be acknowledged just after it).
-    around = [killed_at, *(when for when in times if when > killed_at)]
+    around = [killed_at, *(when for when in times if when > killed_at), stopped_at]
     window = max(b - a for a, b in zip(around, around[1:], strict=False))
+    assert window < 60  # a bound, not the goal (15 s): bench/README reports the figure
     print(
         f"\nfailover: leader {old} -> {new}; unavailability window {window:.2f} s; {len(acked)} writes "
         f"acknowledged, {retries[0]} attempts sent again, {replays[0]} answered as done before (303)"
