@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from registry import idempotency
 from registry.api.contract import TAGS, install_contract
 from registry.api.deps import get_enrolling_principal, get_principal
 from registry.api.errors import install_error_handlers
@@ -79,6 +80,7 @@ def create_app(runtime: Runtime, *, scheduler: bool = False) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.runtime = runtime
+    app.state.idempotency_key = idempotency.purpose_key(runtime.token_secret)
     app.state.login_throttle = auth.new_login_throttle(runtime.settings)
     install_error_handlers(app)
     for router in (
@@ -101,7 +103,7 @@ def create_app(runtime: Runtime, *, scheduler: bool = False) -> FastAPI:
         app.include_router(router)
     install_contract(app, token_calls={get_principal, get_enrolling_principal}, purpose_call=persons.purposeful_context)
     # Added innermost first: the transaction sits inside the input guard, the body limit and the request log.
-    app.add_middleware(TransactionMiddleware, engine=runtime.engine, clock=runtime.clock)
+    app.add_middleware(TransactionMiddleware, engine=runtime.engine)
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(LoginGateMiddleware, throttle=app.state.login_throttle)

@@ -142,9 +142,12 @@ def _idempotency(request: Request, principal: Principal, runtime: Runtime, sessi
     if key is None or request.method not in _WRITES:
         return
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    seen = idempotency.fingerprint(runtime.token_secret, request.method, target, uow.body.digest())
-    now = runtime.clock.now()
-    uow.idempotency = idempotency.check(session, account_id=principal.account_id, key=key, fingerprint=seen, now=now)
+    conditions = "\n".join(request.headers.get(h, "") for h in ("if-match", "x-purpose"))
+    secret = request.app.state.idempotency_key
+    seen = idempotency.fingerprint(secret, request.method, target, conditions, uow.body.digest())
+    uow.idempotency = idempotency.check(
+        session, key_secret=secret, account_id=principal.account_id, key=key, fingerprint=seen, now=runtime.clock.now()
+    )
 
 
 def _named_in(request: Request) -> tuple[str, ...]:

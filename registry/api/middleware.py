@@ -30,7 +30,6 @@ from registry import idempotency
 from registry.accounts.throttle import THROTTLED, LoginThrottle
 from registry.api import metrics
 from registry.api.problems import problem_body
-from registry.clock import Clock
 from registry.logs import request_id_var
 
 log = logging.getLogger("registry.access")
@@ -108,8 +107,8 @@ class UnitOfWork:
 
 
 class TransactionMiddleware:
-    def __init__(self, app: ASGIApp, engine: Engine, clock: Clock) -> None:
-        self.app, self.engine, self.clock = app, engine, clock
+    def __init__(self, app: ASGIApp, engine: Engine) -> None:
+        self.app, self.engine = app, engine
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -154,8 +153,7 @@ class TransactionMiddleware:
                 start, *body = held
                 location = _location(scope, start, b"".join(m.get("body", b"") for m in body))
                 assert uow.idempotency is not None
-                pending, now = uow.idempotency, self.clock.now()
-                idempotency.record(uow.session, pending, status=start["status"], location=location, now=now)
+                idempotency.record(uow.session, uow.idempotency, status=start["status"], location=location)
                 held.clear()
                 replaced = not await commit(start["status"])
                 if replaced:

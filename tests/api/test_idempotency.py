@@ -5,6 +5,8 @@ that failed recorded nothing. Nothing kept holds a personal value."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -79,3 +81,38 @@ def test_a_malformed_key_is_refused(client, heads, key):
     headers = heads["police.a"] | REG | {"Idempotency-Key": key}
     answer = client.post("/api/v1/persons", json={"id_number": person.id_number, "name": person.name}, headers=headers)
     assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
+
+
+def test_two_copies_sent_at_once_make_one_record(client, heads, runtime):
+    """The key is reserved in the first copy's transaction: the second waits for it, then
+    answers as done (PostgreSQL: on the key's row; SQLite: one writer at a time)."""
+    person = SyntheticPeople(1955).person()
+    body = {"id_number": person.id_number, "name": person.name}
+    police = heads["police.a"] | REG | {"Idempotency-Key": "twins"}
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(
+                lambda _: client.post("/api/v1/persons", json=body, headers=police, follow_redirects=False), range(4)
+            )
+        )
+    assert sorted(a.status_code for a in answers) == [201, 303, 303, 303], [a.text for a in answers]
+    assert _persons(runtime) == 1
+
+
+def test_a_key_is_kept_a_day_and_its_conditions_are_part_of_the_request(client, heads, runtime, clock):
+    person = SyntheticPeople(1956).person()
+    body = {"id_number": person.id_number, "name": person.name}
+    police = heads["police.a"] | REG | {"Idempotency-Key": "daily"}
+    assert client.post("/api/v1/persons", json=body, headers=police).status_code == 201
+    other_purpose = police | {"X-Purpose": "investigation"}
+    assert client.post("/api/v1/persons", json=body, headers=other_purpose).status_code == 422
+    clock.advance(hours=25)  # the key is forgotten: the same request now is a new one (a duplicate person)
+    police = as_user(client, "police.a", STRONG_PASSWORD) | REG | {"Idempotency-Key": "daily"}
+    again = client.post("/api/v1/persons", json=body, headers=police)
+    assert again.status_code == 409  # … which the registry refuses as such
+    fresh = SyntheticPeople(1957).person()
+    headers = police | {"Idempotency-Key": "fresh"}
+    made = client.post("/api/v1/persons", json={"id_number": fresh.id_number, "name": fresh.name}, headers=headers)
+    assert made.status_code == 201
+    with Session(runtime.engine) as session:  # the expired key went with the next keyed write
+        assert session.exec(select(sa.func.count()).select_from(IdempotencyRecord)).one() == 1
