@@ -9,6 +9,7 @@ audit log verifies across the declared epoch against the sink's notes."""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
 import time
@@ -60,11 +61,13 @@ class Archived:
             "@DATA@": root / "data",
             "@PORT@": self.server.port,
             "@SOCKET@": root,
+            "@CIPHER_PASS@": secrets.token_hex(32),
         }
         text = CONF.read_text()
         for name, value in values.items():
             text = text.replace(name, str(value))
         self.config.write_text(text)
+        self.config.chmod(0o600)  # it holds the repository's cipher pass
         if self.server.as_root:
             shutil.chown(self.config, "postgres")
         archive = f"pgbackrest --config={self.config} --stanza=registry archive-push %p"
