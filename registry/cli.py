@@ -22,7 +22,7 @@ from sqlmodel import Session
 from registry import runlock
 from registry.access.models import AccountApproval
 from registry.access.policy import Role
-from registry.access.principal import system_principal
+from registry.access.principal import Principal, system_principal
 from registry.accounts.console_login import Credentials, log_in
 from registry.accounts.schemas import UserCreate
 from registry.accounts.users_console import (
@@ -645,13 +645,7 @@ def import_employer_report(
     within its scope: links and unlinks the workers' registrations; re-running changes nothing."""
     settings = _settings()
     runtime = _open(settings)
-    try:
-        principal = log_in(
-            runtime.engine, runtime.clock, runtime.provider, settings, _credentials("importer", username)
-        )
-    except RegistryError as exc:
-        console.print(f"[red]{exc.detail}[/red]")
-        raise typer.Exit(2) from None
+    principal = _importer(runtime, settings, username)
     counts, _ = _run_import(
         lambda progress, on_reject: import_report(
             runtime, file, principal=principal, rejects=rejects, progress=progress, on_reject=on_reject
@@ -685,13 +679,7 @@ def import_notices(
     a terminal), within its roles and scope; re-running a file opens nothing."""
     settings = _settings()
     runtime = _open(settings)
-    try:
-        principal = log_in(
-            runtime.engine, runtime.clock, runtime.provider, settings, _credentials("importer", username)
-        )
-    except RegistryError as exc:
-        console.print(f"[red]{exc.detail}[/red]")
-        raise typer.Exit(2) from None
+    principal = _importer(runtime, settings, username)
     counts, _ = _run_import(
         lambda progress, on_reject: import_notice_file(
             runtime, file, kind=kind, principal=principal, rejects=rejects, progress=progress, on_reject=on_reject
@@ -705,6 +693,16 @@ def import_notices(
     )
     if counts.rejected:
         raise typer.Exit(1)
+
+
+def _importer(runtime: Runtime, settings: Settings, username: str) -> Principal:
+    """The importing account, logged in at the console (REGISTRY_IMPORTER_PASSWORD / _OTP
+    when not a terminal); a refusal is said plainly, exit 2."""
+    try:
+        return log_in(runtime.engine, runtime.clock, runtime.provider, settings, _credentials("importer", username))
+    except RegistryError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from None
 
 
 def _replay(settings: Settings) -> None:

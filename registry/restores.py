@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from registry.access.policy import Permission
 from registry.accounts.console_login import Credentials, logged_in
 from registry.audit.actions import Action, Outcome
 from registry.audit.checkpoints import CheckpointError
-from registry.audit.epochs import RestoreReason, RestoreStatement, declare_restore
+from registry.audit.epochs import RestoreReason, RestoreStatement, declare_restore, restore_point
 from registry.audit.log import AuditTrail, Event
-from registry.audit.models import AuditEntry, AuditLeaf
 from registry.audit.tree import tree_size
 from registry.audit.verify import Timeliness, Witness, verify_log
 from registry.context import actor_of
@@ -84,11 +83,7 @@ def _check_restored(runtime: Runtime) -> None:
     sink = runtime.sequencer.sink
     with transaction(runtime.engine) as session:
         size = tree_size(session)
-        point = session.exec(
-            select(AuditEntry.at)
-            .join(AuditLeaf, col(AuditLeaf.entry_id) == col(AuditEntry.id))
-            .where(col(AuditLeaf.seq) == size - 1)
-        ).first()
+        point = restore_point(session, size)
     try:
         held = None if sink is None else sink.newest()
     except CheckpointError as exc:

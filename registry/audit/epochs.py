@@ -28,6 +28,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -167,6 +168,15 @@ def newest_restore(
     return parse_statement(row.statement, public_key=public_key, origin=origin), row.statement
 
 
+def restore_point(session: Session, size: int) -> datetime | None:
+    """When the newest entry of a log of `size` entries was written (None: an empty log)."""
+    return session.exec(
+        select(AuditEntry.at)
+        .join(AuditLeaf, col(AuditLeaf.entry_id) == col(AuditEntry.id))
+        .where(col(AuditLeaf.seq) == size - 1)
+    ).first()
+
+
 def declare_restore(
     session: Session,
     *,
@@ -184,11 +194,7 @@ def declare_restore(
     lead(session, wait=True)
     size = tree_size(session)
     frontier = Frontier.from_hash_source(stored_hashes(session), size)
-    newest_at = session.exec(
-        select(AuditEntry.at)
-        .join(AuditLeaf, col(AuditLeaf.entry_id) == col(AuditEntry.id))
-        .where(col(AuditLeaf.seq) == size - 1)
-    ).first()
+    newest_at = restore_point(session, size)
     try:
         superseded = None if sink is None else sink.newest()
         kept = 0 if sink is None else sink.last_epoch()
