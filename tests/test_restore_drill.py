@@ -236,6 +236,7 @@ def test_the_commands_back_up_and_restore_the_embedded_default(sqlite_only, clie
     restored = run(*restore)
     assert restored.returncode == 0, restored.stderr
     assert "restore declared: epoch 1" in restored.stderr and "erasures replayed: 0 data keys" in restored.stderr
+    assert "retention caught up: 0 records" in restored.stderr
     verified = run("audit", "verify", "--workers", "1")
     assert verified.returncode == 0, verified.stderr
     assert "declared restore: epoch 1" in verified.stderr
