@@ -265,7 +265,8 @@ def test_an_employer_report_links_hires_and_unlinks_leavers_once(client, world, 
     source, rejects = tmp_path / f"report.{kind}", tmp_path / "rejects.csv"
     _report(source, rows, kind)
     # The report of district A, imported in district A's subtree.
-    counts = import_report(runtime, source, rejects=rejects, principal=_officer(runtime, "police.a"))
+    officer = _officer(runtime, "police.a")
+    counts = import_report(runtime, source, rejects=rejects, principal=officer)
     assert (counts.rows, counts.linked, counts.unlinked, counts.duplicates, counts.rejected) == (7, 1, 1, 0, 5)
     assert counts.late == 1  # the leaver was reported more than three working days after leaving
     reported = rejects.read_text(encoding="utf-8")
@@ -294,7 +295,8 @@ def test_an_employer_report_links_hires_and_unlinks_leavers_once(client, world, 
     with Session(runtime.engine) as session:
         searched = session.exec(select(AuditEntry).where(AuditEntry.action == "person:search")).all()
     assert sorted(e.outcome for e in searched) == ["allowed", "allowed", "denied", "denied"]
-    assert all(e.search_token for e in searched) and all(e.actor_id == "system" for e in searched)
+    # … as the officer who imported the report, never the console.
+    assert all(e.search_token for e in searched) and all(e.actor_id == str(officer.account_id) for e in searched)
     assert sorted(tuple(e.targets) for e in searched if e.outcome == "denied") == [(), (ide,)]
     # Run again: nothing changes, nothing new on the record.
     again = import_report(runtime, source, principal=_officer(runtime, "police.a"))
