@@ -1,7 +1,7 @@
-"""Backup and restore times of the embedded default (SQLite) at N persons, each with a
-dwelling and a registration (the demo seed):
+"""Backup and restore times at N persons, each with a dwelling and a registration (the
+demo seed), on the embedded default (SQLite) or on PostgreSQL with pgBackRest:
 
-    .venv/bin/python -m bench.backup_bench --persons 100000 [--json]
+    .venv/bin/python -m bench.backup_bench --persons 100000 [--engine postgresql] [--json]
 
 Times `registry backup` (SQLite's online backup, while nothing else runs) and the three
 steps of `registry restore`: writing the backup over the database, declaring the restore
@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from registry.accounts.console_login import Credentials
 from registry.api.app import create_app
@@ -38,15 +39,25 @@ from registry.restores import declare
 from registry.runtime import open_runtime
 from registry.settings import Settings
 from tests.api_helpers import STRONG_PASSWORD, as_user, create_user
+from tests.support import postgres
+from tests.support.backrest import Archived
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--persons", type=int, default=100_000)
+    parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="registry-backup-bench-"))
-    settings = Settings(data_dir=work / "data", profile="dev")
+    archived = None
+    if args.engine == "postgresql":  # pgBackRest: a full backup, the WAL archive, a restore to a named point
+        archived = Archived()
+        postgres.run_admin(archived.url, "CREATE DATABASE registry")
+        url = str(make_url(archived.url).set(database="registry"))
+        settings = Settings(data_dir=work / "data", database_url=url, profile="dev")
+    else:
+        settings = Settings(data_dir=work / "data", profile="dev")
     admin = initialise(settings, clock=SystemClock())
     runtime = open_runtime(settings)
     started = time.monotonic()
@@ -66,7 +77,12 @@ def main() -> None:
         erased = made.json()["id"]
         saved = work / "backup.db"
         started = time.monotonic()
-        size = backup(runtime.engine, saved)
+        if archived is None:
+            size = backup(runtime.engine, saved)
+        else:
+            archived.backrest("backup", "--type=full")
+            postgres.run_admin(archived.url, "SELECT pg_create_restore_point('bench')")
+            size = _repository_bytes(archived.server.root / "repo")
         backed_up = time.monotonic() - started
         gone = client.post(
             f"/api/v1/persons/{erased}/erasure", json={"reason": "data_subject_request"}, headers=secadmin
@@ -75,8 +91,13 @@ def main() -> None:
         runtime.sequencer.drain()
         runtime.sequencer.checkpoint()
     runtime.close()
+    if archived is not None:
+        archived.archive_now()
     started = time.monotonic()
-    restore_file(saved, settings.service_database_url)
+    if archived is None:
+        restore_file(saved, settings.service_database_url)
+    else:
+        archived.lose_and_restore_to("bench")
     written = time.monotonic() - started
     recovering = open_runtime(settings, recovering=True)
     started = time.monotonic()
@@ -87,7 +108,10 @@ def main() -> None:
         replay(session, recovering.keyring.journal, AuditTrail(recovering.clock))
     replayed = time.monotonic() - started
     recovering.close()
+    if archived is not None:
+        archived.server.stop()
     result = {
+        "engine": args.engine,
         "persons": args.persons,
         "database_bytes": size,
         "seed_s": seeded,
@@ -105,6 +129,10 @@ def main() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2))
         print(f"wrote {out}")
+
+
+def _repository_bytes(root: Path) -> int:
+    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
 
 
 if __name__ == "__main__":
