@@ -20,7 +20,6 @@ from registry.accounts.console_login import Credentials
 from registry.api.app import create_app
 from registry.audit.epochs import RestoreReason
 from registry.audit.log import AuditTrail
-from registry.audit.verify import Witness, verify_log
 from registry.bootstrap import initialise
 from registry.clock import FixedClock
 from registry.db import transaction
@@ -32,6 +31,7 @@ from registry.runtime import open_runtime
 from registry.settings import Settings
 from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
 from tests.support import postgres
+from tests.support.audit import assert_restored, verify_against_sink
 from tests.support.backrest import Archived
 
 REG = {"X-Purpose": "registration"}
@@ -105,20 +105,8 @@ def test_a_point_in_time_restore_keeps_erasures_erased_and_declares_its_epoch(ar
     served = open_runtime(settings, clock=clock)
     with TestClient(create_app(served), raise_server_exceptions=False) as again:
         police = as_user(again, "police.a", STRONG_PASSWORD)
-        assert again.get(f"/api/v1/persons/{erased_id}", headers=police | REG).status_code == 410
-        found = again.post("/api/v1/persons/search", json={"id_number": erased.id_number}, headers=police | REG)
-        assert found.status_code == 200 and found.json()["items"] == []
-        read = again.get(f"/api/v1/persons/{kept_id}", headers=police | REG)
-        assert read.status_code == 200 and read.json()["name"] == kept.name
-        assert again.get(f"/api/v1/persons/{later_id}", headers=police | REG).status_code == 404
-    sink = served.sequencer.sink
-    report = verify_log(
-        served.engine,
-        served.provider.public_key(),
-        settings.audit_origin,
-        witnesses=[Witness("the sink", sink.newest()), *(Witness(n, c) for n, c in sink.superseded())],
-        kept_restores=sink.restores(),
-    )
+        assert_restored(again, police, erased, erased_id, kept, kept_id, later_id)
+    report = verify_against_sink(served)
     served.close()
     assert report.ok, report.problems
     assert report.epochs
