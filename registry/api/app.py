@@ -37,6 +37,7 @@ from registry.api.routes import (
 )
 from registry.api.routes.movements import router as movements_router
 from registry.audit.sequencer import SequencerThread
+from registry.console.mount import install_console
 from registry.maintenance import resume_interrupted
 from registry.runtime import Runtime
 from registry.scheduler import Scheduler, SchedulerThread
@@ -101,6 +102,7 @@ def create_app(runtime: Runtime, *, scheduler: bool = False) -> FastAPI:
         retention.router,
     ):
         app.include_router(router)
+    install_console(app, secret=runtime.token_secret)
     install_contract(app, token_calls={get_principal, get_enrolling_principal}, purpose_call=persons.purposeful_context)
     # Added innermost first: the transaction sits inside the input guard, the body limit and the request log.
     app.add_middleware(TransactionMiddleware, engine=runtime.engine)

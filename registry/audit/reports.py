@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from registry.audit.actions import Action
 from registry.audit.models import AuditEntry, AuditLeaf
+from registry.errors import NotFound
 
 # A printed document discloses at least what a read does (`registry.documents`): each paper
 # counts once (`document:print`; its records' `document:read` entries are not counted again).
@@ -35,9 +36,11 @@ ACCOUNT_CHANGE_READS_KEPT = 20  # entry ids an alert lists after the change itse
 @dataclass(frozen=True)
 class EventFilter:
     actor: str | None = None
+    units: Sequence[str] | None = None  # the actor's org unit is one of these
     target: str | None = None
     action: str | None = None
     outcome: str | None = None
+    purpose: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -57,12 +60,16 @@ def events(
     query = select(AuditEntry, AuditLeaf.seq).outerjoin(AuditLeaf, col(AuditLeaf.entry_id) == col(AuditEntry.id))
     if filters.actor is not None:
         query = query.where(AuditEntry.actor_id == filters.actor)
+    if filters.units is not None:
+        query = query.where(col(AuditEntry.actor_org_unit).in_(filters.units))
     if filters.target is not None:
         query = query.where(_mentions(filters.target))
     if filters.action is not None:
         query = query.where(AuditEntry.action == filters.action)
     if filters.outcome is not None:
         query = query.where(AuditEntry.outcome == filters.outcome)
+    if filters.purpose is not None:
+        query = query.where(AuditEntry.purpose == filters.purpose)
     if filters.since is not None:
         query = query.where(AuditEntry.at >= filters.since)
     if filters.until is not None:
@@ -70,6 +77,15 @@ def events(
     if after_id is not None:
         query = query.where(col(AuditEntry.id) > after_id)
     return list(session.exec(query.order_by(col(AuditEntry.id)).limit(limit)).all())
+
+
+def entry(session: Session, entry_id: int) -> tuple[AuditEntry, int | None]:
+    """One entry and its sequence number (None until sequenced)."""
+    query = select(AuditEntry, AuditLeaf.seq).outerjoin(AuditLeaf, col(AuditLeaf.entry_id) == col(AuditEntry.id))
+    found = session.exec(query.where(AuditEntry.id == entry_id)).first()
+    if found is None:
+        raise NotFound("no such audit entry")
+    return found
 
 
 def accesses_to(session: Session, record_ids: Sequence[str], *, before_id: int | None, limit: int) -> list[AuditEntry]:

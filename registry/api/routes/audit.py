@@ -5,24 +5,29 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime, timedelta
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlmodel import select
 
 from registry.access.policy import Permission
 from registry.access.policy import Permission as P
+from registry.accounts import staff
 from registry.accounts.schemas import Page
 from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, page_by_key
-from registry.audit import checkpoints, proofs, reports, reviews
+from registry.audit import canonical, checkpoints, proofs, reports, reviews
 from registry.audit.actions import Action
+from registry.audit.checkpoints import CheckpointError
+from registry.audit.merkle import leaf_hash
 from registry.casefiles.models import Casefile
 from registry.context import Context
-from registry.errors import BadRequest
+from registry.errors import BadRequest, NotFound
 from registry.residence.models import Permit, Registration
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -52,9 +57,25 @@ class AuditEntryRead(BaseModel):
     client_request_id: str | None = Field(default=None, description="The X-Request-ID the client sent, if any.")
 
 
+class StaffRead(BaseModel):
+    """Who an entry's actor is: staff identities are an auditor's to resolve (never a resident's)."""
+
+    username: str
+    display_name: str
+    kind: str
+    org_unit: str | None
+
+
 class EventPage(BaseModel):
     items: list[AuditEntryRead]
     next_cursor: str | None
+    actors: dict[str, StaffRead] = Field(default_factory=dict, description="The page's actors by account id.")
+
+
+class AuditEntryDetail(AuditEntryRead):
+    canonical: str = Field(description="The entry's leaf data (base64): the bytes its Merkle leaf hashes.")
+    leaf_hash: str
+    actor: StaffRead | None
 
 
 class CheckpointRead(BaseModel):
@@ -98,6 +119,7 @@ class AccessRead(BaseModel):
 class AccessPage(BaseModel):
     items: list[AccessRead]
     next_cursor: str | None
+    actors: dict[str, StaffRead] = Field(default_factory=dict, description="The page's actors by account id.")
 
 
 class AlertRead(BaseModel):
@@ -117,10 +139,14 @@ def _audited(session: SessionDep, ctx: Context, *targets: str) -> None:
 def list_audit_events(
     session: SessionDep,
     ctx: ContextDep,
-    actor: str | None = None,
+    actor: Annotated[str | None, Query(description="An account id or a username.", max_length=64)] = None,
+    unit: Annotated[
+        str | None, Query(description="The actor's org unit and the units under it.", max_length=15)
+    ] = None,
     target: str | None = None,
     action: str | None = None,
     outcome: str | None = None,
+    purpose: Annotated[str | None, Query(max_length=64)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     cursor: str | None = None,
@@ -130,10 +156,39 @@ def list_audit_events(
     after = decode_cursor(cursor)
     if after is not None and not after.isdigit():
         raise BadRequest("cursor is not valid")
-    filters = reports.EventFilter(actor, target, action, outcome, since, until)
+    filters = reports.EventFilter(
+        actor=staff.account_id_of(session, actor) if actor is not None else None,
+        units=staff.subtree_codes(session, unit) if unit is not None else None,
+        target=target,
+        action=action,
+        outcome=outcome,
+        purpose=purpose,
+        since=since,
+        until=until,
+    )
     rows = reports.events(session, filters, after_id=int(after) if after else None, limit=limit + 1)
     items = [AuditEntryRead(seq=seq, **entry.model_dump()) for entry, seq in rows[:limit]]
-    return EventPage(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
+    return EventPage(
+        items=items,
+        next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None,
+        actors=_actors(session, items),
+    )
+
+
+def _actors(session: SessionDep, items: list[AuditEntryRead] | list[AccessRead]) -> dict[str, StaffRead]:
+    found = staff.identities(session, {i.actor_id for i in items if i.actor_id is not None})
+    return {key: StaffRead(**value._asdict()) for key, value in found.items()}
+
+
+@router.get("/events/{entry_id}", response_model=AuditEntryDetail, openapi_extra=may(P.AUDIT_READ))
+def get_audit_event(session: SessionDep, ctx: ContextDep, entry_id: Annotated[int, Path(ge=1)]) -> AuditEntryDetail:
+    """One entry with the bytes its leaf hashes, so a verifier computes the leaf itself."""
+    _audited(session, ctx, str(entry_id))
+    entry, seq = reports.entry(session, entry_id)
+    data = canonical.entry_bytes(entry)
+    read = AuditEntryRead(seq=seq, **entry.model_dump())
+    actor = _actors(session, [read]).get(read.actor_id or "")
+    return AuditEntryDetail(**read.model_dump(), canonical=b64(data), leaf_hash=b64(leaf_hash(data)), actor=actor)
 
 
 @router.get("/checkpoint", response_model=CheckpointRead, openapi_extra=may(P.AUDIT_READ))
@@ -222,7 +277,11 @@ def person_accesses(
         )
         for e in rows[:limit]
     ]
-    return AccessPage(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
+    return AccessPage(
+        items=items,
+        next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None,
+        actors=_actors(session, items),
+    )
 
 
 def records_of(session: SessionDep, person_id: uuid.UUID) -> list[uuid.UUID]:
@@ -234,17 +293,29 @@ def records_of(session: SessionDep, person_id: uuid.UUID) -> list[uuid.UUID]:
     return found
 
 
-@router.get("/alerts", response_model=Page[AlertRead], openapi_extra=may(P.AUDIT_READ))
-def list_alerts(
-    runtime: RuntimeDep,
-    session: SessionDep,
-    ctx: ContextDep,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> Page[AlertRead]:
-    """Alerts over the log (denial bursts, out-of-hours and heavy reading, break-glass,
-    integrity failures, account changes followed by reads), oldest first, paged."""
-    _audited(session, ctx)
+AlertKind = Literal["break_glass", "denial_burst", "heavy_reader", "out_of_hours", "account_change_read", "integrity"]
+
+
+class AlertGroupRead(BaseModel):
+    """Alerts of one kind by one actor on one day (the alert time zone's): ten weekend
+    reads are one line to look at, with the ten alerts behind it."""
+
+    kind: str
+    actor_id: str | None
+    day: date
+    alerts: int
+    entries: int = Field(description="How many entries the alerts name (a burst names all of its denials).")
+    first_at: datetime
+    last_at: datetime
+
+
+class AlertGroupPage(BaseModel):
+    items: list[AlertGroupRead]
+    next_cursor: str | None
+    actors: dict[str, StaffRead] = Field(default_factory=dict, description="The page's actors by account id.")
+
+
+def _alerts(runtime: RuntimeDep, session: SessionDep, ctx: Context) -> tuple[list[reports.Alert], ZoneInfo]:
     settings = runtime.settings
     policy = reports.AlertPolicy(
         denial_burst=settings.alert_denial_burst,
@@ -253,15 +324,127 @@ def list_alerts(
         timezone=settings.alert_timezone,
         account_change_window=timedelta(hours=settings.alert_account_change_hours),
     )
-    found = reports.alerts(session, policy, now=ctx.clock.now())
+    return reports.alerts(session, policy, now=ctx.clock.now()), ZoneInfo(settings.alert_timezone)
+
+
+@router.get("/alerts", response_model=Page[AlertRead], openapi_extra=may(P.AUDIT_READ))
+def list_alerts(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    ctx: ContextDep,
+    actor: Annotated[str | None, Query(description="An account id or a username.", max_length=64)] = None,
+    kind: AlertKind | None = None,
+    day: Annotated[date | None, Query(description="The day in the alert time zone.")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[AlertRead]:
+    """Alerts over the log (denial bursts, out-of-hours and heavy reading, break-glass,
+    integrity failures, account changes followed by reads), oldest first, paged; the
+    filters drill into a group of `/alerts/groups`."""
+    _audited(session, ctx)
+    found, zone = _alerts(runtime, session, ctx)
+    actor_id = staff.account_id_of(session, actor) if actor is not None else None
+    found = [
+        a
+        for a in found
+        if (actor is None or a.actor_id == actor_id)
+        and (kind is None or a.kind == kind)
+        and (day is None or a.at.astimezone(zone).date() == day)
+    ]
     # Oldest first, as the log: by time, then the first entry each alert names.
-    page, after = page_by_key(found, lambda a: f"{a.at.isoformat()}|{a.entry_ids[0]:020d}|{a.kind}", cursor, limit)
+    page, after = page_by_key(found, lambda a: f"{a.at.isoformat()}|{_first(a):020d}|{a.kind}", cursor, limit)
     return Page[AlertRead](
         items=[
             AlertRead(kind=a.kind, actor_id=a.actor_id, at=a.at, count=a.count, entry_ids=list(a.entry_ids))
             for a in page
         ],
         next_cursor=after,
+    )
+
+
+def _first(alert: reports.Alert) -> int:
+    return alert.entry_ids[0] if alert.entry_ids else 0
+
+
+@router.get("/alerts/groups", response_model=AlertGroupPage, openapi_extra=may(P.AUDIT_READ))
+def alert_groups(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    ctx: ContextDep,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> AlertGroupPage:
+    """Alerts grouped by actor, kind and day, newest day first, paged."""
+    _audited(session, ctx)
+    found, zone = _alerts(runtime, session, ctx)
+    grouped: dict[tuple[str | None, str, date], list[reports.Alert]] = defaultdict(list)
+    for a in found:
+        grouped[(a.actor_id, a.kind, a.at.astimezone(zone).date())].append(a)
+    groups = [
+        AlertGroupRead(
+            kind=kind,
+            actor_id=actor_id,
+            day=day,
+            alerts=len(alerts),
+            entries=sum(a.count for a in alerts),
+            first_at=min(a.at for a in alerts),
+            last_at=max(a.at for a in alerts),
+        )
+        for (actor_id, kind, day), alerts in grouped.items()
+    ]
+    # Newest day first; within a day by kind and actor. The key sorts ascending: days count down.
+    page, after = page_by_key(
+        groups, lambda g: f"{99999999 - int(g.day.strftime('%Y%m%d')):08d}|{g.kind}|{g.actor_id or ''}", cursor, limit
+    )
+    found_actors = staff.identities(session, {g.actor_id for g in page if g.actor_id is not None})
+    return AlertGroupPage(
+        items=page,
+        next_cursor=after,
+        actors={key: StaffRead(**value._asdict()) for key, value in found_actors.items()},
+    )
+
+
+WitnessStatus = Literal["in_step", "behind", "none", "not_configured", "does_not_verify"]
+
+
+class WitnessRead(BaseModel):
+    """The newest signed checkpoint beside what the checkpoint sink (the witness) holds."""
+
+    checkpoint_size: int | None
+    checkpoint_at: datetime | None
+    witnessed_size: int | None
+    witnessed_at: datetime | None
+    status: WitnessStatus
+    epochs: int = Field(description="Declared restores the witness crossed.")
+
+
+@router.get("/witness", response_model=WitnessRead, openapi_extra=may(P.AUDIT_READ))
+def witness(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> WitnessRead:
+    _audited(session, ctx)
+    try:
+        latest = proofs.latest_checkpoint(session)
+        size, at = latest.size, datetime.fromtimestamp(latest.timestamp, UTC)
+    except NotFound:
+        size, at = None, None
+    sink = runtime.sequencer.sink
+    held: checkpoints.Checkpoint | None = None
+    status: WitnessStatus = "not_configured"
+    epochs = 0
+    if sink is not None:
+        try:
+            held = sink.newest()
+        except CheckpointError:
+            status = "does_not_verify"
+        else:
+            status = "none" if held is None else "in_step" if held.size == size else "behind"
+            epochs = sink.last_epoch()
+    return WitnessRead(
+        checkpoint_size=size,
+        checkpoint_at=at,
+        witnessed_size=held.size if held is not None else None,
+        witnessed_at=datetime.fromtimestamp(held.timestamp, UTC) if held is not None else None,
+        status=status,
+        epochs=epochs,
     )
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
+from pydantic import BaseModel, Field
 
+from registry.access.policy import permissions_of
 from registry.access.tokens import TokenClaims, issue_token
 from registry.accounts import login
 from registry.accounts.schemas import MfaConfirm, MfaEnrolment, OneTimePasswordSet, PasswordChange, Token
@@ -110,6 +113,31 @@ def token(
 
 
 EnrollingContext = Annotated[Context, Depends(get_enrolling_context)]
+
+
+class Me(BaseModel):
+    id: uuid.UUID
+    username: str
+    kind: str
+    roles: list[str]
+    org_unit: str | None
+    permissions: list[str] = Field(description="What the roles allow (the policy's names), for a client's menus.")
+
+
+@router.get("/me", response_model=Me, openapi_extra=may())
+def me(ctx: ContextDep) -> Me:
+    """The caller as its token names it (what authentication already read: not audited as a
+    read, as the login that issued the token is). A client draws its menus from this; the
+    routes still decide."""
+    principal = ctx.principal
+    return Me(
+        id=principal.account_id,
+        username=principal.username,
+        kind=principal.kind,
+        roles=sorted(principal.roles),
+        org_unit=principal.org_unit_code,
+        permissions=sorted(permissions_of(principal.roles)),
+    )
 
 
 @router.post("/mfa", response_model=MfaEnrolment, status_code=201, openapi_extra=may())

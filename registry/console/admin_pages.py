@@ -1,0 +1,189 @@
+"""The administrator's pages: users (create, roles, unit, disable, unlock, reset, each a
+request a second administrator approves where the API says so), approvals, the org-unit
+tree, service accounts. One-time passwords and client secrets are shown once, on the
+page answering the request, and kept nowhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from registry.console import session
+from registry.console.pages import api, failed, form_text, page, render, see_other
+
+ROLES = ("police", "civil_affairs", "corrections", "social_worker", "verifier", "auditor", "security_admin", "admin")
+SERVICE_ROLES = ("verifier",)
+
+
+async def _form(request: Request) -> dict[str, Any]:
+    form = await request.form()
+    session.check_form(request, form_text(form.get("csrf")))
+    values: dict[str, Any] = {k: form_text(v) for k, v in form.items() if k != "roles"}
+    values["roles"] = [r for r in form.getlist("roles") if isinstance(r, str)]
+    return values
+
+
+def _answered(request: Request, client: Any, answer: Any, template: str, **context: Any) -> Any:
+    """A change's answer: done (one-time secret shown once), or waiting for approval (202)."""
+    return render(request, client, template, status=200, answer=answer.body, pending=answer.status == 202, **context)
+
+
+@page("GET", "/admin/users", "GET /api/v1/users")
+async def users(request: Request) -> Response:
+    session.require(request)
+    client = api(request)
+    answer = await client.get("/api/v1/users", cursor=request.query_params.get("cursor"), limit=50)
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return await render(request, client, "users.html", page=answer.body, roles=ROLES)
+
+
+@page("POST", "/admin/users", "POST /api/v1/users")
+async def create_user(request: Request) -> Response:
+    session.require(request)
+    values = await _form(request)
+    client = api(request)
+    body = {
+        "username": values.get("username"),
+        "display_name": values.get("display_name"),
+        "org_unit": values.get("org_unit") or None,
+        "roles": values["roles"],
+    }
+    answer = await client.post("/api/v1/users", json=body)
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return await _answered(request, client, answer, "user_done.html")
+
+
+@page("GET", "/admin/users/{account_id}", "GET /api/v1/users/{account_id}")
+async def user(request: Request, account_id: str) -> Response:
+    session.require(request)
+    client = api(request)
+    answer = await client.get(f"/api/v1/users/{account_id}")
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return await render(request, client, "user.html", user=answer.body, etag=answer.headers.get("etag"), roles=ROLES)
+
+
+@page("POST", "/admin/users/{account_id}", "PATCH /api/v1/users/{account_id}")
+async def update_user(request: Request, account_id: str) -> Response:
+    """Roles, unit and status in one change, sent with the version the form was drawn from
+    (If-Match): a change made meanwhile by another administrator is not overwritten."""
+    session.require(request)
+    values = await _form(request)
+    client = api(request)
+    body = {"roles": values["roles"], "org_unit": values.get("org_unit") or None, "status": values.get("status")}
+    headers = {"if-match": values.get("etag") or ""}
+    answer = await client.call("PATCH", f"/api/v1/users/{account_id}", json=body, headers=headers)
+    if not answer.ok:
+        return await failed(request, client, answer)
+    if answer.status == 202:
+        return await _answered(request, client, answer, "user_done.html")
+    return see_other(f"/console/admin/users/{account_id}")
+
+
+@page("POST", "/admin/users/{account_id}/unlock", "POST /api/v1/users/{account_id}/unlock")
+async def unlock_user(request: Request, account_id: str) -> Response:
+    session.require(request)
+    await _form(request)
+    client = api(request)
+    answer = await client.post(f"/api/v1/users/{account_id}/unlock")
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return see_other(f"/console/admin/users/{account_id}")
+
+
+@page("POST", "/admin/users/{account_id}/password", "POST /api/v1/users/{account_id}/password")
+async def reset_password(request: Request, account_id: str) -> Response:
+    session.require(request)
+    await _form(request)
+    client = api(request)
+    answer = await client.post(f"/api/v1/users/{account_id}/password", json={})
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return await _answered(request, client, answer, "user_done.html")
+
+
+@page("GET", "/admin/approvals", "GET /api/v1/account-approvals")
+async def approvals(request: Request) -> Response:
+    session.require(request)
+    client = api(request)
+    answer = await client.get("/api/v1/account-approvals", cursor=request.query_params.get("cursor"), limit=50)
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return await render(request, client, "approvals.html", page=answer.body)
+
+
+@page("POST", "/admin/approvals/{approval_id}/approve", "POST /api/v1/account-approvals/{approval_id}/approve")
+async def approve(request: Request, approval_id: str) -> Response:
+    session.require(request)
+    await _form(request)
+    client = api(request)
+    answer = await client.post(f"/api/v1/account-approvals/{approval_id}/approve")
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return await _answered(request, client, answer, "user_done.html")
+
+
+@page("POST", "/admin/approvals/{approval_id}/reject", "POST /api/v1/account-approvals/{approval_id}/reject")
+async def reject(request: Request, approval_id: str) -> Response:
+    session.require(request)
+    await _form(request)
+    client = api(request)
+    answer = await client.post(f"/api/v1/account-approvals/{approval_id}/reject")
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return see_other("/console/admin/approvals")
+
+
+@page("GET", "/admin/org-units", "GET /api/v1/org-units")
+async def org_units(request: Request) -> Response:
+    """The tree, drawn from each unit's path (all pages of it: a city has hundreds, not more)."""
+    session.require(request)
+    client = api(request)
+    units: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        answer = await client.get("/api/v1/org-units", cursor=cursor, limit=200)
+        if not answer.ok:
+            return await failed(request, client, answer)
+        units += answer.body["items"]
+        cursor = answer.body["next_cursor"]
+        if cursor is None:
+            break
+    units.sort(key=lambda u: u["path"])
+    for unit in units:
+        unit["depth"] = unit["path"].strip("/").count("/")
+    return await render(request, client, "org_units.html", units=units)
+
+
+@page("POST", "/admin/org-units", "POST /api/v1/org-units")
+async def create_org_unit(request: Request) -> Response:
+    session.require(request)
+    values = await _form(request)
+    client = api(request)
+    body = {"code": values.get("code"), "name": values.get("name"), "parent_code": values.get("parent_code") or None}
+    answer = await client.post("/api/v1/org-units", json=body)
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return see_other("/console/admin/org-units")
+
+
+@page("GET", "/admin/service-accounts")
+async def service_accounts(request: Request) -> Response:
+    session.require(request)
+    return await render(request, api(request), "service_accounts.html", roles=SERVICE_ROLES, answer=None)
+
+
+@page("POST", "/admin/service-accounts", "POST /api/v1/service-accounts")
+async def create_service_account(request: Request) -> Response:
+    session.require(request)
+    values = await _form(request)
+    client = api(request)
+    body = {"name": values.get("name"), "org_unit": values.get("org_unit") or None, "roles": values["roles"]}
+    answer = await client.post("/api/v1/service-accounts", json=body)
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return await render(request, client, "service_accounts.html", roles=SERVICE_ROLES, answer=answer.body)

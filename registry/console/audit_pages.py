@@ -1,0 +1,187 @@
+"""The auditor's pages: events, one entry and its proof, a person's access report, alerts
+by group, the break-glass review queue, checkpoints and the witness."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+from registry.console import session
+from registry.console.pages import api, failed, form_text, page, render, see_other
+
+EVENT_FILTERS = ("actor", "unit", "action", "outcome", "purpose", "target", "since", "until")
+
+
+@page("GET", "/audit/events", "GET /api/v1/audit/events")
+async def events(request: Request) -> Response:
+    session.require(request)
+    client = api(request)
+    filters = {k: request.query_params.get(k, "").strip() for k in EVENT_FILTERS}
+    answer = await client.get("/api/v1/audit/events", cursor=request.query_params.get("cursor"), limit=50, **filters)
+    base = "/console/audit/events?" + urlencode({k: v for k, v in filters.items() if v})
+    if not answer.ok:  # a filter the API refused (an unknown username, a bad time): said on the page
+        return await render(
+            request, client, "events.html", answer.status, filters=filters, base=base, problem=answer.problem, page=None
+        )
+    return await render(request, client, "events.html", filters=filters, base=base, page=answer.body, problem=None)
+
+
+@page("GET", "/audit/events/{entry_id}", "GET /api/v1/audit/events/{entry_id}")
+async def event(request: Request, entry_id: int) -> Response:
+    session.require(request)
+    client = api(request)
+    answer = await client.get(f"/api/v1/audit/events/{entry_id}")
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return await render(request, client, "event.html", entry=answer.body)
+
+
+PROOF_CALLS = (
+    "GET /api/v1/audit/events/{entry_id}",
+    "GET /api/v1/audit/checkpoint",
+    "GET /api/v1/audit/verifier-key",
+    "GET /api/v1/audit/proofs/inclusion",
+    "GET /api/v1/audit/proofs/consistency",
+)
+
+
+@page("GET", "/audit/events/{entry_id}/proof.json", *PROOF_CALLS)
+async def proof(request: Request, entry_id: int) -> Response:
+    """What the page's script verifies: the entry's bytes, its inclusion proof into the
+    newest checkpoint, that checkpoint's signed note, the verifier key, and (given the
+    browser's pinned size as `from`) the consistency proof from the pinned tree."""
+    session.require(request)
+    client = api(request)
+    entry = await client.get(f"/api/v1/audit/events/{entry_id}")
+    checkpoint = await client.get("/api/v1/audit/checkpoint")
+    key = await client.get("/api/v1/audit/verifier-key")
+    for answer in (entry, checkpoint, key):
+        if not answer.ok:
+            return JSONResponse({"detail": answer.problem}, status_code=answer.status)
+    seq, size = entry.body["seq"], checkpoint.body["size"]
+    if seq is None or seq >= size:
+        return JSONResponse({"detail": "not yet in a signed checkpoint: try again in a minute"}, status_code=409)
+    inclusion = await client.get("/api/v1/audit/proofs/inclusion", seq=seq, size=size)
+    if not inclusion.ok:
+        return JSONResponse({"detail": inclusion.problem}, status_code=inclusion.status)
+    consistency: dict[str, Any] | None = None
+    pinned = request.query_params.get("from", "")
+    if pinned.isdecimal() and 0 < int(pinned) < size:
+        answer = await client.get("/api/v1/audit/proofs/consistency", **{"from": pinned, "to": size})
+        consistency = answer.body if answer.ok else None
+    return JSONResponse(
+        {
+            "entry": {"id": entry.body["id"], "seq": seq, "canonical": entry.body["canonical"]},
+            "inclusion": inclusion.body,
+            "checkpoint": checkpoint.body,
+            "vkey": key.body["vkey"],
+            "consistency": consistency,
+        }
+    )
+
+
+@page("GET", "/audit/persons")
+async def persons(request: Request) -> Response:
+    session.require(request)
+    person_id = request.query_params.get("person_id", "").strip()
+    if person_id:
+        return see_other(f"/console/audit/persons/{person_id}")
+    return await render(request, api(request), "accesses.html", person_id=None, page=None)
+
+
+@page("GET", "/audit/persons/{person_id}", "GET /api/v1/audit/persons/{person_id}/accesses")
+async def accesses(request: Request, person_id: str) -> Response:
+    session.require(request)
+    client = api(request)
+    answer = await client.get(
+        f"/api/v1/audit/persons/{person_id}/accesses", cursor=request.query_params.get("cursor"), limit=50
+    )
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return await render(request, client, "accesses.html", person_id=person_id, page=answer.body)
+
+
+@page("GET", "/audit/persons/{person_id}/report.pdf", "GET /api/v1/audit/persons/{person_id}/documents/access-report")
+async def access_report_pdf(request: Request, person_id: str) -> Response:
+    """The printable report for a data-subject request, as the API prints it."""
+    session.require(request)
+    client = api(request)
+    answer = await client.get(f"/api/v1/audit/persons/{person_id}/documents/access-report")
+    if not answer.ok:
+        return await failed(request, client, answer)
+    disposition = f'attachment; filename="access-report-{person_id}.pdf"'
+    return Response(answer.content, media_type="application/pdf", headers={"content-disposition": disposition})
+
+
+@page("GET", "/audit/alerts", "GET /api/v1/audit/alerts/groups")
+async def alerts(request: Request) -> Response:
+    session.require(request)
+    client = api(request)
+    answer = await client.get("/api/v1/audit/alerts/groups", cursor=request.query_params.get("cursor"), limit=50)
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return await render(request, client, "alerts.html", page=answer.body)
+
+
+@page("GET", "/audit/alerts/group", "GET /api/v1/audit/alerts")
+async def alert_group(request: Request) -> Response:
+    """One group's alerts, each with the entries it names (drill-down)."""
+    session.require(request)
+    client = api(request)
+    chosen = {k: request.query_params.get(k) for k in ("actor", "kind", "day")}
+    answer = await client.get("/api/v1/audit/alerts", cursor=request.query_params.get("cursor"), limit=50, **chosen)
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return await render(request, client, "alert_group.html", page=answer.body, chosen=chosen)
+
+
+@page("GET", "/audit/reviews", "GET /api/v1/audit/reviews/queue")
+async def reviews(request: Request) -> Response:
+    session.require(request)
+    client = api(request)
+    answer = await client.get("/api/v1/audit/reviews/queue", cursor=request.query_params.get("cursor"), limit=50)
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return await render(request, client, "reviews.html", page=answer.body, saved=request.query_params.get("saved"))
+
+
+@page("POST", "/audit/reviews", "POST /api/v1/audit/reviews")
+async def review(request: Request) -> Response:
+    session.require(request)
+    form = await request.form()
+    session.check_form(request, form_text(form.get("csrf")))
+    client = api(request)
+    body = {k: form_text(form.get(k)) or None for k in ("grant_id", "outcome", "follow_up", "reference")}
+    answer = await client.post("/api/v1/audit/reviews", json={k: v for k, v in body.items() if v is not None})
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return see_other("/console/audit/reviews?saved=1")
+
+
+@page(
+    "GET",
+    "/audit/checkpoints",
+    "GET /api/v1/audit/checkpoint",
+    "GET /api/v1/audit/witness",
+    "GET /api/v1/audit/verifier-key",
+)
+async def checkpoints(request: Request) -> Response:
+    session.require(request)
+    client = api(request)
+    latest = await client.get("/api/v1/audit/checkpoint")
+    witness = await client.get("/api/v1/audit/witness")
+    key = await client.get("/api/v1/audit/verifier-key")
+    for answer in (witness, key):
+        if not answer.ok:
+            return await failed(request, client, answer)
+    return await render(
+        request,
+        client,
+        "checkpoints.html",
+        latest=latest.body if latest.ok else None,
+        witness=witness.body,
+        vkey=key.body["vkey"],
+    )

@@ -1,0 +1,182 @@
+"""The console's words: Chinese by default, English on request. Templates write the
+English text and `t` gives the user's language; a word without its Chinese fails a test
+(tests/console/test_console.py reads every `t("...")` in the templates)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Request
+
+LANGUAGES = ("zh", "en")
+LANGUAGE_COOKIE = "registry-console-lang"
+
+ZH: dict[str, str] = {
+    "Registry console": "登记系统管理台",
+    "Skip to content": "跳到正文",
+    "Home": "首页",
+    "Sign in": "登录",
+    "Sign out": "退出",
+    "Username": "用户名",
+    "Password": "密码",
+    "One-time code": "动态验证码",
+    "Signed in as": "当前用户",
+    "Language": "语言",
+    "Audit": "审计",
+    "Administration": "系统管理",
+    "Security": "安全管理",
+    "Events": "审计事件",
+    "Access report": "个人信息访问记录",
+    "Alerts": "告警",
+    "Break-glass reviews": "紧急授权复核",
+    "Checkpoints": "检查点",
+    "Users": "用户",
+    "Approvals": "待审批",
+    "Org units": "组织机构",
+    "Service accounts": "服务账户",
+    "Keys": "密钥",
+    "Jobs": "任务",
+    "Health": "运行状态",
+    "Filter": "筛选",
+    "Actor (username or id)": "操作人（用户名或编号）",
+    "Unit": "单位",
+    "Action": "行为",
+    "Outcome": "结果",
+    "Purpose": "目的",
+    "Target": "对象",
+    "From": "起",
+    "Until": "止",
+    "Any": "不限",
+    "Time": "时间",
+    "Actor": "操作人",
+    "Roles": "角色",
+    "Next page": "下一页",
+    "First page": "第一页",
+    "No entries.": "没有记录。",
+    "Entry": "条目",
+    "Sequence": "序号",
+    "Fields": "字段",
+    "Reason": "原因",
+    "Request": "请求",
+    "Break-glass grant": "紧急授权",
+    "Verify in this browser": "在本浏览器中验证",
+    "Forget the pinned key": "清除已固定的密钥",
+    "verify-explain": "页面取回此条目的包含证明与签名检查点，在浏览器中用 WebCrypto（SHA-256、Ed25519）自行核验，"
+    "不依赖服务器的结论。首次使用时固定验证公钥与检查点，此后核验与其一致。",
+    "Person id": "人员编号",
+    "Show": "查看",
+    "Download the report (PDF)": "下载报告（PDF）",
+    "Who, which unit, when, what and why.": "何人、何单位、何时、何事、为何。",
+    "Kind": "类型",
+    "Day": "日期",
+    "Alerts count": "告警数",
+    "Entries": "条目数",
+    "Details": "详情",
+    "break_glass": "紧急授权",
+    "denial_burst": "连续拒绝",
+    "heavy_reader": "大量查阅",
+    "out_of_hours": "非工作时间查阅",
+    "account_change_read": "账户变更后查阅",
+    "integrity": "完整性告警",
+    "Grant": "授权",
+    "Uses": "使用次数",
+    "First used": "首次使用",
+    "Decision": "结论",
+    "justified": "正当",
+    "unjustified": "不正当",
+    "needs_follow_up": "需跟进",
+    "Follow-up": "跟进",
+    "Reference (document number)": "文号",
+    "Record the decision": "记录结论",
+    "Nothing waits for review.": "没有待复核的紧急授权。",
+    "Latest checkpoint": "最新检查点",
+    "Tree size": "树大小",
+    "Root hash": "根哈希",
+    "Signed at": "签名时间",
+    "Key": "密钥",
+    "Verifier key": "验证公钥",
+    "Witness": "见证",
+    "Witnessed size": "见证的树大小",
+    "Witnessed at": "见证时间",
+    "Status": "状态",
+    "Declared restores": "已声明的恢复",
+    "in_step": "同步",
+    "behind": "滞后",
+    "none": "尚无",
+    "not_configured": "未配置",
+    "does_not_verify": "无法验证",
+    "Display name": "姓名",
+    "Locked": "已锁定",
+    "Second factor": "双因素",
+    "yes": "是",
+    "no": "否",
+    "New user": "新建用户",
+    "Create": "创建",
+    "Save": "保存",
+    "Unlock": "解锁",
+    "Reset password": "重置密码",
+    "Disable": "停用",
+    "Enable": "启用",
+    "active": "启用",
+    "disabled": "停用",
+    "pending": "待审批",
+    "approved": "已批准",
+    "rejected": "已驳回",
+    "expired": "已过期",
+    "Approve": "批准",
+    "Reject": "驳回",
+    "Requested by": "申请人",
+    "Requested at": "申请时间",
+    "Changes": "变更",
+    "Account": "账户",
+    "The change waits for a second administrator's approval.": "此变更须经第二名管理员批准后生效。",
+    "One-time password (shown once: hand it to the account's owner)": "一次性密码（仅显示一次，请交给账户本人）",
+    "Client secret (shown once: store it now)": "客户端密钥（仅显示一次，请立即保存）",
+    "Code": "代码",
+    "Name": "名称",
+    "Parent": "上级",
+    "New org unit": "新建组织机构",
+    "New service account": "新建服务账户",
+    "Purpose of key": "用途",
+    "Version": "版本",
+    "Records": "记录数",
+    "Created": "创建时间",
+    "Rotate": "轮换",
+    "Start a retention run": "执行保存期限清理",
+    "Progress": "进度",
+    "Finished": "完成时间",
+    "Error": "错误",
+    "Check": "检查项",
+    "Refused": "未获准许",
+    "Saved.": "已保存。",
+    "login-refused": "登录被拒绝：用户名、密码或验证码错误，或账户已锁定。",
+    "login-throttled": "失败次数过多，请稍后再试。",
+    "login-enrol-first": "请先登记双因素认证（POST /api/v1/auth/mfa），再用动态验证码登录。",
+    "csrf-refused": "表单已失效，请刷新页面后重试。",
+    "home-explain": "本管理台供审计员、管理员和安全管理员使用，不显示任何居民的个人信息。"
+    "每次查看和操作都经过与接口相同的权限检查并记入审计日志。",
+}
+
+
+def language(request: Request) -> str:
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    return chosen if chosen in LANGUAGES else "zh"
+
+
+def translator(lang: str) -> Callable[[str], str]:
+    table = EN if lang == "en" else ZH
+    return lambda text: table.get(text, text)
+
+
+# Longer texts are keyed by a name; their English lives here.
+EN = {
+    "login-refused": "Sign-in refused: the username, password or code is wrong, or the account is locked.",
+    "login-throttled": "Too many failed attempts: wait, then try again.",
+    "login-enrol-first": "Enrol a second factor first (POST /api/v1/auth/mfa), then sign in with its code.",
+    "csrf-refused": "The form was not this session's: reload the page and try again.",
+    "verify-explain": "The page fetches the entry's inclusion proof and the signed checkpoint and checks both "
+    "here with WebCrypto (SHA-256, Ed25519), without taking the server's word. The first use pins the verifier "
+    "key and the checkpoint; later checks must agree with them.",
+    "home-explain": "This console is for auditors, administrators and security administrators and shows no "
+    "resident's personal data. Every view and action passes the same policy as the API and is audited.",
+}
