@@ -5,6 +5,7 @@ page answering the request, and kept nowhere."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import Request
@@ -58,7 +59,7 @@ async def create_user(request: Request) -> Response:
 
 
 @page("GET", "/admin/users/{account_id}", "GET /api/v1/users/{account_id}")
-async def user(request: Request, account_id: str) -> Response:
+async def user(request: Request, account_id: uuid.UUID) -> Response:
     session.require(request)
     client = api(request)
     answer = await client.get(f"/api/v1/users/{account_id}")
@@ -68,7 +69,7 @@ async def user(request: Request, account_id: str) -> Response:
 
 
 @page("POST", "/admin/users/{account_id}", "PATCH /api/v1/users/{account_id}")
-async def update_user(request: Request, account_id: str) -> Response:
+async def update_user(request: Request, account_id: uuid.UUID) -> Response:
     """Roles, unit and status in one change, sent with the version the form was drawn from
     (If-Match): a change made meanwhile by another administrator is not overwritten."""
     session.require(request)
@@ -85,7 +86,7 @@ async def update_user(request: Request, account_id: str) -> Response:
 
 
 @page("POST", "/admin/users/{account_id}/unlock", "POST /api/v1/users/{account_id}/unlock")
-async def unlock_user(request: Request, account_id: str) -> Response:
+async def unlock_user(request: Request, account_id: uuid.UUID) -> Response:
     session.require(request)
     await _form(request)
     client = api(request)
@@ -96,7 +97,7 @@ async def unlock_user(request: Request, account_id: str) -> Response:
 
 
 @page("POST", "/admin/users/{account_id}/password", "POST /api/v1/users/{account_id}/password")
-async def reset_password(request: Request, account_id: str) -> Response:
+async def reset_password(request: Request, account_id: uuid.UUID) -> Response:
     session.require(request)
     await _form(request)
     client = api(request)
@@ -117,7 +118,7 @@ async def approvals(request: Request) -> Response:
 
 
 @page("POST", "/admin/approvals/{approval_id}/approve", "POST /api/v1/account-approvals/{approval_id}/approve")
-async def approve(request: Request, approval_id: str) -> Response:
+async def approve(request: Request, approval_id: uuid.UUID) -> Response:
     session.require(request)
     await _form(request)
     client = api(request)
@@ -128,7 +129,7 @@ async def approve(request: Request, approval_id: str) -> Response:
 
 
 @page("POST", "/admin/approvals/{approval_id}/reject", "POST /api/v1/account-approvals/{approval_id}/reject")
-async def reject(request: Request, approval_id: str) -> Response:
+async def reject(request: Request, approval_id: uuid.UUID) -> Response:
     session.require(request)
     await _form(request)
     client = api(request)

@@ -75,7 +75,6 @@ class Api:
         headers: dict[str, str] | None = None,
         anonymous: bool = False,
     ) -> Answer:
-        self._allowed(method, path)
         if not anonymous and self.token is None:
             raise SignInRequired
         state = self.request.state
@@ -88,7 +87,11 @@ class Api:
         transport = httpx.ASGITransport(app=self.request.app, client=client)
         async with httpx.AsyncClient(transport=transport, base_url="http://registry.internal") as http:
             params = {k: v for k, v in (params or {}).items() if v not in (None, "")}
-            answer = await http.request(method, path, params=params, json=json, data=data, headers=sent)
+            outgoing = http.build_request(method, path, params=params, json=json, data=data, headers=sent)
+            # Checked on the path as it will be sent (after "..", "?" and "#" are read as a
+            # URL reads them), not on the string a page built.
+            self._allowed(method, outgoing.url.path)
+            answer = await http.send(outgoing)
         if answer.status_code == 401 and not anonymous:
             raise SignInRequired
         is_json = answer.headers.get("content-type", "").split(";")[0] in (

@@ -3,6 +3,7 @@ by group, the break-glass review queue, checkpoints and the witness."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -86,14 +87,18 @@ async def proof(request: Request, entry_id: int) -> Response:
 @page("GET", "/audit/persons")
 async def persons(request: Request) -> Response:
     session.require(request)
-    person_id = request.query_params.get("person_id", "").strip()
-    if person_id:
-        return see_other(f"/console/audit/persons/{person_id}")
+    asked = request.query_params.get("person_id", "").strip()
+    if asked:
+        try:
+            return see_other(f"/console/audit/persons/{uuid.UUID(asked)}")
+        except ValueError:
+            pass  # not an id: the form again
+
     return await render(request, api(request), "accesses.html", person_id=None, page=None)
 
 
 @page("GET", "/audit/persons/{person_id}", "GET /api/v1/audit/persons/{person_id}/accesses")
-async def accesses(request: Request, person_id: str) -> Response:
+async def accesses(request: Request, person_id: uuid.UUID) -> Response:
     session.require(request)
     client = api(request)
     answer = await client.get(
@@ -105,7 +110,7 @@ async def accesses(request: Request, person_id: str) -> Response:
 
 
 @page("GET", "/audit/persons/{person_id}/report.pdf", "GET /api/v1/audit/persons/{person_id}/documents/access-report")
-async def access_report_pdf(request: Request, person_id: str) -> Response:
+async def access_report_pdf(request: Request, person_id: uuid.UUID) -> Response:
     """The printable report for a data-subject request, as the API prints it."""
     session.require(request)
     client = api(request)

@@ -102,6 +102,7 @@ ZH: dict[str, str] = {
     "Declared restores": "已声明的恢复",
     "in_step": "同步",
     "behind": "滞后",
+    "conflict": "冲突：日志未延续见证的树（回滚、截断或未声明的恢复）",
     "none": "尚无",
     "not_configured": "未配置",
     "does_not_verify": "无法验证",

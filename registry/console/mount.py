@@ -25,7 +25,9 @@ HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    # same-origin, not no-referrer: under no-referrer Chromium sends "Origin: null" with a
+    # form, and the CSRF check must see the real origin. Nothing goes to another site.
+    (b"referrer-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
@@ -44,7 +46,10 @@ def install_console(app: FastAPI, *, secret: bytes) -> None:
 
 async def _sign_in(request: Request, exc: Exception) -> Response:
     response = see_other("/console/login")
-    session.end(response)
+    if session.token(request) is not None:  # the API refused the token sent: forget it
+        session.end(response)
+    # else nothing to forget: a link from another site arrives without the SameSite=Strict
+    # cookie, and deleting it then would sign the user out from anywhere.
     return response
 
 

@@ -3,6 +3,8 @@ retention and scheduler runs (jobs), the health of the key provider."""
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -59,7 +61,7 @@ async def jobs(request: Request) -> Response:
 
 
 @page("GET", "/security/jobs/{job_id}", "GET /api/v1/jobs/{job_id}")
-async def job(request: Request, job_id: str) -> Response:
+async def job(request: Request, job_id: uuid.UUID) -> Response:
     """One job; its progress block reloads itself (htmx) until the job has finished."""
     session.require(request)
     client = api(request)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 
@@ -50,7 +51,8 @@ def csrf_token(request: Request) -> str:
 def check_form(request: Request, submitted: str | None) -> None:
     """Every POST: same origin (when the browser says), and the CSRF token of this session."""
     origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+    # The host, not the scheme: behind a TLS proxy the service itself is spoken to in http.
+    if origin is not None and urlsplit(origin).netloc != request.url.netloc:
         raise CsrfRefused
     expected = csrf_token(request)
     if not expected or submitted is None or not hmac.compare_digest(submitted, expected):

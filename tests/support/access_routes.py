@@ -88,6 +88,7 @@ ROWS: list[Row] = [
     Row("GET", "/metrics", G.PUBLIC, 200),
     Row("POST", f"{V1}/auth/token", G.LOGIN, 200),
     Row("POST", f"{V1}/auth/mfa", G.ANY, 201),
+    Row("GET", f"{V1}/auth/me", G.ANY, 200),
     Row("POST", f"{V1}/auth/mfa/confirm", G.ANY, 422, body=lambda w, t, a: {"otp": "000000"}),
     # Validated before anything else, so the matrix's calls cost no failed attempt.
     Row("POST", f"{V1}/auth/password/one-time", G.PUBLIC, 422, body=lambda w, t, a: {}),
@@ -213,12 +214,15 @@ ROWS: list[Row] = [
     Row("DELETE", f"{V1}/holds/{{record_id}}", G.PERMISSION, 204, "hold", P.RETENTION_RUN, scoped=False),
     # -- audit --------------------------------------------------------------------------
     Row("GET", f"{V1}/audit/events", G.PERMISSION, 200, perm=P.AUDIT_READ, query="limit=20"),
+    Row("GET", f"{V1}/audit/events/{{entry_id}}", G.PERMISSION, 200, "entry", P.AUDIT_READ, scoped=False),
     Row("GET", f"{V1}/audit/checkpoint", G.PERMISSION, 200, perm=P.AUDIT_READ),
+    Row("GET", f"{V1}/audit/witness", G.PERMISSION, 200, perm=P.AUDIT_READ),
     Row("GET", f"{V1}/audit/verifier-key", G.PERMISSION, 200, perm=P.AUDIT_READ),
     Row("GET", f"{V1}/audit/proofs/inclusion", G.PERMISSION, 200, perm=P.AUDIT_READ, query="seq=0&size={size}"),
     Row("GET", f"{V1}/audit/proofs/consistency", G.PERMISSION, 200, perm=P.AUDIT_READ, query="from=1&to={size}"),
     Row("GET", f"{V1}/audit/persons/{{person_id}}/accesses", G.PERMISSION, 200, "person", P.AUDIT_READ, scoped=False),
     Row("GET", f"{V1}/audit/alerts", G.PERMISSION, 200, perm=P.AUDIT_READ),
+    Row("GET", f"{V1}/audit/alerts/groups", G.PERMISSION, 200, perm=P.AUDIT_READ),
     Row("GET", f"{V1}/audit/reviews/queue", G.PERMISSION, 200, perm=P.AUDIT_READ),
     Row(
         "POST",

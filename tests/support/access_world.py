@@ -397,6 +397,7 @@ def _records(world: World) -> None:
     job_id = w.ok("security_admin.a", "POST", "/api/v1/retention/runs", 202)["job_id"]
     w.runtime.jobs.wait(uuid.UUID(job_id), timeout=60)
     w.targets["job"] = [Target("job", job_id)]
+    w.targets["entry"] = [Target("audit entry", "1")]  # the log's first entry: the bootstrap's
     # Last month's police reports of both districts (issue 15), submitted.
     w.report_month = (w.today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     reports = [

@@ -23,8 +23,9 @@ from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, page_by_key
 from registry.audit import canonical, checkpoints, proofs, reports, reviews
 from registry.audit.actions import Action
-from registry.audit.checkpoints import CheckpointError
 from registry.audit.merkle import leaf_hash
+from registry.audit.sink import witness_status as sink_status
+from registry.audit.tree import stored_hashes
 from registry.casefiles.models import Casefile
 from registry.context import Context
 from registry.errors import BadRequest, NotFound
@@ -404,7 +405,7 @@ def alert_groups(
     )
 
 
-WitnessStatus = Literal["in_step", "behind", "none", "not_configured", "does_not_verify"]
+WitnessStatus = Literal["in_step", "behind", "conflict", "none", "not_configured", "does_not_verify"]
 
 
 class WitnessRead(BaseModel):
@@ -420,27 +421,26 @@ class WitnessRead(BaseModel):
 
 @router.get("/witness", response_model=WitnessRead, openapi_extra=may(P.AUDIT_READ))
 def witness(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> WitnessRead:
+    """`conflict` when the log does not extend what the witness holds (a rollback, a
+    truncation, an undeclared restore): sizes alone would call that "behind"."""
     _audited(session, ctx)
     try:
-        latest = proofs.latest_checkpoint(session)
-        size, at = latest.size, datetime.fromtimestamp(latest.timestamp, UTC)
+        row = proofs.latest_checkpoint(session)
+        latest: checkpoints.Checkpoint | None = checkpoints.Checkpoint(
+            runtime.settings.audit_origin, row.size, row.root_hash, row.timestamp
+        )
     except NotFound:
-        size, at = None, None
+        latest = None
     sink = runtime.sequencer.sink
-    held: checkpoints.Checkpoint | None = None
-    status: WitnessStatus = "not_configured"
-    epochs = 0
-    if sink is not None:
-        try:
-            held = sink.newest()
-        except CheckpointError:
-            status = "does_not_verify"
-        else:
-            status = "none" if held is None else "in_step" if held.size == size else "behind"
-            epochs = sink.last_epoch()
+    if sink is None:
+        status: WitnessStatus = "not_configured"
+        held, epochs = None, 0
+    else:
+        status, held = sink_status(sink, latest, stored_hashes(session))
+        epochs = sink.last_epoch()
     return WitnessRead(
-        checkpoint_size=size,
-        checkpoint_at=at,
+        checkpoint_size=latest.size if latest is not None else None,
+        checkpoint_at=datetime.fromtimestamp(latest.timestamp, UTC) if latest is not None else None,
         witnessed_size=held.size if held is not None else None,
         witnessed_at=datetime.fromtimestamp(held.timestamp, UTC) if held is not None else None,
         status=status,

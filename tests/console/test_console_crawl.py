@@ -1,0 +1,76 @@
+"""No resident's value anywhere in the console (issue 20, Deliver 5): every page an
+auditor, an administrator and a security administrator can reach over a populated
+registry, crawled link by link and form by form, with its headers, attributes and the
+PDFs it offers, searched for every seeded name, ID number, phone and address."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import deque
+from urllib.parse import urljoin, urlparse
+
+import httpx
+import pytest
+from pypdf import PdfReader
+
+from tests.api_helpers import STRONG_PASSWORD
+from tests.support.access_world import build_world
+from tests.support.console import console_client, sign_in
+from tests.support.leak import Needles
+
+LINK = re.compile(r'(?:href|hx-get|data-proof-url)="([^"]+)"')
+PAGES_PER_ROLE = 400
+SKIPPED = ("/console/static/", "/console/language/")
+
+
+def _artefacts(response: httpx.Response) -> list[bytes]:
+    """What a browser would hold of the answer: its headers, its bytes, a PDF's text."""
+    found = [repr(response.headers.multi_items()).encode(), response.content]
+    if response.headers.get("content-type", "").startswith("application/pdf"):
+        found.append("\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(response.content)).pages).encode())
+    return found
+
+
+def _crawl(client, starts: list[str]) -> dict[str, httpx.Response]:  # type: ignore[no-untyped-def]
+    seen: dict[str, httpx.Response] = {}
+    queue = deque(starts)
+    while queue and len(seen) < PAGES_PER_ROLE:
+        url = queue.popleft()
+        if url in seen or not url.startswith("/console") or url.startswith(SKIPPED):
+            continue
+        response = client.get(url, follow_redirects=False)
+        seen[url] = response
+        assert response.status_code < 500, (url, response.text[:300])
+        if response.headers.get("content-type", "").startswith("text/html"):
+            for link in LINK.findall(response.text):
+                target = urljoin(url, link.replace("&amp;", "&"))
+                parsed = urlparse(target)
+                queue.append(parsed.path + (f"?{parsed.query}" if parsed.query else ""))
+    return seen
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_no_console_page_shows_a_residents_value(runtime, bootstrap, clock):
+    with console_client(runtime) as client:
+        world = build_world(client, runtime, bootstrap, clock.now().date())
+        needles = Needles(world.personal)
+        assert sum(len(v) for v in world.personal.values()) > 20
+        persons = list(world.id_numbers)
+        client.cookies.clear()
+        visited: dict[str, int] = {}
+        for username in ("auditor.a", "admin.a", "security_admin.a"):
+            client.cookies.clear()
+            assert sign_in(client, username, STRONG_PASSWORD).status_code == 303
+            starts = ["/console", "/console/audit/events?outcome=denied", "/console/audit/events?purpose=registration"]
+            starts += [f"/console/audit/persons/{p}" for p in persons]
+            starts += [f"/console/audit/persons/{p}/report.pdf" for p in persons[:3]]
+            starts += [f"/console/audit/events?target={p}" for p in persons[:3]]
+            pages = _crawl(client, starts)
+            visited[username] = sum(r.status_code == 200 for r in pages.values())
+            for url, response in pages.items():
+                for artefact in _artefacts(response):
+                    assert needles.found(artefact) == {}, (username, url)
+        # The crawl reached the pages it is meant to search: events with who did them, the
+        # access reports and their PDFs, entry pages with their proofs.
+        assert visited["auditor.a"] > 60 and visited["admin.a"] > 5 and visited["security_admin.a"] > 3, visited
