@@ -347,6 +347,16 @@ def confirm_mfa(session: Session, ctx: Context, provider: KeyWrapper, *, otp: st
     ctx.audit.append(session, ctx.event(Action.AUTH_MFA_CONFIRM, targets=(str(account.id),)))
 
 
+def sign_out(session: Session, ctx: Context) -> None:
+    """Every token of the caller's account ends now, the one signing out with it: tokens
+    carry no id a list could revoke one by one, and a member of staff who signs out of the
+    console at one desk is signed out at every desk (the same step as a password change)."""
+    account = session.get(UserAccount, ctx.principal.account_id)
+    assert account is not None
+    account.token_version += 1
+    ctx.audit.append(session, ctx.event(Action.AUTH_SIGN_OUT, targets=(str(account.id),)))
+
+
 def change_password(
     session: Session,
     ctx: Context,

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterable
 from typing import NamedTuple
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from registry.access.models import OrgUnit, UserAccount
@@ -30,11 +31,15 @@ def identities(session: Session, account_ids: Iterable[str]) -> dict[str, Identi
             continue
     if not ids:
         return {}
-    query = select(
-        UserAccount.id, UserAccount.username, UserAccount.display_name, UserAccount.kind, UserAccount.org_unit_code
+    columns = (
+        UserAccount.id,
+        UserAccount.username,
+        UserAccount.display_name,
+        UserAccount.kind,
+        UserAccount.org_unit_code,
     )
-    rows = session.exec(query.where(col(UserAccount.id).in_(ids))).all()
-    return {str(row[0]): Identity(*row[1:]) for row in rows}
+    query = sa.select(*(col(c) for c in columns)).where(col(UserAccount.id).in_(ids))
+    return {str(row[0]): Identity(*row[1:]) for row in session.execute(query)}
 
 
 def account_id_of(session: Session, actor: str) -> str:

@@ -10,6 +10,7 @@ class Action(StrEnum):
     AUTH_MFA_ENROL = "auth:mfa-enrol"
     AUTH_MFA_CONFIRM = "auth:mfa-confirm"
     AUTH_PASSWORD_CHANGE = "auth:password-change"
+    AUTH_SIGN_OUT = "auth:sign-out"  # every token of the account ends (the console's sign-out)
     ACCESS_DENIED = "access:denied"
     ORG_UNIT_CREATE = "org_unit:create"
     ORG_UNIT_READ = "org_unit:read"

@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from registry.console import session
+from registry.console.api import Answer, Api
 from registry.console.pages import api, failed, form_text, page, render, see_other
 
 ROLES = ("police", "civil_affairs", "corrections", "social_worker", "verifier", "auditor", "security_admin", "admin")
@@ -26,9 +27,9 @@ async def _form(request: Request) -> dict[str, Any]:
     return values
 
 
-def _answered(request: Request, client: Any, answer: Any, template: str, **context: Any) -> Any:
+async def _answered(request: Request, client: Api, answer: Answer, template: str) -> Response:
     """A change's answer: done (one-time secret shown once), or waiting for approval (202)."""
-    return render(request, client, template, status=200, answer=answer.body, pending=answer.status == 202, **context)
+    return await render(request, client, template, answer=answer.body, pending=answer.status == 202)
 
 
 @page("GET", "/admin/users", "GET /api/v1/users")

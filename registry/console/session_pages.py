@@ -6,6 +6,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from registry.console import i18n, session
+from registry.console.api import SignInRequired
 from registry.console.pages import api, draw, form_text, page, render, see_other
 
 
@@ -38,10 +39,16 @@ async def login(request: Request) -> Response:
     return draw(request, "login.html", 401 if answer.status != 429 else 429, message=message)
 
 
-@page("POST", "/logout", signed_in=False)
+@page("POST", "/logout", "POST /api/v1/auth/sign-out", signed_in=False)
 async def logout(request: Request) -> Response:
+    """The API ends the token (every token of the account), then the cookie goes."""
     form = await request.form()
     session.check_form(request, form_text(form.get("csrf")))
+    if session.token(request) is not None:
+        try:
+            await api(request).post("/api/v1/auth/sign-out")
+        except SignInRequired:
+            pass  # the token was already dead
     response = see_other("/console/login")
     session.end(response)
     return response

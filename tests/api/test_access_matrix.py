@@ -114,6 +114,8 @@ class Matrix:
             # The table itself: personal routes stay shut to these roles, or (lists) show them nothing.
             if row.personal and want < 400 and (row.gate is not G.CASEFILE_LIST or response.json()["items"]):
                 self.mismatches.append(f"{label}: {want} from a personal route to a role without personal data")
+        if response.is_success and row.path == f"{V1}/auth/sign-out" and who is not None:
+            w.heads[who] = w.signed_in_again(who)  # every token of the account ended: a new one
         if response.status_code == 202 and "job_id" in response.json():  # a job: let it finish first
             w.runtime.jobs.wait(uuid.UUID(response.json()["job_id"]), timeout=60)
         if (

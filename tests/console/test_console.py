@@ -100,6 +100,7 @@ def test_sign_in_sets_a_strict_cookie_and_every_page_strict_headers(console, run
     assert page.headers["content-security-policy"] == CSP and "'unsafe" not in CSP
     assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
     assert "<script>" not in page.text and " style=" not in page.text and "hx-on" not in page.text
+    assert '"allowEval": false' in page.text and '"includeIndicatorStyles": false' in page.text
     # No CSRF token, or another origin's form: refused before the login is even tried.
     assert (
         console.post("/console/login", data={"username": "auditor.a", "password": STRONG_PASSWORD}).status_code == 403
@@ -121,8 +122,12 @@ def test_sign_in_sets_a_strict_cookie_and_every_page_strict_headers(console, run
         headers={"origin": "https://elsewhere.example"},
     )
     assert other_origin.status_code == 403
+    token = console.cookies.get("__Host-registry-console")
     assert post_form(console, "/console", "/console/logout").status_code == 303
     assert console.get("/console", follow_redirects=False).headers["location"] == "/console/login"
+    # Signing out ended the token itself, not only the cookie: replayed, it is refused.
+    assert console.get("/api/v1/auth/me", headers={"authorization": f"Bearer {token}"}).status_code == 401
+    assert [e for e in _entries(runtime, "auth:sign-out") if e.targets == [staff.ids["auditor.a"]]]
 
 
 @pytest.mark.parametrize("change", ["disable", "re-role", "password"])

@@ -89,6 +89,7 @@ ROWS: list[Row] = [
     Row("POST", f"{V1}/auth/token", G.LOGIN, 200),
     Row("POST", f"{V1}/auth/mfa", G.ANY, 201),
     Row("GET", f"{V1}/auth/me", G.ANY, 200),
+    Row("POST", f"{V1}/auth/sign-out", G.ANY, 204),
     Row("POST", f"{V1}/auth/mfa/confirm", G.ANY, 422, body=lambda w, t, a: {"otp": "000000"}),
     # Validated before anything else, so the matrix's calls cost no failed attempt.
     Row("POST", f"{V1}/auth/password/one-time", G.PUBLIC, 422, body=lambda w, t, a: {}),

@@ -131,6 +131,16 @@ class World:
         assert response.status_code == status, (method, path, response.text)
         return response.json() if response.content else {}
 
+    def signed_in_again(self, who: str) -> dict[str, str]:
+        if who == "verifier.a":
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+            }
+            return bearer(self.client.post("/api/v1/auth/token", data=form).json()["access_token"])
+        return as_user(self.client, who, STRONG_PASSWORD)
+
     # -- records -----------------------------------------------------------------------
 
     def remember(self, person: SyntheticPerson) -> None:
@@ -325,10 +335,9 @@ def build_world(client: TestClient, runtime: Runtime, bootstrap: tuple[str, str]
             world.heads[username] = as_user(client, username, STRONG_PASSWORD)
     service = {"name": "verifier.a", "roles": ["verifier"], "org_unit": UNIT_A}
     svc = client.post("/api/v1/service-accounts", json=service, headers=admin).json()
-    form = {"grant_type": "client_credentials", "client_id": svc["client_id"], "client_secret": svc["client_secret"]}
-    world.heads["verifier.a"] = bearer(client.post("/api/v1/auth/token", data=form).json()["access_token"])
-    world.ids["verifier.a"] = svc["id"]
     world.client_id, world.client_secret = svc["client_id"], svc["client_secret"]
+    world.heads["verifier.a"] = world.signed_in_again("verifier.a")
+    world.ids["verifier.a"] = svc["id"]
     world.callers = {r: f"{r}.a" for r in Role}
     world.principals = principals | {"made.a": Role.POLICE}
     made = world.approve(world.account_request("made.a", "police", UNIT_A))

@@ -150,6 +150,12 @@ def mfa_confirm(runtime: RuntimeDep, session: SessionDep, ctx: EnrollingContext,
     login.confirm_mfa(session, ctx, runtime.provider, otp=body.otp)
 
 
+@router.post("/sign-out", status_code=204, openapi_extra=may())
+def sign_out(session: SessionDep, ctx: ContextDep) -> None:
+    """Ends every token of the caller's account, this one included (sign in again for a new one)."""
+    login.sign_out(session, ctx)
+
+
 @router.post("/password", status_code=204, responses=_THROTTLED, openapi_extra=may())
 def password_change(
     runtime: RuntimeDep,
