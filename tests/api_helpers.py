@@ -110,11 +110,12 @@ def create_user(
     org_unit: str | None,
     *,
     sex: str | None = None,
+    display_name: str | None = None,
 ) -> dict:
     """An account whose owner has set STRONG_PASSWORD. One that needs dual control (a data
     role, another administrator) is requested by the second administrator and approved by
     `headers` (an admin cannot approve requests of an admin it made alone, so not the reverse)."""
-    body = {"username": username, "display_name": username, "roles": roles}
+    body = {"username": username, "display_name": display_name or username, "roles": roles}
     if org_unit is not None:
         body["org_unit"] = org_unit
     if sex is not None:

@@ -35,6 +35,12 @@ _GIVEN_MALE = "伟强磊军洋勇杰涛明超刚平辉鹏华飞鑫波斌宇浩�
 _GIVEN_FEMALE = "芳娜敏静丽艳娟秀霞玉萍红玲芬燕彤琳婷雪慧莉倩颖佳梅洁琴云欣悦怡晶璐蕾瑶"
 _GIVEN_ANY = "子安晨嘉思雨晓一泽佳文"
 
+# Staff names: compound surnames and given characters no synthetic resident has, so a staff
+# name shown where it belongs (the console, audit reports) never reads as a resident's
+# (tests that search for residents' values find only real leaks).
+_STAFF_SURNAMES = ("欧阳", "司徒", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐")
+_STAFF_GIVEN = "德礼义信忠恕谦恭勤慎衡朗岳彬澄"
+
 # Mobile prefixes in ordinary use (all within 1[3-9]).
 _PHONE_PREFIXES = (
     "130", "131", "132", "133", "134", "135", "136", "137", "138", "139",
@@ -100,6 +106,10 @@ class SyntheticPeople:
             phone=self._phone(),
             hukou_address=self.address(),
         )
+
+    def staff_name(self) -> str:
+        """A member of staff's display name (never a resident's: see _STAFF_SURNAMES)."""
+        return self._rng.choice(_STAFF_SURNAMES) + "".join(self._rng.choices(_STAFF_GIVEN, k=2))
 
     def people(self, count: int) -> Iterator[SyntheticPerson]:
         for _ in range(count):

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
-from tests.api_helpers import STRONG_PASSWORD
-from tests.support.access_world import build_world
+from tests.api_helpers import STRONG_PASSWORD, as_user, create_user
+from tests.support.access_world import UNIT_A, build_world
 from tests.support.console import console_client, sign_in
 from tests.support.leak import Needles
 
@@ -57,6 +57,13 @@ def test_no_console_page_shows_a_residents_value(runtime, bootstrap, clock):
         needles = Needles(world.personal)
         assert sum(len(v) for v in world.personal.values()) > 20
         persons = list(world.id_numbers)
+        # An officer with a staff name (never a resident's) reads a person: the name must show
+        # where auditors look, and the search must find a resident's value where one is.
+        staff_name = world.people.staff_name()
+        create_user(client, world.admin, "officer.named", ["police"], UNIT_A, display_name=staff_name)
+        officer = as_user(client, "officer.named", STRONG_PASSWORD) | {"X-Purpose": "registration"}
+        read = client.get(f"/api/v1/persons/{world.subject_a}", headers=officer)
+        assert read.status_code == 200 and needles.found(read.content), "the search finds nothing even here"
         client.cookies.clear()
         visited: dict[str, int] = {}
         for username in ("auditor.a", "admin.a", "security_admin.a"):
@@ -68,6 +75,8 @@ def test_no_console_page_shows_a_residents_value(runtime, bootstrap, clock):
             starts += [f"/console/audit/events?target={p}" for p in persons[:3]]
             pages = _crawl(client, starts)
             visited[username] = sum(r.status_code == 200 for r in pages.values())
+            if username == "auditor.a":  # staff are resolvable: the officer's name is on the report
+                assert staff_name in pages[f"/console/audit/persons/{world.subject_a}"].text
             for url, response in pages.items():
                 for artefact in _artefacts(response):
                     assert needles.found(artefact) == {}, (username, url)
