@@ -12,9 +12,11 @@ from playwright.sync_api import Browser
 from tests.support.browser import artifacts_for, launched_browser
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's /usr/bin/chromium, headless; the test skips where it is not installed."""
+    """Debian's /usr/bin/chromium, headless; the test skips where it is not installed.
+    Per module, not per session: sync Playwright holds the thread's event loop while it runs,
+    and a later test of the same worker calling asyncio.run() would find it taken."""
     with launched_browser() as browser:
         yield browser
 
