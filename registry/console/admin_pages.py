@@ -13,50 +13,42 @@ from fastapi.responses import Response
 
 from registry.console import session
 from registry.console.api import Answer, Api
-from registry.console.pages import api, failed, form_text, page, render, see_other
+from registry.console.pages import api, failed, form_of, page, paged, posted, render, shown
 
 ROLES = ("police", "civil_affairs", "corrections", "social_worker", "verifier", "auditor", "security_admin", "admin")
 SERVICE_ROLES = ("verifier",)
 
 
-async def _form(request: Request) -> dict[str, Any]:
-    form = await request.form()
-    session.check_form(request, form_text(form.get("csrf")))
-    values: dict[str, Any] = {k: form_text(v) for k, v in form.items() if k != "roles"}
-    values["roles"] = [r for r in form.getlist("roles") if isinstance(r, str)]
-    return values
+async def _change(request: Request, method: str, path: str, body: Any = None, headers: Any = None) -> Response:
+    """A change to an account: done (a one-time secret shown once, here only), or a request
+    that waits for a second administrator (202); a refusal shown with its status."""
+    client = api(request)
+    answer = await client.call(method, path, json=body, headers=headers)
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return await _answered(request, client, answer)
 
 
-async def _answered(request: Request, client: Api, answer: Answer, template: str) -> Response:
-    """A change's answer: done (one-time secret shown once), or waiting for approval (202)."""
-    return await render(request, client, template, answer=answer.body, pending=answer.status == 202)
+async def _answered(request: Request, client: Api, answer: Answer) -> Response:
+    return await render(request, client, "user_done.html", answer=answer.body, pending=answer.status == 202)
 
 
 @page("GET", "/admin/users", "GET /api/v1/users")
 async def users(request: Request) -> Response:
-    session.require(request)
-    client = api(request)
-    answer = await client.get("/api/v1/users", cursor=request.query_params.get("cursor"), limit=50)
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return await render(request, client, "users.html", page=answer.body, roles=ROLES)
+    return await shown(request, "/api/v1/users", "users.html", params=paged(request), roles=ROLES)
 
 
 @page("POST", "/admin/users", "POST /api/v1/users")
 async def create_user(request: Request) -> Response:
     session.require(request)
-    values = await _form(request)
-    client = api(request)
+    values = await form_of(request)
     body = {
         "username": values.get("username"),
         "display_name": values.get("display_name"),
         "org_unit": values.get("org_unit") or None,
         "roles": values["roles"],
     }
-    answer = await client.post("/api/v1/users", json=body)
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return await _answered(request, client, answer, "user_done.html")
+    return await _change(request, "POST", "/api/v1/users", body)
 
 
 @page("GET", "/admin/users/{account_id}", "GET /api/v1/users/{account_id}")
@@ -74,70 +66,41 @@ async def update_user(request: Request, account_id: uuid.UUID) -> Response:
     """Roles, unit and status in one change, sent with the version the form was drawn from
     (If-Match): a change made meanwhile by another administrator is not overwritten."""
     session.require(request)
-    values = await _form(request)
-    client = api(request)
+    values = await form_of(request)
     body = {"roles": values["roles"], "org_unit": values.get("org_unit") or None, "status": values.get("status")}
     headers = {"if-match": values.get("etag") or ""}
-    answer = await client.call("PATCH", f"/api/v1/users/{account_id}", json=body, headers=headers)
-    if not answer.ok:
-        return await failed(request, client, answer)
-    if answer.status == 202:
-        return await _answered(request, client, answer, "user_done.html")
-    return see_other(f"/console/admin/users/{account_id}")
+    return await _change(request, "PATCH", f"/api/v1/users/{account_id}", body, headers)
 
 
 @page("POST", "/admin/users/{account_id}/unlock", "POST /api/v1/users/{account_id}/unlock")
 async def unlock_user(request: Request, account_id: uuid.UUID) -> Response:
-    session.require(request)
-    await _form(request)
-    client = api(request)
-    answer = await client.post(f"/api/v1/users/{account_id}/unlock")
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return see_other(f"/console/admin/users/{account_id}")
+    return await posted(request, f"/api/v1/users/{account_id}/unlock", lambda _: f"/console/admin/users/{account_id}")
 
 
 @page("POST", "/admin/users/{account_id}/password", "POST /api/v1/users/{account_id}/password")
 async def reset_password(request: Request, account_id: uuid.UUID) -> Response:
     session.require(request)
-    await _form(request)
-    client = api(request)
-    answer = await client.post(f"/api/v1/users/{account_id}/password", json={})
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return await _answered(request, client, answer, "user_done.html")
+    await form_of(request)
+    return await _change(request, "POST", f"/api/v1/users/{account_id}/password", {})
 
 
 @page("GET", "/admin/approvals", "GET /api/v1/account-approvals")
 async def approvals(request: Request) -> Response:
-    session.require(request)
-    client = api(request)
-    answer = await client.get("/api/v1/account-approvals", cursor=request.query_params.get("cursor"), limit=50)
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return await render(request, client, "approvals.html", page=answer.body)
+    return await shown(request, "/api/v1/account-approvals", "approvals.html", params=paged(request))
 
 
 @page("POST", "/admin/approvals/{approval_id}/approve", "POST /api/v1/account-approvals/{approval_id}/approve")
 async def approve(request: Request, approval_id: uuid.UUID) -> Response:
     session.require(request)
-    await _form(request)
-    client = api(request)
-    answer = await client.post(f"/api/v1/account-approvals/{approval_id}/approve")
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return await _answered(request, client, answer, "user_done.html")
+    await form_of(request)
+    return await _change(request, "POST", f"/api/v1/account-approvals/{approval_id}/approve")
 
 
 @page("POST", "/admin/approvals/{approval_id}/reject", "POST /api/v1/account-approvals/{approval_id}/reject")
 async def reject(request: Request, approval_id: uuid.UUID) -> Response:
-    session.require(request)
-    await _form(request)
-    client = api(request)
-    answer = await client.post(f"/api/v1/account-approvals/{approval_id}/reject")
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return see_other("/console/admin/approvals")
+    return await posted(
+        request, f"/api/v1/account-approvals/{approval_id}/reject", lambda _: "/console/admin/approvals"
+    )
 
 
 @page("GET", "/admin/org-units", "GET /api/v1/org-units")
@@ -163,14 +126,16 @@ async def org_units(request: Request) -> Response:
 
 @page("POST", "/admin/org-units", "POST /api/v1/org-units")
 async def create_org_unit(request: Request) -> Response:
-    session.require(request)
-    values = await _form(request)
-    client = api(request)
-    body = {"code": values.get("code"), "name": values.get("name"), "parent_code": values.get("parent_code") or None}
-    answer = await client.post("/api/v1/org-units", json=body)
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return see_other("/console/admin/org-units")
+    return await posted(
+        request,
+        "/api/v1/org-units",
+        lambda _: "/console/admin/org-units",
+        lambda form: {
+            "code": form.get("code"),
+            "name": form.get("name"),
+            "parent_code": form.get("parent_code") or None,
+        },
+    )
 
 
 @page("GET", "/admin/service-accounts")
@@ -182,7 +147,7 @@ async def service_accounts(request: Request) -> Response:
 @page("POST", "/admin/service-accounts", "POST /api/v1/service-accounts")
 async def create_service_account(request: Request) -> Response:
     session.require(request)
-    values = await _form(request)
+    values = await form_of(request)
     client = api(request)
     body = {"name": values.get("name"), "org_unit": values.get("org_unit") or None, "roles": values["roles"]}
     answer = await client.post("/api/v1/service-accounts", json=body)

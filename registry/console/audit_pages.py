@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from registry.console import session
-from registry.console.pages import api, failed, form_text, page, render, see_other
+from registry.console.pages import api, failed, page, paged, posted, render, see_other, shown
 
 EVENT_FILTERS = ("actor", "unit", "action", "outcome", "purpose", "target", "since", "until")
 
@@ -21,7 +21,7 @@ async def events(request: Request) -> Response:
     session.require(request)
     client = api(request)
     filters = {k: request.query_params.get(k, "").strip() for k in EVENT_FILTERS}
-    answer = await client.get("/api/v1/audit/events", cursor=request.query_params.get("cursor"), limit=50, **filters)
+    answer = await client.get("/api/v1/audit/events", **paged(request, **filters))
     base = "/console/audit/events?" + urlencode({k: v for k, v in filters.items() if v})
     if not answer.ok:  # a filter the API refused (an unknown username, a bad time): said on the page
         return await render(
@@ -32,12 +32,7 @@ async def events(request: Request) -> Response:
 
 @page("GET", "/audit/events/{entry_id}", "GET /api/v1/audit/events/{entry_id}")
 async def event(request: Request, entry_id: int) -> Response:
-    session.require(request)
-    client = api(request)
-    answer = await client.get(f"/api/v1/audit/events/{entry_id}")
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return await render(request, client, "event.html", entry=answer.body)
+    return await shown(request, f"/api/v1/audit/events/{entry_id}", "event.html", name="entry")
 
 
 PROOF_CALLS = (
@@ -99,14 +94,8 @@ async def persons(request: Request) -> Response:
 
 @page("GET", "/audit/persons/{person_id}", "GET /api/v1/audit/persons/{person_id}/accesses")
 async def accesses(request: Request, person_id: uuid.UUID) -> Response:
-    session.require(request)
-    client = api(request)
-    answer = await client.get(
-        f"/api/v1/audit/persons/{person_id}/accesses", cursor=request.query_params.get("cursor"), limit=50
-    )
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return await render(request, client, "accesses.html", person_id=person_id, page=answer.body)
+    path = f"/api/v1/audit/persons/{person_id}/accesses"
+    return await shown(request, path, "accesses.html", params=paged(request), person_id=person_id)
 
 
 @page("GET", "/audit/persons/{person_id}/report.pdf", "GET /api/v1/audit/persons/{person_id}/documents/access-report")
@@ -123,47 +112,33 @@ async def access_report_pdf(request: Request, person_id: uuid.UUID) -> Response:
 
 @page("GET", "/audit/alerts", "GET /api/v1/audit/alerts/groups")
 async def alerts(request: Request) -> Response:
-    session.require(request)
-    client = api(request)
-    answer = await client.get("/api/v1/audit/alerts/groups", cursor=request.query_params.get("cursor"), limit=50)
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return await render(request, client, "alerts.html", page=answer.body)
+    return await shown(request, "/api/v1/audit/alerts/groups", "alerts.html", params=paged(request))
 
 
 @page("GET", "/audit/alerts/group", "GET /api/v1/audit/alerts")
 async def alert_group(request: Request) -> Response:
     """One group's alerts, each with the entries it names (drill-down)."""
-    session.require(request)
-    client = api(request)
     chosen = {k: request.query_params.get(k) for k in ("actor", "kind", "day")}
-    answer = await client.get("/api/v1/audit/alerts", cursor=request.query_params.get("cursor"), limit=50, **chosen)
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return await render(request, client, "alert_group.html", page=answer.body, chosen=chosen)
+    return await shown(
+        request, "/api/v1/audit/alerts", "alert_group.html", params=paged(request, **chosen), chosen=chosen
+    )
 
 
 @page("GET", "/audit/reviews", "GET /api/v1/audit/reviews/queue")
 async def reviews(request: Request) -> Response:
-    session.require(request)
-    client = api(request)
-    answer = await client.get("/api/v1/audit/reviews/queue", cursor=request.query_params.get("cursor"), limit=50)
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return await render(request, client, "reviews.html", page=answer.body, saved=request.query_params.get("saved"))
+    saved = request.query_params.get("saved")
+    return await shown(request, "/api/v1/audit/reviews/queue", "reviews.html", params=paged(request), saved=saved)
 
 
 @page("POST", "/audit/reviews", "POST /api/v1/audit/reviews")
 async def review(request: Request) -> Response:
-    session.require(request)
-    form = await request.form()
-    session.check_form(request, form_text(form.get("csrf")))
-    client = api(request)
-    body = {k: form_text(form.get(k)) or None for k in ("grant_id", "outcome", "follow_up", "reference")}
-    answer = await client.post("/api/v1/audit/reviews", json={k: v for k, v in body.items() if v is not None})
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return see_other("/console/audit/reviews?saved=1")
+    fields = ("grant_id", "outcome", "follow_up", "reference")
+    return await posted(
+        request,
+        "/api/v1/audit/reviews",
+        lambda _: "/console/audit/reviews?saved=1",
+        lambda form: {k: form[k] for k in fields if form.get(k)},
+    )
 
 
 @page(

@@ -64,6 +64,56 @@ async def failed(request: Request, client: Api, answer: Answer) -> HTMLResponse:
     return await render(request, client, "problem.html", status=answer.status, problem=answer.problem)
 
 
+PAGE = 50  # rows a listing page asks the API for
+
+
+async def shown(
+    request: Request,
+    path: str,
+    template: str,
+    *,
+    params: dict[str, Any] | None = None,
+    name: str = "page",
+    **context: Any,
+) -> Response:
+    """The usual page: one API read (paged when `params` asks for a cursor), drawn; a
+    refusal shown with its status."""
+    session.require(request)
+    client = api(request)
+    answer = await client.get(path, **(params or {}))
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return await render(request, client, template, **{name: answer.body}, **context)
+
+
+def paged(request: Request, **params: Any) -> dict[str, Any]:
+    """A listing's query: the page's own filters, the cursor the page was given."""
+    return {**params, "cursor": request.query_params.get("cursor"), "limit": PAGE}
+
+
+async def form_of(request: Request) -> dict[str, Any]:
+    """A posted form, after its CSRF token: single fields as text, `roles` as a list."""
+    form = await request.form()
+    session.check_form(request, form_text(form.get("csrf")))
+    values: dict[str, Any] = {k: form_text(v) for k, v in form.items() if k != "roles"}
+    values["roles"] = [r for r in form.getlist("roles") if isinstance(r, str)]
+    return values
+
+
+async def posted(
+    request: Request, path: str, then: Callable[[Answer], str], body: Callable[[dict[str, Any]], Any] | None = None
+) -> Response:
+    """The usual form: the session's CSRF token checked, one API write of `body(form)`, then
+    on to `then(answer)`; a refusal shown with its status."""
+    session.require(request)
+    values = await form_of(request)
+    client = api(request)
+    answer = await client.post(path, json=body(values) if body is not None else None)
+    if not answer.ok:
+        return await failed(request, client, answer)
+    return see_other(then(answer))
+
+
 def see_other(path: str) -> Response:
     return RedirectResponse(path, status_code=303)
 

@@ -9,73 +9,51 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from registry.console import session
-from registry.console.pages import api, failed, form_text, page, render, see_other
+from registry.console.api import Answer
+from registry.console.pages import api, failed, page, paged, posted, render, shown
 
 TARGETS = ("kek", "dek", "index", "credential")
 
 
+def _job_page(answer: Answer) -> str:
+    return f"/console/security/jobs/{answer.body['job_id']}"
+
+
 @page("GET", "/security/keys", "GET /api/v1/keys")
 async def keys(request: Request) -> Response:
-    session.require(request)
-    client = api(request)
-    answer = await client.get("/api/v1/keys")
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return await render(request, client, "keys.html", keys=answer.body, targets=TARGETS)
+    return await shown(request, "/api/v1/keys", "keys.html", name="keys", targets=TARGETS)
 
 
 @page("POST", "/security/keys/rotations", "POST /api/v1/keys/rotations")
 async def rotate(request: Request) -> Response:
-    session.require(request)
-    form = await request.form()
-    session.check_form(request, form_text(form.get("csrf")))
-    client = api(request)
-    answer = await client.post("/api/v1/keys/rotations", json={"target": form_text(form.get("target"))})
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return see_other(f"/console/security/jobs/{answer.body['job_id']}")
+    return await posted(request, "/api/v1/keys/rotations", _job_page, lambda form: {"target": form.get("target")})
 
 
 @page("POST", "/security/retention", "POST /api/v1/retention/runs")
 async def retention(request: Request) -> Response:
-    session.require(request)
-    form = await request.form()
-    session.check_form(request, form_text(form.get("csrf")))
-    client = api(request)
-    answer = await client.post("/api/v1/retention/runs")
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return see_other(f"/console/security/jobs/{answer.body['job_id']}")
+    return await posted(request, "/api/v1/retention/runs", _job_page)
 
 
 @page("GET", "/security/jobs", "GET /api/v1/jobs")
 async def jobs(request: Request) -> Response:
     """Rotations, retention runs and the scheduler's sweeps (`sweep:`), newest first."""
-    session.require(request)
-    client = api(request)
     kind = request.query_params.get("kind") or None
-    answer = await client.get("/api/v1/jobs", kind=kind, cursor=request.query_params.get("cursor"), limit=50)
-    if not answer.ok:
-        return await failed(request, client, answer)
-    return await render(request, client, "jobs.html", page=answer.body, kind=kind)
+    return await shown(request, "/api/v1/jobs", "jobs.html", params=paged(request, kind=kind), kind=kind)
 
 
 @page("GET", "/security/jobs/{job_id}", "GET /api/v1/jobs/{job_id}")
 async def job(request: Request, job_id: uuid.UUID) -> Response:
     """One job; its progress block reloads itself (htmx) until the job has finished."""
-    session.require(request)
-    client = api(request)
-    answer = await client.get(f"/api/v1/jobs/{job_id}")
-    if not answer.ok:
-        return await failed(request, client, answer)
     template = "job_progress.html" if request.headers.get("hx-request") == "true" else "job.html"
-    return await render(request, client, template, job=answer.body)
+    return await shown(request, f"/api/v1/jobs/{job_id}", template, name="job")
 
 
 @page("GET", "/security/health", "GET /readyz")
 async def health(request: Request) -> Response:
     session.require(request)
     client = api(request)
-    answer = await client.get("/readyz")
+    answer = await client.get("/readyz")  # 503 when a dependency is not ready: drawn, not refused
     checks = answer.body.get("checks", {}) if isinstance(answer.body, dict) else {}
+    if answer.status not in (200, 503):
+        return await failed(request, client, answer)
     return await render(request, client, "health.html", checks=checks, ready=answer.ok)
