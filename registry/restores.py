@@ -66,7 +66,8 @@ def declare(runtime: Runtime, credentials: Credentials, reason: RestoreReason) -
     sink = runtime.sequencer.sink
     if sink is not None and statement.superseded is not None:
         held = sink.newest()
-        if held is None or held.size <= statement.restored_size:
+        # Not moved: it still holds the checkpoint the restore superseded (or nothing newer).
+        if held is None or held == statement.superseded or held.size <= statement.restored_size:
             raise ConfigurationError(
                 f"the restore is declared (epoch {statement.epoch}) but the checkpoint sink ({sink}) could not be "
                 "moved across it: make it writable and run `registry audit checkpoint`"

@@ -324,9 +324,15 @@ def _accept_otp(account: UserAccount, provider: KeyWrapper, otp: str, *, at: flo
     return True
 
 
+def own_account(session: Session, ctx: Context) -> UserAccount:
+    """The caller's account row, locked until the commit: its seal is recomputed over what
+    this transaction wrote, never over values another writer changed meanwhile."""
+    query = select(UserAccount).where(UserAccount.id == ctx.principal.account_id).with_for_update()
+    return session.exec(query.execution_options(populate_existing=True)).one()
+
+
 def start_mfa_enrolment(session: Session, ctx: Context, provider: KeyWrapper) -> str:
-    account = session.get(UserAccount, ctx.principal.account_id)
-    assert account is not None
+    account = own_account(session, ctx)
     if account.totp_enabled:
         raise RuleViolation("mfa: already enrolled; an administrator must reset it")
     secret = mfa.new_secret()
@@ -336,8 +342,7 @@ def start_mfa_enrolment(session: Session, ctx: Context, provider: KeyWrapper) ->
 
 
 def confirm_mfa(session: Session, ctx: Context, provider: KeyWrapper, *, otp: str) -> None:
-    account = session.get(UserAccount, ctx.principal.account_id)
-    assert account is not None
+    account = own_account(session, ctx)
     if account.totp_enabled or account.totp_secret_wrapped is None:
         raise Conflict("mfa: no enrolment in progress (POST /api/v1/auth/mfa first)")
     if not _accept_otp(account, provider, otp, at=ctx.clock.now().timestamp()):
@@ -351,8 +356,7 @@ def sign_out(session: Session, ctx: Context) -> None:
     """Every token of the caller's account ends now, the one signing out with it: tokens
     carry no id a list could revoke one by one, and a member of staff who signs out of the
     console at one desk is signed out at every desk (the same step as a password change)."""
-    account = session.get(UserAccount, ctx.principal.account_id)
-    assert account is not None
+    account = own_account(session, ctx)
     account.token_version += 1
     ctx.audit.append(session, ctx.event(Action.AUTH_SIGN_OUT, targets=(str(account.id),)))
 
@@ -369,8 +373,7 @@ def change_password(
     """A wrong current password is a guess like a failed login: throttled, counted toward
     the lockout, and audited as denied (a stolen token must not become a guessing oracle)."""
     with _admitted(attempt, ctx.audit, on_failure, Action.AUTH_PASSWORD_CHANGE):
-        account = session.get(UserAccount, ctx.principal.account_id)
-        assert account is not None
+        account = own_account(session, ctx)
         account_id, now = account.id, ctx.clock.now()
 
         def refuse(reason: str, *, count: bool) -> None:

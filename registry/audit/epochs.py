@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -274,3 +274,32 @@ def undeclared_restore(session: Session, sink: CheckpointSink) -> str | None:
         f"the audit log ({size} entries) does not extend the checkpoint of {held.size} entries the checkpoint sink "
         "holds: after a restore, declare it (`registry audit declare-restore`); otherwise run `registry audit verify`"
     )
+
+
+WitnessStatus = Literal["in_step", "behind", "ahead", "restore_declared", "conflict", "none", "does_not_verify"]
+
+
+def witness_status(
+    session: Session, sink: CheckpointSink, newest_size: int | None
+) -> tuple[WitnessStatus, Checkpoint | None]:
+    """What the witness (the checkpoint sink) holds beside the newest checkpoint of `newest_size`,
+    judged against the stored tree as the service's start is (`undeclared_restore`):
+    `conflict` when the log does not extend the witnessed tree (rolled back, truncated,
+    rewritten, restored undeclared); `restore_declared` when a declared restore supersedes it
+    and the next checkpoint moves the witness across; `ahead` when the witness holds a
+    checkpoint signed but not yet stored (the sequencer hands it over before its commit);
+    `behind` when the witness lags; `in_step`, `none`, `does_not_verify`."""
+    try:
+        held = sink.newest()
+    except (CheckpointError, OSError, UnicodeDecodeError):
+        return "does_not_verify", None
+    if held is None:
+        return "none", None
+    if undeclared_restore(session, sink) is not None:
+        return "conflict", held
+    restore = newest_restore(session, public_key=sink.public_key, origin=sink.origin)
+    if restore is not None and restore[0].superseded == held:
+        return "restore_declared", held
+    if newest_size is None or held.size > newest_size:
+        return "ahead", held
+    return ("in_step" if held.size == newest_size else "behind"), held

@@ -13,7 +13,6 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Literal
 from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -134,26 +133,6 @@ class CheckpointSink:
             os.fsync(directory)
         finally:
             os.close(directory)
-
-
-WitnessStatus = Literal["in_step", "behind", "conflict", "none", "does_not_verify"]
-
-
-def witness_status(
-    sink: CheckpointSink, latest: Checkpoint | None, hashes: HashSource
-) -> tuple[WitnessStatus, Checkpoint | None]:
-    """What the witness holds beside the newest checkpoint: `in_step`, `behind` (the log
-    extends the held tree: the witness lags), `conflict` (it does not: the log was rolled
-    back, truncated or rewritten below what was witnessed), `none` or `does_not_verify`."""
-    try:
-        held = sink.newest()
-    except (CheckpointError, OSError, UnicodeDecodeError):
-        return "does_not_verify", None
-    if held is None:
-        return "none", None
-    if latest is None or not _extends(hashes, held, latest):
-        return "conflict", held
-    return ("in_step" if held.size == latest.size else "behind"), held
 
 
 def _extends(hashes: HashSource, old: Checkpoint, new: Checkpoint) -> bool:

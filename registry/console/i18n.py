@@ -103,6 +103,8 @@ ZH: dict[str, str] = {
     "in_step": "同步",
     "behind": "滞后",
     "conflict": "冲突：日志未延续见证的树（回滚、截断或未声明的恢复）",
+    "ahead": "见证领先（检查点已签名、尚未存储）",
+    "restore_declared": "已声明恢复，见证将在下一检查点跨越",
     "none": "尚无",
     "not_configured": "未配置",
     "does_not_verify": "无法验证",

@@ -45,10 +45,14 @@ async def logout(request: Request) -> Response:
     form = await request.form()
     session.check_form(request, form_text(form.get("csrf")))
     if session.token(request) is not None:
+        client = api(request)
         try:
-            await api(request).post("/api/v1/auth/sign-out")
+            answer = await client.post("/api/v1/auth/sign-out")
         except SignInRequired:
             pass  # the token was already dead
+        else:
+            if not answer.ok:  # the token lives on: say so, keep the session
+                return draw(request, "problem.html", answer.status, problem=answer.problem)
     response = see_other("/console/login")
     session.end(response)
     return response

@@ -22,10 +22,10 @@ from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, page_by_key
 from registry.audit import canonical, checkpoints, proofs, reports, reviews
+from registry.audit import epochs as epochs_
 from registry.audit.actions import Action
 from registry.audit.merkle import leaf_hash
-from registry.audit.sink import witness_status as sink_status
-from registry.audit.tree import stored_hashes
+from registry.audit.models import AuditCheckpoint
 from registry.casefiles.models import Casefile
 from registry.context import Context
 from registry.errors import BadRequest, NotFound
@@ -405,7 +405,9 @@ def alert_groups(
     )
 
 
-WitnessStatus = Literal["in_step", "behind", "conflict", "none", "not_configured", "does_not_verify"]
+WitnessStatus = Literal[
+    "in_step", "behind", "ahead", "restore_declared", "conflict", "none", "not_configured", "does_not_verify"
+]
 
 
 class WitnessRead(BaseModel):
@@ -422,21 +424,17 @@ class WitnessRead(BaseModel):
 @router.get("/witness", response_model=WitnessRead, openapi_extra=may(P.AUDIT_READ))
 def witness(runtime: RuntimeDep, session: SessionDep, ctx: ContextDep) -> WitnessRead:
     """`conflict` when the log does not extend what the witness holds (a rollback, a
-    truncation, an undeclared restore): sizes alone would call that "behind"."""
+    truncation, an undeclared restore): judged against the stored tree, not by sizes."""
     _audited(session, ctx)
     try:
-        row = proofs.latest_checkpoint(session)
-        latest: checkpoints.Checkpoint | None = checkpoints.Checkpoint(
-            runtime.settings.audit_origin, row.size, row.root_hash, row.timestamp
-        )
+        latest: AuditCheckpoint | None = proofs.latest_checkpoint(session)
     except NotFound:
         latest = None
     sink = runtime.sequencer.sink
-    if sink is None:
-        status: WitnessStatus = "not_configured"
-        held, epochs = None, 0
-    else:
-        status, held = sink_status(sink, latest, stored_hashes(session))
+    status: WitnessStatus = "not_configured"
+    held, epochs = None, 0
+    if sink is not None:
+        status, held = epochs_.witness_status(session, sink, latest.size if latest is not None else None)
         epochs = sink.last_epoch()
     return WitnessRead(
         checkpoint_size=latest.size if latest is not None else None,

@@ -151,8 +151,9 @@ def mfa_confirm(runtime: RuntimeDep, session: SessionDep, ctx: EnrollingContext,
 
 
 @router.post("/sign-out", status_code=204, openapi_extra=may())
-def sign_out(session: SessionDep, ctx: ContextDep) -> None:
-    """Ends every token of the caller's account, this one included (sign in again for a new one)."""
+def sign_out(session: SessionDep, ctx: EnrollingContext) -> None:
+    """Ends every token of the caller's account, this one included (sign in again for a new
+    one); a password-only token that owes a second factor may end itself too."""
     login.sign_out(session, ctx)
 
 
