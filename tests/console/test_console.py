@@ -5,6 +5,7 @@ with the API, page views audited as the API's own reads, and the words in both l
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -18,9 +19,11 @@ from registry.api.contract import PERMISSIONS_KEY, api_routes
 from registry.audit.checkpoints import Checkpoint, sign_checkpoint
 from registry.audit.epochs import witness_status
 from registry.audit.models import AuditEntry
+from registry.audit.reports import READ_ACTIONS
 from registry.console import api as console_api
 from registry.console import i18n
 from registry.console.mount import CSP
+from registry.people.synthetic import SyntheticPeople
 from tests.api_helpers import STRONG_PASSWORD, approve, as_user, create_tree, create_user, second_admin
 from tests.support.console import console_client, csrf_of, post_form, sign_in
 
@@ -260,3 +263,80 @@ def test_the_witness_status_calls_a_log_that_does_not_extend_it_a_conflict(conso
     assert shown["status"] == "conflict", shown
     assert sign_in(console, "auditor.a", STRONG_PASSWORD).status_code == 303
     assert 'role="alert"' in console.get("/console/audit/checkpoints").text
+
+
+def test_the_audit_filters_and_the_alert_groups_answer_what_they_say(console, runtime, clock, staff):
+    """Unit (its subtree), purpose, time range and cursor on events; alerts grouped by actor,
+    kind and day, and a group's drill-down holding exactly its alerts."""
+    officer = create_user(console, staff.admin, "officer.street", ["police"], "320571001")
+    clock.advance(days=5, hours=5)  # Saturday, 22:00 in Shanghai
+    police = as_user(console, "officer.street", STRONG_PASSWORD) | {"X-Purpose": "registration"}
+    auditor = as_user(console, "auditor.a", STRONG_PASSWORD)
+    since = clock.now()
+    p = SyntheticPeople(2020).person()
+    body = {"id_number": p.id_number, "name": p.name, "phone": p.phone, "hukou_address": p.hukou_address}
+    person = console.post("/api/v1/persons", json=body, headers=police)
+    assert person.status_code == 201, person.text
+    for _ in range(3):  # reads on a Saturday night: out of hours, three alerts of one group
+        assert console.get(f"/api/v1/persons/{person.json()['id']}", headers=police).status_code == 200
+    events = "/api/v1/audit/events"
+    in_unit = console.get(events, params={"unit": UNIT}, headers=auditor).json()["items"]  # 320571 and below
+    assert in_unit and {e["actor_org_unit"] for e in in_unit} == {"320571001"}
+    assert {e["actor_id"] for e in in_unit} == {officer["id"]}
+    assert console.get(events, params={"unit": "320505"}, headers=auditor).json()["items"] == []
+    purposed = console.get(events, params={"purpose": "registration"}, headers=auditor).json()["items"]
+    assert purposed and {e["purpose"] for e in purposed} == {"registration"}
+    later = console.get(events, params={"since": since.isoformat()}, headers=auditor).json()["items"]
+    assert later and all(e["at"] >= since.isoformat().replace("+00:00", "Z")[:19] for e in later)
+    first = console.get(events, params={"limit": 2}, headers=auditor).json()
+    second = console.get(events, params={"limit": 2, "cursor": first["next_cursor"]}, headers=auditor).json()
+    assert [e["id"] for e in second["items"]][0] > [e["id"] for e in first["items"]][-1]
+    assert console.get(events, params={"unit": "999999"}, headers=auditor).status_code == 400
+    groups = console.get("/api/v1/audit/alerts/groups", headers=auditor).json()
+    keys = [(g["actor_id"], g["kind"], g["day"]) for g in groups["items"]]
+    assert len(keys) == len(set(keys))  # one line per actor, kind and day
+    weekend = [g for g in groups["items"] if g["actor_id"] == officer["id"] and g["kind"] == "out_of_hours"]
+    reads = console.get(events, params={"actor": officer["id"], "limit": 500}, headers=auditor).json()["items"]
+    weekend_reads = [e for e in reads if e["action"] in READ_ACTIONS and e["outcome"] == "allowed"]
+    assert len(weekend_reads) >= 3
+    assert [(g["alerts"], g["day"]) for g in weekend] == [(len(weekend_reads), "2026-01-10")], groups["items"]
+    for group in groups["items"]:
+        params = {"kind": group["kind"], "day": group["day"], "limit": 500}
+        if group["actor_id"]:
+            params["actor"] = group["actor_id"]
+        alerts = console.get("/api/v1/audit/alerts", params=params, headers=auditor).json()["items"]
+        if group["actor_id"]:
+            assert len(alerts) == group["alerts"] and sum(a["count"] for a in alerts) == group["entries"]
+        assert {a["kind"] for a in alerts} == {group["kind"]}
+
+
+def test_the_administrators_and_security_administrators_forms_do_what_they_say(console, runtime, bootstrap, staff):
+    """Through the console's own forms: disable and enable, unlock, a reset (a second
+    administrator's approval where the API asks), a rejected request, a retention run."""
+    assert sign_in(console, *bootstrap).status_code == 303
+    auditor = staff.ids["auditor.a"]
+    page = f"/console/admin/users/{auditor}"
+    etag = html.unescape(re.search(r'name="etag" value="([^"]+)"', console.get(page).text)[1])  # type: ignore[index]
+    fields = {"etag": etag, "roles": "auditor", "org_unit": "", "status": "disabled"}
+    changed = post_form(console, page, page, fields)
+    assert changed.status_code == 200, changed.text
+    if "第二名管理员" not in changed.text:  # done, not waiting for a second administrator
+        assert console.get(f"/api/v1/users/{auditor}", headers=staff.admin).json()["status"] == "disabled"
+    assert post_form(console, page, f"{page}/unlock").status_code == 303
+    reset = post_form(console, page, f"{page}/password")
+    assert reset.status_code == 200 and ("one-time-password" in reset.text or "第二名管理员" in reset.text)
+    body = {"username": "to.reject", "display_name": "To reject", "roles": ["police"], "org_unit": UNIT}
+    asked = console.post("/api/v1/users", json=body, headers=staff.admin)
+    assert asked.status_code == 202, asked.text
+    requested = asked.json()
+    rejected = post_form(console, "/console/admin/approvals", f"/console/admin/approvals/{requested['id']}/reject")
+    assert rejected.status_code == 303
+    assert console.get(f"/api/v1/account-approvals/{requested['id']}", headers=staff.admin).json()["status"] in (
+        "rejected"
+    )
+    console.cookies.clear()
+    assert sign_in(console, "secadmin.a", STRONG_PASSWORD).status_code == 303
+    run = post_form(console, "/console/security/keys", "/console/security/retention")
+    assert run.status_code == 303 and run.headers["location"].startswith("/console/security/jobs/")
+    job = console.get(run.headers["location"])
+    assert job.status_code == 200 and "job-status" in job.text

@@ -117,6 +117,17 @@ def test_auditor_flows_in_the_browser(browser: Browser, runtime, world, codes, c
         assert _verify(page) == {"state": "failed", "reason": "inclusion"}
         screenshot(page, artifacts_dir, "tampered-proof")
         page.unroute("**/proof.json*")
+        # A server whose key or history differs from what this browser pinned: refused, pin kept.
+        pin = json.loads(page.evaluate("localStorage.getItem('registry.audit.pin')"))
+        for changed, reason in (
+            ({**pin, "vkey": pin["vkey"][:-4] + "AAA="}, "key_changed"),
+            ({**pin, "root": "A" * 43 + "="}, "history_differs"),
+        ):
+            page.evaluate("pin => localStorage.setItem('registry.audit.pin', pin)", json.dumps(changed))
+            assert _verify(page) == {"state": "failed", "reason": reason}
+            assert json.loads(page.evaluate("localStorage.getItem('registry.audit.pin')")) == changed
+        screenshot(page, artifacts_dir, "history-differs")
+        page.evaluate("pin => localStorage.setItem('registry.audit.pin', pin)", json.dumps(pin))
         # The break-glass review queue: a decision recorded.
         page.goto(f"{base}/console/audit/reviews")
         card = page.locator("section.card", has_text=world.review_grant)

@@ -5,6 +5,7 @@ PDFs it offers, searched for every seeded name, ID number, phone and address."""
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 from collections import deque
@@ -27,9 +28,19 @@ SKIPPED = ("/console/static/", "/console/language/")
 def _artefacts(response: httpx.Response) -> list[bytes]:
     """What a browser would hold of the answer: its headers, its bytes, a PDF's text."""
     found = [repr(response.headers.multi_items()).encode(), response.content]
+    if response.headers.get("content-type", "").startswith("application/json"):
+        found += [base64.b64decode(v) for v in _canonical_values(response.json())]  # an entry's leaf bytes
     if response.headers.get("content-type", "").startswith("application/pdf"):
         found.append("\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(response.content)).pages).encode())
     return found
+
+
+def _canonical_values(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [v for k, v in value.items() if k == "canonical" and isinstance(v, str)] + [
+            c for v in value.values() for c in _canonical_values(v)
+        ]
+    return [c for v in value for c in _canonical_values(v)] if isinstance(value, list) else []
 
 
 def _crawl(client, starts: list[str]) -> dict[str, httpx.Response]:  # type: ignore[no-untyped-def]
@@ -64,6 +75,8 @@ def test_no_console_page_shows_a_residents_value(runtime, bootstrap, clock):
         officer = as_user(client, "officer.named", STRONG_PASSWORD) | {"X-Purpose": "registration"}
         read = client.get(f"/api/v1/persons/{world.subject_a}", headers=officer)
         assert read.status_code == 200 and needles.found(read.content), "the search finds nothing even here"
+        runtime.sequencer.drain()  # entries in a signed checkpoint: their proofs are served
+        runtime.sequencer.checkpoint()
         client.cookies.clear()
         visited: dict[str, int] = {}
         for username in ("auditor.a", "admin.a", "security_admin.a"):
@@ -76,10 +89,14 @@ def test_no_console_page_shows_a_residents_value(runtime, bootstrap, clock):
             pages = _crawl(client, starts)
             visited[username] = sum(r.status_code == 200 for r in pages.values())
             if username == "auditor.a":  # staff are resolvable: the officer's name is on the report
+                pages_of_auditor = pages
                 assert staff_name in pages[f"/console/audit/persons/{world.subject_a}"].text
             for url, response in pages.items():
                 for artefact in _artefacts(response):
                     assert needles.found(artefact) == {}, (username, url)
         # The crawl reached the pages it is meant to search: events with who did them, the
         # access reports and their PDFs, entry pages with their proofs.
+        proofs = [u for u in pages_of_auditor if u.endswith("proof.json")]
+        proven = [u for u in proofs if pages_of_auditor[u].status_code == 200]
+        assert proven and all(_canonical_values(pages_of_auditor[u].json()) for u in proven)
         assert visited["auditor.a"] > 60 and visited["admin.a"] > 5 and visited["security_admin.a"] > 3, visited
