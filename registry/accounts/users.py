@@ -125,8 +125,13 @@ def _scoped_accounts(scope: Scope):  # type: ignore[no-untyped-def]
     return query.where(scope.clause(OrgUnit.path))
 
 
-def get_account(session: Session, scope: Scope, *, account_id: uuid.UUID) -> UserAccount:
-    account = session.exec(_scoped_accounts(scope).where(UserAccount.id == account_id)).first()
+def get_account(session: Session, scope: Scope, *, account_id: uuid.UUID, lock: bool = False) -> UserAccount:
+    """`lock`: for a change, the row locked until the commit, so its seal is recomputed over
+    what this transaction wrote, never over values another writer changed meanwhile."""
+    query = _scoped_accounts(scope).where(UserAccount.id == account_id)
+    if lock:
+        query = query.with_for_update(of=UserAccount).execution_options(populate_existing=True)  # type: ignore[attr-defined]
+    account = session.exec(query).first()
     if account is None:
         raise NotFound("user not found")
     return account
@@ -324,7 +329,7 @@ def update_user(
     administrator's scope, or makes another administrator, record it for approval."""
     ctx.principal.require(Permission.USER_MANAGE)
     _by_an_administrator(ctx)
-    account = get_account(session, ctx.principal.scope, account_id=account_id)
+    account = get_account(session, ctx.principal.scope, account_id=account_id, lock=True)
     if account.version != if_match:
         raise PreconditionFailed("the user changed since it was read")
     changes = data.model_dump(exclude_unset=True, mode="json")
@@ -420,7 +425,7 @@ def _apply_update(
 
 def unlock_user(session: Session, ctx: Context, *, account_id: uuid.UUID) -> UserAccount:
     ctx.principal.require(Permission.USER_MANAGE)
-    account = get_account(session, ctx.principal.scope, account_id=account_id)
+    account = get_account(session, ctx.principal.scope, account_id=account_id, lock=True)
     account.failed_logins, account.locked_until = 0, None
     _touch(account, ctx, revoke_tokens=False)
     ctx.audit.append(session, ctx.event(Action.USER_UNLOCK, targets=(str(account.id),)))
@@ -435,7 +440,7 @@ def reset_password(
     where TOTP is enrolled."""
     ctx.principal.require(Permission.USER_MANAGE)
     _by_an_administrator(ctx)
-    account = get_account(session, ctx.principal.scope, account_id=account_id)
+    account = get_account(session, ctx.principal.scope, account_id=account_id, lock=True)
     _check_reset(ctx, account)
     if _dual_controlled(account.roles) or Role.ADMIN in account.roles:
         return approvals.request(
@@ -502,7 +507,7 @@ def _carry_out(session: Session, ctx: Context, approval: AccountApproval) -> App
         approvals.reseal(session, approval)
         return Approved(approval, made.account, made.one_time_password)
     assert approval.account_id is not None
-    account = get_account(session, ctx.principal.scope, account_id=approval.account_id)
+    account = get_account(session, ctx.principal.scope, account_id=approval.account_id, lock=True)
     if account.version != approval.target_version:
         raise PreconditionFailed(
             "the user changed since the request was made: reject it and ask again",
