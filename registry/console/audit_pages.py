@@ -3,6 +3,7 @@ by group, the break-glass review queue, checkpoints and the witness."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -16,12 +17,20 @@ from registry.console.pages import api, failed, page, paged, posted, render, see
 EVENT_FILTERS = ("actor", "unit", "action", "outcome", "purpose", "target", "since", "until")
 
 
+_LOCAL_MINUTE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
+
+
+def _in_utc(filters: dict[str, str]) -> dict[str, str]:
+    """The form's time fields (a browser's datetime-local, no offset) are UTC, as labelled."""
+    return {k: f"{v}:00Z" if k in ("since", "until") and _LOCAL_MINUTE.match(v) else v for k, v in filters.items()}
+
+
 @page("GET", "/audit/events", "GET /api/v1/audit/events")
 async def events(request: Request) -> Response:
     session.require(request)
     client = api(request)
     filters = {k: request.query_params.get(k, "").strip() for k in EVENT_FILTERS}
-    answer = await client.get("/api/v1/audit/events", **paged(request, **filters))
+    answer = await client.get("/api/v1/audit/events", **paged(request, **_in_utc(filters)))
     base = "/console/audit/events?" + urlencode({k: v for k, v in filters.items() if v})
     if not answer.ok:  # a filter the API refused (an unknown username, a bad time): said on the page
         return await render(

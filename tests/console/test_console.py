@@ -288,6 +288,12 @@ def test_the_audit_filters_and_the_alert_groups_answer_what_they_say(console, ru
     assert purposed and {e["purpose"] for e in purposed} == {"registration"}
     later = console.get(events, params={"since": since.isoformat()}, headers=auditor).json()["items"]
     assert later and all(e["at"] >= since.isoformat().replace("+00:00", "Z")[:19] for e in later)
+    for naive in ("2026-01-05T09:00", "2026-01-05"):  # no offset: refused, never guessed (it was a 500)
+        assert console.get(events, params={"since": naive}, headers=auditor).status_code == 422
+    assert sign_in(console, "auditor.a", STRONG_PASSWORD).status_code == 303
+    local = since.strftime("%Y-%m-%dT%H:%M")  # what a browser's datetime-local sends, labelled UTC
+    page = console.get("/console/audit/events", params={"since": local, "actor": "officer.street"})
+    assert page.status_code == 200 and page.text.count("officer.street") > 1
     first = console.get(events, params={"limit": 2}, headers=auditor).json()
     second = console.get(events, params={"limit": 2, "cursor": first["next_cursor"]}, headers=auditor).json()
     assert [e["id"] for e in second["items"]][0] > [e["id"] for e in first["items"]][-1]

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from sqlmodel import select
 
 from registry.access.policy import Permission
@@ -148,8 +148,9 @@ def list_audit_events(
     action: str | None = None,
     outcome: str | None = None,
     purpose: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    # With their offset (RFC 3339): a time without one is ambiguous, a 422, never a guess.
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> EventPage:
