@@ -63,6 +63,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
+from bench.accounts import found_second_admin, staff_account
 from bench.baseline import models as plain
 from bench.baseline.app import create_engine as baseline_engine
 from bench.baseline.app import create_schema
@@ -79,17 +80,24 @@ from registry.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-PASSWORD = "correct horse battery"  # the bench accounts' password (tests use the same)
 SAMPLE = 2000
 CASEFILES, EVENTS = 5, 25
-CORRECTION = {
-    "category": "probation",
-    "deciding_authority": "测试区人民法院",
-    "document_no": "(2025)测刑初1号",
-    "judgment_effective_on": "2025-12-20",
-    "term_starts_on": "2025-12-20",
-    "term_ends_on": "2026-06-19",
-}
+
+
+def _correction(on: date) -> dict[str, str]:
+    """A probation decided a month before the run and running half a year past it (the
+    server checks the term against its own today)."""
+    decided = (on - timedelta(days=30)).isoformat()
+    return {
+        "category": "probation",
+        "deciding_authority": "测试区人民法院",
+        "document_no": "(2025)测刑初1号",
+        "judgment_effective_on": decided,
+        "term_starts_on": decided,
+        "term_ends_on": (on + timedelta(days=150)).isoformat(),
+    }
+
+
 PURPOSE = {"read": "registration", "write": "registration", "casefile": "supervision"}
 
 
@@ -164,21 +172,11 @@ class Service:
 
 
 def _registry_accounts(service: Service, admin: tuple[str, str]) -> None:
-    """A police account over the whole demo city and a corrections account for 990171."""
-
-    def token(username: str, password: str) -> str:
-        form = {"grant_type": "password", "username": username, "password": password}
-        response = httpx.post(f"{service.base}/api/v1/auth/token", data=form, timeout=60)
-        response.raise_for_status()
-        return str(response.json()["access_token"])
-
-    admin_headers = {"Authorization": f"Bearer {token(*admin)}"}
-    for username, role, unit in (("bench.police", "police", DEMO_ROOT), ("bench.corrections", "corrections", "990171")):
-        body = {"username": username, "display_name": username, "roles": [role], "org_unit": unit, "password": PASSWORD}
-        created = httpx.post(f"{service.base}/api/v1/users", json=body, headers=admin_headers, timeout=60)
-        created.raise_for_status()
-    police = {"Authorization": f"Bearer {token('bench.police', PASSWORD)}"}
-    corrections = {"Authorization": f"Bearer {token('bench.corrections', PASSWORD)}"}
+    """A police account over the whole demo city and a corrections account for 990171,
+    each approved under dual control (`bench.accounts`)."""
+    with httpx.Client(base_url=service.base) as http:
+        police = staff_account(http, admin, "bench.police", "police", DEMO_ROOT)
+        corrections = staff_account(http, admin, "bench.corrections", "corrections", "990171")
     service.headers = {
         "read": police | {"X-Purpose": PURPOSE["read"]},
         "write": police | {"X-Purpose": PURPOSE["write"]},
@@ -227,7 +225,12 @@ def _casefiles(service: Service, person_ids: list[str], on: date) -> list[str]:
     made = []
     with httpx.Client(base_url=service.base, headers=headers, timeout=60) as http:
         for person in person_ids:
-            body = {"person_id": person, "kind": "community_correction", "org_unit": "990171", "details": CORRECTION}
+            body = {
+                "person_id": person,
+                "kind": "community_correction",
+                "org_unit": "990171",
+                "details": _correction(on),
+            }
             created = http.post("/api/v1/casefiles", json=body)
             if created.status_code != 201:
                 raise RuntimeError(f"{service.name} casefile: {created.status_code} {created.text[:300]}")
@@ -235,7 +238,7 @@ def _casefiles(service: Service, person_ids: list[str], on: date) -> list[str]:
             for n in range(EVENTS):
                 event = {
                     "type": "report",
-                    "occurred_on": (on - timedelta(days=EVENTS - n)).isoformat(),
+                    "occurred_on": on.isoformat(),  # a file opened today has no earlier event
                     "body": {"summary": f"synthetic monthly report {n + 1}"},
                 }
                 added = http.post(f"/api/v1/casefiles/{casefile}/events", json=event)
@@ -413,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         with transaction(runtime.engine) as session:
             units = leaf_units(session, DEMO_ROOT)
         on = today(runtime.clock)
+        found_second_admin(runtime.engine, runtime.clock)
         runtime.engine.dispose()
         rows = seed_rows(args.persons, seed=args.seed, units=units, on=on)
         _log(f"registry seeded in {seconds:.1f} s ({counts.persons / seconds:,.0f} persons/s); baseline next", started)

@@ -22,11 +22,11 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from bench.accounts import found_second_admin, staff_account
 from bench.baseline.app import create_app as baseline_app
 from bench.baseline.app import create_engine as baseline_engine
 from bench.baseline.app import create_schema
 from bench.baseline.seed import seed_baseline
-from bench.load import PASSWORD
 from registry.api.app import create_app
 from registry.bootstrap import initialise
 from registry.clock import today
@@ -86,12 +86,11 @@ def main() -> int:
         seed_baseline(plain, rows)
 
         registry = TestClient(create_app(runtime))
-        form = {"grant_type": "password", "username": init.admin_username, "password": init.admin_password}
-        admin = {"Authorization": f"Bearer {registry.post('/api/v1/auth/token', data=form).json()['access_token']}"}
-        user = {"username": "bench.police", "display_name": "bench.police", "roles": ["police"]}
-        registry.post("/api/v1/users", json=user | {"org_unit": DEMO_ROOT, "password": PASSWORD}, headers=admin)
-        form = {"grant_type": "password", "username": "bench.police", "password": PASSWORD}
-        police = registry.post("/api/v1/auth/token", data=form).json()["access_token"]
+        found_second_admin(runtime.engine, runtime.clock)
+        assert init.admin_username is not None and init.admin_password is not None
+        admin = (init.admin_username, init.admin_password)
+        police = staff_account(registry, admin, "bench.police", "police", DEMO_ROOT)["Authorization"]
+        police = police.removeprefix("Bearer ")
         token = "statements"
         clients: dict[str, tuple[TestClient, dict[str, str], collections.Counter[str]]] = {
             "registry": (
