@@ -4,6 +4,7 @@ Auditors see ids and metadata only; every query is itself audited."""
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -11,7 +12,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from sqlmodel import select
 
 from registry.access.policy import Permission
@@ -32,6 +33,17 @@ from registry.errors import BadRequest, NotFound
 from registry.residence.models import Permit, Registration
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+def _written_as_a_date(value: object) -> object:
+    """A time or day as RFC 3339 writes it, never a number (pydantic would read one as Unix time)."""
+    if isinstance(value, str) and not re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ValueError("not an RFC 3339 date or time")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_written_as_a_date)]
+IsoDate = Annotated[date, BeforeValidator(_written_as_a_date)]
 
 
 def b64(value: bytes) -> str:
@@ -149,8 +161,8 @@ def list_audit_events(
     outcome: str | None = None,
     purpose: Annotated[str | None, Query(max_length=64)] = None,
     # With their offset (RFC 3339): a time without one is ambiguous, a 422, never a guess.
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Rfc3339 | None = None,
+    until: Rfc3339 | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> EventPage:
@@ -336,7 +348,7 @@ def list_alerts(
     ctx: ContextDep,
     actor: Annotated[str | None, Query(description="An account id or a username.", max_length=64)] = None,
     kind: AlertKind | None = None,
-    day: Annotated[date | None, Query(description="The day in the alert time zone.")] = None,
+    day: Annotated[IsoDate | None, Query(description="The day in the alert time zone.")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[AlertRead]:
