@@ -1,6 +1,7 @@
 """SQL statements per request of the load scenarios, registry against baseline.
 
-    .venv/bin/python -m bench.statements
+    .venv/bin/python -m bench.statements           # the table
+    .venv/bin/python -m bench.statements --show    # and each registry statement, per request
 
 Not a timing: a count that explains the load figures (`bench.load`). Both apps run in this
 process over SQLite in a temp directory (the registry: `initialise`, `registry.demo.seed` of
@@ -15,6 +16,7 @@ own; the baseline's implicit `BEGIN` is not counted (the driver sends it).
 from __future__ import annotations
 
 import collections
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -39,12 +41,17 @@ from registry.settings import Settings
 PERSONS = 200
 
 
-def _counter(engine: sa.Engine) -> collections.Counter[str]:
+SHOW = "--show" in sys.argv  # print each registry statement as it is sent
+
+
+def _counter(engine: sa.Engine, show: bool = False) -> collections.Counter[str]:
     kinds: collections.Counter[str] = collections.Counter()
 
     @sa.event.listens_for(engine, "before_cursor_execute")
     def _count(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
         kinds[statement.split(None, 1)[0].upper()] += 1
+        if show:
+            print("   ", " ".join(statement.split())[:160])
 
     return kinds
 
@@ -63,6 +70,8 @@ class _Caller:
 
     def __call__(self, label: str, method: str, url: str, status: int, **kw: Any) -> Any:
         self.kinds.clear()
+        if SHOW:
+            print(f"-- {label}")
         response = self.client.request(method, url, headers=self.headers, **kw)
         assert response.status_code == status, response.text
         self.counts[label] = dict(self.kinds)
@@ -96,7 +105,7 @@ def main() -> int:
             "registry": (
                 registry,
                 {"Authorization": f"Bearer {police}", "X-Purpose": "registration"},
-                _counter(runtime.engine),
+                _counter(runtime.engine, SHOW),
             ),
             "baseline": (TestClient(baseline_app(plain, token)), {"Authorization": f"Bearer {token}"}, _counter(plain)),
         }

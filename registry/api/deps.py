@@ -29,19 +29,21 @@ from registry.runtime import Runtime
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_runtime(request: Request) -> Runtime:
+# The small dependencies are coroutines: FastAPI runs a plain `def` dependency in the thread
+# pool, a hop per dependency per request; these do no I/O (the principal's does, and stays).
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def get_uow(request: Request) -> UnitOfWork:
+async def get_uow(request: Request) -> UnitOfWork:
     return request.state.uow
 
 
-def get_session(uow: Annotated[UnitOfWork, Depends(get_uow)]) -> Session:
+async def get_session(uow: Annotated[UnitOfWork, Depends(get_uow)]) -> Session:
     return uow.session
 
 
-def get_meta(request: Request) -> RequestMeta:
+async def get_meta(request: Request) -> RequestMeta:
     """What RequestLogMiddleware resolved: the server's request id, the client's own id
     beside it, and the client address (X-Forwarded-For only through a declared proxy)."""
     state = request.state
@@ -52,7 +54,7 @@ def get_meta(request: Request) -> RequestMeta:
     )
 
 
-def get_anonymous_trail(
+async def get_anonymous_trail(
     runtime: Annotated[Runtime, Depends(get_runtime)], meta: Annotated[RequestMeta, Depends(get_meta)]
 ) -> AuditTrail:
     return AuditTrail(runtime.clock, ANONYMOUS, meta)
@@ -75,10 +77,12 @@ def _refuse_token(
     return Unauthenticated(detail)
 
 
-# Every request runs this: plain columns, no ORM object to build and track; with the
-# sealed ones, so the account's seal is checked on every use of a token.
+# Every request runs this one statement, read fresh on every worker (a disabled, re-roled
+# or re-passworded account is refused at its next request, wherever it lands): plain
+# columns, no ORM object to build and track; with the sealed ones and the index root its
+# seal names, so the account's seal is checked on every use of a token.
 _PRINCIPAL_QUERY = (
-    sa.select(*seal.columns(), OrgUnit.path)
+    sa.select(*seal.columns_with_root(), OrgUnit.path)
     .outerjoin(OrgUnit, OrgUnit.code == UserAccount.org_unit_code)
     .where(UserAccount.id == sa.bindparam("account_id"))
 )
@@ -99,7 +103,7 @@ def _load_principal(
     # Disabled, re-roled, moved or password changed since the token was issued: dead.
     if account.status != AccountStatus.ACTIVE or account.token_version != claims.token_version:
         raise _refuse_token(uow, trail, "revoked", request=request, account=account.id)
-    if not seal.intact(session, runtime.keyring, account._mapping):
+    if not seal.row_intact(runtime.keyring, account._mapping):
         # Its security columns were changed outside the service: refused, and on the record.
         event = Event(
             Action.INTEGRITY_FAILURE, Outcome.DENIED, targets=(str(account.id),), reason="account_seal_mismatch"
@@ -189,7 +193,7 @@ def _context(principal: Principal, runtime: Runtime, meta: RequestMeta, uow: Uni
     return Context(principal=principal, audit=audit, clock=runtime.clock, on_failure=on_failure)
 
 
-def get_context(
+async def get_context(
     principal: Annotated[Principal, Depends(get_principal)],
     runtime: Annotated[Runtime, Depends(get_runtime)],
     meta: Annotated[RequestMeta, Depends(get_meta)],
@@ -198,7 +202,7 @@ def get_context(
     return _context(principal, runtime, meta, uow)
 
 
-def get_enrolling_context(
+async def get_enrolling_context(
     principal: Annotated[Principal, Depends(get_enrolling_principal)],
     runtime: Annotated[Runtime, Depends(get_runtime)],
     meta: Annotated[RequestMeta, Depends(get_meta)],

@@ -264,6 +264,20 @@ def held_file_of(
     `casefile_id`: only that file counts (a document printed from it); `closed_since`: a
     file closed on or after that day still counts (the papers that close a file are
     printed from it, `registry.documents`)."""
+    return session.exec(
+        held_file_query(principal, person_id, casefile_id=casefile_id, closed_since=closed_since)
+    ).first()
+
+
+def held_file_query(
+    principal: Principal,
+    person_id: uuid.UUID,
+    *,
+    casefile_id: uuid.UUID | None = None,
+    closed_since: date | None = None,
+):  # type: ignore[no-untyped-def]
+    """`held_file_of` as a query (its first row), for a caller that reads it in the same
+    statement as the person (`people.service.read_person`)."""
     still_open = Casefile.closed_on.is_(None)  # type: ignore[union-attr]
     if closed_since is not None:
         still_open = sa.or_(still_open, Casefile.closed_on >= closed_since)  # type: ignore[operator]
@@ -281,6 +295,4 @@ def held_file_of(
     )
     if casefile_id is not None:
         query = query.where(Casefile.id == casefile_id)
-    return session.exec(
-        query.order_by(Casefile.id).limit(1)  # type: ignore[arg-type]
-    ).first()
+    return query.order_by(Casefile.id).limit(1)  # type: ignore[arg-type]

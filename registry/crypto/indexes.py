@@ -6,7 +6,7 @@ version. A token is a bucket: callers decrypt the candidates and re-check the va
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -74,6 +74,17 @@ def put(
             )
         )
     session.execute(sa.insert(BlindIndexEntry), rows)
+
+
+def put_new(session: Session, keyring: Keyring, *, table: str, record_id: str, values: Mapping[str, str]) -> None:
+    """`put(..., fresh=True)` of several fields of a record new in this transaction: one insert."""
+    rows = [
+        row
+        for field, value in values.items()
+        for row in entries(session, keyring, table=table, field=field, record_id=record_id, value=value)
+    ]
+    if rows:
+        session.execute(sa.insert(BlindIndexEntry), rows)
 
 
 def read_token(session: Session, keyring: Keyring, *, table: str, field: str, value: str) -> tuple[int, bytes]:

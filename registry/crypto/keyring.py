@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -41,6 +41,20 @@ class KeyStatus(StrEnum):
     WRITING = "writing"
     ACTIVE = "active"
     RETIRED = "retired"
+
+
+class RootRef(NamedTuple):
+    """What deriving an index key needs of a root, when a query selected just that."""
+
+    version: int
+    wrapped: bytes
+
+
+class _KeyRow(NamedTuple):
+    owner_id: str
+    compartment: str
+    version: int
+    wrapped: bytes
 
 
 class KeyErased(Gone):
@@ -296,6 +310,27 @@ class Keyring:
             key = memo[cached] = self._unwrap(row)
         return key
 
+    def newest_key_columns(self, *, owner: str, compartment: Compartment) -> list[sa.ScalarSelect[Any]]:
+        """The owner's newest key row (version, wrapped) as two scalar subqueries, for a read
+        that selects the record and its key in one statement, then hands them to `remember`:
+        the row is still read in the reader's own statement, so a shredded key is gone."""
+        newest = (
+            sa.select(DataKeyRecord.version)
+            .where(col(DataKeyRecord.owner_id) == owner, col(DataKeyRecord.compartment) == compartment)
+            .order_by(col(DataKeyRecord.version).desc())
+            .limit(1)
+        )
+        wrapped = newest.with_only_columns(col(DataKeyRecord.wrapped))
+        return [newest.scalar_subquery(), wrapped.scalar_subquery()]
+
+    def remember(
+        self, session: Session, *, owner: str, compartment: Compartment, version: int | None, wrapped: bytes | None
+    ) -> None:
+        """A key row selected by `newest_key_columns`, memoised as `read_key` would (nothing
+        when the owner has no key: `read_key` then says so)."""
+        if version is not None and wrapped is not None:
+            self.open_row(session, _KeyRow(owner, compartment, version, bytes(wrapped)))
+
     def read_key(self, session: Session, *, owner: str, compartment: Compartment, version: int) -> DataKey:
         memo = _memo(session)
         cached: DataKey | None = memo.get(("dek", owner, compartment, version))
@@ -375,7 +410,7 @@ class Keyring:
         roots: list[IndexRootKey] = memo["roots"]
         return roots
 
-    def index_key(self, root: IndexRootKey, *, table: str, field: str) -> IndexKey:
+    def index_key(self, root: IndexRootKey | RootRef, *, table: str, field: str) -> IndexKey:
         cache_key = (root.wrapped, table, field)
         derived = self._index_keys.get(cache_key)
         if derived is None:

@@ -7,13 +7,13 @@ import uuid
 from collections.abc import Callable
 from datetime import date
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from registry.access.models import OrgUnit
 from registry.access.policy import Permission
 from registry.access.scope import Scope, get_org_unit, scoped_select
 from registry.audit.actions import Action
-from registry.casefiles.access import held_file_of
+from registry.casefiles.access import held_file_query
 from registry.clock import today
 from registry.context import Context
 from registry.crypto import indexes
@@ -50,23 +50,29 @@ def _matches(
     index: str,
     value: str,
     check: Callable[[Person], bool],
-) -> tuple[list[Person], str]:
+) -> tuple[list[Person], str, dict[str, str]]:
     """Live persons whose `index` token equals `value`'s, each re-checked by `check` (a token
-    is a bucket: other persons share it), and the token searched, as hex for the audit."""
+    is a bucket: other persons share it), the token searched, as hex for the audit, and the
+    path of each one's holding unit (for a caller that tells in scope from out of it)."""
     version, token_value = indexes.read_token(session, keyring, table=PERSON.name, field=index, value=value)
     ids = indexes.candidates(session, table=PERSON.name, field=index, version=version, token_value=token_value)
+    if not ids:
+        return [], token_value.hex(), {}
     found: list[Person] = []
-    for person in session.exec(select(Person).where(Person.id.in_([uuid.UUID(i) for i in ids]))):  # type: ignore[attr-defined]
+    paths: dict[str, str] = {}
+    query = select(Person, OrgUnit.path).join(OrgUnit, col(OrgUnit.code) == col(Person.org_unit_code))
+    for person, path in session.exec(query.where(col(Person.id).in_([uuid.UUID(i) for i in ids]))):
         if person.erased_at is None and check(person):
             found.append(person)
-    return found, token_value.hex()
+            paths[person.org_unit_code] = path
+    return found, token_value.hex(), paths
 
 
 def person_by_id_number(session: Session, keyring: Keyring, id_number: IdNumber) -> tuple[Person | None, str]:
     """The live person with this ID number, wherever held (the caller decides what its scope
     lets it do with them), and the blind-index token searched, as hex for the caller's audit
     entry; only the row leaves."""
-    found, token_hex = _matches(
+    found, token_hex, _ = _matches(
         session,
         keyring,
         index="id_number",
@@ -136,7 +142,7 @@ def _create_person(session: Session, ctx: Context, keyring: Keyring, *, data: Pe
     if org_unit is None:
         raise RuleViolation("org_unit: required for a tree-wide account")
     get_org_unit(session, ctx.principal.scope, code=org_unit)
-    existing, token_hex = _matches(
+    existing, token_hex, _ = _matches(
         session,
         keyring,
         index="id_number",
@@ -164,12 +170,21 @@ def _create_person(session: Session, ctx: Context, keyring: Keyring, *, data: Pe
         updated_at=now,
     )
     session.add(person)
-    for field, value in identity_indexes(id_number, name=name, phone=phone).items():
-        indexes.put(session, keyring, table=PERSON.name, field=field, record_id=rid, value=value, fresh=True)
+    indexes.put_new(
+        session, keyring, table=PERSON.name, record_id=rid, values=identity_indexes(id_number, name=name, phone=phone)
+    )
     written = [c for c, v in (("phone", phone), ("hukou_address", data.hukou_address)) if v is not None]
     fields = ("name", "id_number", "sex", "birth_date", *written)
     ctx.audit.append(session, ctx.event(Action.PERSON_CREATE, targets=(rid,), fields=fields))
     return person
+
+
+def created_person(session: Session, ctx: Context, keyring: Keyring, person: Person) -> dict:
+    """The person this request created, shown as `read_person` would (and audited as its
+    read), from the values in hand: no casefile can hold someone created just now."""
+    ctx.principal.require(Permission.PERSON_READ)
+    rid = str(person.id)
+    return disclose(session, ctx, keyring, PERSON, person, action=Action.PERSON_READ, subject=rid)
 
 
 def read_person(session: Session, ctx: Context, keyring: Keyring, *, person_id: uuid.UUID) -> tuple[Person, dict]:
@@ -178,9 +193,22 @@ def read_person(session: Session, ctx: Context, keyring: Keyring, *, person_id: 
     caller opens a casefile of this person (`casefiles.access.held_file_of`), which the
     audit entry then names."""
     ctx.principal.require(Permission.PERSON_READ)
-    person = get_person(session, ctx.principal.scope, person_id=person_id)
-    rid = str(person.id)
-    held = held_file_of(session, ctx.principal, person.id)
+    rid = str(person_id)
+    # One statement: the person in scope, the file the caller holds of them, their key row.
+    row = session.execute(
+        scoped_select(session, Person, ctx.principal.scope)
+        .where(Person.id == person_id)
+        .add_columns(
+            held_file_query(ctx.principal, person_id).scalar_subquery(),
+            *keyring.newest_key_columns(owner=rid, compartment=Compartment.IDENTITY),
+        )
+    ).first()
+    if row is None:
+        raise NotFound("person not found")
+    person, held, version, wrapped = row
+    if person.erased_at is not None:
+        raise Gone("the person's identity data was erased")
+    keyring.remember(session, owner=rid, compartment=Compartment.IDENTITY, version=version, wrapped=wrapped)
     return person, disclose(
         session,
         ctx,
@@ -241,19 +269,19 @@ def search_persons(session: Session, ctx: Context, keyring: Keyring, *, query: P
     ctx.principal.require(Permission.PERSON_SEARCH)
     if query.id_number is not None:
         value = parse_id_number(query.id_number, today=today(ctx.clock)).value
-        found, token_hex = _matches(
+        found, token_hex, paths = _matches(
             session, keyring, index="id_number", value=value, check=_is(session, keyring, "id_number", value)
         )
     elif query.phone is not None:
         value = normalise_phone(query.phone)
-        found, token_hex = _matches(
+        found, token_hex, paths = _matches(
             session, keyring, index="phone", value=value, check=_is(session, keyring, "phone", value)
         )
     else:
         assert query.name is not None and query.birth_date is not None
         name, birth = normalise_name(query.name), query.birth_date.isoformat()
         # Name and birth date both re-checked: the bucket is keyed on the pair.
-        found, token_hex = _matches(
+        found, token_hex, paths = _matches(
             session,
             keyring,
             index="name_birth",
@@ -262,9 +290,6 @@ def search_persons(session: Session, ctx: Context, keyring: Keyring, *, query: P
                 _is(session, keyring, "name", name, normalise_name)(p) and _is(session, keyring, "birth_date", birth)(p)
             ),
         )
-    paths = dict(
-        session.exec(select(OrgUnit.code, OrgUnit.path).where(OrgUnit.code.in_({p.org_unit_code for p in found}))).all()
-    )  # type: ignore[attr-defined]
     hits = search_hits(session, ctx, keyring, PERSON, found, action=Action.PERSON_SEARCH, search_token=token_hex)
     return [
         {

@@ -210,9 +210,16 @@ def list_dwellings(
 def read_dwelling(session: Session, ctx: Context, keyring: Keyring, *, dwelling_id: uuid.UUID) -> tuple[Dwelling, dict]:
     ctx.principal.require(Permission.RESIDENCE_READ)
     dwelling = get_dwelling(session, ctx.principal.scope, dwelling_id=dwelling_id)
+    return dwelling, shown_dwelling(session, ctx, keyring, dwelling)
+
+
+def shown_dwelling(session: Session, ctx: Context, keyring: Keyring, dwelling: Dwelling) -> dict:
+    """A dwelling in the caller's scope as `read_dwelling` shows it (and audits its read): the
+    one a write just made answered from the values in hand, without reading it back."""
+    ctx.principal.require(Permission.RESIDENCE_READ)
     # An address is no one person's record; a rental's discloses where its landlord lets.
     landlord = str(dwelling.landlord_person_id) if dwelling.landlord_person_id else None
-    return dwelling, disclose(session, ctx, keyring, DWELLING, dwelling, action=Action.DWELLING_READ, subject=landlord)
+    return disclose(session, ctx, keyring, DWELLING, dwelling, action=Action.DWELLING_READ, subject=landlord)
 
 
 def occupants(session: Session, ctx: Context, *, dwelling_id: uuid.UUID) -> list[Registration]:

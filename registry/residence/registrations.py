@@ -32,7 +32,7 @@ from registry.people.models import Person
 from registry.people.service import get_person
 from registry.residence import employers, permits, transfers
 from registry.residence.dwellings import get_dwelling
-from registry.residence.models import REGISTRATION, PersonTransfer, Registration
+from registry.residence.models import REGISTRATION, Dwelling, PersonTransfer, Registration
 from registry.residence.policy import ResidencePolicy
 from registry.residence.rules import RegistrationStatus, check_registration_dates, is_late
 from registry.residence.schemas import Depart, Move, RegistrationCreate
@@ -51,7 +51,7 @@ def _open(
     keyring: Keyring,
     *,
     person: Person,
-    dwelling_id: uuid.UUID,
+    dwelling: Dwelling,
     arrived_on: date,
     registered_on: date,
     basis: str,
@@ -64,7 +64,6 @@ def _open(
     employer_id: uuid.UUID | None = None,
     link_employer: bool = True,
 ) -> Registration:
-    dwelling = get_dwelling(session, ctx.principal.scope, dwelling_id=dwelling_id)
     check_registration_dates(arrived_on, registered_on, today=today(ctx.clock))
     if basis == "employment" and (employer_name is None or employer_uscc is None):
         raise RuleViolation("employer: employment needs the employer's name and unified social credit code")
@@ -110,7 +109,7 @@ def create_registration(
     """The registration, and the request to the holder when the person is held elsewhere
     (then the registration is `pending_transfer` and nothing of the person is disclosed)."""
     ctx.principal.require(Permission.RESIDENCE_WRITE)
-    get_dwelling(session, ctx.principal.scope, dwelling_id=data.dwelling_id)  # 404 before any person lookup
+    dwelling = get_dwelling(session, ctx.principal.scope, dwelling_id=data.dwelling_id)  # 404 before any person lookup
     try:
         person = get_person(session, ctx.principal.scope, person_id=data.person_id)
         holder = None
@@ -126,7 +125,7 @@ def create_registration(
         ctx,
         keyring,
         person=person,
-        dwelling_id=data.dwelling_id,
+        dwelling=dwelling,
         arrived_on=data.arrived_on,
         registered_on=registered_on,
         basis=data.basis,
@@ -189,7 +188,7 @@ def move_registration(
         ctx,
         keyring,
         person=person,
-        dwelling_id=data.dwelling_id,
+        dwelling=get_dwelling(session, ctx.principal.scope, dwelling_id=data.dwelling_id),
         arrived_on=data.moved_on,
         registered_on=today(ctx.clock),
         basis=old.basis,
@@ -229,6 +228,13 @@ def depart_registration(
 def _disclosed(session: Session, ctx: Context, keyring: Keyring, registration: Registration, *, action: Action):  # type: ignore[no-untyped-def]
     subject = str(registration.person_id)
     return registration, disclose(session, ctx, keyring, REGISTRATION, registration, action=action, subject=subject)
+
+
+def shown_registration(session: Session, ctx: Context, keyring: Keyring, registration: Registration) -> dict:
+    """A registration as `read_registration` shows it (and audits its read): the one a write
+    just made, answered from the values in hand."""
+    ctx.principal.require(Permission.RESIDENCE_READ)
+    return _disclosed(session, ctx, keyring, registration, action=Action.REGISTRATION_READ)[1]
 
 
 def read_registration(

@@ -43,7 +43,7 @@ def new_login_throttle(settings: Settings) -> LoginThrottle:
     )
 
 
-def get_login_throttle(request: Request) -> LoginThrottle:
+async def get_login_throttle(request: Request) -> LoginThrottle:
     return request.app.state.login_throttle
 
 

@@ -19,7 +19,7 @@ from registry.people.schemas import PersonCreate, PersonErase, PersonMatches, Pe
 router = APIRouter(prefix="/api/v1/persons", tags=["persons"])
 
 
-def purposeful_context(ctx: ContextDep, x_purpose: Annotated[str | None, Header()] = None) -> Context:
+async def purposeful_context(ctx: ContextDep, x_purpose: Annotated[str | None, Header()] = None) -> Context:
     """The caller's context with a declared purpose of use (400 when missing or not theirs)."""
     return replace(ctx, purpose=ctx.principal.declare(x_purpose))
 
@@ -34,7 +34,7 @@ def create_person(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, body: PersonCreate, response: Response
 ) -> PersonRead:
     person = service.create_person(session, ctx, runtime.keyring, data=body)
-    _, values = service.read_person(session, ctx, runtime.keyring, person_id=person.id)
+    values = service.created_person(session, ctx, runtime.keyring, person)
     response.headers["ETag"] = etag(person.version)
     return PersonRead(id=person.id, org_unit=person.org_unit_code, version=person.version, **values)
 

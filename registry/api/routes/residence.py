@@ -65,7 +65,7 @@ router = APIRouter(prefix="/api/v1", tags=["residence"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
-def residence_policy(runtime: RuntimeDep) -> ResidencePolicy:
+async def residence_policy(runtime: RuntimeDep) -> ResidencePolicy:
     return ResidencePolicy.from_settings(runtime.settings)
 
 
@@ -92,7 +92,7 @@ def create_dwelling(
     runtime: RuntimeDep, session: SessionDep, ctx: PurposeContext, body: DwellingCreate, response: Response
 ) -> DwellingRead:
     dwelling = dwellings.create_dwelling(session, ctx, runtime.keyring, data=body)
-    _, values = dwellings.read_dwelling(session, ctx, runtime.keyring, dwelling_id=dwelling.id)
+    values = dwellings.shown_dwelling(session, ctx, runtime.keyring, dwelling)
     response.headers["ETag"] = etag(dwelling.version)
     return _dwelling_read(dwelling, values)
 
@@ -282,7 +282,7 @@ def create_registration(
     """201 with an active registration; 202 with a `pending_transfer` one and its `transfer`
     request when another unit holds the person (it must accept before anything moves)."""
     registration, transfer = registrations.create_registration(session, ctx, runtime.keyring, policy, data=body)
-    _, values = registrations.read_registration(session, ctx, runtime.keyring, registration_id=registration.id)
+    values = registrations.shown_registration(session, ctx, runtime.keyring, registration)
     read = _registration_read(session, registration, values)
     if transfer is not None:
         response.status_code = 202
@@ -364,7 +364,7 @@ def depart_registration(
 ) -> RegistrationRead:
     registrations.depart_registration(session, ctx, runtime.keyring, registration_id=registration_id, data=body)
     ended = session.exec(select(Permit.id).where(Permit.registration_id == registration_id)).all()
-    _republish(runtime, session, residence_policy(runtime), set(ended))
+    _republish(runtime, session, ResidencePolicy.from_settings(runtime.settings), set(ended))
     registration, values = registrations.read_registration(
         session, ctx, runtime.keyring, registration_id=registration_id
     )
