@@ -315,7 +315,7 @@ class Keyring:
         that selects the record and its key in one statement, then hands them to `remember`:
         the row is still read in the reader's own statement, so a shredded key is gone."""
         newest = (
-            sa.select(DataKeyRecord.version)
+            sa.select(col(DataKeyRecord.version))
             .where(col(DataKeyRecord.owner_id) == owner, col(DataKeyRecord.compartment) == compartment)
             .order_by(col(DataKeyRecord.version).desc())
             .limit(1)
