@@ -5,11 +5,14 @@ Alembic migrations are the only way a schema comes to exist (`migrate`).
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import re
 import stat
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -209,7 +212,7 @@ def create_engine(url: str, *, role: str | None = None) -> Engine:
             url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
         sa.event.listen(engine, "connect", _sqlite_on_connect)
-        writer = _WriterQueue()
+        writer = _WriterQueue(_sqlite_path(url))
         sa.event.listen(engine, "begin", writer.begin)
         sa.event.listen(engine, "commit", writer.end)  # just before the COMMIT: the next
         sa.event.listen(engine, "rollback", writer.end)  # BEGIN waits a millisecond at most
@@ -226,15 +229,20 @@ class _WriterQueue:
     the write lock at BEGIN (a deferred one that upgrades later fails with SQLITE_BUSY
     instead of waiting). SQLite's busy handler polls with sleeps growing to 100 ms, so a
     waiting transaction can lose to newcomers again and again: seconds of tail latency
-    under concurrency. The connections of this process queue on a lock instead, taken
-    before BEGIN and given up at COMMIT or ROLLBACK (or, should neither come, when the
-    connection goes back to the pool); other processes (the CLI) still meet the busy
-    timeout. A lock not had within that timeout is gone without: never a deadlock."""
+    under concurrency. Writers queue instead, taken before BEGIN and given up at COMMIT or
+    ROLLBACK (or, should neither come, when the connection goes back to the pool): the
+    connections of one process on a lock, one at a time, then the processes serving the
+    same file (the service's workers, the CLI) on an advisory lock of a file beside it,
+    tried every half millisecond. A lock not had within the busy timeout is gone
+    without (SQLite's own lock then decides): never a deadlock."""
 
     _HELD = "registry.writer_queue"
+    _POLL_S = 0.0005
 
-    def __init__(self) -> None:
+    def __init__(self, database: Path | None) -> None:
         self._lock = threading.Lock()
+        self._path = None if database is None else database.with_name(database.name + "-writer.lock")
+        self._fd: int | None = None
 
     def begin(self, conn: sa.Connection) -> None:
         if conn.get_execution_options().get(_READ_ONLY):
@@ -242,7 +250,12 @@ class _WriterQueue:
             return
         held = conn.connection.record_info  # survives an invalidated connection
         if held is not None and not held.get(self._HELD):
-            held[self._HELD] = self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+            got = self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            if got and not self._lock_file(deadline):
+                self._lock.release()
+                got = False
+            held[self._HELD] = got
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def end(self, conn: sa.Connection) -> None:
@@ -251,8 +264,25 @@ class _WriterQueue:
     def checkin(self, _dbapi_connection: Any, record: Any) -> None:
         self._release(record.record_info)
 
+    def _lock_file(self, deadline: float) -> bool:
+        if self._path is None:
+            return True  # an in-memory database: one process
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+            weakref.finalize(self, os.close, self._fd)
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(self._POLL_S)
+
     def _release(self, held: dict[str, Any] | None) -> None:
         if held is not None and held.pop(self._HELD, False):
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
             self._lock.release()
 
 

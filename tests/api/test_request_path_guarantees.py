@@ -1,0 +1,186 @@
+"""What the fast request path (issue 22) must keep, on both engines:
+
+- a read's audit entry is committed before the response's first byte;
+- the next request after an account is disabled, re-roled or has its password changed is
+  refused by every process serving the database, not only the one that made the change;
+- a shredded data key is never used again, from any process's cache.
+
+"Every process" is two runtimes over the same database: each its own engine, connection
+pool, unwrap cache and app, as two `registry serve` workers are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from registry.api.app import create_app
+from registry.crypto.keyring import Compartment, KeyErased
+from registry.db import transaction
+from registry.people.synthetic import SyntheticPeople
+from registry.runtime import Runtime, open_runtime
+from tests.api_helpers import STRONG_PASSWORD, approve, as_user, create_tree, create_user, second_admin
+
+REG = {"X-Purpose": "registration"}
+
+
+@pytest.fixture
+def other(settings, clock, runtime) -> Iterator[tuple[Runtime, TestClient]]:
+    """A second process's runtime and app over the same database."""
+    second = open_runtime(settings, clock=clock)
+    with TestClient(create_app(second), raise_server_exceptions=False) as client:
+        yield second, client
+    second.close()
+
+
+@pytest.fixture
+def world(client, bootstrap):
+    admin = as_user(client, *bootstrap)
+    create_tree(client, admin)
+    police = create_user(client, admin, "police.a", ["police"], "320571")
+    create_user(client, admin, "secadmin.x", ["security_admin"], None)
+    person = SyntheticPeople(seed=22).person()
+    officer = as_user(client, "police.a", STRONG_PASSWORD)
+    body = {"id_number": person.id_number, "name": person.name, "phone": person.phone}
+    created = client.post("/api/v1/persons", json=body, headers=officer | REG)
+    assert created.status_code == 201, created.text
+    return {"admin": admin, "officer": officer, "police_id": police["id"], "person": created.json(), "values": person}
+
+
+def _entries(runtime: Runtime, action: str, target: str) -> int:
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT targets FROM audit_entry WHERE action = :a"), {"a": action}).all()
+    return sum(1 for (targets,) in rows if target in (json.loads(targets) if isinstance(targets, str) else targets))
+
+
+@pytest.mark.parametrize("change", ["disable", "re-role", "password"])
+def test_the_next_request_after_a_revocation_is_refused_by_every_process(client, world, other, change):
+    _, elsewhere = other
+    person = f"/api/v1/persons/{world['person']['id']}"
+    assert elsewhere.get(person, headers=world["officer"] | REG).status_code == 200  # warm there
+    account = f"/api/v1/users/{world['police_id']}"
+    etag = client.get(account, headers=world["admin"]).headers["etag"]
+    if change == "disable":
+        done = client.patch(account, json={"status": "disabled"}, headers=world["admin"] | {"if-match": etag})
+    elif change == "re-role":
+        done = client.patch(account, json={"roles": ["civil_affairs"]}, headers=world["admin"] | {"if-match": etag})
+    else:
+        body = {"current_password": STRONG_PASSWORD, "new_password": STRONG_PASSWORD + "!x"}
+        done = client.post("/api/v1/auth/password", json=body, headers=world["officer"])
+    assert done.status_code in (200, 202, 204), done.text
+    if done.status_code == 202:  # a change of powers waits for a second administrator
+        approve(client, second_admin(client, world["admin"]), done.json()["id"])
+    assert elsewhere.get(person, headers=world["officer"] | REG).status_code == 401
+    assert client.get(person, headers=world["officer"] | REG).status_code == 401
+
+
+def test_a_shredded_key_is_never_used_again_by_any_process(client, world, other):
+    second, elsewhere = other
+    person_id, values = world["person"]["id"], world["values"]
+    person = f"/api/v1/persons/{person_id}"
+    # The other process has unwrapped the person's key (its unwrap cache holds it).
+    assert elsewhere.get(person, headers=world["officer"] | REG).json()["name"] == values.name
+    secadmin = as_user(client, "secadmin.x", STRONG_PASSWORD)
+    erased = client.post(f"{person}/erasure", json={"reason": "retention_expired"}, headers=secadmin)
+    assert erased.status_code == 204, erased.text
+    assert elsewhere.get(person, headers=world["officer"] | REG).status_code == 410
+    found = elsewhere.post(
+        "/api/v1/persons/search", json={"id_number": values.id_number}, headers=world["officer"] | REG
+    )
+    assert found.status_code == 200 and found.json()["items"] == []
+    with transaction(second.engine) as session, pytest.raises(KeyErased):
+        second.keyring.read_key(session, owner=person_id, compartment=Compartment.IDENTITY, version=1)
+
+
+@pytest.mark.parametrize("request_kind", ["read person", "search", "read registration", "create person"])
+def test_the_audit_entry_is_committed_before_the_first_response_byte(runtime, client, world, request_kind):
+    """At the moment the app sends `http.response.start`, another connection already sees
+    the request's entry: it committed first."""
+    officer, person_id = world["officer"], world["person"]["id"]
+    dwelling = client.post(
+        "/api/v1/dwellings",
+        json={"org_unit": "320571", "address": "测试路1号101室", "kind": "owned"},
+        headers=officer | REG,
+    ).json()
+    registration = client.post(
+        "/api/v1/residence-registrations",
+        json={"person_id": person_id, "dwelling_id": dwelling["id"], "arrived_on": "2026-01-05", "basis": "family"},
+        headers=officer | REG,
+    )
+    assert registration.status_code == 201, registration.text
+    newcomer = SyntheticPeople(seed=23).person()
+    method, path, body, action, target = {
+        "read person": ("GET", f"/api/v1/persons/{person_id}", None, "person:read", person_id),
+        "search": (
+            "POST",
+            "/api/v1/persons/search",
+            {"id_number": world["values"].id_number},
+            "person:search",
+            person_id,
+        ),
+        "read registration": (
+            "GET",
+            f"/api/v1/residence-registrations/{registration.json()['id']}",
+            None,
+            "registration:read",
+            registration.json()["id"],
+        ),
+        "create person": (
+            "POST",
+            "/api/v1/persons",
+            {"id_number": newcomer.id_number, "name": newcomer.name},
+            "person:create",
+            None,
+        ),
+    }[request_kind]
+    before = _entries(runtime, action, target) if target else _count(runtime, action)
+    seen: list[int] = []
+    status: list[int] = []
+
+    async def call() -> None:
+        payload = json.dumps(body).encode() if body is not None else b""
+        headers = [(k.lower().encode(), v.encode()) for k, v in (officer | REG).items()]
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "headers": [(b"host", b"testserver"), *headers],
+            "client": ("127.0.0.1", 5000),
+            "server": ("testserver", 80),
+        }
+        sent = False
+
+        async def receive() -> dict:
+            nonlocal sent
+            if sent:
+                await asyncio.sleep(3600)
+            sent = True
+            return {"type": "http.request", "body": payload, "more_body": False}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+                # Another connection, outside the request's transaction.
+                seen.append(_entries(runtime, action, target) if target else _count(runtime, action))
+
+        await client.app(scope, receive, send)
+
+    asyncio.run(call())
+    assert status and status[0] in (200, 201), status
+    assert seen == [before + 1]
+
+
+def _count(runtime: Runtime, action: str) -> int:
+    with runtime.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM audit_entry WHERE action = :a"), {"a": action}).scalar_one()
