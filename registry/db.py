@@ -241,8 +241,10 @@ class _WriterQueue:
 
     def __init__(self, database: Path | None) -> None:
         self._lock = threading.Lock()
-        self._path = None if database is None else database.with_name(database.name + "-writer.lock")
-        self._fd: int | None = None
+        # Opened with the engine, so a lock file that cannot be had fails the start, not a write.
+        self._fd = None if database is None else _private_lock_file(writer_lock_path(database))
+        if self._fd is not None:
+            weakref.finalize(self, os.close, self._fd)
 
     def begin(self, conn: sa.Connection) -> None:
         if conn.get_execution_options().get(_READ_ONLY):
@@ -252,9 +254,13 @@ class _WriterQueue:
         if held is not None and not held.get(self._HELD):
             deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
             got = self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
-            if got and not self._lock_file(deadline):
+            try:
+                if got and not self._lock_file(deadline):
+                    self._lock.release()
+                    got = False
+            except BaseException:
                 self._lock.release()
-                got = False
+                raise
             held[self._HELD] = got
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -265,11 +271,8 @@ class _WriterQueue:
         self._release(record.record_info)
 
     def _lock_file(self, deadline: float) -> bool:
-        if self._path is None:
-            return True  # an in-memory database: one process
         if self._fd is None:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
-            weakref.finalize(self, os.close, self._fd)
+            return True  # no file of its own (in memory, a `file:` URI): this process's lock only
         while True:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -517,6 +520,23 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(database)
 
 
+def writer_lock_path(database: Path) -> Path:
+    """The file beside a SQLite database that its writers queue on (`_WriterQueue`)."""
+    return database.with_name(database.name + "-writer.lock")
+
+
+def _private_lock_file(path: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
+    try:
+        if os.fstat(fd).st_uid != os.geteuid():
+            raise ConfigurationError(f"{path} belongs to another user: remove it (the service makes its own)")
+        os.fchmod(fd, PRIVATE_FILE_MODE)  # another's lock on it could stall every write
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _create_private_sqlite_file(url: str) -> None:
     path = _sqlite_path(url)
     if path is None:
@@ -538,7 +558,12 @@ def check_private_storage(url: str, data_dir: Path) -> None:
         problems.append(f"the data directory {data_dir} must be 0700: run `chmod 700 {data_dir}`")
     path = _sqlite_path(url)
     if path is not None:
-        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        for file in (
+            path,
+            path.with_name(path.name + "-wal"),
+            path.with_name(path.name + "-shm"),
+            writer_lock_path(path),
+        ):
             if file.exists() and file.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
                 problems.append(f"{file} must be 0600: run `chmod 600 {file}`")
     if problems:

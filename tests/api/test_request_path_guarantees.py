@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from registry.access.models import UserAccount
 from registry.api.app import create_app
 from registry.crypto.keyring import Compartment, KeyErased
 from registry.db import transaction
+from registry.maintenance import RotationTarget, rotation_work
 from registry.people.synthetic import SyntheticPeople
 from registry.runtime import Runtime, open_runtime
 from tests.api_helpers import STRONG_PASSWORD, approve, as_user, create_tree, create_user, second_admin
@@ -184,3 +187,36 @@ def test_the_audit_entry_is_committed_before_the_first_response_byte(runtime, cl
 def _count(runtime: Runtime, action: str) -> int:
     with runtime.engine.connect() as conn:
         return conn.execute(sa.text("SELECT count(*) FROM audit_entry WHERE action = :a"), {"a": action}).scalar_one()
+
+
+def test_a_key_shredded_under_a_live_record_is_not_used_by_any_process(client, runtime, world, other):
+    """The key row itself gone (the record not marked erased): the read that selects the
+    record with its key finds none, in the process that had it unwrapped too."""
+    _, elsewhere = other
+    person = f"/api/v1/persons/{world['person']['id']}"
+    assert elsewhere.get(person, headers=world["officer"] | REG).status_code == 200  # unwrapped there
+    with transaction(runtime.engine) as session:
+        shredded = runtime.keyring.shred(session, owner=world["person"]["id"], compartment=Compartment.IDENTITY)
+    assert shredded == 1
+    assert elsewhere.get(person, headers=world["officer"] | REG).status_code == 410
+    assert client.get(person, headers=world["officer"] | REG).status_code == 410
+
+
+def test_a_seal_from_before_an_index_rotation_is_refused_on_the_token_path(client, runtime, world):
+    """The principal's one statement reads the root its seal names only while that root is
+    live: an account row put back with its seal from before a rotation is refused, on the record."""
+    account = uuid.UUID(world["police_id"])
+    table = UserAccount.__table__
+    with runtime.engine.connect() as conn:
+        old = conn.execute(sa.select(table.c.security_seal, table.c.seal_version).where(table.c.id == account)).one()
+    rotation_work(runtime, RotationTarget.INDEX)(lambda *_: None)
+    person = f"/api/v1/persons/{world['person']['id']}"
+    assert client.get(person, headers=world["officer"] | REG).status_code == 200  # resealed by the rotation
+    with runtime.engine.begin() as conn:  # as someone with the database would
+        conn.execute(
+            sa.update(table)
+            .where(table.c.id == account)
+            .values(security_seal=old.security_seal, seal_version=old.seal_version)
+        )
+    assert client.get(person, headers=world["officer"] | REG).status_code == 401
+    assert _entries(runtime, "integrity:failure", world["police_id"]) == 1
