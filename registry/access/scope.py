@@ -50,14 +50,20 @@ def get_org_unit(session: Session, scope: Scope, *, code: str) -> OrgUnit:
     return unit
 
 
-def scoped_select(session: Session, model: type[M], scope: Scope, *, org_unit: str | None = None) -> SelectOfScalar[M]:
-    """`SELECT model` limited to the caller's subtree (and, if given, to `org_unit`'s
-    subtree, which must itself be in scope): the scope filter lives in the SQL."""
-    query = (
+def in_scope(model: type[M], scope: Scope) -> SelectOfScalar[M]:
+    """`SELECT model` limited to the caller's subtree, needing no session: for a statement
+    built once and run many times (`scoped_select` is the one to call otherwise)."""
+    return (
         select(model)
         .join(OrgUnit, col(OrgUnit.code) == col(model.org_unit_code))
         .where(scope.clause(col(OrgUnit.path)))
     )
+
+
+def scoped_select(session: Session, model: type[M], scope: Scope, *, org_unit: str | None = None) -> SelectOfScalar[M]:
+    """`SELECT model` limited to the caller's subtree (and, if given, to `org_unit`'s
+    subtree, which must itself be in scope): the scope filter lives in the SQL."""
+    query = in_scope(model, scope)
     if org_unit is not None:
         unit = get_org_unit(session, scope, code=org_unit)
         query = query.where(col(OrgUnit.path).startswith(unit.path))

@@ -6,6 +6,7 @@ with the database, so disabling an account or changing its roles ends its tokens
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +41,18 @@ def issue_token(secret: bytes, claims: TokenClaims, *, now: datetime, lifetime: 
 
 
 def read_token(secret: bytes, token: str, *, now: datetime) -> TokenClaims:
+    claims, expires = _verified(secret, token)
+    # Expiry is judged on the injected clock, not the host clock, at every use.
+    if expires <= now.timestamp():
+        raise Unauthenticated("token expired")
+    return claims
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified(secret: bytes, token: str) -> tuple[TokenClaims, float]:
+    """The signature check and parse of a token, once per process: what it says cannot
+    change (whether its account still stands behind it is the database's word, read at
+    every use). A token that fails raises, and is never remembered."""
     try:
         # The algorithm list is fixed: `alg: none` and algorithm confusion are refused.
         payload = jwt.decode(
@@ -49,9 +62,7 @@ def read_token(secret: bytes, token: str, *, now: datetime) -> TokenClaims:
             issuer=ISSUER,
             options={"require": ["exp", "iat", "sub", "iss"], "verify_exp": False, "verify_iat": False},
         )
-        # Expiry is judged on the injected clock, not the host clock.
-        if payload["exp"] <= now.timestamp():
-            raise Unauthenticated("token expired")
-        return TokenClaims(uuid.UUID(payload["sub"]), int(payload["tv"]), bool(payload.get("mfa_pending", False)))
+        claims = TokenClaims(uuid.UUID(payload["sub"]), int(payload["tv"]), bool(payload.get("mfa_pending", False)))
+        return claims, float(payload["exp"])
     except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
         raise Unauthenticated("invalid token") from exc

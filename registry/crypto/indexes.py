@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from registry.crypto.blind_index import token
 from registry.crypto.keyring import Keyring, KeyStatus
@@ -128,17 +128,18 @@ def insert_entries(session: Session, rows: list[dict[str, Any]]) -> None:
     insert_many(session, table_of(BlindIndexEntry), rows)
 
 
+# Every search runs it: built once, its values bound at each run.
+_CANDIDATES = sa.select(col(BlindIndexEntry.record_id)).where(
+    col(BlindIndexEntry.record_table) == sa.bindparam("table"),
+    col(BlindIndexEntry.field) == sa.bindparam("field"),
+    col(BlindIndexEntry.version) == sa.bindparam("version"),
+    col(BlindIndexEntry.token) == sa.bindparam("token", type_=BlindIndexEntry.__table__.c.token.type),  # type: ignore[attr-defined]
+)
+
+
 def candidates(session: Session, *, table: str, field: str, version: int, token_value: bytes) -> list[str]:
-    return list(
-        session.exec(
-            select(BlindIndexEntry.record_id).where(
-                BlindIndexEntry.record_table == table,
-                BlindIndexEntry.field == field,
-                BlindIndexEntry.version == version,
-                BlindIndexEntry.token == token_value,
-            )
-        )
-    )
+    params = {"table": table, "field": field, "version": version, "token": token_value}
+    return list(session.execute(_CANDIDATES, params).scalars())
 
 
 def drop_record(session: Session, *, table: str, record_id: str, field: str | None = None) -> None:

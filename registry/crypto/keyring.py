@@ -184,6 +184,12 @@ def record_suite(session: Session, clock: Clock, *, suite: Suite, index_bits: in
         raise ConfigurationError(f"this database uses the {config.suite} suite; it cannot change to {suite}")
 
 
+# Every search and index write reads them (once per transaction): built once.
+_LIVE_ROOTS = (
+    select(IndexRootKey).where(col(IndexRootKey.status) != KeyStatus.RETIRED).order_by(col(IndexRootKey.version))
+)
+
+
 class Keyring:
     def __init__(
         self,
@@ -310,7 +316,10 @@ class Keyring:
             key = memo[cached] = self._unwrap(row)
         return key
 
-    def newest_key_columns(self, *, owner: str, compartment: Compartment) -> list[sa.ScalarSelect[Any]]:
+    @staticmethod
+    def newest_key_columns(
+        *, owner: str | sa.BindParameter[str], compartment: Compartment
+    ) -> list[sa.ScalarSelect[Any]]:
         """The owner's newest key row (version, wrapped) as two scalar subqueries, for a read
         that selects the record and its key in one statement, then hands them to `remember`:
         the row is still read in the reader's own statement, so a shredded key is gone."""
@@ -400,13 +409,7 @@ class Keyring:
     def index_roots(self, session: Session) -> list[IndexRootKey]:
         memo = _memo(session)
         if "roots" not in memo:
-            memo["roots"] = list(
-                session.exec(
-                    select(IndexRootKey)
-                    .where(IndexRootKey.status != KeyStatus.RETIRED)
-                    .order_by(col(IndexRootKey.version))
-                )
-            )
+            memo["roots"] = list(session.execute(_LIVE_ROOTS).scalars())
         roots: list[IndexRootKey] = memo["roots"]
         return roots
 

@@ -3,15 +3,19 @@ person's `identity` DEK; exact search through blind indexes; every access audite
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session, col
 
 from registry.access.models import OrgUnit
 from registry.access.policy import Permission
-from registry.access.scope import Scope, get_org_unit, scoped_select
+from registry.access.principal import Principal
+from registry.access.scope import Scope, get_org_unit, in_scope, scoped_select
 from registry.audit.actions import Action
 from registry.casefiles.access import held_file_query
 from registry.clock import today
@@ -43,6 +47,14 @@ def get_person(session: Session, scope: Scope, *, person_id: uuid.UUID) -> Perso
     return person
 
 
+# The persons a search's index entries name, with their holding unit's path: built once.
+_CANDIDATE_PERSONS = (
+    sa.select(Person, col(OrgUnit.path))
+    .join(OrgUnit, col(OrgUnit.code) == col(Person.org_unit_code))
+    .where(col(Person.id).in_(sa.bindparam("ids", expanding=True)))
+)
+
+
 def _matches(
     session: Session,
     keyring: Keyring,
@@ -60,8 +72,7 @@ def _matches(
         return [], token_value.hex(), {}
     found: list[Person] = []
     paths: dict[str, str] = {}
-    query = select(Person, OrgUnit.path).join(OrgUnit, col(OrgUnit.code) == col(Person.org_unit_code))
-    for person, path in session.exec(query.where(col(Person.id).in_([uuid.UUID(i) for i in ids]))):
+    for person, path in session.execute(_CANDIDATE_PERSONS, {"ids": [uuid.UUID(i) for i in ids]}):
         if person.erased_at is None and check(person):
             found.append(person)
             paths[person.org_unit_code] = path
@@ -187,6 +198,24 @@ def created_person(session: Session, ctx: Context, keyring: Keyring, person: Per
     return disclose(session, ctx, keyring, PERSON, person, action=Action.PERSON_READ, subject=rid)
 
 
+@functools.lru_cache(maxsize=256)
+def _read_query(principal: Principal) -> sa.Select[Any]:
+    """`read_person`'s one statement: the person in the principal's scope, the casefile it
+    holds of them, their newest key row; the person bound at each run. Built once per
+    principal (a principal is its account's powers as read for this request, so a changed
+    account is another key): building it and its cache key cost more than running it."""
+    person_id = sa.bindparam("person_id", type_=Person.__table__.c.id.type)  # type: ignore[attr-defined]
+    owner = sa.bindparam("owner", type_=sa.String())
+    return (
+        in_scope(Person, principal.scope)
+        .where(col(Person.id) == person_id)
+        .add_columns(
+            held_file_query(principal, person_id).scalar_subquery(),
+            *Keyring.newest_key_columns(owner=owner, compartment=Compartment.IDENTITY),
+        )
+    )
+
+
 def read_person(session: Session, ctx: Context, keyring: Keyring, *, person_id: uuid.UUID) -> tuple[Person, dict]:
     """The person in the caller's scope (else 404, whatever files they hold), shown as the
     role sees it; as to a file's holder (corrections: the full ID number) only when the
@@ -194,15 +223,7 @@ def read_person(session: Session, ctx: Context, keyring: Keyring, *, person_id: 
     audit entry then names."""
     ctx.principal.require(Permission.PERSON_READ)
     rid = str(person_id)
-    # One statement: the person in scope, the file the caller holds of them, their key row.
-    row = session.execute(
-        scoped_select(session, Person, ctx.principal.scope)
-        .where(Person.id == person_id)
-        .add_columns(
-            held_file_query(ctx.principal, person_id).scalar_subquery(),
-            *keyring.newest_key_columns(owner=rid, compartment=Compartment.IDENTITY),
-        )
-    ).first()
+    row = session.execute(_read_query(ctx.principal), {"person_id": person_id, "owner": rid}).first()
     if row is None:
         raise NotFound("person not found")
     person, held, version, wrapped = row
