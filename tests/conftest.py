@@ -14,10 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
+from registry.access.tokens import _verified
 from registry.api.app import create_app
 from registry.bootstrap import initialise
 from registry.clock import FixedClock
 from registry.db import create_engine, migrate
+from registry.people.service import _read_query
 from registry.runtime import Runtime, open_runtime
 from registry.settings import Settings
 from tests.support import postgres
@@ -92,3 +94,12 @@ def runtime(settings: Settings, clock: FixedClock, bootstrap: tuple[str, str]) -
 def client(runtime: Runtime) -> Iterator[TestClient]:
     with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches() -> Iterator[None]:
+    """The request path's process-wide caches (a token's checked signature, a principal's
+    prebuilt read statement) start empty in every test, as in a new process."""
+    yield
+    _verified.cache_clear()
+    _read_query.cache_clear()

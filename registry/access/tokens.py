@@ -62,7 +62,10 @@ def _verified(secret: bytes, token: str) -> tuple[TokenClaims, float]:
             issuer=ISSUER,
             options={"require": ["exp", "iat", "sub", "iss"], "verify_exp": False, "verify_iat": False},
         )
+        expires = payload["exp"]
+        if type(expires) is not int:  # a NumericDate as issued: never a string, "nan" or a float
+            raise ValueError("exp")
         claims = TokenClaims(uuid.UUID(payload["sub"]), int(payload["tv"]), bool(payload.get("mfa_pending", False)))
-        return claims, float(payload["exp"])
+        return claims, float(expires)
     except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
         raise Unauthenticated("invalid token") from exc

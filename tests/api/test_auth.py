@@ -159,6 +159,16 @@ def test_expired_forged_and_unsigned_tokens_are_refused(client, runtime, clock, 
     assert len(refused) == 5 and all(e.outcome == "denied" for e in refused)
 
 
+@pytest.mark.parametrize("expiry", ["nan", "99999999999", 1e18, None])
+def test_a_token_whose_expiry_is_not_a_whole_number_is_refused(client, runtime, admin, expiry):
+    """Signed with the service's own secret, but an expiry no issued token has: a string, a
+    float or none at all is refused (a "nan" would never come due)."""
+    claims = jwt.decode(admin["Authorization"].removeprefix("Bearer "), options={"verify_signature": False})
+    claims = {k: v for k, v in claims.items() if k != "exp"} | ({} if expiry is None else {"exp": expiry})
+    made = jwt.encode(claims, runtime.token_secret, algorithm="HS256")
+    assert client.get("/api/v1/users", headers=bearer(made)).status_code == 401
+
+
 def test_denials_and_logins_are_audited_without_secrets(client, runtime, admin, officer):
     police = as_user(client, "officer.li", STRONG_PASSWORD)
     assert client.get("/api/v1/users", headers=police).status_code == 403
