@@ -83,8 +83,7 @@ def put_new(session: Session, keyring: Keyring, *, table: str, record_id: str, v
         for field, value in values.items()
         for row in entries(session, keyring, table=table, field=field, record_id=record_id, value=value)
     ]
-    if rows:
-        session.execute(sa.insert(BlindIndexEntry), rows)
+    insert_entries(session, rows)
 
 
 def read_token(session: Session, keyring: Keyring, *, table: str, field: str, value: str) -> tuple[int, bytes]:

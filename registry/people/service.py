@@ -39,7 +39,11 @@ from registry.people.schemas import PersonCreate, PersonSearch, PersonUpdate
 
 
 def get_person(session: Session, scope: Scope, *, person_id: uuid.UUID) -> Person:
-    person = session.exec(scoped_select(session, Person, scope).where(Person.id == person_id)).first()
+    return _live(session.exec(scoped_select(session, Person, scope).where(Person.id == person_id)).first())
+
+
+def _live(person: Person | None) -> Person:
+    """The person a scoped lookup found: 404 when none was, 410 when their identity is erased."""
     if person is None:
         raise NotFound("person not found")
     if person.erased_at is not None:
@@ -224,11 +228,8 @@ def read_person(session: Session, ctx: Context, keyring: Keyring, *, person_id: 
     ctx.principal.require(Permission.PERSON_READ)
     rid = str(person_id)
     row = session.execute(_read_query(ctx.principal), {"person_id": person_id, "owner": rid}).first()
-    if row is None:
-        raise NotFound("person not found")
-    person, held, version, wrapped = row
-    if person.erased_at is not None:
-        raise Gone("the person's identity data was erased")
+    person, held, version, wrapped = row if row is not None else (None, None, None, None)
+    person = _live(person)
     keyring.remember(session, owner=rid, compartment=Compartment.IDENTITY, version=version, wrapped=wrapped)
     return person, disclose(
         session,
@@ -328,13 +329,11 @@ def erase_person(session: Session, ctx: Context, keyring: Keyring, *, person_id:
     or anything of theirs is live (a registration, permit, casefile... still relies on it);
     retention erases it by itself once nothing is (`people.retention`)."""
     ctx.principal.require(Permission.RETENTION_RUN)
-    person = session.exec(
-        scoped_select(session, Person, ctx.principal.scope).where(Person.id == person_id).with_for_update()
-    ).first()
-    if person is None:
-        raise NotFound("person not found")
-    if person.erased_at is not None:
-        raise Gone("the person's identity data was erased")
+    person = _live(
+        session.exec(
+            scoped_select(session, Person, ctx.principal.scope).where(Person.id == person_id).with_for_update()
+        ).first()
+    )
     rid = str(person.id)
     if holds_anything_of(session, person.id):
         raise Conflict(
