@@ -278,6 +278,7 @@ def _reseal(session: Session, keyring: Keyring, spec: SealedTable, rows: Sequenc
     """Re-seal the values of `rows` (id, owner, sealed columns, as `_sealed_rows` selects
     them, locked) that are not under their owner's newest key, with one executemany."""
     updates = []
+    opened: set[tuple[str, int]] = set()  # (owner, version) whose stored key is memoised
     for rid, owner, *blobs in rows:
         owner = str(owner)
         version = newest.version(owner)
@@ -290,9 +291,11 @@ def _reseal(session: Session, keyring: Keyring, spec: SealedTable, rows: Sequenc
             # Cleared by erasure (empty) or never set (None): nothing to re-seal.
             if not blob or (old := header_key_version(blob)) == version:
                 continue
-            stored = newest.stored.get(owner, {}).get(old)
-            if stored is not None:
-                keyring.open_row(session, stored)  # memoised: `open_sealed` finds it
+            if (owner, old) not in opened:
+                opened.add((owner, old))
+                stored = newest.stored.get(owner, {}).get(old)
+                if stored is not None:
+                    keyring.open_row(session, stored)  # memoised: `open_sealed` finds it
             value = open_sealed(
                 session,
                 keyring,
