@@ -146,10 +146,29 @@ def insert_many(session: Session, table: sa.Table, rows: Sequence[Mapping[str, A
     sql, positional, processors = _insert_statement(table, tuple(rows[0]), connection.dialect)
     processed = [_processed(process, [row[name] for row in rows]) for name, process in processors]
     params: list = list(zip(*processed, strict=True))  # type: ignore[type-arg]
+    if connection.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+        _copy(connection, table, [name for name, _ in processors], params)
+        return
     if not positional:
         names = [name for name, _ in processors]
         params = [dict(zip(names, values, strict=True)) for values in params]
     connection.exec_driver_sql(sql, params)
+
+
+# PostgreSQL takes a batch this large as COPY several times faster than as an executemany
+# of INSERTs (one statement parsed and one row inserted per row); a request's one or few
+# rows stay INSERTs. Both are plain inserts in the open transaction: defaults, constraints
+# and row triggers apply alike.
+COPY_MIN_ROWS = 32
+
+
+def _copy(connection: sa.Connection, table: sa.Table, names: list[str], rows: list[tuple[Any, ...]]) -> None:
+    preparer = connection.dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(name) for name in names)
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 @functools.lru_cache(maxsize=64)

@@ -5,13 +5,27 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from registry.db import create_engine, current_revision, head_revision, is_sqlite, schema_is_current
+from registry.audit.models import AuditEntry
+from registry.crypto.models import BlindIndexEntry
+from registry.db import (
+    COPY_MIN_ROWS,
+    create_engine,
+    current_revision,
+    head_revision,
+    insert_many,
+    is_sqlite,
+    schema_is_current,
+    table_of,
+    transaction,
+)
 from registry.models import metadata
 
 
@@ -101,3 +115,52 @@ def test_a_writer_that_ends_without_commit_lets_the_next_in_at_once(sqlite_engin
         other.exec_driver_sql("SELECT 1")
         other.commit()
     assert time.monotonic() - started < 2  # a queue left held would make it wait 10 s
+
+
+@pytest.mark.parametrize("count", [1, COPY_MIN_ROWS])
+def test_insert_many_stores_the_very_values_by_insert_or_by_copy(engine, count):
+    """Both ways a bulk writer inserts (an executemany; on PostgreSQL a batch of
+    COPY_MIN_ROWS rows or more by COPY, whose text format has escapes of its own) store
+    what was given: JSON lists, times to the microsecond, every byte value, NULLs, and
+    text with tabs, newlines, backslashes and quotes."""
+    at = datetime(2026, 12, 7, 8, 30, 15, 123456, tzinfo=UTC)
+    tricky = "a\tb\nc\\d\"e'f,g\\N"
+    entries = [
+        {
+            "at": at,
+            "actor_id": None if i % 2 else f"acct-{i}",
+            "actor_roles": ["admin", "police"][: i % 3],
+            "actor_org_unit": "990171",
+            "action": "person:read",
+            "targets": [str(uuid.UUID(int=i)), tricky],
+            "fields": [],
+            "search_token": None,
+            "purpose": "registration",
+            "break_glass_grant": None,
+            "outcome": "allowed",
+            "reason": tricky if i % 2 else None,
+            "request_id": None,
+            "client_addr": "127.0.0.1",
+            "client_request_id": None,
+        }
+        for i in range(count)
+    ]
+    tokens = [
+        {
+            "record_table": "person",
+            "field": "phone",
+            "version": 1,
+            "record_id": str(uuid.UUID(int=i)),
+            "token": bytes(range(256))[i:],
+        }
+        for i in range(count)
+    ]
+    with transaction(engine) as session:
+        insert_many(session, table_of(AuditEntry), entries)
+        insert_many(session, table_of(BlindIndexEntry), tokens)
+    audit, index = table_of(AuditEntry), table_of(BlindIndexEntry)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(*[audit.c[k] for k in entries[0]]).order_by(audit.c.id)).all()
+        indexed = conn.execute(sa.select(*[index.c[k] for k in tokens[0]]).order_by(index.c.record_id)).all()
+    assert [dict(row._mapping) for row in stored] == entries
+    assert [dict(row._mapping) | {"token": bytes(row.token)} for row in indexed] == tokens

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from registry.clock import Clock
 from registry.crypto.blind_index import IndexKey
-from registry.crypto.ciphertext import DataKey
+from registry.crypto.ciphertext import DataKey as DataKey  # re-exported: domains hold keys, never open with them
 from registry.crypto.erasure_journal import ErasureJournal
 from registry.crypto.models import CryptoConfig, DataKeyRecord, ErasureRecord, IndexRootKey
 from registry.crypto.providers import KeyProvider

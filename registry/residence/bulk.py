@@ -126,13 +126,12 @@ class _Batch:
     def write(self) -> None:
         """Step 3 (`bulk_write`), after the employers the registrations name (found, or
         registered in the dwelling's unit, as `create_registration` does)."""
+        wanted: dict[str, tuple[str, str]] = {}
         for r in self.plan.registrations:
             if r.employer_uscc is not None and r.employer_uscc not in self.memo.employers:
                 assert r.data.employer_name is not None
-                name, uscc, unit = r.data.employer_name, r.employer_uscc, r.org_unit
-                self.memo.employers[uscc] = employers.employer_for(
-                    self.session, self.ctx, self.keyring, name=name, uscc=uscc, dwelling_unit=unit
-                )
+                wanted.setdefault(r.employer_uscc, (r.data.employer_name, r.org_unit))
+        self.memo.employers.update(employers.employers_for(self.session, self.ctx, self.keyring, wanted))
         self.session.flush()  # the employers before the registrations that refer to them
         write_plan(self.session, self.ctx, self.keyring, self.plan, employer_of=self.memo.employers)
 

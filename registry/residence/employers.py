@@ -16,6 +16,7 @@ The lookup tells another district only the id, not the holding unit."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,9 +26,11 @@ from registry.access.models import OrgUnit
 from registry.access.policy import Permission
 from registry.access.scope import Scope, get_org_unit, scoped_select
 from registry.audit.actions import Action
+from registry.audit.log import Event
 from registry.context import Context
 from registry.crypto import indexes
-from registry.crypto.keyring import Compartment, Keyring
+from registry.crypto.keyring import Compartment, DataKey, Keyring
+from registry.db import chunked, insert_many, table_of
 from registry.disclosure import disclose, matches
 from registry.errors import Conflict, NotFound, RuleViolation
 from registry.people.identifiers import InvalidIdentifier, display_name, normalise_phone, parse_uscc
@@ -48,12 +51,14 @@ def _serialise(session: Session) -> None:
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(REGISTER_LOCK)))
 
 
-def holding_unit(session: Session, code: str) -> str:
-    """The unit an employer registered with a worker's registration is held by: the county
-    level (the six-digit division code) above the dwelling's unit when the tree has it, so
-    that the holder names a district, never the street or community a worker lives in."""
-    county = code[:6]
-    return county if county != code and session.get(OrgUnit, county) is not None else code
+def holding_units(session: Session, codes: Collection[str]) -> dict[str, str]:
+    """The unit an employer registered with a worker's registration is held by, for each
+    dwelling unit code: the county level (the six-digit division code) above it when the
+    tree has it, so that the holder names a district, never the street or community a
+    worker lives in. One query for all."""
+    counties = sorted({code[:6] for code in codes} - set(codes))
+    held = set(session.exec(select(OrgUnit.code).where(col(OrgUnit.code).in_(counties)))) if counties else set()
+    return {code: code[:6] if code[:6] in held else code for code in codes}
 
 
 def get_employer(session: Session, scope: Scope, *, employer_id: uuid.UUID) -> Employer:
@@ -66,33 +71,60 @@ def get_employer(session: Session, scope: Scope, *, employer_id: uuid.UUID) -> E
 def find_by_uscc(session: Session, keyring: Keyring, uscc: str) -> Employer | None:
     """The employer with this (parsed) USCC, wherever held: the blind index gives candidates,
     each is opened and compared exactly. The caller audits what it does with it."""
-    version, token_value = indexes.read_token(session, keyring, table=EMPLOYER.name, field=USCC_INDEX, value=uscc)
-    ids = indexes.candidates(session, table=EMPLOYER.name, field=USCC_INDEX, version=version, token_value=token_value)
-    if not ids:
-        return None
-    rows = session.exec(select(Employer).where(col(Employer.id).in_([uuid.UUID(i) for i in ids])))
-    found = [e for e in rows if matches(session, keyring, EMPLOYER, e, field="uscc", expected=uscc)]
-    return min(found, key=lambda e: e.created_at) if found else None
+    return find_many_by_uscc(session, keyring, [uscc]).get(uscc)
+
+
+def find_many_by_uscc(session: Session, keyring: Keyring, usccs: Collection[str]) -> dict[str, Employer]:
+    """`find_by_uscc` of many codes with one index query and one record query per thousand:
+    USCC → the earliest registered employer with it (codes without one are left out)."""
+    version, tokens = indexes.read_tokens(session, keyring, table=EMPLOYER.name, field=USCC_INDEX, values=usccs)
+    bucket = indexes.candidates_of(
+        session, table=EMPLOYER.name, field=USCC_INDEX, version=version, tokens=set(tokens.values())
+    )
+    ids = sorted({i for found in bucket.values() for i in found})
+    candidates: dict[str, Employer] = {}
+    for chunk in chunked(ids):
+        rows = session.exec(select(Employer).where(col(Employer.id).in_([uuid.UUID(i) for i in chunk])))
+        candidates.update((str(e.id), e) for e in rows)
+    keyring.load_keys(session, owners=candidates.keys(), compartment=Compartment.RESIDENCE)
+    found: dict[str, Employer] = {}
+    for uscc, token_value in tokens.items():
+        same = [
+            e
+            for i in bucket.get(token_value, [])
+            if (e := candidates.get(i)) is not None
+            and matches(session, keyring, EMPLOYER, e, field="uscc", expected=uscc)
+        ]
+        if same:
+            found[uscc] = min(same, key=lambda e: e.created_at)
+    return found
+
+
+def _new_row(
+    ctx: Context, key: DataKey, employer_id: uuid.UUID, org_unit: str, values: dict[str, Any]
+) -> dict[str, Any]:
+    """An employer's stored columns: its fields sealed under its own DEK."""
+    rid = str(employer_id)
+    sealed = EMPLOYER.seal_row(key, record_id=rid, values=values)
+    return {"id": employer_id, "org_unit_code": org_unit, **sealed, "created_at": ctx.clock.now(), "version": 1}
+
+
+def _created(ctx: Context, employer_id: uuid.UUID, values: dict[str, Any]) -> Event:
+    return ctx.event(
+        Action.EMPLOYER_CREATE, targets=(str(employer_id),), fields=tuple(sorted(k for k, v in values.items() if v))
+    )
 
 
 def _insert(session: Session, ctx: Context, keyring: Keyring, *, org_unit: str, values: dict[str, Any]) -> Employer:
     employer_id = uuid.uuid4()
     rid = str(employer_id)
     key = keyring.new_owner_key(session, owner=rid, compartment=Compartment.RESIDENCE)
-    employer = Employer(
-        id=employer_id,
-        org_unit_code=org_unit,
-        **EMPLOYER.seal_row(key, record_id=rid, values=values),  # type: ignore[arg-type]
-        created_at=ctx.clock.now(),
-    )
+    employer = Employer(**_new_row(ctx, key, employer_id, org_unit, values))
     session.add(employer)
     indexes.put(
         session, keyring, table=EMPLOYER.name, field=USCC_INDEX, record_id=rid, value=values["uscc"], fresh=True
     )
-    ctx.audit.append(
-        session,
-        ctx.event(Action.EMPLOYER_CREATE, targets=(rid,), fields=tuple(sorted(k for k, v in values.items() if v))),
-    )
+    ctx.audit.append(session, _created(ctx, employer_id, values))
     return employer
 
 
@@ -127,13 +159,45 @@ def employer_for(
 ) -> uuid.UUID:
     """The employer a registration or a report names (its USCC parsed), registered when the
     registry knows none, held at the county level above the worker's dwelling
-    (`holding_unit`): only its id leaves."""
+    (`holding_units`): only its id leaves."""
+    return employers_for(session, ctx, keyring, {uscc: (name, dwelling_unit)})[uscc]
+
+
+def employers_for(
+    session: Session, ctx: Context, keyring: Keyring, wanted: Mapping[str, tuple[str, str]]
+) -> dict[str, uuid.UUID]:
+    """`employer_for` of many codes at once (USCC → (name, the worker's dwelling unit)), for
+    a bulk import: one lookup for them all, the missing ones registered with one insert per
+    table, each with its own DEK, index entry and audit entry as `employer_for`'s."""
+    if not wanted:
+        return {}
     _serialise(session)
-    existing = find_by_uscc(session, keyring, uscc)
-    if existing is not None:
-        return existing.id
-    values = {"name": employer_name(name), "uscc": uscc, "address": None, "contact_name": None, "contact_phone": None}
-    return _insert(session, ctx, keyring, org_unit=holding_unit(session, dwelling_unit), values=values).id
+    ids = {uscc: e.id for uscc, e in find_many_by_uscc(session, keyring, wanted.keys()).items()}
+    missing = [uscc for uscc in wanted if uscc not in ids]
+    if not missing:
+        return ids
+    holder = holding_units(session, {wanted[u][1] for u in missing})
+    new_ids = [uuid.uuid4() for _ in missing]
+    made = keyring.new_keys(session, [(str(i), Compartment.RESIDENCE, 1) for i in new_ids])
+    rows, index_rows, events = [], [], []
+    for uscc, employer_id, key in zip(missing, new_ids, made, strict=True):
+        name, unit = wanted[uscc]
+        values = _bare_values(name, uscc)
+        rows.append(_new_row(ctx, key, employer_id, holder[unit], values))
+        index_rows += indexes.entries(
+            session, keyring, table=EMPLOYER.name, field=USCC_INDEX, record_id=str(employer_id), value=uscc
+        )
+        events.append(_created(ctx, employer_id, values))
+        ids[uscc] = employer_id
+    insert_many(session, table_of(Employer), rows)
+    indexes.insert_entries(session, index_rows)
+    ctx.audit.append_all(session, events)
+    return ids
+
+
+def _bare_values(name: str, uscc: str) -> dict[str, Any]:
+    """An employer a registration names: its name and code, nothing else known yet."""
+    return {"name": employer_name(name), "uscc": uscc, "address": None, "contact_name": None, "contact_phone": None}
 
 
 def _contact_name(value: str) -> str:

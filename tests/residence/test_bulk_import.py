@@ -19,12 +19,13 @@ from registry.crypto.models import DataKeyRecord
 from registry.db import transaction
 from registry.demo import ensure_demo_tree, seed_rows
 from registry.people import service as people
-from registry.people.identifiers import display_name, parse_id_number
+from registry.people.identifiers import display_name, parse_id_number, parse_uscc
 from registry.people.models import Person
 from registry.people.schemas import PersonCreate, PersonSearch
-from registry.residence import dwellings, registrations
+from registry.residence import dwellings, employers, registrations
 from registry.residence.importer import import_rows, system_context
-from registry.residence.models import Registration
+from registry.residence.models import Employer, Registration
+from registry.residence.schemas import EmployerCreate
 
 UNITS = ["990171001", "990105002"]
 
@@ -142,3 +143,52 @@ def test_bulk_import_matches_persons_stored_before_and_audits_the_landlord_searc
 
     again = import_rows(runtime, enumerate([resident, tenant], start=1))
     assert (again.imported, again.duplicates, again.persons_created, again.dwellings_created) == (0, 2, 0, 0)
+
+
+def test_bulk_import_registers_each_employer_once_at_the_county_and_links_the_stored_one(runtime):
+    """The batch's employers are found and registered together (`employers_for`): a code
+    named in several batches and twice in one makes one employer, a code stored before
+    the import is linked, not copied, and each new one is held by the county above the
+    first worker's dwelling, sealed, indexed and on the record as `employer_for` makes it."""
+    ensure_demo_tree(runtime)
+    employed = [r for r in seed_rows(80, seed=53, units=UNITS, on=today(runtime.clock)) if r.employer_uscc][:12]
+    assert len(employed) == 12
+    rows = list(employed)
+    for again, first in ((5, 0), (9, 0), (2, 1)):  # batches of 4: rows 0, 5, 9 in three; 1 and 2 in one
+        rows[again] = replace(
+            rows[again], employer_name=rows[first].employer_name, employer_uscc=rows[first].employer_uscc
+        )
+    stored_row = rows[3]
+    with transaction(runtime.engine) as session:
+        ctx = system_context(session, runtime)
+        data = EmployerCreate(org_unit=UNITS[1], name=stored_row.employer_name, uscc=stored_row.employer_uscc)
+        stored = employers.create_employer(session, ctx, runtime.keyring, data=data).id
+    counts = import_rows(runtime, enumerate(rows, start=1), batch_size=4)
+    assert (counts.imported, counts.rejected) == (12, 0)
+
+    codes = {parse_uscc(r.employer_uscc): r for r in reversed(rows)}  # each code's first row
+    wrong: list[str] = []
+    with transaction(runtime.engine) as session:
+        ctx = system_context(session, runtime)
+        assert len(session.exec(select(Employer)).all()) == len(codes)
+        found = employers.find_many_by_uscc(session, runtime.keyring, codes.keys())
+        assert set(found) == set(codes)
+        if found[parse_uscc(stored_row.employer_uscc)].id != stored:
+            wrong.append("stored employer copied")
+        for r in rows:
+            registration = session.exec(
+                select(Registration).where(Registration.employer_id == found[parse_uscc(r.employer_uscc)].id)
+            ).all()
+            if not registration:
+                wrong.append("registration not linked")
+        for code, first in codes.items():
+            employer, shown = employers.read_employer(session, ctx, runtime.keyring, employer_id=found[code].id)
+            if shown["uscc"] != code or shown["name"] != display_name(first.employer_name):
+                wrong.append("employer fields")
+            if employer.id != stored and employer.org_unit_code != first.dwelling_org_unit[:6]:
+                wrong.append("held below the county")
+        session.rollback()
+    assert not wrong, wrong
+    made = _entries(runtime, "employer:create")
+    assert len(made) == len(codes)  # the stored one's by `create_employer`, the rest by the import
+    assert all(e.fields == ["name", "uscc"] and len(e.targets) == 1 for e in made if e.targets != [str(stored)])
