@@ -157,18 +157,41 @@ def insert_many(session: Session, table: sa.Table, rows: Sequence[Mapping[str, A
 
 # PostgreSQL takes a batch this large as COPY several times faster than as an executemany
 # of INSERTs (one statement parsed and one row inserted per row); a request's one or few
-# rows stay INSERTs. Both are plain inserts in the open transaction: defaults, constraints
-# and row triggers apply alike.
+# rows stay INSERTs. Both are inserts in the open transaction, with the INSERT privilege:
+# defaults, constraints and triggers apply alike (COPY would skip rules and refuse a table
+# under row-level security; the schema has neither).
 COPY_MIN_ROWS = 32
 
 
 def _copy(connection: sa.Connection, table: sa.Table, names: list[str], rows: list[tuple[Any, ...]]) -> None:
-    preparer = connection.dialect.identifier_preparer
-    columns = ", ".join(preparer.quote(name) for name in names)
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    dialect = connection.dialect
+    preparer = dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(table.c[name].name) for name in names)
+    sql = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN"
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    cursor: Any = dbapi.cursor()  # psycopg's (`copy` is its own)
+    try:
+        with cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except dialect.loaded_dbapi.Error as exc:
+        # As SQLAlchemy raises for an execute (so a conflict is a 409, a lost server a 503),
+        # and a dropped connection is not handed out again.
+        invalidated = dialect.is_disconnect(exc, dbapi, None)
+        if invalidated:
+            connection.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(
+            sql,
+            None,
+            exc,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=invalidated,
+            dialect=dialect,
+        ) from None
+    finally:
+        cursor.close()
 
 
 @functools.lru_cache(maxsize=64)

@@ -118,11 +118,13 @@ def test_a_writer_that_ends_without_commit_lets_the_next_in_at_once(sqlite_engin
 
 
 @pytest.mark.parametrize("count", [1, COPY_MIN_ROWS])
-def test_insert_many_stores_the_very_values_by_insert_or_by_copy(engine, count):
+def test_insert_many_stores_the_very_values_by_insert_or_by_copy(runtime, count):
     """Both ways a bulk writer inserts (an executemany; on PostgreSQL a batch of
     COPY_MIN_ROWS rows or more by COPY, whose text format has escapes of its own) store
-    what was given: JSON lists, times to the microsecond, every byte value, NULLs, and
-    text with tabs, newlines, backslashes and quotes."""
+    what was given, as the service's own database role: JSON lists, times to the
+    microsecond, every byte value, NULLs, and text with tabs, newlines, backslashes and
+    quotes."""
+    engine = runtime.engine
     at = datetime(2026, 12, 7, 8, 30, 15, 123456, tzinfo=UTC)
     tricky = "a\tb\nc\\d\"e'f,g\\N"
     entries = [
@@ -131,7 +133,7 @@ def test_insert_many_stores_the_very_values_by_insert_or_by_copy(engine, count):
             "actor_id": None if i % 2 else f"acct-{i}",
             "actor_roles": ["admin", "police"][: i % 3],
             "actor_org_unit": "990171",
-            "action": "person:read",
+            "action": "test:insert-many",  # beside the service's own entries
             "targets": [str(uuid.UUID(int=i)), tricky],
             "fields": [],
             "search_token": None,
@@ -160,7 +162,24 @@ def test_insert_many_stores_the_very_values_by_insert_or_by_copy(engine, count):
         insert_many(session, table_of(BlindIndexEntry), tokens)
     audit, index = table_of(AuditEntry), table_of(BlindIndexEntry)
     with engine.connect() as conn:
-        stored = conn.execute(sa.select(*[audit.c[k] for k in entries[0]]).order_by(audit.c.id)).all()
+        ours = audit.c.action == "test:insert-many"
+        stored = conn.execute(sa.select(*[audit.c[k] for k in entries[0]]).where(ours).order_by(audit.c.id)).all()
         indexed = conn.execute(sa.select(*[index.c[k] for k in tokens[0]]).order_by(index.c.record_id)).all()
     assert [dict(row._mapping) for row in stored] == entries
     assert [dict(row._mapping) | {"token": bytes(row.token)} for row in indexed] == tokens
+
+
+@pytest.mark.parametrize("count", [2, COPY_MIN_ROWS])
+def test_insert_many_failing_is_the_drivers_error_as_sqlalchemy_raises_it_and_stores_nothing(runtime, count):
+    """A batch that breaks a constraint raises SQLAlchemy's IntegrityError (the API's 409),
+    by INSERT or by COPY alike, and its transaction stores nothing of it."""
+    rows = [
+        {"record_table": "person", "field": "phone", "version": 1, "record_id": str(uuid.UUID(int=i)), "token": b"t"}
+        for i in range(count - 1)
+    ]
+    rows.append(dict(rows[0]))  # the same primary key twice
+    index = table_of(BlindIndexEntry)
+    with pytest.raises(sa.exc.IntegrityError), transaction(runtime.engine) as session:
+        insert_many(session, index, rows)
+    with runtime.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(index)).scalar_one() == 0

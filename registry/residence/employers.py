@@ -26,10 +26,9 @@ from registry.access.models import OrgUnit
 from registry.access.policy import Permission
 from registry.access.scope import Scope, get_org_unit, scoped_select
 from registry.audit.actions import Action
-from registry.audit.log import Event
 from registry.context import Context
 from registry.crypto import indexes
-from registry.crypto.keyring import Compartment, DataKey, Keyring
+from registry.crypto.keyring import Compartment, Keyring
 from registry.db import chunked, insert_many, table_of
 from registry.disclosure import disclose, matches
 from registry.errors import Conflict, NotFound, RuleViolation
@@ -56,9 +55,10 @@ def holding_units(session: Session, codes: Collection[str]) -> dict[str, str]:
     dwelling unit code: the county level (the six-digit division code) above it when the
     tree has it, so that the holder names a district, never the street or community a
     worker lives in. One query for all."""
-    counties = sorted({code[:6] for code in codes} - set(codes))
+    # A county's own code is held by itself, whatever other codes the batch has.
+    counties = sorted({code[:6] for code in codes if code[:6] != code})
     held = set(session.exec(select(OrgUnit.code).where(col(OrgUnit.code).in_(counties)))) if counties else set()
-    return {code: code[:6] if code[:6] in held else code for code in codes}
+    return {code: code[:6] if code[:6] != code and code[:6] in held else code for code in codes}
 
 
 def get_employer(session: Session, scope: Scope, *, employer_id: uuid.UUID) -> Employer:
@@ -100,32 +100,28 @@ def find_many_by_uscc(session: Session, keyring: Keyring, usccs: Collection[str]
     return found
 
 
-def _new_row(
-    ctx: Context, key: DataKey, employer_id: uuid.UUID, org_unit: str, values: dict[str, Any]
-) -> dict[str, Any]:
-    """An employer's stored columns: its fields sealed under its own DEK."""
-    rid = str(employer_id)
-    sealed = EMPLOYER.seal_row(key, record_id=rid, values=values)
-    return {"id": employer_id, "org_unit_code": org_unit, **sealed, "created_at": ctx.clock.now(), "version": 1}
-
-
-def _created(ctx: Context, employer_id: uuid.UUID, values: dict[str, Any]) -> Event:
-    return ctx.event(
-        Action.EMPLOYER_CREATE, targets=(str(employer_id),), fields=tuple(sorted(k for k, v in values.items() if v))
-    )
-
-
-def _insert(session: Session, ctx: Context, keyring: Keyring, *, org_unit: str, values: dict[str, Any]) -> Employer:
-    employer_id = uuid.uuid4()
-    rid = str(employer_id)
-    key = keyring.new_owner_key(session, owner=rid, compartment=Compartment.RESIDENCE)
-    employer = Employer(**_new_row(ctx, key, employer_id, org_unit, values))
-    session.add(employer)
-    indexes.put(
-        session, keyring, table=EMPLOYER.name, field=USCC_INDEX, record_id=rid, value=values["uscc"], fresh=True
-    )
-    ctx.audit.append(session, _created(ctx, employer_id, values))
-    return employer
+def _register(
+    session: Session, ctx: Context, keyring: Keyring, new: list[tuple[str, dict[str, Any]]]
+) -> list[uuid.UUID]:
+    """New employers, each (holding unit, values): each with its own DEK, its fields sealed,
+    its USCC indexed under every live index version, and on the record; one insert per table."""
+    ids = [uuid.uuid4() for _ in new]
+    keys = keyring.new_keys(session, [(str(i), Compartment.RESIDENCE, 1) for i in ids])
+    now = ctx.clock.now()
+    rows, index_rows, events = [], [], []
+    for employer_id, key, (org_unit, values) in zip(ids, keys, new, strict=True):
+        rid = str(employer_id)
+        sealed = EMPLOYER.seal_row(key, record_id=rid, values=values)
+        rows.append({"id": employer_id, "org_unit_code": org_unit, **sealed, "created_at": now, "version": 1})
+        index_rows += indexes.entries(
+            session, keyring, table=EMPLOYER.name, field=USCC_INDEX, record_id=rid, value=values["uscc"]
+        )
+        fields = tuple(sorted(k for k, v in values.items() if v))
+        events.append(ctx.event(Action.EMPLOYER_CREATE, targets=(rid,), fields=fields))
+    insert_many(session, table_of(Employer), rows)
+    indexes.insert_entries(session, index_rows)
+    ctx.audit.append_all(session, events)
+    return ids
 
 
 def create_employer(session: Session, ctx: Context, keyring: Keyring, *, data: EmployerCreate) -> Employer:
@@ -151,7 +147,9 @@ def create_employer(session: Session, ctx: Context, keyring: Keyring, *, data: E
         "contact_name": _contact_name(data.contact_name) if data.contact_name else None,
         "contact_phone": normalise_phone(data.contact_phone) if data.contact_phone else None,
     }
-    return _insert(session, ctx, keyring, org_unit=data.org_unit, values=values)
+    employer = session.get(Employer, _register(session, ctx, keyring, [(data.org_unit, values)])[0])
+    assert employer is not None  # inserted just now, in this transaction
+    return employer
 
 
 def employer_for(
@@ -177,22 +175,8 @@ def employers_for(
     if not missing:
         return ids
     holder = holding_units(session, {wanted[u][1] for u in missing})
-    new_ids = [uuid.uuid4() for _ in missing]
-    made = keyring.new_keys(session, [(str(i), Compartment.RESIDENCE, 1) for i in new_ids])
-    rows, index_rows, events = [], [], []
-    for uscc, employer_id, key in zip(missing, new_ids, made, strict=True):
-        name, unit = wanted[uscc]
-        values = _bare_values(name, uscc)
-        rows.append(_new_row(ctx, key, employer_id, holder[unit], values))
-        index_rows += indexes.entries(
-            session, keyring, table=EMPLOYER.name, field=USCC_INDEX, record_id=str(employer_id), value=uscc
-        )
-        events.append(_created(ctx, employer_id, values))
-        ids[uscc] = employer_id
-    insert_many(session, table_of(Employer), rows)
-    indexes.insert_entries(session, index_rows)
-    ctx.audit.append_all(session, events)
-    return ids
+    new = [(holder[wanted[u][1]], _bare_values(wanted[u][0], u)) for u in missing]
+    return ids | dict(zip(missing, _register(session, ctx, keyring, new), strict=True))
 
 
 def _bare_values(name: str, uscc: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from registry.people import service as people
 from registry.people.identifiers import display_name, parse_id_number, parse_uscc
 from registry.people.models import Person
 from registry.people.schemas import PersonCreate, PersonSearch
+from registry.people.synthetic import SyntheticPeople
 from registry.residence import dwellings, employers, registrations
 from registry.residence.importer import import_rows, system_context
 from registry.residence.models import Employer, Registration
@@ -153,11 +154,16 @@ def test_bulk_import_registers_each_employer_once_at_the_county_and_links_the_st
     ensure_demo_tree(runtime)
     employed = [r for r in seed_rows(80, seed=53, units=UNITS, on=today(runtime.clock)) if r.employer_uscc][:12]
     assert len(employed) == 12
-    rows = list(employed)
+    made_up = SyntheticPeople(59)  # the demo's rows share a handful of employers: one code each here
+    rows = [replace(r, employer_name=made_up.company_name(), employer_uscc=made_up.uscc()) for r in employed]
     for again, first in ((5, 0), (9, 0), (2, 1)):  # batches of 4: rows 0, 5, 9 in three; 1 and 2 in one
         rows[again] = replace(
             rows[again], employer_name=rows[first].employer_name, employer_uscc=rows[first].employer_uscc
         )
+    # One batch with a dwelling at a county itself and one at a street under it: each
+    # new employer is held by the county all the same.
+    rows[4] = replace(rows[4], dwelling_org_unit="990171001")
+    rows[6] = replace(rows[6], dwelling_org_unit="990171")
     stored_row = rows[3]
     with transaction(runtime.engine) as session:
         ctx = system_context(session, runtime)
