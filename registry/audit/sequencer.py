@@ -25,7 +25,7 @@ from registry.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf, AuditN
 from registry.audit.sink import CheckpointSink, WitnessConflict
 from registry.audit.tree import Signer, lead, stored_hashes, tree_size
 from registry.clock import Clock
-from registry.db import is_sqlite, read_only, transaction
+from registry.db import insert_many, is_sqlite, read_only, table_of, transaction
 
 log = logging.getLogger("registry.audit")
 LOOKBACK_IDS = 50_000
@@ -108,8 +108,8 @@ class Sequencer:
                 leaves.append({"seq": size + offset, "entry_id": entry.id, "leaf_hash": leaf})
                 nodes.extend({"level": lv, "index": ix, "hash": h} for lv, ix, h in frontier.append(leaf))
             if leaves:
-                session.execute(sa.insert(AuditLeaf), leaves)
-                session.execute(sa.insert(AuditNode), nodes)
+                insert_many(session, table_of(AuditLeaf), leaves)
+                insert_many(session, table_of(AuditNode), nodes)
         self._frontier = frontier
         return len(leaves)
 
