@@ -22,18 +22,18 @@ from registry.residence.rules import RegistrationStatus, Residence, residence_si
 MAX_LINKS = 500
 
 
-def _city(session: Session, dwelling_id: uuid.UUID) -> str:
-    path = session.exec(
-        select(OrgUnit.path)
-        .join(Dwelling, col(Dwelling.org_unit_code) == col(OrgUnit.code))
-        .where(Dwelling.id == dwelling_id)
-    ).one()
-    return path.strip("/").split("/")[0]
+def _cities(session: Session, dwelling_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = session.exec(
+        select(Dwelling.id, OrgUnit.path)
+        .join(OrgUnit, col(Dwelling.org_unit_code) == col(OrgUnit.code))
+        .where(col(Dwelling.id).in_(dwelling_ids))
+    ).all()
+    return {dwelling_id: path.strip("/").split("/")[0] for dwelling_id, path in rows}
 
 
 def resident_since(session: Session, registration: Registration) -> date:
     """The day the Art. 2 clock started for `registration` (`rules.residence_since`)."""
-    links = [Residence(registration.registered_on, registration.status, _city(session, registration.dwelling_id))]
+    chain = [registration]
     seen = {registration.id}
     previous_id = registration.previous_id
     while previous_id is not None and previous_id not in seen and len(seen) < MAX_LINKS:
@@ -43,7 +43,10 @@ def resident_since(session: Session, registration: Registration) -> date:
         if earlier is None:
             break
         seen.add(earlier.id)
-        links.append(Residence(earlier.registered_on, earlier.status, _city(session, earlier.dwelling_id)))
+        chain.append(earlier)
         # Only a move continues the run; nothing before a break can count.
         previous_id = earlier.previous_id if earlier.status == RegistrationStatus.moved else None
-    return residence_since(links)
+    # A registration that follows none starts its own clock, wherever it lies: the cities are
+    # read (in one statement) only when there is a chain to compare them along.
+    cities = _cities(session, {r.dwelling_id for r in chain}) if len(chain) > 1 else {}
+    return residence_since([Residence(r.registered_on, r.status, cities.get(r.dwelling_id, "")) for r in chain])

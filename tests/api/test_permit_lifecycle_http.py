@@ -124,6 +124,27 @@ def test_art2_clock_from_first_registration_in_city_survives_a_move(client, cloc
     assert _apply(client, w, moved["id"])["status"] == "applied"
 
 
+def test_art2_clock_restarts_where_the_chain_crosses_into_another_city(client, runtime, world):
+    """The chain is compared city by city (the root of each dwelling's unit tree): the earlier
+    registration's dwelling placed under another city breaks the run at the move."""
+    w = world
+    first = _register(client, w, w["home_1"], "2025-09-01")
+    body = {"dwelling_id": w["home_2"], "moved_on": "2026-01-04"}
+    moved = _call(client, w, "police.a", "POST", f"/residence-registrations/{first['id']}/move", body, 201)
+    assert moved["resident_since"] == "2025-09-01"
+    with runtime.engine.begin() as conn:  # another city's tree, and the first home in it
+        conn.execute(
+            sa.text("INSERT INTO org_unit (code, name, parent_code, path, created_at) VALUES (:c, :n, NULL, :p, :t)"),
+            {"c": "330100", "n": "another city", "p": "/330100/", "t": "2025-01-01 00:00:00"},
+        )
+        conn.execute(
+            sa.text("UPDATE dwelling SET org_unit_code = '330100' WHERE id = :d"),
+            {"d": uuid.UUID(w["home_1"]).hex if runtime.engine.dialect.name == "sqlite" else w["home_1"]},
+        )
+    again = _call(client, w, "police.a", "GET", f"/residence-registrations/{moved['id']}")
+    assert again["previous_id"] == first["id"] and again["resident_since"] == moved["registered_on"]
+
+
 def test_art2_departure_restarts_the_clock(client, clock, world):
     w = world
     first = _register(client, w, w["home_1"], "2025-01-10")

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import Header, Query, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
@@ -40,9 +40,10 @@ from registry.api.pagination import (
     etag,
     parse_if_match,
 )
+from registry.api.routing import api_router
 from registry.audit.actions import Action
 
-router = APIRouter(prefix="/api/v1", tags=["administration"])
+router = api_router(prefix="/api/v1", tags=["administration"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 # Dual control: a change that needs a second administrator answers 202 with the request.
 PENDING = {202: {"model": ApprovalRead, "description": "recorded; waits for a second administrator's approval"}}

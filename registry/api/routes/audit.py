@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from sqlmodel import select
 
@@ -22,6 +22,7 @@ from registry.accounts.schemas import Page
 from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, page_by_key
+from registry.api.routing import api_router
 from registry.audit import canonical, checkpoints, proofs, reports, reviews
 from registry.audit import epochs as epochs_
 from registry.audit.actions import Action
@@ -32,7 +33,7 @@ from registry.context import Context
 from registry.errors import BadRequest, NotFound
 from registry.residence.models import Permit, Registration
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = api_router(prefix="/api/v1/audit", tags=["audit"])
 
 
 def _written_as_a_date(value: object) -> object:

@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import Depends, Form, Request
 from pydantic import BaseModel, Field
 
 from registry.access.policy import permissions_of
@@ -25,13 +25,14 @@ from registry.api.deps import (
     get_uow,
 )
 from registry.api.middleware import UnitOfWork
+from registry.api.routing import api_router
 from registry.audit.log import AuditTrail, RequestMeta
 from registry.context import Context
 from registry.db import read_only
 from registry.errors import BadRequest
 from registry.settings import Settings
 
-router = APIRouter(prefix="/api/v1/auth", tags=["authentication"])
+router = api_router(prefix="/api/v1/auth", tags=["authentication"])
 
 
 def new_login_throttle(settings: Settings) -> LoginThrottle:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 
 from registry.accounts.schemas import Page
 from registry.api.contract import casefile_gate, may
 from registry.api.deps import RuntimeDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_uuid_cursor, encode_cursor
 from registry.api.routes.persons import PurposeContext
+from registry.api.routing import api_router
 from registry.casefiles import closures, events, service, terms
 from registry.casefiles.schemas import (
     Assignments,
@@ -32,7 +33,7 @@ from registry.casefiles.schemas import (
 )
 from registry.context import Context
 
-router = APIRouter(prefix="/api/v1/casefiles", tags=["casefiles"])
+router = api_router(prefix="/api/v1/casefiles", tags=["casefiles"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 

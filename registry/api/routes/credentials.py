@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Annotated, Literal
 
 import segno
-from fastapi import APIRouter, Response
+from fastapi import Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,11 +21,12 @@ from registry.api.contract import may
 from registry.api.deps import RuntimeDep, SessionDep
 from registry.api.routes.persons import PurposeContext
 from registry.api.routes.residence import PolicyDep
+from registry.api.routing import api_router
 from registry.credentials import keys, status
 from registry.credentials.issue import DISCLOSABLE, issue_permit_credential
 from registry.errors import NotFound
 
-router = APIRouter(tags=["residence"])
+router = api_router(tags=["residence"])
 
 Disclosable = Literal["name", "id_number", "resident_since_year", "permit_no"]
 assert set(Disclosable.__args__) == set(DISCLOSABLE)  # type: ignore[attr-defined]

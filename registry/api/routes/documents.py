@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from fastapi.responses import StreamingResponse
 
 from registry.access.policy import Permission as P
@@ -23,12 +23,13 @@ from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.routes.audit import records_of
 from registry.api.routes.persons import PurposeContext
 from registry.api.routes.residence import PolicyDep
+from registry.api.routing import api_router
 from registry.context import Context
 from registry.documents import service
 from registry.documents.catalogue import DocumentKind, NoticeTo, Source, kinds_of
 from registry.documents.service import Printed, Printing
 
-router = APIRouter(prefix="/api/v1", tags=["documents"])
+router = api_router(prefix="/api/v1", tags=["documents"])
 
 PDF: dict[int | str, dict[str, Any]] = {
     200: {

@@ -6,16 +6,17 @@ import hmac
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import Header, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from registry.api import metrics, problems
 from registry.api.deps import RuntimeDep
 from registry.api.errors import problem
+from registry.api.routing import api_router
 from registry.db import schema_is_current
 
-router = APIRouter(tags=["health"])
+router = api_router(tags=["health"])
 
 
 @router.get("/healthz")

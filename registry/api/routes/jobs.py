@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel
 
 from registry.access.policy import Permission
@@ -16,12 +16,13 @@ from registry.accounts.schemas import Page
 from registry.api.contract import may
 from registry.api.deps import ContextDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from registry.api.routing import api_router
 from registry.audit.actions import Action
 from registry.errors import BadRequest, NotFound
 from registry.jobs.models import Job, JobStatus
 from registry.jobs.runner import list_jobs
 
-router = APIRouter(prefix="/api/v1", tags=["keys and retention"])
+router = api_router(prefix="/api/v1", tags=["keys and retention"])
 
 
 class JobRead(BaseModel):

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from pydantic import BaseModel, ConfigDict
 
 from registry.access.policy import Permission
@@ -14,12 +14,13 @@ from registry.access.policy import Permission as P
 from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep, get_uow
 from registry.api.middleware import UnitOfWork
+from registry.api.routing import api_router
 from registry.audit.actions import Action
 from registry.crypto.rotation import key_status
 from registry.jobs.runner import create_job
 from registry.maintenance import RotationTarget, rotation_work
 
-router = APIRouter(prefix="/api/v1", tags=["keys and retention"])
+router = api_router(prefix="/api/v1", tags=["keys and retention"])
 
 
 class KeyRead(BaseModel):

@@ -12,7 +12,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from registry.access.policy import Permission as P
@@ -21,6 +21,7 @@ from registry.api.contract import casefile_gate, may
 from registry.api.deps import RuntimeDep, SessionDep
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_uuid_cursor, encode_cursor
 from registry.api.routes.persons import PurposeContext
+from registry.api.routing import api_router
 from registry.casefiles import leaves, transfers
 from registry.casefiles.leave import effective_status, leave_days
 from registry.casefiles.models import LeaveRequest, Transfer
@@ -29,7 +30,7 @@ from registry.clock import today
 from registry.residence import transfers as person_transfers
 from registry.residence.schemas import PersonTransferRead, TransferRefusal
 
-router = APIRouter(prefix="/api/v1", tags=["casefiles"])
+router = api_router(prefix="/api/v1", tags=["casefiles"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 

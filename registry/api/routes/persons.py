@@ -6,17 +6,18 @@ import uuid
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import Depends, Header, Response
 
 from registry.access.policy import Permission as P
 from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.pagination import etag, parse_if_match
+from registry.api.routing import api_router
 from registry.context import Context
 from registry.people import service
 from registry.people.schemas import PersonCreate, PersonErase, PersonMatches, PersonRead, PersonSearch, PersonUpdate
 
-router = APIRouter(prefix="/api/v1/persons", tags=["persons"])
+router = api_router(prefix="/api/v1/persons", tags=["persons"])
 
 
 async def purposeful_context(ctx: ContextDep, x_purpose: Annotated[str | None, Header()] = None) -> Context:

@@ -7,20 +7,21 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from registry.access.policy import Permission as P
 from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.routes.residence import PolicyDep
+from registry.api.routing import api_router
 from registry.reports import service
 from registry.reports.formats import FORMATS, render
 from registry.reports.models import MonthlyReport
 from registry.reports.service import DEPARTMENTS, RevisionReason, Signer
 from registry.runtime import Runtime
 
-router = APIRouter(prefix="/api/v1/reports/monthly", tags=["statistics"])
+router = api_router(prefix="/api/v1/reports/monthly", tags=["statistics"])
 Format = Literal["json", "csv", "xlsx"]
 Period = Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-01"])]
 Unit = Annotated[str, Query(min_length=1, max_length=15, examples=["320571"])]

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import Depends, Header, Query, Response
 from sqlmodel import select
 
 from registry.access.policy import Permission as P
@@ -25,6 +25,7 @@ from registry.api.pagination import (
 )
 from registry.api.routes.movements import person_transfer_read
 from registry.api.routes.persons import PurposeContext
+from registry.api.routing import api_router
 from registry.context import Context
 from registry.credentials import status as credential_status
 from registry.people.schemas import PersonMatch
@@ -61,7 +62,7 @@ from registry.residence.schemas import (
 )
 from registry.runtime import Runtime
 
-router = APIRouter(prefix="/api/v1", tags=["residence"])
+router = api_router(prefix="/api/v1", tags=["residence"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
 from registry.access.policy import Permission
 from registry.access.policy import Permission as P
@@ -13,12 +13,13 @@ from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep, get_uow
 from registry.api.middleware import UnitOfWork
 from registry.api.routes.keys import JobAccepted
+from registry.api.routing import api_router
 from registry.audit.actions import Action
 from registry.jobs.runner import create_job
 from registry.maintenance import retention_work
 from registry.people.holds import set_legal_hold
 
-router = APIRouter(prefix="/api/v1", tags=["keys and retention"])
+router = api_router(prefix="/api/v1", tags=["keys and retention"])
 
 
 @router.post("/retention/runs", status_code=202, response_model=JobAccepted, openapi_extra=may(P.RETENTION_RUN))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict
 
 from registry import kpis
@@ -16,11 +16,12 @@ from registry.access.policy import Permission as P
 from registry.api.contract import may
 from registry.api.deps import ContextDep, RuntimeDep, SessionDep
 from registry.api.routes.residence import PolicyDep
+from registry.api.routing import api_router
 from registry.casefiles.stats import casefile_stats as casefile_stats_service
 from registry.residence import stats
 
 StatsPeriod = Annotated[str, Query(pattern=stats.PERIOD_PATTERN, examples=["2026", "2026-01", "2026-Q1"])]
-router = APIRouter(prefix="/api/v1/stats", tags=["statistics"])
+router = api_router(prefix="/api/v1/stats", tags=["statistics"])
 
 
 class StatCell(BaseModel):

@@ -1,0 +1,53 @@
+"""The one kind of route every API router makes (`api_router`).
+
+FastAPI runs a plain `def` endpoint in the thread pool, and then, because the endpoint was
+not a coroutine, validates its return value in the thread pool again: two hops per request,
+each a hand-over of the interpreter between threads (with the principal's dependency and the
+commit, four). Here a `def` endpoint is given to FastAPI as a coroutine that runs it in the
+thread pool, so its answer is validated where it arrives, on the event loop: one hop fewer on
+every request, the endpoint itself unchanged (still off the loop, its blocking database work
+never stalls other requests).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+
+
+def _off_the_loop(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """`endpoint` as a coroutine function that runs it in the thread pool. `functools.wraps`
+    keeps its signature, annotations and module: FastAPI reads the parameters through
+    `__wrapped__`, so dependencies, validation and the OpenAPI document are the endpoint's."""
+
+    @functools.wraps(endpoint)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        return await run_in_threadpool(endpoint, *args, **kwargs)
+
+    return run
+
+
+def _blocking(endpoint: Callable[..., Any]) -> bool:
+    plain = inspect.unwrap(endpoint)
+    return not (
+        inspect.iscoroutinefunction(plain) or inspect.isgeneratorfunction(plain) or inspect.isasyncgenfunction(plain)
+    )
+
+
+class OffLoopRoute(APIRoute):
+    """An API route whose `def` endpoint runs in the thread pool with its answer validated on
+    the event loop (see the module's docstring)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, _off_the_loop(endpoint) if _blocking(endpoint) else endpoint, **kwargs)
+
+
+def api_router(**kwargs: Any) -> APIRouter:
+    """An `APIRouter` of `OffLoopRoute`s: what every router of the service is made with."""
+    return APIRouter(route_class=OffLoopRoute, **kwargs)
