@@ -261,10 +261,43 @@ def create_engine(url: str, *, role: str | None = None) -> Engine:
         sa.event.listen(engine, "rollback", writer.end)  # BEGIN waits a millisecond at most
         sa.event.listen(engine.pool, "checkin", writer.checkin)
         return engine
-    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = sa.create_engine(url, pool_size=10, max_overflow=10)
+    _ping_after_idle(engine)
     if role is not None:
         sa.event.listen(engine, "connect", lambda dbapi_connection, _record: _set_role(dbapi_connection, role))
     return engine
+
+
+# A PostgreSQL connection back from the pool is pinged first only when it has lain idle this
+# long: a server restart or failover that dropped it is noticed before a request uses it,
+# while under load (connections handed back and out within milliseconds) no request pays a
+# round trip for the check, as it does with `pool_pre_ping`. A connection dropped in the
+# moment since its last use fails its request with a 503 ("send it again"; a write's
+# Idempotency-Key makes that safe) and, as a failed ping does, has every older pooled
+# connection replaced.
+PING_AFTER_IDLE_S = 1.0
+_IDLE_SINCE = "registry.idle_since"
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    dialect = engine.dialect
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return  # just connected, or just used
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise sa.exc.InvalidatePoolError(type(exc).__name__) from None  # the pool connects afresh
+            raise
+
+    sa.event.listen(engine.pool, "checkin", checkin)
+    sa.event.listen(engine.pool, "checkout", checkout)
 
 
 class _WriterQueue:

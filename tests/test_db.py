@@ -17,6 +17,7 @@ from registry.audit.models import AuditEntry
 from registry.crypto.models import BlindIndexEntry
 from registry.db import (
     COPY_MIN_ROWS,
+    PING_AFTER_IDLE_S,
     create_engine,
     current_revision,
     head_revision,
@@ -183,3 +184,33 @@ def test_insert_many_failing_is_the_drivers_error_as_sqlalchemy_raises_it_and_st
         insert_many(session, index, rows)
     with runtime.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(index)).scalar_one() == 0
+
+
+def test_a_postgresql_connection_is_pinged_after_lying_idle_and_not_between_busy_requests(database_url):
+    """A backend dropped while its connection lay idle in the pool (a server restart, a
+    failover) is noticed and replaced before a request uses it; a connection handed back a
+    moment ago is used without a round trip for the check."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's pool (SQLite has no server connection to lose)")
+    engine = create_engine(database_url)
+    try:
+
+        def backend() -> int:
+            with engine.connect() as conn:
+                return conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+
+        def drop(pid: int) -> None:
+            with sa.create_engine(database_url, poolclass=sa.pool.NullPool).connect() as admin:
+                assert admin.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar_one()
+
+        first = backend()
+        drop(first)  # just handed back: used as it is, and the request fails (a 503 at the API)
+        with pytest.raises(sa.exc.OperationalError), engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        second = backend()  # the pool replaced the lost connection
+        assert second != first
+        drop(second)
+        time.sleep(PING_AFTER_IDLE_S + 0.2)  # lain idle: pinged, found lost, replaced unseen
+        assert backend() not in (first, second)
+    finally:
+        engine.dispose()
