@@ -6,6 +6,7 @@ version. A token is a bucket: callers decrypt the candidates and re-check the va
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from registry.crypto.blind_index import token
-from registry.crypto.keyring import Keyring, KeyStatus
+from registry.crypto.keyring import Compartment, Keyring, KeyStatus
 from registry.crypto.models import BlindIndexEntry
 from registry.db import chunked, insert_many, table_of
 
@@ -139,6 +140,25 @@ _CANDIDATES = sa.select(col(BlindIndexEntry.record_id)).where(
 def candidates(session: Session, *, table: str, field: str, version: int, token_value: bytes) -> list[str]:
     params = {"table": table, "field": field, "version": version, "token": token_value}
     return list(session.execute(_CANDIDATES, params).scalars())
+
+
+@functools.cache
+def _candidates_with_keys(compartment: Compartment) -> sa.Select[Any]:
+    owner = table_of(BlindIndexEntry).c.record_id  # correlated: each entry's own record
+    return _CANDIDATES.add_columns(*Keyring.newest_key_columns(owner=owner, compartment=compartment))
+
+
+def candidates_with_keys(
+    session: Session, keyring: Keyring, *, table: str, field: str, version: int, token_value: bytes, keys: Compartment
+) -> list[str]:
+    """`candidates`, each with its newest key row in `keys` read in the same statement and
+    handed to `keyring.remember`: a search that opens what it finds reads no key row alone."""
+    params = {"table": table, "field": field, "version": version, "token": token_value}
+    found = []
+    for record_id, key_version, wrapped in session.execute(_candidates_with_keys(keys), params):
+        keyring.remember(session, owner=record_id, compartment=keys, version=key_version, wrapped=wrapped)
+        found.append(record_id)
+    return found
 
 
 def drop_record(session: Session, *, table: str, record_id: str, field: str | None = None) -> None:

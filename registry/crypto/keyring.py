@@ -318,7 +318,7 @@ class Keyring:
 
     @staticmethod
     def newest_key_columns(
-        *, owner: str | sa.BindParameter[str], compartment: Compartment
+        *, owner: str | sa.ColumnElement[str], compartment: Compartment
     ) -> list[sa.ScalarSelect[Any]]:
         """The owner's newest key row (version, wrapped) as two scalar subqueries, for a read
         that selects the record and its key in one statement, then hands them to `remember`:

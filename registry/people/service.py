@@ -71,7 +71,15 @@ def _matches(
     is a bucket: other persons share it), the token searched, as hex for the audit, and the
     path of each one's holding unit (for a caller that tells in scope from out of it)."""
     version, token_value = indexes.read_token(session, keyring, table=PERSON.name, field=index, value=value)
-    ids = indexes.candidates(session, table=PERSON.name, field=index, version=version, token_value=token_value)
+    ids = indexes.candidates_with_keys(
+        session,
+        keyring,
+        table=PERSON.name,
+        field=index,
+        version=version,
+        token_value=token_value,
+        keys=Compartment.IDENTITY,
+    )
     if not ids:
         return [], token_value.hex(), {}
     found: list[Person] = []

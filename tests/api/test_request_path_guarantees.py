@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -200,6 +201,9 @@ def test_a_key_shredded_under_a_live_record_is_not_used_by_any_process(client, r
     assert shredded == 1
     assert elsewhere.get(person, headers=world["officer"] | REG).status_code == 410
     assert client.get(person, headers=world["officer"] | REG).status_code == 410
+    search = {"id_number": world["values"].id_number}  # a search selects its candidates' keys too
+    for app in (elsewhere, client):
+        assert app.post("/api/v1/persons/search", json=search, headers=world["officer"] | REG).status_code == 410
 
 
 def test_a_seal_from_before_an_index_rotation_is_refused_on_the_token_path(client, runtime, world):
@@ -220,3 +224,45 @@ def test_a_seal_from_before_an_index_rotation_is_refused_on_the_token_path(clien
         )
     assert client.get(person, headers=world["officer"] | REG).status_code == 401
     assert _entries(runtime, "integrity:failure", world["police_id"]) == 1
+
+
+# Statements each read of the load's read path sends (bench/README, "SQL statements per
+# request"), past SQLite's BEGIN IMMEDIATE: the principal, what is read (with its key row and
+# what scope needs), the audit INSERT; a search also reads the live index roots and its
+# index entries (with their records' key rows).
+BACKGROUND = {"audit-sequencer", "registry-scheduler"}  # the service's own threads, not a request's
+READ_PATH_STATEMENTS = {"search": 5, "read person": 3, "read registration": 3}
+
+
+def test_the_read_path_sends_no_more_statements_than_it_needs(runtime, client, world):
+    officer, person_id = world["officer"], world["person"]["id"]
+    dwelling = client.post(
+        "/api/v1/dwellings",
+        json={"org_unit": "320571", "address": "测试路2号202室", "kind": "owned"},
+        headers=officer | REG,
+    ).json()
+    body = {"person_id": person_id, "dwelling_id": dwelling["id"], "arrived_on": "2026-01-05", "basis": "family"}
+    registration = client.post("/api/v1/residence-registrations", json=body, headers=officer | REG).json()
+    calls = {
+        "search": ("POST", "/api/v1/persons/search", {"id_number": world["values"].id_number}),
+        "read person": ("GET", f"/api/v1/persons/{person_id}", None),
+        "read registration": ("GET", f"/api/v1/residence-registrations/{registration['id']}", None),
+    }
+    sent: list[str] = []
+
+    def count(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if not statement.startswith("BEGIN") and threading.current_thread().name not in BACKGROUND:
+            sent.append(statement)
+
+    counted = {}
+    for _ in range(2):  # the second round: with the process's caches as they are under load
+        sa.event.listen(runtime.engine, "before_cursor_execute", count)
+        try:
+            for name, (method, path, payload) in calls.items():
+                sent.clear()
+                answer = client.request(method, path, json=payload, headers=officer | REG)
+                assert answer.status_code == 200, answer.text
+                counted[name] = len(sent)
+        finally:
+            sa.event.remove(runtime.engine, "before_cursor_execute", count)
+    assert counted == READ_PATH_STATEMENTS
