@@ -28,15 +28,19 @@ def _off_the_loop(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(endpoint)
     async def run(*args: Any, **kwargs: Any) -> Any:
-        return await run_in_threadpool(endpoint, *args, **kwargs)
+        # A partial: the endpoint's own parameters never meet `run_in_threadpool`'s.
+        return await run_in_threadpool(functools.partial(endpoint, *args, **kwargs))
 
     return run
 
 
 def _blocking(endpoint: Callable[..., Any]) -> bool:
-    plain = inspect.unwrap(endpoint)
+    """A plain `def`, as FastAPI would call it (not unwrapped: a coroutine decorating a `def`
+    is a coroutine)."""
     return not (
-        inspect.iscoroutinefunction(plain) or inspect.isgeneratorfunction(plain) or inspect.isasyncgenfunction(plain)
+        inspect.iscoroutinefunction(endpoint)
+        or inspect.isgeneratorfunction(endpoint)
+        or inspect.isasyncgenfunction(endpoint)
     )
 
 

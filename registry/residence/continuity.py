@@ -48,5 +48,5 @@ def resident_since(session: Session, registration: Registration) -> date:
         previous_id = earlier.previous_id if earlier.status == RegistrationStatus.moved else None
     # A registration that follows none starts its own clock, wherever it lies: the cities are
     # read (in one statement) only when there is a chain to compare them along.
-    cities = _cities(session, {r.dwelling_id for r in chain}) if len(chain) > 1 else {}
-    return residence_since([Residence(r.registered_on, r.status, cities.get(r.dwelling_id, "")) for r in chain])
+    cities = _cities(session, {r.dwelling_id for r in chain}) if len(chain) > 1 else {registration.dwelling_id: ""}
+    return residence_since([Residence(r.registered_on, r.status, cities[r.dwelling_id]) for r in chain])

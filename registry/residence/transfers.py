@@ -118,6 +118,7 @@ def rehome(session: Session, ctx: Context, *, person: Person, to_org_unit: str, 
             reason=f"{from_org_unit}->{to_org_unit} ({reason})",
         ),
     )
+    session.flush()  # the move is written here, not left to the commit: a failure is this request's error
 
 
 def _audit(session: Session, ctx: Context, action: Action, transfer: PersonTransfer, reason: str | None = None) -> None:

@@ -51,6 +51,10 @@ def test_a_def_endpoint_runs_off_the_loop_and_its_answer_is_validated_on_it():
     def bad() -> dict[str, object]:
         return {"value": "not a number"}
 
+    @router.get("/named/func")
+    def named(func: str) -> dict[str, str]:  # a parameter named as run_in_threadpool's own
+        return {"func": func}
+
     app = FastAPI()
     app.include_router(router)
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -60,6 +64,7 @@ def test_a_def_endpoint_runs_off_the_loop_and_its_answer_is_validated_on_it():
         assert threads["validated"] == threads["loop"], "the answer took a second trip through the thread pool"
         assert client.get("/t/bad/answer").status_code == 500  # still validated
         assert client.get("/t/x").status_code == 422  # parameters are still the endpoint's
+        assert client.get("/t/named/func?func=b").json() == {"func": "b"}
     openapi = app.openapi()["paths"]["/t/{n}"]["get"]
     assert openapi["parameters"][0]["name"] == "n"
     schema = openapi["responses"]["200"]["content"]["application/json"]["schema"]
