@@ -335,6 +335,13 @@ def _run_client(service: Service, plan: dict[str, Any], work: Path) -> dict[str,
     }
 
 
+def _audit_verify_outcome(engine: sa.Engine) -> str | None:
+    """The outcome of the newest `audit:verify` entry (what today's sweep recorded)."""
+    newest = sa.text("SELECT outcome FROM audit_entry WHERE action = 'audit:verify' ORDER BY at DESC, id DESC LIMIT 1")
+    with engine.connect() as conn:
+        return conn.execute(newest).scalar()
+
+
 def _profile_registry(service: Service, plan: dict[str, Any], work: Path, out: Path) -> dict[str, Any]:
     """One more registry run of the scenario, not counted, with py-spy sampling the server
     (100 Hz, active threads only); the collapsed stacks go to `out`, a summary is returned."""
@@ -449,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
         setup["registry_seed"] = asdict(counts) | {"seconds": seconds, "persons_per_s": counts.persons / seconds}
         t0 = time.perf_counter()
         setup["registry_seed"]["sequenced"] = runtime.sequencer.drain()
+        # Signed as a server's sequencer signs while entries arrive: without a checkpoint the
+        # daily verify below rightly fails a log whose entries are older than its grace.
+        runtime.sequencer.checkpoint()
         setup["registry_seed"]["sequencer_drain_s"] = time.perf_counter() - t0
         with transaction(runtime.engine) as session:
             units = leaf_units(session, DEMO_ROOT)
@@ -462,6 +472,10 @@ def main(argv: list[str] | None = None) -> int:
         setup["registry_seed"]["daily_sweeps"] = len(scheduler.tick())
         scheduler.leadership.release()
         setup["registry_seed"]["daily_sweeps_s"] = time.perf_counter() - t0
+        verified = _audit_verify_outcome(runtime.engine)
+        setup["registry_seed"]["audit_verify"] = verified
+        if verified != "allowed":
+            _log(f"the daily audit verify did not pass ({verified}): see the audit:verify entry", started)
         runtime.engine.dispose()
         rows = seed_rows(args.persons, seed=args.seed, units=units, on=on)
         _log(f"registry seeded in {seconds:.1f} s ({counts.persons / seconds:,.0f} persons/s); baseline next", started)
