@@ -261,7 +261,8 @@ def create_engine(url: str, *, role: str | None = None) -> Engine:
         sa.event.listen(engine, "rollback", writer.end)  # BEGIN waits a millisecond at most
         sa.event.listen(engine.pool, "checkin", writer.checkin)
         return engine
-    engine = sa.create_engine(url, pool_size=10, max_overflow=10)
+    # Last in, first out: the connections in use stay the busy ones, the spare ones lie idle (and get pinged).
+    engine = sa.create_engine(url, pool_size=10, max_overflow=10, pool_use_lifo=True)
     _ping_after_idle(engine)
     if role is not None:
         sa.event.listen(engine, "connect", lambda dbapi_connection, _record: _set_role(dbapi_connection, role))

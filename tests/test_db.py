@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from registry import db
 from registry.audit.models import AuditEntry
 from registry.crypto.models import BlindIndexEntry
 from registry.db import (
     COPY_MIN_ROWS,
-    PING_AFTER_IDLE_S,
     create_engine,
     current_revision,
     head_revision,
@@ -186,7 +186,7 @@ def test_insert_many_failing_is_the_drivers_error_as_sqlalchemy_raises_it_and_st
         assert conn.execute(sa.select(sa.func.count()).select_from(index)).scalar_one() == 0
 
 
-def test_a_postgresql_connection_is_pinged_after_lying_idle_and_not_between_busy_requests(database_url):
+def test_a_postgresql_connection_is_pinged_after_lying_idle_and_not_between_busy_requests(database_url, monkeypatch):
     """A backend dropped while its connection lay idle in the pool (a server restart, a
     failover) is noticed and replaced before a request uses it; a connection handed back a
     moment ago is used without a round trip for the check."""
@@ -203,6 +203,7 @@ def test_a_postgresql_connection_is_pinged_after_lying_idle_and_not_between_busy
             with sa.create_engine(database_url, poolclass=sa.pool.NullPool).connect() as admin:
                 assert admin.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar_one()
 
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 60.0)  # however slow the machine, "a moment ago"
         first = backend()
         drop(first)  # just handed back: used as it is, and the request fails (a 503 at the API)
         with pytest.raises(sa.exc.OperationalError), engine.connect() as conn:
@@ -210,7 +211,8 @@ def test_a_postgresql_connection_is_pinged_after_lying_idle_and_not_between_busy
         second = backend()  # the pool replaced the lost connection
         assert second != first
         drop(second)
-        time.sleep(PING_AFTER_IDLE_S + 0.2)  # lain idle: pinged, found lost, replaced unseen
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.5)
+        time.sleep(0.7)  # lain idle: pinged, found lost, replaced unseen
         assert backend() not in (first, second)
     finally:
         engine.dispose()

@@ -152,7 +152,10 @@ def candidates_with_keys(
     session: Session, keyring: Keyring, *, table: str, field: str, version: int, token_value: bytes, keys: Compartment
 ) -> list[str]:
     """`candidates`, each with its newest key row in `keys` read in the same statement and
-    handed to `keyring.remember`: a search that opens what it finds reads no key row alone."""
+    handed to `keyring.remember`: a search that opens what it finds reads no key row alone.
+    The caller reads the records after this statement, so it must skip one erased since (an
+    erasure shreds the key, marks the record erased and drops its entries in one
+    transaction, as `people.service._matches` relies on)."""
     params = {"table": table, "field": field, "version": version, "token": token_value}
     found = []
     for record_id, key_version, wrapped in session.execute(_candidates_with_keys(keys), params):
