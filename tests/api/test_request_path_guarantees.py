@@ -101,22 +101,23 @@ def test_a_shredded_key_is_never_used_again_by_any_process(client, world, other)
         second.keyring.read_key(session, owner=person_id, compartment=Compartment.IDENTITY, version=1)
 
 
+def _registered(client, world) -> dict:  # type: ignore[no-untyped-def]
+    """The world's person registered at a new dwelling in the officer's unit."""
+    officer = world["officer"] | REG
+    body = {"org_unit": "320571", "address": "测试路1号101室", "kind": "owned"}
+    dwelling = client.post("/api/v1/dwellings", json=body, headers=officer).json()
+    body = {"person_id": world["person"]["id"], "dwelling_id": dwelling["id"], "arrived_on": "2026-01-05"}
+    registration = client.post("/api/v1/residence-registrations", json=body | {"basis": "family"}, headers=officer)
+    assert registration.status_code == 201, registration.text
+    return registration.json()
+
+
 @pytest.mark.parametrize("request_kind", ["read person", "search", "read registration", "create person"])
 def test_the_audit_entry_is_committed_before_the_first_response_byte(runtime, client, world, request_kind):
     """At the moment the app sends `http.response.start`, another connection already sees
     the request's entry: it committed first."""
     officer, person_id = world["officer"], world["person"]["id"]
-    dwelling = client.post(
-        "/api/v1/dwellings",
-        json={"org_unit": "320571", "address": "测试路1号101室", "kind": "owned"},
-        headers=officer | REG,
-    ).json()
-    registration = client.post(
-        "/api/v1/residence-registrations",
-        json={"person_id": person_id, "dwelling_id": dwelling["id"], "arrived_on": "2026-01-05", "basis": "family"},
-        headers=officer | REG,
-    )
-    assert registration.status_code == 201, registration.text
+    registration = _registered(client, world)
     newcomer = SyntheticPeople(seed=23).person()
     method, path, body, action, target = {
         "read person": ("GET", f"/api/v1/persons/{person_id}", None, "person:read", person_id),
@@ -129,10 +130,10 @@ def test_the_audit_entry_is_committed_before_the_first_response_byte(runtime, cl
         ),
         "read registration": (
             "GET",
-            f"/api/v1/residence-registrations/{registration.json()['id']}",
+            f"/api/v1/residence-registrations/{registration['id']}",
             None,
             "registration:read",
-            registration.json()["id"],
+            registration["id"],
         ),
         "create person": (
             "POST",
@@ -236,13 +237,7 @@ READ_PATH_STATEMENTS = {"search": 5, "read person": 3, "read registration": 3}
 
 def test_the_read_path_sends_no_more_statements_than_it_needs(runtime, client, world):
     officer, person_id = world["officer"], world["person"]["id"]
-    dwelling = client.post(
-        "/api/v1/dwellings",
-        json={"org_unit": "320571", "address": "测试路2号202室", "kind": "owned"},
-        headers=officer | REG,
-    ).json()
-    body = {"person_id": person_id, "dwelling_id": dwelling["id"], "arrived_on": "2026-01-05", "basis": "family"}
-    registration = client.post("/api/v1/residence-registrations", json=body, headers=officer | REG).json()
+    registration = _registered(client, world)
     calls = {
         "search": ("POST", "/api/v1/persons/search", {"id_number": world["values"].id_number}),
         "read person": ("GET", f"/api/v1/persons/{person_id}", None),
