@@ -342,14 +342,19 @@ def _audit_verify_outcome(engine: sa.Engine) -> str | None:
         return conn.execute(newest).scalar()
 
 
-def _profile_registry(service: Service, plan: dict[str, Any], work: Path, out: Path) -> dict[str, Any]:
+def _profile_registry(
+    service: Service, plan: dict[str, Any], work: Path, out: Path, *, gil: bool = False
+) -> dict[str, Any]:
     """One more registry run of the scenario, not counted, with py-spy sampling the server
-    (100 Hz, active threads only); the collapsed stacks go to `out`, a summary is returned."""
+    (100 Hz, active threads only, or with `gil` only the thread holding the interpreter:
+    where the one core a worker can use goes); the collapsed stacks go to `out`, a summary
+    is returned."""
     assert service.process is not None
     seconds = plan["warmup_s"] + plan["duration_s"]
     spy = subprocess.Popen(  # noqa: S603
         [str(ROOT / ".venv/bin/py-spy"), "record", "-p", str(service.process.pid), "-r", "100", "-d", str(int(seconds))]
-        + ["--format", "raw", "-o", str(out), "--nonblocking", "--subprocesses"],
+        + ["--format", "raw", "-o", str(out), "--nonblocking", "--subprocesses"]
+        + (["--gil"] if gil else []),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -412,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         metavar="SCENARIO:CLIENTS,…",
         help="after the measured pair, one extra registry run under py-spy (e.g. read:4,write:4)",
+    )
+    parser.add_argument(
+        "--profile-gil", action="store_true", help="profile only the thread holding the GIL (py-spy --gil)"
     )
     args = parser.parse_args(argv)
     # On SIGTERM, unwind: stop both servers, drop the PostgreSQL databases, remove the temp dir.
@@ -589,6 +597,7 @@ def main(argv: list[str] | None = None) -> int:
                             },
                             work,
                             stacks,
+                            gil=args.profile_gil,
                         )
                     )
                     _log(f"profiled: {json.dumps(profiles[-1]['summary']['layers'])}", started)

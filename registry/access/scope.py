@@ -6,8 +6,10 @@ filter lives inside the SQL: out-of-scope rows are never loaded, and answer 404.
 
 from __future__ import annotations
 
+import functools
+import uuid
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -37,6 +39,7 @@ class Scope:
 class InOrgUnit(Protocol):
     """A table whose rows belong to an org unit (persons, dwellings, registrations, ...)."""
 
+    id: uuid.UUID
     org_unit_code: str
 
 
@@ -58,6 +61,20 @@ def in_scope(model: type[M], scope: Scope) -> SelectOfScalar[M]:
         .join(OrgUnit, col(OrgUnit.code) == col(model.org_unit_code))
         .where(scope.clause(col(OrgUnit.path)))
     )
+
+
+def one_in_scope(model: type[M], scope: Scope, *, lock: bool = False) -> SelectOfScalar[M]:
+    """The row of `model` with the id bound at each run (`params={"id": ...}`), if it is in
+    the caller's subtree; `lock`: FOR UPDATE of that row (PostgreSQL). Built once per model
+    and scope: building a statement and its cache key costs more than running it."""
+    return cast("SelectOfScalar[M]", _one_in_scope(model, scope, lock))
+
+
+@functools.lru_cache(maxsize=1024)
+def _one_in_scope(model: type[M], scope: Scope, lock: bool) -> SelectOfScalar[M]:
+    record_id = sa.bindparam("id", type_=model.__table__.c.id.type)  # type: ignore[attr-defined]
+    query = in_scope(model, scope).where(col(model.id) == record_id)
+    return query.with_for_update(of=model) if lock else query
 
 
 def scoped_select(session: Session, model: type[M], scope: Scope, *, org_unit: str | None = None) -> SelectOfScalar[M]:

@@ -36,6 +36,7 @@ from registry.api.routes import (
     stats,
 )
 from registry.api.routes.movements import router as movements_router
+from registry.api.routing import install_routers, operation_id
 from registry.audit.sequencer import SequencerThread
 from registry.console.mount import install_console
 from registry.maintenance import resume_interrupted
@@ -77,14 +78,13 @@ def create_app(runtime: Runtime, *, scheduler: bool = False) -> FastAPI:
         summary="Residence records and special-group casefiles, private by construction.",
         openapi_url="/openapi.json",
         openapi_tags=TAGS,
-        # Operation ids are the route functions' names (unique): what a generated client calls.
-        generate_unique_id_function=lambda route: route.name,
+        generate_unique_id_function=operation_id,
     )
     app.state.runtime = runtime
     app.state.idempotency_key = idempotency.purpose_key(runtime.token_secret)
     app.state.login_throttle = auth.new_login_throttle(runtime.settings)
     install_error_handlers(app)
-    for router in (
+    routers = (
         health.router,
         auth.router,
         admin.router,
@@ -100,8 +100,8 @@ def create_app(runtime: Runtime, *, scheduler: bool = False) -> FastAPI:
         documents.router,
         movements_router,
         retention.router,
-    ):
-        app.include_router(router)
+    )
+    install_routers(app, routers)
     install_console(app, secret=runtime.token_secret)
     install_contract(app, token_calls={get_principal, get_enrolling_principal}, purpose_call=persons.purposeful_context)
     # Added innermost first: the transaction sits inside the input guard, the body limit and the request log.

@@ -31,6 +31,8 @@ _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 # The small dependencies are coroutines: FastAPI runs a plain `def` dependency in the thread
 # pool, a hop per dependency per request; these do no I/O (the principal's does, and stays).
+# Each reads the request alone, none depends on another: FastAPI resolves every node of a
+# route's dependency graph at every request, and a graph of leaves is the smallest.
 async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
@@ -39,11 +41,11 @@ async def get_uow(request: Request) -> UnitOfWork:
     return request.state.uow
 
 
-async def get_session(uow: Annotated[UnitOfWork, Depends(get_uow)]) -> Session:
-    return uow.session
+async def get_session(request: Request) -> Session:
+    return request.state.uow.session
 
 
-async def get_meta(request: Request) -> RequestMeta:
+def _meta(request: Request) -> RequestMeta:
     """What RequestLogMiddleware resolved: the server's request id, the client's own id
     beside it, and the client address (X-Forwarded-For only through a declared proxy)."""
     state = request.state
@@ -54,10 +56,16 @@ async def get_meta(request: Request) -> RequestMeta:
     )
 
 
-async def get_anonymous_trail(
-    runtime: Annotated[Runtime, Depends(get_runtime)], meta: Annotated[RequestMeta, Depends(get_meta)]
-) -> AuditTrail:
-    return AuditTrail(runtime.clock, ANONYMOUS, meta)
+async def get_meta(request: Request) -> RequestMeta:
+    return _meta(request)
+
+
+def _anonymous_trail(request: Request) -> AuditTrail:
+    return AuditTrail(request.app.state.runtime.clock, ANONYMOUS, _meta(request))
+
+
+async def get_anonymous_trail(request: Request) -> AuditTrail:
+    return _anonymous_trail(request)
 
 
 def _refuse_token(
@@ -97,7 +105,9 @@ def _load_principal(
         claims = read_token(runtime.token_secret, token, now=runtime.clock.now())
     except Unauthenticated:
         raise _refuse_token(uow, trail, "invalid_token", request=request) from None
-    account = session.execute(_PRINCIPAL_QUERY, {"account_id": claims.account_id}).first()
+    # On the session's connection (its transaction, begun here): plain rows need none of the
+    # ORM's statement handling.
+    account = session.connection().execute(_PRINCIPAL_QUERY, {"account_id": claims.account_id}).first()
     if account is None:
         raise _refuse_token(uow, trail, "unknown_account", request=request, account=claims.account_id)
     # Disabled, re-roled, moved or password changed since the token was issued: dead.
@@ -161,15 +171,11 @@ def _named_in(request: Request) -> tuple[str, ...]:
 
 
 def _principal(mfa_enrolment: bool):  # type: ignore[no-untyped-def]
-    def dependency(
-        request: Request,
-        token: Annotated[str | None, Depends(_bearer)],
-        runtime: Annotated[Runtime, Depends(get_runtime)],
-        session: Annotated[Session, Depends(get_session)],
-        uow: Annotated[UnitOfWork, Depends(get_uow)],
-        trail: Annotated[AuditTrail, Depends(get_anonymous_trail)],
-    ) -> Principal:
-        principal, mfa_pending = _load_principal(request, token, runtime, session, uow, trail)
+    def dependency(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
+        runtime: Runtime = request.app.state.runtime
+        uow: UnitOfWork = request.state.uow
+        session = uow.session
+        principal, mfa_pending = _load_principal(request, token, runtime, session, uow, _anonymous_trail(request))
         if mfa_pending and not mfa_enrolment:
             raise Unauthenticated("second factor required: enrol at /api/v1/auth/mfa, then log in with a code")
         refuse_unknown_query(request)  # after the token: a dead token is a 401 whatever it asks
@@ -193,22 +199,14 @@ def _context(principal: Principal, runtime: Runtime, meta: RequestMeta, uow: Uni
     return Context(principal=principal, audit=audit, clock=runtime.clock, on_failure=on_failure)
 
 
-async def get_context(
-    principal: Annotated[Principal, Depends(get_principal)],
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    meta: Annotated[RequestMeta, Depends(get_meta)],
-    uow: Annotated[UnitOfWork, Depends(get_uow)],
-) -> Context:
-    return _context(principal, runtime, meta, uow)
+async def get_context(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Context:
+    return _context(principal, request.app.state.runtime, _meta(request), request.state.uow)
 
 
 async def get_enrolling_context(
-    principal: Annotated[Principal, Depends(get_enrolling_principal)],
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    meta: Annotated[RequestMeta, Depends(get_meta)],
-    uow: Annotated[UnitOfWork, Depends(get_uow)],
+    request: Request, principal: Annotated[Principal, Depends(get_enrolling_principal)]
 ) -> Context:
-    return _context(principal, runtime, meta, uow)
+    return _context(principal, request.app.state.runtime, _meta(request), request.state.uow)
 
 
 def refuse_unknown_query(request: Request) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session, col
 
 from registry.access.policy import Permission
-from registry.access.scope import Scope, get_org_unit, scoped_select
+from registry.access.scope import Scope, get_org_unit, one_in_scope, scoped_select
 from registry.audit.actions import Action
 from registry.clock import today
 from registry.context import Context
@@ -38,8 +38,7 @@ ADDRESS_INDEX = "address"
 
 
 def get_dwelling(session: Session, scope: Scope, *, dwelling_id: uuid.UUID, lock: bool = False) -> Dwelling:
-    query = scoped_select(session, Dwelling, scope).where(Dwelling.id == dwelling_id)
-    dwelling = session.exec(query.with_for_update(of=Dwelling) if lock else query).first()  # type: ignore[arg-type]
+    dwelling = session.exec(one_in_scope(Dwelling, scope, lock=lock), params={"id": dwelling_id}).first()
     if dwelling is None:
         raise NotFound("dwelling not found", targets=(str(dwelling_id),))
     return dwelling
@@ -48,7 +47,7 @@ def get_dwelling(session: Session, scope: Scope, *, dwelling_id: uuid.UUID, lock
 def _landlord_in_scope(session: Session, ctx: Context, person_id: uuid.UUID) -> uuid.UUID:
     # Named by id from the caller's own records: a person held by another unit is the same
     # 404 as no person (a lookup by id never reads outside the scope).
-    found = session.exec(scoped_select(session, Person, ctx.principal.scope).where(Person.id == person_id)).first()
+    found = session.exec(one_in_scope(Person, ctx.principal.scope), params={"id": person_id}).first()
     if found is None:
         raise NotFound("landlord person not found", targets=(str(person_id),))
     return person_id

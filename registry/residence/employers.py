@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from registry.access.models import OrgUnit
 from registry.access.policy import Permission
-from registry.access.scope import Scope, get_org_unit, scoped_select
+from registry.access.scope import Scope, get_org_unit, one_in_scope, scoped_select
 from registry.audit.actions import Action
 from registry.context import Context
 from registry.crypto import indexes
@@ -62,7 +62,7 @@ def holding_units(session: Session, codes: Collection[str]) -> dict[str, str]:
 
 
 def get_employer(session: Session, scope: Scope, *, employer_id: uuid.UUID) -> Employer:
-    row = session.exec(scoped_select(session, Employer, scope).where(Employer.id == employer_id)).first()
+    row = session.exec(one_in_scope(Employer, scope), params={"id": employer_id}).first()
     if row is None:
         raise NotFound(NOT_FOUND, targets=(str(employer_id),))
     return row
@@ -221,9 +221,7 @@ def lookup(session: Session, ctx: Context, keyring: Keyring, *, uscc: str) -> tu
     ctx.audit.append(session, ctx.event(Action.EMPLOYER_SEARCH, targets=targets, search_token=token_value.hex()))
     if found is None:
         return None
-    in_scope = session.exec(
-        scoped_select(session, Employer, ctx.principal.scope).where(Employer.id == found.id)
-    ).first()
+    in_scope = session.exec(one_in_scope(Employer, ctx.principal.scope), params={"id": found.id}).first()
     return found, in_scope is not None
 
 

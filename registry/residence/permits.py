@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from registry.access.policy import Permission
-from registry.access.scope import Scope, scoped_select
+from registry.access.scope import Scope, one_in_scope, scoped_select
 from registry.audit.actions import Action, Outcome
 from registry.audit.models import AuditEntry
 from registry.clock import today
@@ -74,7 +74,7 @@ class PermitView:
 
 
 def get_permit(session: Session, scope: Scope, *, permit_id: uuid.UUID) -> Permit:
-    row = session.exec(scoped_select(session, Permit, scope).where(Permit.id == permit_id)).first()
+    row = session.exec(one_in_scope(Permit, scope), params={"id": permit_id}).first()
     if row is None:
         raise NotFound("permit not found", targets=(str(permit_id),))
     return row
@@ -105,7 +105,7 @@ def live_permits(session: Session, person_id: uuid.UUID, *, lock: bool = False) 
 def apply_for_permit(session: Session, ctx: Context, policy: ResidencePolicy, *, data: PermitCreate) -> Permit:
     ctx.principal.require(Permission.PERMIT_APPLY)
     registration = session.exec(
-        scoped_select(session, Registration, ctx.principal.scope).where(Registration.id == data.registration_id)
+        one_in_scope(Registration, ctx.principal.scope), params={"id": data.registration_id}
     ).first()
     if registration is None or registration.person_id != data.person_id:
         raise NotFound("registration not found")

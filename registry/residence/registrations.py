@@ -20,7 +20,7 @@ from datetime import date
 from sqlmodel import Session
 
 from registry.access.policy import Permission
-from registry.access.scope import Scope, scoped_select
+from registry.access.scope import Scope, one_in_scope, scoped_select
 from registry.audit.actions import Action
 from registry.clock import today
 from registry.context import Context
@@ -39,7 +39,7 @@ from registry.residence.schemas import Depart, Move, RegistrationCreate
 
 
 def get_registration(session: Session, scope: Scope, *, registration_id: uuid.UUID) -> Registration:
-    row = session.exec(scoped_select(session, Registration, scope).where(Registration.id == registration_id)).first()
+    row = session.exec(one_in_scope(Registration, scope), params={"id": registration_id}).first()
     if row is None:
         raise NotFound("registration not found", targets=(str(registration_id),))
     return row
