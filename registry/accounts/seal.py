@@ -33,7 +33,7 @@ from registry.audit.actions import Action
 from registry.audit.log import AuditTrail, Event
 from registry.audit.models import AuditEntry
 from registry.clock import Clock
-from registry.crypto.keyring import Keyring, RootRef
+from registry.crypto.keyring import Keyring, LiveRoot, RootRef
 from registry.crypto.models import IndexRootKey
 from registry.db import transaction
 from registry.errors import IntegrityFailure
@@ -102,7 +102,7 @@ def _message(account_id: object, version: int, values: Mapping[str, Any]) -> byt
     return f"registry|account-seal|{_FORMAT}|{account_id}|{version}|".encode() + body.encode()
 
 
-def _newest_root(session: Session, keyring: Keyring) -> IndexRootKey:
+def _newest_root(session: Session, keyring: Keyring) -> LiveRoot:
     # The newest live root, `writing` during an index rotation: what a rotation keeps.
     roots = keyring.index_roots(session)
     if not roots:
@@ -110,7 +110,7 @@ def _newest_root(session: Session, keyring: Keyring) -> IndexRootKey:
     return roots[-1]
 
 
-def _mac(keyring: Keyring, root: IndexRootKey | RootRef, account_id: object, values: Mapping[str, Any]) -> bytes:
+def _mac(keyring: Keyring, root: LiveRoot | RootRef, account_id: object, values: Mapping[str, Any]) -> bytes:
     key = keyring.index_key(root, table=_TABLE, field=_FIELD)
     return key.mac(_message(account_id, root.version, values))
 
@@ -162,7 +162,7 @@ def account_intact(session: Session, keyring: Keyring, account: UserAccount) -> 
 # -- dual-control requests: the same seal, over the request's columns ------------------------
 
 
-def _approval_mac(keyring: Keyring, root: IndexRootKey, approval: AccountApproval) -> bytes:
+def _approval_mac(keyring: Keyring, root: LiveRoot, approval: AccountApproval) -> bytes:
     values = {name: _plain(getattr(approval, name)) for name in APPROVAL_SEALED}
     body = json.dumps(values, sort_keys=True, separators=(",", ":"))
     message = f"registry|approval-seal|{_FORMAT}|{approval.id}|{root.version}|".encode() + body.encode()

@@ -50,6 +50,15 @@ class RootRef(NamedTuple):
     wrapped: bytes
 
 
+class LiveRoot(NamedTuple):
+    """A live index root as its readers need it (`Keyring.index_roots`): read at every
+    search, so plain columns, not an ORM object to build and track."""
+
+    version: int
+    wrapped: bytes
+    status: str
+
+
 class _KeyRow(NamedTuple):
     owner_id: str
     compartment: str
@@ -186,7 +195,9 @@ def record_suite(session: Session, clock: Clock, *, suite: Suite, index_bits: in
 
 # Every search and index write reads them (once per transaction): built once.
 _LIVE_ROOTS = (
-    select(IndexRootKey).where(col(IndexRootKey.status) != KeyStatus.RETIRED).order_by(col(IndexRootKey.version))
+    sa.select(col(IndexRootKey.version), col(IndexRootKey.wrapped), col(IndexRootKey.status))
+    .where(col(IndexRootKey.status) != KeyStatus.RETIRED)
+    .order_by(col(IndexRootKey.version))
 )
 
 
@@ -406,14 +417,15 @@ class Keyring:
 
     # -- blind-index keys ------------------------------------------------------------------
 
-    def index_roots(self, session: Session) -> list[IndexRootKey]:
+    def index_roots(self, session: Session) -> list[LiveRoot]:
+        """The live roots, oldest first, once per transaction (a write to a root clears it)."""
         memo = _memo(session)
         if "roots" not in memo:
-            memo["roots"] = list(session.execute(_LIVE_ROOTS).scalars())
-        roots: list[IndexRootKey] = memo["roots"]
+            memo["roots"] = [LiveRoot(v, bytes(w), s) for v, w, s in session.execute(_LIVE_ROOTS)]
+        roots: list[LiveRoot] = memo["roots"]
         return roots
 
-    def index_key(self, root: IndexRootKey | RootRef, *, table: str, field: str) -> IndexKey:
+    def index_key(self, root: IndexRootKey | LiveRoot | RootRef, *, table: str, field: str) -> IndexKey:
         cache_key = (root.wrapped, table, field)
         derived = self._index_keys.get(cache_key)
         if derived is None:

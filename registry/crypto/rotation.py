@@ -455,7 +455,8 @@ def rotate_index(
     if before_retire is not None:
         before_retire()
     with transaction(engine) as session:
-        for root in keyring.index_roots(session):
+        live = select(IndexRootKey).where(col(IndexRootKey.status) != KeyStatus.RETIRED)
+        for root in session.exec(live):
             if root.version < new_version:
                 root.status = KeyStatus.RETIRED
                 root.wrapped = b""  # the old root key is destroyed, not just set aside
