@@ -47,10 +47,16 @@ M = TypeVar("M", bound=InOrgUnit)
 
 
 def get_org_unit(session: Session, scope: Scope, *, code: str) -> OrgUnit:
-    unit = session.exec(select(OrgUnit).where(OrgUnit.code == code, scope.clause(col(OrgUnit.path)))).first()
+    unit = session.exec(_unit_in_scope(scope), params={"code": code}).first()
     if unit is None:
         raise NotFound("org unit not found", targets=(code,))
     return unit
+
+
+@functools.lru_cache(maxsize=1024)
+def _unit_in_scope(scope: Scope) -> SelectOfScalar[OrgUnit]:
+    # Built once per scope, the code bound at each run: every write names its unit.
+    return select(OrgUnit).where(col(OrgUnit.code) == sa.bindparam("code"), scope.clause(col(OrgUnit.path)))
 
 
 def in_scope(model: type[M], scope: Scope) -> SelectOfScalar[M]:

@@ -15,7 +15,7 @@ from sqlmodel import Session, col
 from registry.access.models import OrgUnit
 from registry.access.policy import Permission
 from registry.access.principal import Principal
-from registry.access.scope import Scope, get_org_unit, in_scope, one_in_scope
+from registry.access.scope import Scope, get_org_unit, in_scope, one_in_scope, scoped_select
 from registry.audit.actions import Action
 from registry.casefiles.access import held_file_query
 from registry.clock import today
@@ -337,7 +337,13 @@ def erase_person(session: Session, ctx: Context, keyring: Keyring, *, person_id:
     or anything of theirs is live (a registration, permit, casefile... still relies on it);
     retention erases it by itself once nothing is (`people.retention`)."""
     ctx.principal.require(Permission.RETENTION_RUN)
-    person = _live(session.exec(one_in_scope(Person, ctx.principal.scope, lock=True), params={"id": person_id}).first())
+    # FOR UPDATE of the person and its unit's row, as it has always been: not a hot path,
+    # and the unit's lock also waits for an uncommitted insert into that unit.
+    person = _live(
+        session.exec(
+            scoped_select(session, Person, ctx.principal.scope).where(Person.id == person_id).with_for_update()
+        ).first()
+    )
     rid = str(person.id)
     if holds_anything_of(session, person.id):
         raise Conflict(
