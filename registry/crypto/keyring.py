@@ -418,10 +418,11 @@ class Keyring:
     # -- blind-index keys ------------------------------------------------------------------
 
     def index_roots(self, session: Session) -> list[LiveRoot]:
-        """The live roots, oldest first, once per transaction (a write to a root clears it)."""
+        """The live roots, oldest first, once per session: whatever writes a root in it
+        (`add_index_root`, `rewrap_index_root`, the index rotation's retire step) clears it."""
         memo = _memo(session)
         if "roots" not in memo:
-            memo["roots"] = [LiveRoot(v, bytes(w), s) for v, w, s in session.execute(_LIVE_ROOTS)]
+            memo["roots"] = [LiveRoot(*row) for row in session.execute(_LIVE_ROOTS)]
         roots: list[LiveRoot] = memo["roots"]
         return roots
 
@@ -457,3 +458,6 @@ class Keyring:
         aad = _index_aad(root.version)
         root.wrapped = self.provider.wrap(self.provider.unwrap(root.wrapped, aad=aad), aad=aad)
         root.kek_version = self.provider.kek_version
+        session = sa.orm.object_session(root)
+        if session is not None:
+            _memo(session).pop("roots", None)  # type: ignore[arg-type]

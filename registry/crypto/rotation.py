@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 from registry.crypto import indexes
 from registry.crypto.ciphertext import DataKey, header_key_version
 from registry.crypto.fields import seal
-from registry.crypto.keyring import Compartment, Keyring, KeyStatus
+from registry.crypto.keyring import Compartment, Keyring, KeyStatus, forget
 from registry.crypto.models import BlindIndexEntry, DataKeyRecord, DekRotation, IndexRootKey
 from registry.crypto.reveal import open_sealed
 from registry.crypto.sealed import SealedTable
@@ -463,6 +463,7 @@ def rotate_index(
                 session.execute(sa.delete(BlindIndexEntry).where(col(BlindIndexEntry.version) == root.version))
             elif root.version == new_version:
                 root.status = KeyStatus.ACTIVE
+        forget(session)  # the live roots memoised in this session are these no longer
     return filled
 
 

@@ -21,7 +21,8 @@ from registry.audit.log import AuditTrail
 from registry.bootstrap import initialise
 from registry.clock import FixedClock
 from registry.context import Context, actor_of
-from registry.crypto.models import DataKeyRecord
+from registry.crypto.keyring import forget
+from registry.crypto.models import DataKeyRecord, IndexRootKey
 from registry.crypto.rotation import key_status, rotate_deks, rotate_index, rotate_kek
 from registry.db import transaction
 from registry.maintenance import sealed_tables
@@ -157,3 +158,22 @@ def test_kek_rotation_rewraps_every_dek(initialised, tmp_path):
         rows = session.exec(select(DataKeyRecord)).all()
     assert {r.kek_version for r in rows} == {before + 1}
     runtime.engine.dispose()
+
+
+def test_the_live_roots_read_in_a_session_follow_a_root_written_in_it(runtime):
+    """`Keyring.index_roots` is read once per session: a root rewrapped under a new KEK, or
+    retired, in that same session is read again, never answered from the stale rows."""
+    keyring = runtime.keyring
+    with transaction(runtime.engine) as session:
+        before = keyring.index_roots(session)
+        keyring.provider.rotate_kek()
+        root = session.exec(select(IndexRootKey).where(IndexRootKey.version == before[-1].version)).one()
+        keyring.rewrap_index_root(root)
+        after = keyring.index_roots(session)
+        assert after[-1].wrapped == root.wrapped != before[-1].wrapped
+        # Retired in the session (as the index rotation's retire step does, which also
+        # forgets): no longer among the live roots.
+        root.status = "retired"
+        forget(session)
+        assert [r.version for r in keyring.index_roots(session)] == [r.version for r in before[:-1]]
+        session.rollback()
