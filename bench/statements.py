@@ -18,10 +18,12 @@ from __future__ import annotations
 import collections
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from bench.accounts import found_second_admin, staff_account
@@ -35,7 +37,7 @@ from registry.clock import today
 from registry.db import transaction
 from registry.demo import DEMO_ROOT, leaf_units, seed, seed_rows
 from registry.people.synthetic import SyntheticPeople
-from registry.runtime import open_runtime
+from registry.runtime import Runtime, open_runtime
 from registry.settings import Settings
 
 PERSONS = 200
@@ -78,36 +80,60 @@ class _Caller:
         return response.json()
 
 
+@dataclass
+class Apps:
+    """Both services over SQLite in `base`, seeded alike, and how to call each."""
+
+    runtime: Runtime
+    registry: FastAPI
+    registry_headers: dict[str, str]
+    baseline: FastAPI
+    baseline_headers: dict[str, str]
+    plain: sa.Engine
+    rows: list[Any]
+    units: list[str]
+
+
+def both_apps(base: Path, persons: int = PERSONS) -> Apps:
+    """The registry (`initialise`, `registry.demo.seed`, sequencer drained, a police account
+    over the demo city) and the baseline (the same rows by plain inserts)."""
+    settings = Settings(data_dir=base / "data", database_url=f"sqlite:///{base / 'registry.db'}", profile="dev")
+    init = initialise(settings)
+    runtime = open_runtime(settings)
+    seed(runtime, persons=persons, seed=1)
+    runtime.sequencer.drain()
+    with transaction(runtime.engine) as session:
+        units = leaf_units(session, DEMO_ROOT)
+    rows = seed_rows(persons, seed=1, units=units, on=today(runtime.clock))
+    plain = baseline_engine(f"sqlite:///{base / 'baseline.db'}")
+    create_schema(plain)
+    seed_baseline(plain, rows)
+    registry = create_app(runtime)
+    found_second_admin(runtime.engine, runtime.clock)
+    assert init.admin_username is not None and init.admin_password is not None
+    admin = (init.admin_username, init.admin_password)
+    police = staff_account(TestClient(registry), admin, "bench.police", "police", DEMO_ROOT)["Authorization"]
+    token = "statements"
+    return Apps(
+        runtime=runtime,
+        registry=registry,
+        registry_headers={"Authorization": police, "X-Purpose": "registration"},
+        baseline=baseline_app(plain, token),
+        baseline_headers={"Authorization": f"Bearer {token}"},
+        plain=plain,
+        rows=rows,
+        units=units,
+    )
+
+
 def main() -> int:
     print("command: .venv/bin/python -m bench.statements")
     with tempfile.TemporaryDirectory(prefix="statements-") as tmp:
-        base = Path(tmp)
-        settings = Settings(data_dir=base / "data", database_url=f"sqlite:///{base / 'registry.db'}", profile="dev")
-        init = initialise(settings)
-        runtime = open_runtime(settings)
-        seed(runtime, persons=PERSONS, seed=1)
-        runtime.sequencer.drain()
-        with transaction(runtime.engine) as session:
-            units = leaf_units(session, DEMO_ROOT)
-        rows = seed_rows(PERSONS, seed=1, units=units, on=today(runtime.clock))
-        plain = baseline_engine(f"sqlite:///{base / 'baseline.db'}")
-        create_schema(plain)
-        seed_baseline(plain, rows)
-
-        registry = TestClient(create_app(runtime))
-        found_second_admin(runtime.engine, runtime.clock)
-        assert init.admin_username is not None and init.admin_password is not None
-        admin = (init.admin_username, init.admin_password)
-        police = staff_account(registry, admin, "bench.police", "police", DEMO_ROOT)["Authorization"]
-        police = police.removeprefix("Bearer ")
-        token = "statements"
+        apps = both_apps(Path(tmp))
+        runtime, rows, units, plain = apps.runtime, apps.rows, apps.units, apps.plain
         clients: dict[str, tuple[TestClient, dict[str, str], collections.Counter[str]]] = {
-            "registry": (
-                registry,
-                {"Authorization": f"Bearer {police}", "X-Purpose": "registration"},
-                _counter(runtime.engine, SHOW),
-            ),
-            "baseline": (TestClient(baseline_app(plain, token)), {"Authorization": f"Bearer {token}"}, _counter(plain)),
+            "registry": (TestClient(apps.registry), apps.registry_headers, _counter(runtime.engine, SHOW)),
+            "baseline": (TestClient(apps.baseline), apps.baseline_headers, _counter(plain)),
         }
         newcomer = SyntheticPeople(99).person()  # seed 99: not among the seeded ID numbers (checked below)
         assert newcomer.id_number not in {r.id_number for r in rows}
