@@ -6,21 +6,21 @@ baseline: the A/B a code change can be judged by on a shared machine.
 
 `bench.load` measures over HTTP with a client beside the server, and this machine's speed
 moves by up to 2x between runs: a 10 % change does not show there. Here both apps of
-`bench.statements` (SQLite, same rows) are called as ASGI apps directly, one request after
-the other in one event loop (one root task, so the thread pool's workers live as they do under
-uvicorn), and the process's CPU time per iteration is taken, rounds alternating between the
-two apps. Read: search → read person → read registration; write: create person → create
-dwelling → create registration. No HTTP parsing, no sequencer thread (the lifespan is not
-run), no concurrency: the work of the requests themselves. Run it on the old and the new
-code (a worktree and `PYTHONPATH`) and compare the registry's rows; the baseline's rows
-show how fast the machine was in each round.
+`bench.statements` (SQLite, same rows) are called through httpx's `ASGITransport`, one
+request after the other in one event loop (one root task, so the thread pool's workers live
+as they do under uvicorn), and the process's CPU time per iteration is taken, rounds
+alternating between the two apps (the client's own work counts for both alike). Read: search
+→ read person → read registration; write: create person → create dwelling → create
+registration. No HTTP parsing, no sequencer thread (the lifespan is not run), no
+concurrency: the work of the requests themselves. Run it on the old and the new code (a
+worktree and `PYTHONPATH`) and compare the registry's rows; the baseline's rows show how
+fast the machine was in each round.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
@@ -28,57 +28,25 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench.statements import Apps, both_apps
 from registry.clock import today
 from registry.people.synthetic import SyntheticPeople
 
 
 class _Direct:
-    """Calls an ASGI app as uvicorn would, without the socket: one request, its whole body."""
+    """Calls an ASGI app in this task, without a socket (httpx's `ASGITransport`)."""
 
     def __init__(self, app: Any, headers: dict[str, str]) -> None:
-        self.app = app
-        self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench", headers=headers
+        )
 
     async def __call__(self, method: str, path: str, status: int, body: Any = None) -> Any:
-        raw = b"" if body is None else json.dumps(body).encode()
-        headers = [*self.headers, (b"host", b"bench")]
-        if raw:
-            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "root_path": "",
-            "query_string": b"",
-            "headers": headers,
-            "client": ("127.0.0.1", 1),
-            "server": ("bench", 80),
-            "state": {},
-        }
-        received = False
-        answer: dict[str, Any] = {"body": b""}
-
-        async def receive() -> dict[str, Any]:
-            nonlocal received
-            if received:  # the app asks only to learn of a disconnect: none comes
-                await asyncio.Event().wait()
-            received = True
-            return {"type": "http.request", "body": raw, "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-            else:
-                answer["body"] += message.get("body", b"")
-
-        await self.app(scope, receive, send)
-        assert answer["status"] == status, (path, answer["status"], answer["body"][:200])
-        return json.loads(answer["body"]) if answer["body"] else None
+        answer = await self.client.request(method, path, json=body)
+        assert answer.status_code == status, (path, answer.status_code, answer.text[:200])
+        return answer.json() if answer.content else None
 
 
 Scenario = Callable[[_Direct, int], Awaitable[None]]
