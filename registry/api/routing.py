@@ -1,56 +1,29 @@
 """The one kind of route every API router makes (`api_router`), and how the app takes them
 (`install_routers`).
 
-FastAPI runs a plain `def` endpoint in the thread pool, and then, because the endpoint was
-not a coroutine, validates its return value in the thread pool again: two hops per request,
-each a hand-over of the interpreter between threads (with the principal's dependency and the
-commit, four). Here a `def` endpoint is given to FastAPI as a coroutine that runs it in the
-thread pool, so its answer is validated where it arrives, on the event loop: one hop fewer on
-every request, the endpoint itself unchanged (still off the loop, its blocking database work
-never stalls other requests).
+An `OffLoopRoute` answers through `registry.api.dispatch.Resolver`: its dependencies, its
+`def` endpoint and the answer's validation run in one hop to the thread pool, off the event
+loop (its blocking database work never stalls other requests), where FastAPI's own handler
+takes a hop per plain-`def` dependency and one for the endpoint, and resolves the graph on
+the loop node by node. Parameters, OpenAPI and the order of refusals are FastAPI's.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 
-
-def _off_the_loop(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """`endpoint` as a coroutine function that runs it in the thread pool. `functools.wraps`
-    keeps its signature, annotations and module: FastAPI reads the parameters through
-    `__wrapped__`, so dependencies, validation and the OpenAPI document are the endpoint's."""
-
-    @functools.wraps(endpoint)
-    async def run(*args: Any, **kwargs: Any) -> Any:
-        # A partial: the endpoint's own parameters never meet `run_in_threadpool`'s.
-        return await run_in_threadpool(functools.partial(endpoint, *args, **kwargs))
-
-    return run
-
-
-def _blocking(endpoint: Callable[..., Any]) -> bool:
-    """A plain `def`, as FastAPI would call it (not unwrapped: a coroutine decorating a `def`
-    is a coroutine)."""
-    return not (
-        inspect.iscoroutinefunction(endpoint)
-        or inspect.isgeneratorfunction(endpoint)
-        or inspect.isasyncgenfunction(endpoint)
-    )
+from registry.api.dispatch import Handler, Resolver
 
 
 class OffLoopRoute(APIRoute):
-    """An API route whose `def` endpoint runs in the thread pool with its answer validated on
-    the event loop (see the module's docstring)."""
+    """An API route answered in one worker-thread hop (see the module's docstring)."""
 
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, _off_the_loop(endpoint) if _blocking(endpoint) else endpoint, **kwargs)
+    def get_route_handler(self) -> Handler:
+        return Resolver(self).handler()
 
 
 def operation_id(route: APIRoute) -> str:

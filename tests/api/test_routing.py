@@ -1,13 +1,18 @@
-"""Every route of the API is an `OffLoopRoute` (`registry.api.routing`): a `def` endpoint
-runs in the thread pool, never on the event loop, and its answer is validated on the loop,
-not in a second trip through the pool. And every one sits on the app's own route list, so a
-request is matched against each route once, not through FastAPI's included routers."""
+"""Every route of the API is an `OffLoopRoute` (`registry.api.routing`): its dependencies,
+its `def` endpoint and its answer's validation run in one worker thread, never on the event
+loop, with FastAPI's order of resolution and refusals (`registry.api.dispatch`). And every
+one sits on the app's own route list, so a request is matched against each route once, not
+through FastAPI's included routers."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import Depends, FastAPI
+import pytest
+from fastapi import Depends, FastAPI, Header, HTTPException, Response
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, field_validator
 
@@ -37,7 +42,7 @@ def test_every_api_route_is_matched_on_the_apps_own_list(runtime):
 
 
 def test_a_routes_dependency_graph_is_the_callers_and_leaves(runtime):
-    """FastAPI resolves every node of a route's dependency graph at every request: the
+    """Every node of a route's dependency graph is resolved at every request: the
     request's parts (runtime, unit of work, session, meta, anonymous trail) are leaves read
     from the request, and the caller's chain is context → principal → bearer token."""
     app = create_app(runtime)
@@ -77,8 +82,8 @@ def test_installed_routes_keep_their_prefix_tags_operation_id_and_method_answers
     assert operation["operationId"] == "shown" and operation["tags"] == ["t"]
 
 
-def test_a_def_endpoint_runs_off_the_loop_and_its_answer_is_validated_on_it():
-    threads: dict[str, int] = {}
+def test_a_routes_dependencies_endpoint_and_answer_run_in_one_worker_thread():
+    threads: dict[str, set[int]] = {"loop": set(), "work": set()}
 
     class Answer(BaseModel):
         value: int
@@ -86,17 +91,24 @@ def test_a_def_endpoint_runs_off_the_loop_and_its_answer_is_validated_on_it():
         @field_validator("value")
         @classmethod
         def _seen(cls, value: int) -> int:
-            threads["validated"] = threading.get_ident()
+            threads["work"].add(threading.get_ident())
             return value
 
-    async def on_loop() -> None:
-        threads["loop"] = threading.get_ident()
+    async def coroutine_dependency() -> None:  # run to its end in the worker thread
+        threads["work"].add(threading.get_ident())
+
+    def blocking_dependency() -> None:
+        threads["work"].add(threading.get_ident())
 
     router = api_router(prefix="/t")
 
-    @router.get("/{n}", response_model=Answer, dependencies=[Depends(on_loop)])
+    @router.get(
+        "/{n}",
+        response_model=Answer,
+        dependencies=[Depends(coroutine_dependency), Depends(blocking_dependency)],
+    )
     def endpoint(n: int) -> dict[str, object]:
-        threads["endpoint"] = threading.get_ident()
+        threads["work"].add(threading.get_ident())
         return {"value": n, "extra": "dropped by the response model"}
 
     @router.get("/bad/answer", response_model=Answer)
@@ -108,12 +120,18 @@ def test_a_def_endpoint_runs_off_the_loop_and_its_answer_is_validated_on_it():
         return {"func": func}
 
     app = FastAPI()
+
+    @app.middleware("http")
+    async def on_loop(request, call_next):  # type: ignore[no-untyped-def]
+        threads["loop"].add(threading.get_ident())
+        return await call_next(request)
+
     app.include_router(router)
     with TestClient(app, raise_server_exceptions=False) as client:
         answer = client.get("/t/7")
         assert answer.status_code == 200 and answer.json() == {"value": 7}
-        assert threads["endpoint"] != threads["loop"], "a blocking endpoint ran on the event loop"
-        assert threads["validated"] == threads["loop"], "the answer took a second trip through the thread pool"
+        assert len(threads["work"]) == 1, "the dependencies, endpoint and answer took more than one hop"
+        assert threads["work"].isdisjoint(threads["loop"]), "blocking work ran on the event loop"
         assert client.get("/t/bad/answer").status_code == 500  # still validated
         assert client.get("/t/x").status_code == 422  # parameters are still the endpoint's
         assert client.get("/t/named/func?func=b").json() == {"func": "b"}
@@ -121,3 +139,87 @@ def test_a_def_endpoint_runs_off_the_loop_and_its_answer_is_validated_on_it():
     assert openapi["parameters"][0]["name"] == "n"
     schema = openapi["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/Answer"}
+
+
+class Body(BaseModel):
+    size: int
+
+
+def test_resolution_keeps_fastapis_order_cache_and_answer():
+    """Sub-dependencies first, depth first, each once per request; a dependency that refuses
+    answers before the body is looked at; every invalid part is named at once; a `Response`
+    parameter's status and headers reach the answer."""
+    calls: list[str] = []
+
+    def shared() -> str:
+        calls.append("shared")
+        return "s"
+
+    def gate(x_pass: Annotated[str | None, Header()] = None, value: str = Depends(shared)) -> str:
+        calls.append("gate")
+        if x_pass != "yes":
+            raise HTTPException(401, "no pass")
+        return value
+
+    router = api_router()
+
+    @router.post("/things/{n}", status_code=201)
+    def made(n: int, body: Body, response: Response, g: str = Depends(gate), again: str = Depends(shared)) -> dict:
+        response.headers["Location"] = f"/things/{n}"
+        if n == 0:
+            response.status_code = 200
+        return {"n": n, "size": body.size, "g": g, "again": again}
+
+    app = FastAPI()
+    install_routers(app, [router])
+    with TestClient(app) as client:
+        refused = client.post("/things/x", json={"size": "big"})
+        assert refused.status_code == 401, "the refusing dependency answers before the 422"
+        wrong = client.post("/things/x", json={"size": "big"}, headers={"X-Pass": "yes"})
+        assert wrong.status_code == 422
+        assert [e["loc"] for e in wrong.json()["detail"]] == [["path", "n"], ["body", "size"]]
+        calls.clear()
+        made_ = client.post("/things/3", json={"size": 2}, headers={"X-Pass": "yes"})
+        assert made_.status_code == 201 and made_.headers["location"] == "/things/3"
+        assert made_.json() == {"n": 3, "size": 2, "g": "s", "again": "s"}
+        assert calls == ["shared", "gate"], "a dependency used twice is called once per request"
+        assert client.post("/things/0", json={"size": 1}, headers={"X-Pass": "yes"}).status_code == 200
+        malformed = client.post(
+            "/things/3", content=b"{", headers={"X-Pass": "yes", "Content-Type": "application/json"}
+        )
+        assert malformed.status_code == 422 and malformed.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_what_the_resolver_cannot_run_is_refused_when_the_route_is_made():
+    router = api_router()
+
+    def held() -> Iterator[int]:
+        yield 1
+
+    with pytest.raises(AssertionError, match="yield"):
+
+        @router.get("/held")
+        def uses(value: int = Depends(held)) -> int:
+            return value
+
+    with pytest.raises(AssertionError, match="plain def"):
+
+        @router.get("/coroutine")
+        async def on_the_loop() -> int:
+            return 1
+
+
+def test_a_coroutine_dependency_that_awaits_fails_the_request_not_the_loop():
+    async def waits() -> None:
+        await asyncio.sleep(0)
+
+    router = api_router()
+
+    @router.get("/waits", dependencies=[Depends(waits)])
+    def endpoint() -> int:
+        return 1
+
+    app = FastAPI()
+    install_routers(app, [router])
+    with TestClient(app) as client, pytest.raises(RuntimeError, match="awaited"):
+        client.get("/waits")
