@@ -34,13 +34,15 @@ from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
-from fastapi.routing import APIRoute
 from fastapi.utils import is_body_allowed_for_status_code
 from pydantic_core import PydanticUndefined as Undefined
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+
+from registry.api.middleware import UnitOfWork, unstored
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -77,20 +79,28 @@ _UNSUPPORTED = (
     "security_scopes_param_name",
     "own_oauth_scopes",
     "parent_oauth_scopes",
+    "concurrency",
 )
+
+
+class Unsupported(TypeError):
+    """What a route asks of FastAPI that the resolver does not do: refused when the route is
+    made, never met at a request."""
 
 
 def _node(dependant: Dependant, where: str) -> _Node:
     call = dependant.call
-    assert call is not None, where
+    if call is None:
+        raise Unsupported(f"{where}: a dependency without a callable")
     for attribute in _UNSUPPORTED:
-        assert not getattr(dependant, attribute), f"{where}: {attribute} is not supported on an API route"
+        if getattr(dependant, attribute):
+            raise Unsupported(f"{where}: {attribute} is not supported on an API route")
     unwrapped = inspect.unwrap(call)
     dunder = inspect.getattr_static(type(call), "__call__", None)
-    for function in (call, unwrapped, dunder):
-        assert not (inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function)), (
-            f"{where}: a dependency with yield is not supported on an API route"
-        )
+    if any(inspect.isgeneratorfunction(f) or inspect.isasyncgenfunction(f) for f in (call, unwrapped, dunder)):
+        raise Unsupported(f"{where}: a dependency with yield is not supported on an API route")
+    if any(isinstance(f.field_info, params.File) for f in dependant.body_params):
+        raise Unsupported(f"{where}: a file upload is read by awaiting, which the worker thread cannot")
     is_coroutine = any(inspect.iscoroutinefunction(f) for f in (call, unwrapped, dunder) if f is not None)
     return _Node(
         name=dependant.name,
@@ -197,13 +207,21 @@ async def _read_body(request: Request, body_field: ModelField | None, strict_con
         raise HTTPException(status_code=400, detail="There was an error parsing the body") from e
 
 
-class Resolver:
-    """One route's request handler (see the module's docstring)."""
+def _text(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers if name != b"content-length"}
 
-    def __init__(self, route: APIRoute) -> None:
-        assert not route.is_json_stream and route.stream_item_field is None, f"{route.path}: streamed answers"
+
+class Resolver:
+    """One route's request handler (see the module's docstring). `route`: the `APIRoute`, or
+    the context FastAPI makes of it when a router is included (its prefix and the include's
+    dependencies in the graph)."""
+
+    def __init__(self, route: Any) -> None:
+        if route.is_json_stream or route.stream_item_field is not None:
+            raise Unsupported(f"{route.path}: a streamed answer is not supported on an API route")
         self.root = _node(route.dependant, route.path)
-        assert not self.root.is_coroutine, f"{route.path}: an API endpoint is a plain def (it runs in the thread pool)"
+        if self.root.is_coroutine:
+            raise Unsupported(f"{route.path}: an API endpoint is a plain def (it runs in the thread pool)")
         self.route = route
         response_class = route.response_class
         self.default_class = isinstance(response_class, DefaultPlaceholder)
@@ -212,16 +230,37 @@ class Resolver:
         )
         strict = route.strict_content_type
         self.strict_content_type: bool = strict.value if isinstance(strict, DefaultPlaceholder) else strict
+        self.overrides = route.dependency_overrides_provider
 
     def handler(self) -> Handler:
         async def answer(request: Request) -> Response:
+            if self.overrides is not None and getattr(self.overrides, "dependency_overrides", None):
+                # Silently running the real dependency would be worse than failing.
+                raise RuntimeError("dependency_overrides are not applied on API routes")
             body = await _read_body(request, self.route.body_field, self.strict_content_type)
-            return await run_in_threadpool(self.respond, request, body)
+            try:
+                return await run_in_threadpool(self.respond, request, body)
+            finally:
+                if isinstance(body, FormData):
+                    await body.close()
 
         return answer
 
     def respond(self, request: Request, body: Any) -> Response:
-        """In the worker thread: the graph, the endpoint, the answer validated and encoded."""
+        """In the worker thread: the graph, the endpoint, the answer validated and encoded,
+        and the request's transaction settled by it (`UnitOfWork.settle`: committed before
+        the first byte of a success is sent, or the success replaced by a 503)."""
+        answer = self._answer(request, body)
+        uow: UnitOfWork | None = request.scope.get("state", {}).get("uow")
+        content = getattr(answer, "body", None)  # a streamed answer settles as it starts
+        if uow is None or uow.finished or not isinstance(content, bytes):
+            return answer
+        if uow.settle(request.scope, answer.status_code, answer.raw_headers, content):
+            return answer
+        start, message = unstored()
+        return Response(message["body"], status_code=start["status"], headers=_text(start["headers"]))
+
+    def _answer(self, request: Request, body: Any) -> Response:
         route = self.route
         response = Response()
         del response.headers["content-length"]

@@ -105,6 +105,34 @@ class UnitOfWork:
                     work(side)
                 side.commit()
 
+    def settle(self, scope: Scope, status: int, headers: Sequence[tuple[bytes, bytes]], body: bytes) -> bool:
+        """The transaction ended by the request's answer, before any of it is sent: a
+        success commits, with its Idempotency-Key's record naming where the record it
+        created can be read; anything else rolls back. False when the commit failed or its
+        outcome is unknown: then the answer must not be sent (`unstored`)."""
+        success = status < 400
+        if success and self.idempotency is not None:
+            idempotency.record(self.session, self.idempotency, status=status, location=_location(scope, headers, body))
+        try:
+            self.finish(success)
+        except Exception as exc:  # commit failed or its outcome is unknown: disclose nothing
+            log.error("commit failed", extra={"error": type(exc).__name__})
+            return False
+        return True
+
+
+# What a request whose commit failed answers in place of its own answer.
+UNSTORED = (
+    503,
+    "unavailable",
+    "Service unavailable",
+    "the change may not have been stored: send it again with the same Idempotency-Key",
+)
+
+
+def unstored() -> tuple[Message, Message]:
+    return _problem_messages(*UNSTORED)
+
 
 class TransactionMiddleware:
     def __init__(self, app: ASGIApp, engine: Engine) -> None:
@@ -124,26 +152,24 @@ class TransactionMiddleware:
                 uow.body.update(message.get("body", b""))
             return message
 
-        async def commit(status: int) -> bool:
-            try:
-                await run_in_threadpool(uow.finish, status < 400)
-            except Exception as exc:  # commit failed or its outcome is unknown: disclose nothing
-                log.error("commit failed", extra={"error": type(exc).__name__})
-                detail = "the change may not have been stored: send it again with the same Idempotency-Key"
-                for m in _problem_messages(503, "unavailable", "Service unavailable", detail):
-                    await send(m)
-                return False
-            return True
+        async def settle(status: int, headers: Sequence[tuple[bytes, bytes]] = (), body: bytes = b"") -> bool:
+            if await run_in_threadpool(uow.settle, scope, status, headers, body):
+                return True
+            for m in unstored():
+                await send(m)
+            return False
 
         async def send_after_commit(message: Message) -> None:
             nonlocal replaced
             if replaced:
                 return
+            # A route's answer settles its transaction in the route's own thread
+            # (`registry.api.dispatch`); here: every other answer (errors, streamed bodies).
             if message["type"] == "http.response.start" and not uow.finished:
                 if uow.idempotency is not None and message["status"] < 400:
                     held.append(message)  # the body first: it names the record created
                     return
-                replaced = not await commit(message["status"])
+                replaced = not await settle(message["status"])
                 if replaced:
                     return
             if held:
@@ -151,11 +177,9 @@ class TransactionMiddleware:
                 if message.get("more_body", False):
                     return
                 start, *body = held
-                location = _location(scope, start, b"".join(m.get("body", b"") for m in body))
-                assert uow.idempotency is not None
-                idempotency.record(uow.session, uow.idempotency, status=start["status"], location=location)
                 held.clear()
-                replaced = not await commit(start["status"])
+                content = b"".join(m.get("body", b"") for m in body)
+                replaced = not await settle(start["status"], start.get("headers", ()), content)
                 if replaced:
                     return
                 for m in (start, *body):
@@ -170,10 +194,10 @@ class TransactionMiddleware:
                 await run_in_threadpool(uow.finish, False)
 
 
-def _location(scope: Scope, start: Message, body: bytes) -> str | None:
+def _location(scope: Scope, headers: Sequence[tuple[bytes, bytes]], body: bytes) -> str | None:
     """Where the record a write created can be read: its `Location`, else the collection's
     path and the body's `id` where a GET route answers it; None when there is none."""
-    for name, value in start.get("headers", ()):
+    for name, value in headers:
         if name.lower() == b"location":
             return value.decode("latin-1")[:300]
     try:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, _effective_route_context_var
 
 from registry.api.dispatch import Handler, Resolver
 
@@ -23,7 +23,11 @@ class OffLoopRoute(APIRoute):
     """An API route answered in one worker-thread hop (see the module's docstring)."""
 
     def get_route_handler(self) -> Handler:
-        return Resolver(self).handler()
+        # Included through `include_router`, FastAPI hands the route's included form (its
+        # prefix, the include's dependencies and overrides) in this variable, as its own
+        # `get_route_handler` reads it.
+        included = _effective_route_context_var.get()
+        return Resolver(included if included is not None and included.original_route is self else self).handler()
 
 
 def operation_id(route: APIRoute) -> str:

@@ -6,6 +6,7 @@ that failed recorded nothing. Nothing kept holds a personal value."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -116,3 +117,33 @@ def test_a_key_is_kept_a_day_and_its_conditions_are_part_of_the_request(client, 
     assert made.status_code == 201
     with Session(runtime.engine) as session:  # the expired key went with the next keyed write
         assert session.exec(select(sa.func.count()).select_from(IdempotencyRecord)).one() == 1
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+def test_a_write_whose_commit_fails_is_answered_503_and_nothing_of_it_is_kept(
+    client, heads, runtime, keyed, monkeypatch
+):
+    """The commit comes before the first byte of the answer (in the route's own thread): a
+    commit the database refuses turns the 201 into a 503 that says to send it again, and the
+    write and its key's record are gone with it, so sending it again does it, once."""
+    person = SyntheticPeople(1957).person()
+    body = {"id_number": person.id_number, "name": person.name}
+    police = heads["police.a"] | REG | ({"Idempotency-Key": "k-commit"} if keyed else {})
+
+    dialect = runtime.engine.dialect
+
+    def refused(dbapi_connection: Any) -> None:  # what a COMMIT the server refuses does
+        dbapi_connection.rollback()
+        raise dialect.loaded_dbapi.OperationalError("the commit was refused")
+
+    monkeypatch.setattr(dialect, "do_commit", refused)
+    failed = client.post("/api/v1/persons", json=body, headers=police)
+    monkeypatch.undo()
+    assert failed.status_code == 503, failed.text
+    assert failed.headers["content-type"] == "application/problem+json"
+    assert "send it again" in failed.json()["detail"] and "location" not in failed.headers
+    assert person.name not in failed.text
+    assert _persons(runtime) == 0
+    again = client.post("/api/v1/persons", json=body, headers=police)
+    assert again.status_code == 201, again.text
+    assert _persons(runtime) == 1

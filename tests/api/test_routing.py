@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 import pytest
+import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Header, HTTPException, Response
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, field_validator
@@ -19,7 +20,10 @@ from pydantic import BaseModel, field_validator
 from registry.api import deps
 from registry.api.app import create_app
 from registry.api.contract import api_routes
+from registry.api.dispatch import Unsupported
 from registry.api.routing import OffLoopRoute, api_router, install_routers
+from registry.people.synthetic import SyntheticPeople
+from tests.api_helpers import STRONG_PASSWORD, as_user, create_tree, create_user
 
 FASTAPI_OWN = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}  # async, FastAPI's own
 
@@ -196,13 +200,13 @@ def test_what_the_resolver_cannot_run_is_refused_when_the_route_is_made():
     def held() -> Iterator[int]:
         yield 1
 
-    with pytest.raises(AssertionError, match="yield"):
+    with pytest.raises(Unsupported, match="yield"):
 
         @router.get("/held")
         def uses(value: int = Depends(held)) -> int:
             return value
 
-    with pytest.raises(AssertionError, match="plain def"):
+    with pytest.raises(Unsupported, match="plain def"):
 
         @router.get("/coroutine")
         async def on_the_loop() -> int:
@@ -223,3 +227,71 @@ def test_a_coroutine_dependency_that_awaits_fails_the_request_not_the_loop():
     install_routers(app, [router])
     with TestClient(app) as client, pytest.raises(RuntimeError, match="awaited"):
         client.get("/waits")
+
+
+def test_a_service_request_runs_its_statements_and_commit_in_one_worker_thread(client, bootstrap, runtime):
+    """On the service's own routes: the principal's statement, the record's, the audit entry
+    and the commit all run in one thread of the pool, none on the event loop."""
+    admin = as_user(client, *bootstrap)
+    create_tree(client, admin)
+    create_user(client, admin, "police.t", ["police"], "320571")
+    police = as_user(client, "police.t", STRONG_PASSWORD) | {"X-Purpose": "registration"}
+    person = SyntheticPeople(77).person()
+    threads: list[tuple[str, int, str]] = []
+
+    background = {"audit-sequencer", "registry-scheduler"}  # the service's own threads, not the request's
+
+    def statement(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if threading.current_thread().name not in background:
+            threads.append(("statement", threading.get_ident(), threading.current_thread().name))
+
+    def commit(conn):  # type: ignore[no-untyped-def]
+        if threading.current_thread().name not in background:
+            threads.append(("commit", threading.get_ident(), threading.current_thread().name))
+
+    def seen(answer):  # type: ignore[no-untyped-def]
+        assert answer.status_code in (200, 201), answer.text
+        kinds = [kind for kind, _, _ in threads]
+        assert kinds.count("commit") == 1 and kinds.count("statement") >= 3, kinds
+        assert len({ident for _, ident, _ in threads}) == 1, f"the request's work took more than one thread: {threads}"
+        assert {name for _, _, name in threads} == {"AnyIO worker thread"}, "database work ran on the event loop"
+        threads.clear()
+        return answer.json()["id"]
+
+    sa.event.listen(runtime.engine, "before_cursor_execute", statement)
+    sa.event.listen(runtime.engine, "commit", commit)
+    try:
+        made = seen(
+            client.post("/api/v1/persons", json={"id_number": person.id_number, "name": person.name}, headers=police)
+        )
+        seen(client.get(f"/api/v1/persons/{made}", headers=police))
+    finally:
+        sa.event.remove(runtime.engine, "before_cursor_execute", statement)
+        sa.event.remove(runtime.engine, "commit", commit)
+
+
+def test_an_included_router_keeps_the_includes_dependencies_and_overrides_are_refused_loudly():
+    """An `api_router` attached with `include_router` (not the service's way, but FastAPI's
+    usual one) runs the dependencies the include adds; a dependency override, which the
+    resolver does not apply, fails the request instead of silently running the real one."""
+    router = api_router(prefix="/t")
+
+    def real() -> str:
+        return "real"
+
+    @router.get("/x")
+    def shown(value: str = Depends(real)) -> str:
+        return value
+
+    def deny() -> None:
+        raise HTTPException(403, "not you")
+
+    guarded = FastAPI()
+    guarded.include_router(router, prefix="/p", dependencies=[Depends(deny)])
+    with TestClient(guarded) as client:
+        assert client.get("/p/t/x").status_code == 403
+    overridden = FastAPI()
+    overridden.include_router(router)
+    overridden.dependency_overrides[real] = lambda: "fake"
+    with TestClient(overridden) as client, pytest.raises(RuntimeError, match="dependency_overrides"):
+        client.get("/t/x")
