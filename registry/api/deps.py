@@ -29,10 +29,10 @@ from registry.runtime import Runtime
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-# The small dependencies are coroutines: FastAPI runs a plain `def` dependency in the thread
-# pool, a hop per dependency per request; these do no I/O (the principal's does, and stays).
-# Each reads the request alone, none depends on another: FastAPI resolves every node of a
-# route's dependency graph at every request, and a graph of leaves is the smallest.
+# A route's whole graph runs in its one worker thread (`registry.api.dispatch`), coroutines
+# run to their end there: these must never await. Each reads the request alone, none depends
+# on another: every node of a route's graph is resolved at every request, and a graph of
+# leaves is the smallest.
 async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import email.message
 import inspect
 import json
+import logging
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ from starlette.responses import Response
 from registry.api.middleware import UnitOfWork, unstored
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+log = logging.getLogger("registry.access")
 
 
 def _run_to_end(coroutine: Coroutine[Any, Any, Any]) -> Any:
@@ -207,6 +209,15 @@ async def _read_body(request: Request, body_field: ModelField | None, strict_con
         raise HTTPException(status_code=400, detail="There was an error parsing the body") from e
 
 
+async def _close(form: FormData) -> None:
+    """After the answer, which may have committed: a failure here must not turn it into an
+    error (the work is done), so it is only logged."""
+    try:
+        await form.close()
+    except Exception as exc:
+        log.error("closing a form body failed", extra={"error": type(exc).__name__})
+
+
 def _text(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers if name != b"content-length"}
 
@@ -230,11 +241,10 @@ class Resolver:
         )
         strict = route.strict_content_type
         self.strict_content_type: bool = strict.value if isinstance(strict, DefaultPlaceholder) else strict
-        self.overrides = route.dependency_overrides_provider
 
     def handler(self) -> Handler:
         async def answer(request: Request) -> Response:
-            if self.overrides is not None and getattr(self.overrides, "dependency_overrides", None):
+            if getattr(request.app, "dependency_overrides", None):
                 # Silently running the real dependency would be worse than failing.
                 raise RuntimeError("dependency_overrides are not applied on API routes")
             body = await _read_body(request, self.route.body_field, self.strict_content_type)
@@ -242,7 +252,7 @@ class Resolver:
                 return await run_in_threadpool(self.respond, request, body)
             finally:
                 if isinstance(body, FormData):
-                    await body.close()
+                    await _close(body)
 
         return answer
 

@@ -83,27 +83,45 @@ class UnitOfWork:
     def finish(self, success: bool) -> None:
         self.finished = True
         session, self._session = self._session, None
-        if session is not None:
-            try:
-                if success:
-                    session.commit()
-                else:
-                    session.rollback()
-            finally:
-                session.close()
-        if success:
-            for work in self.after_commit:
-                # The transaction has committed: a failure here must not turn the response
-                # into "nothing was changed". The work itself records its failure.
+        try:
+            if session is not None:
                 try:
-                    work()
-                except Exception as exc:
-                    log.error("after-commit work failed", extra={"error": type(exc).__name__})
-        if not success and self.on_failure:
+                    if success:
+                        session.commit()
+                    else:
+                        session.rollback()
+                finally:
+                    session.close()
+        except BaseException:
+            # The commit or rollback failed: what a failed request must leave on the record
+            # does not depend on how it failed. Written if it can be; the error goes on.
+            if self.on_failure:
+                self._record_failure(raising=False)
+            raise
+        if success:
+            self._after_commit()
+        elif self.on_failure:
+            self._record_failure(raising=True)
+
+    def _after_commit(self) -> None:
+        for work in self.after_commit:
+            # The transaction has committed: a failure here must not turn the response
+            # into "nothing was changed". The work itself records its failure.
+            try:
+                work()
+            except Exception as exc:
+                log.error("after-commit work failed", extra={"error": type(exc).__name__})
+
+    def _record_failure(self, *, raising: bool) -> None:
+        try:
             with Session(self._engine) as side:
                 for work in self.on_failure:
                     work(side)
                 side.commit()
+        except Exception as exc:
+            if raising:
+                raise
+            log.error("failure entries not written", extra={"error": type(exc).__name__})
 
     def settle(self, scope: Scope, status: int, headers: Sequence[tuple[bytes, bytes]], body: bytes) -> bool:
         """The transaction ended by the request's answer, before any of it is sent: a

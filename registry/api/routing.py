@@ -24,7 +24,7 @@ class OffLoopRoute(APIRoute):
 
     def get_route_handler(self) -> Handler:
         # Included through `include_router`, FastAPI hands the route's included form (its
-        # prefix, the include's dependencies and overrides) in this variable, as its own
+        # prefix and the include's dependencies) in this variable, as its own
         # `get_route_handler` reads it.
         included = _effective_route_context_var.get()
         return Resolver(included if included is not None and included.original_route is self else self).handler()
@@ -49,9 +49,9 @@ def install_routers(app: FastAPI, routers: Iterable[APIRouter]) -> None:
     time on a registration read. Matched here once, as routes declared on the app are.
 
     What an include would also do, and this does not: re-read a router's routes later (all
-    are declared at import), merge a router's lifecycle (none has one: checked), and send a
-    route's dependencies through `app.dependency_overrides` (a route keeps its router's,
-    which is none: the service and its tests override nothing)."""
+    are declared at import) and merge a router's lifecycle (none has one: checked).
+    `app.dependency_overrides` are not applied by the routes' resolver: a request to an app
+    that sets one fails, rather than silently running the real dependency."""
     default_lifespan = type(APIRouter().lifespan_context)
     for router in routers:
         assert not (router.on_startup or router.on_shutdown), "a router's lifecycle hooks need include_router"

@@ -12,6 +12,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from registry.api.middleware import UnitOfWork
+from registry.audit.actions import Action, Outcome
+from registry.audit.log import ANONYMOUS, AuditTrail, Event
+from registry.audit.models import AuditEntry
 from registry.idempotency import IdempotencyRecord
 from registry.people.models import Person
 from registry.people.synthetic import SyntheticPeople
@@ -147,3 +151,37 @@ def test_a_write_whose_commit_fails_is_answered_503_and_nothing_of_it_is_kept(
     again = client.post("/api/v1/persons", json=body, headers=police)
     assert again.status_code == 201, again.text
     assert _persons(runtime) == 1
+
+
+def test_a_failed_commit_still_leaves_the_requests_failure_entries_and_runs_nothing_after(runtime, monkeypatch):
+    """What a request keeps for failure (a denial, the rule inputs it decrypted) is written in
+    a transaction of its own also when its commit is what failed; work meant for after the
+    commit does not run."""
+
+    def entries() -> int:
+        with Session(runtime.engine) as session:
+            return session.exec(select(sa.func.count()).select_from(AuditEntry)).one()
+
+    before = entries()
+    uow = UnitOfWork(runtime.engine)
+    uow.session.execute(sa.select(1))
+    trail = AuditTrail(runtime.clock, ANONYMOUS)
+    uow.on_failure.append(lambda side: trail.append(side, Event(Action.AUTH_TOKEN_REFUSED, Outcome.DENIED)))
+    ran: list[str] = []
+    uow.after_commit.append(lambda: ran.append("after"))
+    dialect = runtime.engine.dialect
+    commit = dialect.do_commit
+    refusals = [1]
+
+    def refused_once(dbapi_connection: Any) -> None:  # the request's COMMIT, not the next one
+        if not refusals:
+            return commit(dbapi_connection)
+        refusals.pop()
+        dbapi_connection.rollback()
+        raise dialect.loaded_dbapi.OperationalError("the commit was refused")
+
+    monkeypatch.setattr(dialect, "do_commit", refused_once)
+    assert uow.settle({}, 201, [], b"") is False
+    monkeypatch.undo()
+    assert ran == []
+    assert entries() == before + 1

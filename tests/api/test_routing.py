@@ -290,8 +290,9 @@ def test_an_included_router_keeps_the_includes_dependencies_and_overrides_are_re
     guarded.include_router(router, prefix="/p", dependencies=[Depends(deny)])
     with TestClient(guarded) as client:
         assert client.get("/p/t/x").status_code == 403
-    overridden = FastAPI()
-    overridden.include_router(router)
-    overridden.dependency_overrides[real] = lambda: "fake"
-    with TestClient(overridden) as client, pytest.raises(RuntimeError, match="dependency_overrides"):
-        client.get("/t/x")
+    for attach in (lambda app: app.include_router(router), lambda app: install_routers(app, [router])):
+        overridden = FastAPI()
+        attach(overridden)
+        overridden.dependency_overrides[real] = lambda: "fake"
+        with TestClient(overridden) as client, pytest.raises(RuntimeError, match="dependency_overrides"):
+            client.get("/t/x")
