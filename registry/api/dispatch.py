@@ -24,7 +24,7 @@ import email.message
 import inspect
 import json
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,13 +68,19 @@ class _Node:
     is_coroutine: bool
     use_cache: bool
     subs: tuple[_Node, ...]
-    params: tuple[tuple[str, tuple[ModelField, ...]], ...]  # (where, fields), in FastAPI's order
+    params: tuple[tuple[str, tuple[ModelField, ...]], ...]  # (request attribute, fields), in FastAPI's order
     body: tuple[ModelField, ...]
     request_names: tuple[str, ...]  # the parameters that take the request itself
     response_name: str | None
 
 
-_PARAM_KINDS = ("path_params", "query_params", "header_params", "cookie_params")
+# A dependant's parameter lists, in FastAPI's order, and the request attribute each reads.
+_PARAM_SOURCES = {
+    "path_params": "path_params",
+    "query_params": "query_params",
+    "header_params": "headers",
+    "cookie_params": "cookies",
+}
 _UNSUPPORTED = (
     "websocket_param_name",
     "background_tasks_param_name",
@@ -110,7 +116,11 @@ def _node(dependant: Dependant, where: str) -> _Node:
         is_coroutine=is_coroutine,
         use_cache=dependant.use_cache,
         subs=tuple(_node(sub, f"{where} → {sub.name}") for sub in dependant.dependencies),
-        params=tuple((kind, tuple(getattr(dependant, kind))) for kind in _PARAM_KINDS if getattr(dependant, kind)),
+        params=tuple(
+            (source, tuple(getattr(dependant, kind)))
+            for kind, source in _PARAM_SOURCES.items()
+            if getattr(dependant, kind)
+        ),
         body=tuple(dependant.body_params),
         request_names=tuple(
             n for n in (dependant.request_param_name, dependant.http_connection_param_name) if n is not None
@@ -128,15 +138,6 @@ class _Solving:
     response: Response
     embed_body_fields: bool
     cache: dict[Callable[..., Any], Any] = field(default_factory=dict)
-
-
-def _sources(request: Request) -> Mapping[str, Any]:
-    return {
-        "path_params": request.path_params,
-        "query_params": request.query_params,
-        "header_params": request.headers,
-        "cookie_params": request.cookies,
-    }
 
 
 def _solve(node: _Node, solving: _Solving) -> tuple[dict[str, Any], list[Any]]:
@@ -157,12 +158,10 @@ def _solve(node: _Node, solving: _Solving) -> tuple[dict[str, Any], list[Any]]:
             solving.cache.setdefault(sub.call, solved)
         if sub.name is not None:
             values[sub.name] = solved
-    if node.params:
-        sources = _sources(solving.request)
-        for kind, fields in node.params:
-            found, wrong = request_params_to_args(list(fields), sources[kind])
-            values.update(found)
-            errors.extend(wrong)
+    for source, fields in node.params:  # read from the request only where a node asks
+        found, wrong = request_params_to_args(fields, getattr(solving.request, source))
+        values.update(found)
+        errors.extend(wrong)
     if node.body:
         found, wrong = _run_to_end(
             request_body_to_args(
